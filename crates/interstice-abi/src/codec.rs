@@ -1,0 +1,514 @@
+//! The wire encoding of values.
+//!
+//! It is byte-for-byte postcard's serde format (varint lengths and integers, zig-zag signed
+//! integers, little-endian floats, enum variants as varint indexes), so a guest may encode with
+//! [`IntersticeType`](crate::IntersticeType) and a host decode with a [`ValueType`] — or either
+//! side use postcard directly. Decoding never trusts the input: every length is checked against
+//! the bytes that remain before anything is allocated, and nesting depth is bounded.
+
+use crate::types::{TypeKind, TypeSet, ValueType, VariantFields};
+use crate::value::Value;
+use alloc::{boxed::Box, string::String, vec::Vec};
+use core::fmt;
+
+/// Deepest nesting of containers and named types a decoder accepts.
+pub const MAX_DEPTH: u32 = 64;
+
+/// Most elements a sequence of zero-sized values (e.g. `Vec<()>`) may claim.
+pub const MAX_ZERO_SIZED_ELEMENTS: u64 = 1 << 16;
+
+/// Why bytes could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The input ended before the value did.
+    UnexpectedEnd,
+    /// A varint was longer than its type allows.
+    VarintOverflow,
+    /// An integer did not fit its type.
+    IntegerOutOfRange,
+    /// A `bool` byte other than 0 or 1.
+    InvalidBool(u8),
+    /// An `Option` tag other than 0 or 1.
+    InvalidOptionTag(u8),
+    /// A string that is not UTF-8.
+    InvalidUtf8,
+    /// An enum variant index past the last variant.
+    InvalidVariant {
+        /// The enum's name.
+        enum_name: String,
+        /// The index found.
+        variant: u32,
+    },
+    /// A sequence claims more elements than the input can hold.
+    LengthTooLarge(u64),
+    /// Nesting deeper than [`MAX_DEPTH`].
+    TooDeep,
+    /// A named type that the type set does not define.
+    UnknownType(String),
+    /// Bytes were left after the value.
+    TrailingBytes(usize),
+    /// A value of another shape was expected (typed decoding of a dynamic value).
+    Mismatch(&'static str),
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::UnexpectedEnd => f.write_str("input ended early"),
+            DecodeError::VarintOverflow => f.write_str("varint too long"),
+            DecodeError::IntegerOutOfRange => f.write_str("integer out of range"),
+            DecodeError::InvalidBool(b) => write!(f, "invalid bool byte {b}"),
+            DecodeError::InvalidOptionTag(b) => write!(f, "invalid option tag {b}"),
+            DecodeError::InvalidUtf8 => f.write_str("string is not valid UTF-8"),
+            DecodeError::InvalidVariant { enum_name, variant } => {
+                write!(f, "enum {enum_name} has no variant {variant}")
+            }
+            DecodeError::LengthTooLarge(n) => write!(f, "length {n} exceeds the input"),
+            DecodeError::TooDeep => write!(f, "nesting deeper than {MAX_DEPTH}"),
+            DecodeError::UnknownType(n) => write!(f, "unknown type {n}"),
+            DecodeError::TrailingBytes(n) => write!(f, "{n} trailing bytes"),
+            DecodeError::Mismatch(what) => write!(f, "expected {what}"),
+        }
+    }
+}
+
+/// A value does not match the type it is encoded as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeMismatch {
+    /// The type that was expected.
+    pub expected: ValueType,
+}
+
+impl fmt::Display for TypeMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "value does not match type {}", self.expected)
+    }
+}
+
+/// Appends the postcard varint of `v`.
+#[inline]
+pub fn write_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Appends the zig-zag varint of `v`.
+#[inline]
+pub fn write_signed(out: &mut Vec<u8>, v: i64) {
+    write_varint(out, ((v << 1) ^ (v >> 63)) as u64);
+}
+
+/// Appends a length-prefixed string.
+#[inline]
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    write_varint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// A cursor over bytes being decoded.
+#[derive(Debug, Clone)]
+pub struct Reader<'a> {
+    input: &'a [u8],
+    depth: u32,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader over `input`.
+    pub fn new(input: &'a [u8]) -> Self {
+        Reader { input, depth: 0 }
+    }
+
+    /// Bytes not read yet.
+    pub fn remaining(&self) -> usize {
+        self.input.len()
+    }
+
+    /// Errors unless every byte was read.
+    pub fn finish(&self) -> Result<(), DecodeError> {
+        match self.input.len() {
+            0 => Ok(()),
+            n => Err(DecodeError::TrailingBytes(n)),
+        }
+    }
+
+    /// Reads one byte.
+    #[inline]
+    pub fn byte(&mut self) -> Result<u8, DecodeError> {
+        let (&b, rest) = self.input.split_first().ok_or(DecodeError::UnexpectedEnd)?;
+        self.input = rest;
+        Ok(b)
+    }
+
+    /// Reads `n` bytes.
+    #[inline]
+    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if n > self.input.len() {
+            return Err(DecodeError::UnexpectedEnd);
+        }
+        let (head, rest) = self.input.split_at(n);
+        self.input = rest;
+        Ok(head)
+    }
+
+    /// Reads a varint of at most `max_bits` significant bits.
+    #[inline]
+    pub fn varint(&mut self, max_bits: u32) -> Result<u64, DecodeError> {
+        let mut result: u64 = 0;
+        let mut shift = 0u32;
+        loop {
+            let b = self.byte()?;
+            if shift >= 64 {
+                return Err(DecodeError::VarintOverflow);
+            }
+            let chunk = u64::from(b & 0x7f);
+            if shift > 0 && chunk.leading_zeros() < shift {
+                return Err(DecodeError::VarintOverflow);
+            }
+            result |= chunk << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        if max_bits < 64 && result >> max_bits != 0 {
+            return Err(DecodeError::IntegerOutOfRange);
+        }
+        Ok(result)
+    }
+
+    /// Reads a zig-zag varint of at most `bits` bits.
+    #[inline]
+    pub fn signed(&mut self, bits: u32) -> Result<i64, DecodeError> {
+        let raw = self.varint(bits)?;
+        Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
+    }
+
+    /// Reads a length that must be satisfiable by the remaining input when each element takes
+    /// at least `min_elem_size` bytes.
+    #[inline]
+    pub fn length(&mut self, min_elem_size: usize) -> Result<usize, DecodeError> {
+        let n = self.varint(64)?;
+        let bound = if min_elem_size == 0 {
+            MAX_ZERO_SIZED_ELEMENTS
+        } else {
+            (self.input.len() / min_elem_size) as u64
+        };
+        if n > bound {
+            return Err(DecodeError::LengthTooLarge(n));
+        }
+        Ok(n as usize)
+    }
+
+    /// Reads a length-prefixed UTF-8 string.
+    pub fn string(&mut self) -> Result<String, DecodeError> {
+        let n = self.length(1)?;
+        let bytes = self.bytes(n)?;
+        core::str::from_utf8(bytes)
+            .map(String::from)
+            .map_err(|_| DecodeError::InvalidUtf8)
+    }
+
+    /// Reads a bool byte.
+    pub fn bool(&mut self) -> Result<bool, DecodeError> {
+        match self.byte()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            b => Err(DecodeError::InvalidBool(b)),
+        }
+    }
+
+    /// Reads an option tag.
+    pub fn option_tag(&mut self) -> Result<bool, DecodeError> {
+        match self.byte()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            b => Err(DecodeError::InvalidOptionTag(b)),
+        }
+    }
+
+    /// Enters one level of nesting.
+    pub fn enter(&mut self) -> Result<(), DecodeError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(DecodeError::TooDeep);
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    /// Leaves one level of nesting.
+    pub fn leave(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
+}
+
+/// Smallest number of bytes any value of `ty` takes (0 for zero-sized ones).
+pub fn min_size(ty: &ValueType, types: &TypeSet) -> usize {
+    fn inner(ty: &ValueType, types: &TypeSet, depth: u32) -> usize {
+        if depth > 8 {
+            return 0;
+        }
+        match ty {
+            ValueType::Unit => 0,
+            ValueType::Tuple(ts) => ts.iter().map(|t| inner(t, types, depth + 1)).sum(),
+            ValueType::F32 => 4,
+            ValueType::F64 => 8,
+            ValueType::Named(n) => match types.get(n).map(|d| &d.kind) {
+                Some(TypeKind::Struct(fields)) => {
+                    fields.iter().map(|f| inner(&f.ty, types, depth + 1)).sum()
+                }
+                _ => 1,
+            },
+            _ => 1,
+        }
+    }
+    inner(ty, types, 0)
+}
+
+/// Encodes `value` as `ty`, appending to `out`.
+pub fn encode_value(
+    value: &Value,
+    ty: &ValueType,
+    types: &TypeSet,
+    out: &mut Vec<u8>,
+) -> Result<(), TypeMismatch> {
+    let mismatch = || TypeMismatch {
+        expected: ty.clone(),
+    };
+    match (ty, value) {
+        (ValueType::Unit, Value::Unit) => {}
+        (ValueType::Bool, Value::Bool(b)) => out.push(u8::from(*b)),
+        (ValueType::U8, Value::U8(v)) => out.push(*v),
+        (ValueType::I8, Value::I8(v)) => out.push(*v as u8),
+        (ValueType::U16, Value::U16(v)) => write_varint(out, u64::from(*v)),
+        (ValueType::U32, Value::U32(v)) => write_varint(out, u64::from(*v)),
+        (ValueType::U64, Value::U64(v)) => write_varint(out, *v),
+        (ValueType::I16, Value::I16(v)) => write_signed(out, i64::from(*v)),
+        (ValueType::I32, Value::I32(v)) => write_signed(out, i64::from(*v)),
+        (ValueType::I64, Value::I64(v)) => write_signed(out, *v),
+        (ValueType::F32, Value::F32(v)) => out.extend_from_slice(&v.to_le_bytes()),
+        (ValueType::F64, Value::F64(v)) => out.extend_from_slice(&v.to_le_bytes()),
+        (ValueType::String, Value::String(s)) => write_str(out, s),
+        (ValueType::Vec(t), Value::Vec(items)) => {
+            write_varint(out, items.len() as u64);
+            for item in items {
+                encode_value(item, t, types, out)?;
+            }
+        }
+        (ValueType::Option(_), Value::Option(None)) => out.push(0),
+        (ValueType::Option(t), Value::Option(Some(v))) => {
+            out.push(1);
+            encode_value(v, t, types, out)?;
+        }
+        (ValueType::Tuple(ts), Value::Tuple(items)) if ts.len() == items.len() => {
+            for (t, item) in ts.iter().zip(items) {
+                encode_value(item, t, types, out)?;
+            }
+        }
+        (ValueType::Named(name), _) => {
+            let def = types.get(name).ok_or_else(mismatch)?;
+            match (&def.kind, value) {
+                (TypeKind::Struct(fields), Value::Struct(items)) if fields.len() == items.len() => {
+                    for (f, item) in fields.iter().zip(items) {
+                        encode_value(item, &f.ty, types, out)?;
+                    }
+                }
+                (TypeKind::Enum(variants), Value::Enum { variant, payload }) => {
+                    let def = variants.get(*variant as usize).ok_or_else(mismatch)?;
+                    write_varint(out, u64::from(*variant));
+                    match (&def.fields, payload.as_ref()) {
+                        (VariantFields::Unit, Value::Unit) => {}
+                        (VariantFields::Tuple(ts), Value::Tuple(items))
+                            if ts.len() == items.len() =>
+                        {
+                            for (t, item) in ts.iter().zip(items) {
+                                encode_value(item, t, types, out)?;
+                            }
+                        }
+                        (VariantFields::Named(fs), Value::Struct(items))
+                            if fs.len() == items.len() =>
+                        {
+                            for (f, item) in fs.iter().zip(items) {
+                                encode_value(item, &f.ty, types, out)?;
+                            }
+                        }
+                        _ => return Err(mismatch()),
+                    }
+                }
+                _ => return Err(mismatch()),
+            }
+        }
+        _ => return Err(mismatch()),
+    }
+    Ok(())
+}
+
+/// Decodes one value of type `ty`.
+pub fn decode_value(
+    ty: &ValueType,
+    types: &TypeSet,
+    r: &mut Reader<'_>,
+) -> Result<Value, DecodeError> {
+    Ok(match ty {
+        ValueType::Unit => Value::Unit,
+        ValueType::Bool => Value::Bool(r.bool()?),
+        ValueType::U8 => Value::U8(r.byte()?),
+        ValueType::I8 => Value::I8(r.byte()? as i8),
+        ValueType::U16 => Value::U16(r.varint(16)? as u16),
+        ValueType::U32 => Value::U32(r.varint(32)? as u32),
+        ValueType::U64 => Value::U64(r.varint(64)?),
+        ValueType::I16 => Value::I16(r.signed(16)? as i16),
+        ValueType::I32 => Value::I32(r.signed(32)? as i32),
+        ValueType::I64 => Value::I64(r.signed(64)?),
+        ValueType::F32 => {
+            let b = r.bytes(4)?;
+            Value::F32(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        }
+        ValueType::F64 => {
+            let b = r.bytes(8)?;
+            let mut a = [0u8; 8];
+            a.copy_from_slice(b);
+            Value::F64(f64::from_le_bytes(a))
+        }
+        ValueType::String => Value::String(r.string()?),
+        ValueType::Vec(t) => {
+            r.enter()?;
+            let n = r.length(min_size(t, types))?;
+            let mut items = Vec::with_capacity(n);
+            for _ in 0..n {
+                items.push(decode_value(t, types, r)?);
+            }
+            r.leave();
+            Value::Vec(items)
+        }
+        ValueType::Option(t) => {
+            if r.option_tag()? {
+                r.enter()?;
+                let v = decode_value(t, types, r)?;
+                r.leave();
+                Value::Option(Some(Box::new(v)))
+            } else {
+                Value::Option(None)
+            }
+        }
+        ValueType::Tuple(ts) => {
+            r.enter()?;
+            let items = decode_all(ts.iter(), types, r)?;
+            r.leave();
+            Value::Tuple(items)
+        }
+        ValueType::Named(name) => {
+            let def = types
+                .get(name)
+                .ok_or_else(|| DecodeError::UnknownType(name.clone()))?;
+            r.enter()?;
+            let v = match &def.kind {
+                TypeKind::Struct(fields) => {
+                    Value::Struct(decode_all(fields.iter().map(|f| &f.ty), types, r)?)
+                }
+                TypeKind::Enum(variants) => {
+                    let index = r.varint(32)? as u32;
+                    let variant =
+                        variants
+                            .get(index as usize)
+                            .ok_or_else(|| DecodeError::InvalidVariant {
+                                enum_name: name.clone(),
+                                variant: index,
+                            })?;
+                    let payload = match &variant.fields {
+                        VariantFields::Unit => Value::Unit,
+                        VariantFields::Tuple(ts) => Value::Tuple(decode_all(ts.iter(), types, r)?),
+                        VariantFields::Named(fs) => {
+                            Value::Struct(decode_all(fs.iter().map(|f| &f.ty), types, r)?)
+                        }
+                    };
+                    Value::Enum {
+                        variant: index,
+                        payload: Box::new(payload),
+                    }
+                }
+            };
+            r.leave();
+            v
+        }
+    })
+}
+
+fn decode_all<'t>(
+    tys: impl ExactSizeIterator<Item = &'t ValueType>,
+    types: &TypeSet,
+    r: &mut Reader<'_>,
+) -> Result<Vec<Value>, DecodeError> {
+    let mut items = Vec::with_capacity(tys.len());
+    for t in tys {
+        items.push(decode_value(t, types, r)?);
+    }
+    Ok(items)
+}
+
+/// Decodes exactly one value of type `ty` from `bytes`, rejecting trailing bytes.
+pub fn decode_exact(ty: &ValueType, types: &TypeSet, bytes: &[u8]) -> Result<Value, DecodeError> {
+    let mut r = Reader::new(bytes);
+    let v = decode_value(ty, types, &mut r)?;
+    r.finish()?;
+    Ok(v)
+}
+
+/// Packs a guest pointer and length into one `u64` (pointer in the high half).
+#[inline]
+pub const fn pack(ptr: u32, len: u32) -> u64 {
+    ((ptr as u64) << 32) | len as u64
+}
+
+/// Splits a value made by [`pack`].
+#[inline]
+pub const fn unpack(packed: u64) -> (u32, u32) {
+    ((packed >> 32) as u32, packed as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_rejects_overlong_input() {
+        let mut r = Reader::new(&[0xff; 11]);
+        assert_eq!(r.varint(64), Err(DecodeError::VarintOverflow));
+        let mut r = Reader::new(&[0xff, 0xff, 0x03]);
+        assert_eq!(r.varint(16), Err(DecodeError::IntegerOutOfRange));
+    }
+
+    #[test]
+    fn lengths_are_bounded_by_the_input() {
+        let mut bytes = Vec::new();
+        write_varint(&mut bytes, u64::MAX);
+        let err = decode_exact(
+            &ValueType::Vec(alloc::boxed::Box::new(ValueType::U64)),
+            &TypeSet::new(),
+            &bytes,
+        );
+        assert!(matches!(err, Err(DecodeError::LengthTooLarge(_))));
+        let err = decode_exact(&ValueType::String, &TypeSet::new(), &[5, b'a']);
+        assert!(matches!(err, Err(DecodeError::LengthTooLarge(5))));
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let mut ty = ValueType::U8;
+        for _ in 0..100 {
+            ty = ValueType::Option(alloc::boxed::Box::new(ty));
+        }
+        let bytes = [1u8; 101];
+        assert_eq!(
+            decode_exact(&ty, &TypeSet::new(), &bytes),
+            Err(DecodeError::TooDeep)
+        );
+    }
+
+    #[test]
+    fn pack_round_trips() {
+        assert_eq!(unpack(pack(0x7fff_0000, 12)), (0x7fff_0000, 12));
+    }
+}

@@ -1,0 +1,32 @@
+//! The contract between Interstice guests (WebAssembly modules) and hosts (nodes).
+//!
+//! This crate is `no_std` + `alloc` so that the same definitions compile into a wasm module and
+//! into the engine. It holds:
+//!
+//! - [`value`]: the dynamic [`Value`] model the host uses for rows, keys and arguments;
+//! - [`types`]: [`ValueType`] and named type definitions ([`TypeDef`]);
+//! - [`codec`]: the wire encoding of values, byte-compatible with postcard's serde format;
+//! - [`typed`]: [`IntersticeType`], the link between Rust types and the dynamic model;
+//! - [`schema`]: module, table, reducer and query schemas;
+//! - [`protocol`]: the host-call protocol, the export names and the ABI version.
+#![no_std]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod codec;
+pub mod protocol;
+pub mod schema;
+pub mod typed;
+pub mod types;
+pub mod value;
+
+pub use codec::{DecodeError, Reader};
+pub use protocol::{ABI_VERSION, HostError};
+pub use schema::{
+    Authority, EventSpec, IndexKind, IndexSchema, ModuleSchema, Persistence, QuerySchema,
+    ReducerSchema, SchemaError, TableEvent, TableSchema, Visibility,
+};
+pub use typed::IntersticeType;
+pub use types::{FieldDef, TypeDef, TypeKind, TypeSet, ValueType, VariantDef, VariantFields};
+pub use value::Value;

@@ -1,0 +1,286 @@
+//! The host-call protocol between a guest module and its node.
+//!
+//! # Exports a module provides
+//!
+//! | export | signature | meaning |
+//! |---|---|---|
+//! | [`exports::ABI_VERSION`] | `() -> i32` | [`ABI_VERSION`] the module was built with |
+//! | [`exports::DESCRIBE_MODULE`] | `() -> i64` | packed pointer/length of a postcard [`ModuleDescription`] |
+//! | `interstice_describe_table__<name>` | `() -> i64` | a postcard [`TableDescription`] |
+//! | `interstice_describe_reducer__<name>` | `() -> i64` | a postcard [`ReducerDescription`] |
+//! | `interstice_describe_query__<name>` | `() -> i64` | a postcard [`QueryDescription`] |
+//! | `interstice_reducer__<name>` | `(ptr: i32, len: i32) -> i64` | runs a reducer on encoded arguments |
+//! | `interstice_query__<name>` | `(ptr: i32, len: i32) -> i64` | runs a query; the result is encoded |
+//! | [`exports::BUFFER`] | `(len: i32) -> i32` | a guest buffer of at least `len` bytes the host may fill |
+//! | `memory` | memory | the module's linear memory |
+//!
+//! Reducers and queries return an [`i64`] outcome: `0` is success with no payload, a positive
+//! value is success with a payload at [`unpack`](crate::codec::unpack)`(r)`, a negative value is
+//! an error whose UTF-8 message is at `unpack(-r)`. Arguments are the concatenated
+//! [encodings](crate::codec) of each argument.
+//!
+//! # Imports the host provides (module [`IMPORT_MODULE`])
+//!
+//! | import | signature | meaning |
+//! |---|---|---|
+//! | `log` | `(level: i32, ptr: i32, len: i32)` | log a UTF-8 message (0 error … 4 trace) |
+//! | `panic` | `(ptr: i32, len: i32)` | record the panic message before the guest traps |
+//! | `resolve_table` | `(ptr: i32, len: i32) -> i32` | id of the current module's table of that name, or -1 |
+//! | `table_op` | `(op: i32, table: i32, field: i32, ptr: i32, len: i32) -> i64` | run a [`TableOp`] |
+//! | `take_response` | `(ptr: i32)` | copy the pending response into guest memory |
+//!
+//! `table_op` answers `r >= 0` when it succeeded, with an `r`-byte response pending, and
+//! `r < 0` when it failed, with a `(-r - 1)`-byte postcard [`HostError`] pending. The guest
+//! fetches a pending response with `take_response` into a buffer it allocated.
+
+use crate::schema::{Authority, QuerySchema, ReducerSchema, TableSchema, Visibility};
+use crate::types::TypeDef;
+use alloc::{string::String, vec::Vec};
+use core::fmt;
+use serde::{Deserialize, Serialize};
+
+/// Version of this protocol. A host refuses modules built against another version.
+pub const ABI_VERSION: u32 = 1;
+
+/// The wasm import module name of every host function.
+pub const IMPORT_MODULE: &str = "interstice";
+
+/// Rows a `Scan` page holds at most.
+pub const SCAN_PAGE_ROWS: u32 = 256;
+
+/// Names of the exports a module provides.
+pub mod exports {
+    /// `() -> i32`: the ABI version.
+    pub const ABI_VERSION: &str = "interstice_abi_version";
+    /// `() -> i64`: the module description.
+    pub const DESCRIBE_MODULE: &str = "interstice_describe_module";
+    /// Prefix of table descriptions.
+    pub const DESCRIBE_TABLE: &str = "interstice_describe_table__";
+    /// Prefix of reducer descriptions.
+    pub const DESCRIBE_REDUCER: &str = "interstice_describe_reducer__";
+    /// Prefix of query descriptions.
+    pub const DESCRIBE_QUERY: &str = "interstice_describe_query__";
+    /// Prefix of reducer entry points.
+    pub const REDUCER: &str = "interstice_reducer__";
+    /// Prefix of query entry points.
+    pub const QUERY: &str = "interstice_query__";
+    /// `(len: i32) -> i32`: a buffer for the host to write arguments into.
+    pub const BUFFER: &str = "interstice_buffer";
+    /// The linear memory.
+    pub const MEMORY: &str = "memory";
+}
+
+/// Names of the host functions.
+pub mod imports {
+    /// `log(level, ptr, len)`
+    pub const LOG: &str = "log";
+    /// `panic(ptr, len)`
+    pub const PANIC: &str = "panic";
+    /// `resolve_table(ptr, len) -> id`
+    pub const RESOLVE_TABLE: &str = "resolve_table";
+    /// `table_op(op, table, field, ptr, len) -> outcome`
+    pub const TABLE_OP: &str = "table_op";
+    /// `take_response(ptr)`
+    pub const TAKE_RESPONSE: &str = "take_response";
+}
+
+/// Log levels of the `log` import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum LogLevel {
+    /// An error.
+    Error = 0,
+    /// A warning.
+    Warn = 1,
+    /// Information (what `host_calls::log` uses).
+    Info = 2,
+    /// Debugging detail.
+    Debug = 3,
+    /// Tracing detail.
+    Trace = 4,
+}
+
+impl LogLevel {
+    /// The level of a raw number; anything unknown is `Trace`.
+    pub fn from_raw(raw: u32) -> LogLevel {
+        match raw {
+            0 => LogLevel::Error,
+            1 => LogLevel::Warn,
+            2 => LogLevel::Info,
+            3 => LogLevel::Debug,
+            _ => LogLevel::Trace,
+        }
+    }
+}
+
+/// Table operations of the `table_op` import.
+///
+/// Payloads are [encoded values](crate::codec); `field` names the indexed field for index
+/// operations and is ignored otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum TableOp {
+    /// Payload: a row. Response: the stored row (generated values filled in).
+    Insert = 1,
+    /// Payload: a primary key. Response: `Option<row>`.
+    Get = 2,
+    /// Payload: a row whose primary key exists. Response: the stored row.
+    Update = 3,
+    /// Payload: a primary key. Response: `bool`, whether a row was removed.
+    Delete = 4,
+    /// Response: `u64` row count.
+    Count = 5,
+    /// Response: `u64` rows removed.
+    Clear = 6,
+    /// Payload: `Option<primary key>` to start after. Response: `Vec<row>` of at most
+    /// [`SCAN_PAGE_ROWS`] rows in primary-key order.
+    Scan = 7,
+    /// Payload: a key of a unique index. Response: `Option<row>`.
+    FindUnique = 8,
+    /// Payload: a key of an index. Response: `Vec<row>` in primary-key order.
+    Filter = 9,
+    /// Payload: two bounds of a btree index (each a `u8` tag — 0 unbounded, 1 included,
+    /// 2 excluded — then the key when bounded). Response: `Vec<row>` in key order.
+    Range = 10,
+}
+
+impl TableOp {
+    /// The operation of a raw number.
+    pub fn from_raw(raw: u32) -> Option<TableOp> {
+        Some(match raw {
+            1 => TableOp::Insert,
+            2 => TableOp::Get,
+            3 => TableOp::Update,
+            4 => TableOp::Delete,
+            5 => TableOp::Count,
+            6 => TableOp::Clear,
+            7 => TableOp::Scan,
+            8 => TableOp::FindUnique,
+            9 => TableOp::Filter,
+            10 => TableOp::Range,
+            _ => return None,
+        })
+    }
+
+    /// Whether the operation changes the table.
+    pub fn writes(self) -> bool {
+        matches!(
+            self,
+            TableOp::Insert | TableOp::Update | TableOp::Delete | TableOp::Clear
+        )
+    }
+}
+
+/// Why the host refused a table operation. Reducers receive it as an ordinary `Err` they may
+/// handle; it does not abort the transaction by itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HostError {
+    /// A row with this primary key or unique index key exists already.
+    UniqueViolation {
+        /// The table.
+        table: String,
+        /// The column whose uniqueness was violated.
+        column: String,
+        /// The key, printed.
+        key: String,
+    },
+    /// `update` of a row whose primary key does not exist.
+    NotFound {
+        /// The table.
+        table: String,
+        /// The key, printed.
+        key: String,
+    },
+    /// A write from a query.
+    ReadOnly,
+    /// A table id the module does not have.
+    NoSuchTable(u32),
+    /// An index operation on a field without a suitable index.
+    NoSuchIndex {
+        /// The table.
+        table: String,
+        /// The field position.
+        field: u16,
+        /// What was needed.
+        expected: String,
+    },
+    /// The payload did not decode as the expected type.
+    InvalidPayload(String),
+    /// An auto-increment counter ran past its type's range.
+    AutoIncOverflow {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+    },
+    /// An unknown operation code.
+    UnknownOp(u32),
+    /// The call is not allowed in this context.
+    NotPermitted(String),
+}
+
+impl fmt::Display for HostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostError::UniqueViolation { table, column, key } => {
+                write!(f, "{table}.{column}: a row with key {key} exists already")
+            }
+            HostError::NotFound { table, key } => write!(f, "{table}: no row with key {key}"),
+            HostError::ReadOnly => f.write_str("queries cannot change tables"),
+            HostError::NoSuchTable(id) => write!(f, "no table with id {id}"),
+            HostError::NoSuchIndex {
+                table,
+                field,
+                expected,
+            } => write!(f, "{table}: field #{field} has no {expected} index"),
+            HostError::InvalidPayload(why) => write!(f, "invalid payload: {why}"),
+            HostError::AutoIncOverflow { table, column } => {
+                write!(f, "{table}.{column}: auto_inc counter overflowed")
+            }
+            HostError::UnknownOp(op) => write!(f, "unknown table operation {op}"),
+            HostError::NotPermitted(why) => write!(f, "not permitted: {why}"),
+        }
+    }
+}
+
+/// What [`exports::DESCRIBE_MODULE`] returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleDescription {
+    /// [`ABI_VERSION`] at build time.
+    pub abi_version: u32,
+    /// Crate name.
+    pub name: String,
+    /// Crate version.
+    pub version: String,
+    /// Visibility.
+    pub visibility: Visibility,
+    /// Claimed authorities.
+    pub authorities: Vec<Authority>,
+}
+
+/// What a table's describe export returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableDescription {
+    /// The table.
+    pub table: TableSchema,
+    /// Named types it uses.
+    pub types: Vec<TypeDef>,
+}
+
+/// What a reducer's describe export returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReducerDescription {
+    /// The reducer.
+    pub reducer: ReducerSchema,
+    /// Named types it uses.
+    pub types: Vec<TypeDef>,
+}
+
+/// What a query's describe export returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryDescription {
+    /// The query.
+    pub query: QuerySchema,
+    /// Named types it uses.
+    pub types: Vec<TypeDef>,
+}

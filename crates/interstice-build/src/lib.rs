@@ -1,0 +1,170 @@
+//! Builds Interstice module crates to WebAssembly by running cargo.
+//!
+//! The CLI's build script uses it to embed the example modules, tests use it to build fixture
+//! modules, and `interstice publish` will use it for user projects. Builds go to their own
+//! target directory so that a nested cargo never waits on the lock of the cargo that runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use thiserror::Error;
+
+/// The target modules are built for.
+pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// The cargo profile modules are built with (defined in the workspace's `Cargo.toml`).
+pub const PROFILE: &str = "wasm-module";
+
+/// Why a module build failed.
+#[derive(Debug, Error)]
+pub enum BuildError {
+    /// cargo could not be started.
+    #[error("cannot run `{cargo}`: {source}")]
+    Spawn {
+        /// The cargo binary.
+        cargo: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// cargo ran and failed; its output was shown.
+    #[error("cargo failed to build {packages} for {WASM_TARGET} (exit status {status}); is the target installed? (`rustup target add {WASM_TARGET}`)")]
+    Cargo {
+        /// What was built.
+        packages: String,
+        /// cargo's exit status.
+        status: String,
+    },
+    /// cargo succeeded but a module file is missing.
+    #[error("cargo built {package} but {path} does not exist")]
+    Missing {
+        /// The package.
+        package: String,
+        /// Where its wasm should be.
+        path: PathBuf,
+    },
+}
+
+/// One cargo invocation building several module packages of a workspace.
+#[derive(Debug, Clone)]
+pub struct ModuleBuild {
+    manifest: PathBuf,
+    packages: Vec<String>,
+    target_dir: PathBuf,
+    quiet: bool,
+}
+
+impl ModuleBuild {
+    /// Builds packages of the workspace (or package) whose `Cargo.toml` is `manifest`, into
+    /// `target_dir`.
+    pub fn new(manifest: impl Into<PathBuf>, target_dir: impl Into<PathBuf>) -> Self {
+        ModuleBuild {
+            manifest: manifest.into(),
+            packages: Vec::new(),
+            target_dir: target_dir.into(),
+            quiet: false,
+        }
+    }
+
+    /// Adds a package to build.
+    pub fn package(mut self, name: impl Into<String>) -> Self {
+        self.packages.push(name.into());
+        self
+    }
+
+    /// Hides cargo's progress output (errors are still shown).
+    pub fn quiet(mut self, quiet: bool) -> Self {
+        self.quiet = quiet;
+        self
+    }
+
+    /// Where a package's wasm file lands.
+    pub fn output(&self, package: &str) -> PathBuf {
+        self.target_dir
+            .join(WASM_TARGET)
+            .join(PROFILE)
+            .join(format!("{}.wasm", package.replace('-', "_")))
+    }
+
+    /// Runs cargo and returns each package's wasm path, in the order they were added.
+    pub fn run(&self) -> Result<Vec<PathBuf>, BuildError> {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(&cargo);
+        cmd.arg("build")
+            .arg("--manifest-path")
+            .arg(&self.manifest)
+            .arg("--target")
+            .arg(WASM_TARGET)
+            .arg("--profile")
+            .arg(PROFILE)
+            .arg("--target-dir")
+            .arg(&self.target_dir);
+        for p in &self.packages {
+            cmd.arg("-p").arg(p);
+        }
+        if self.quiet {
+            cmd.arg("--quiet");
+        }
+        // Settings of an outer cargo (a build script, clippy, coverage) must not leak into the
+        // wasm build: they target the host, or wrap rustc with tools that do not apply.
+        for var in [
+            "RUSTFLAGS",
+            "CARGO_ENCODED_RUSTFLAGS",
+            "CARGO_BUILD_RUSTFLAGS",
+            "RUSTC_WORKSPACE_WRAPPER",
+            "RUSTC_WRAPPER",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_TARGET",
+            "CARGO_MAKEFLAGS",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_ENCODED_RUSTDOCFLAGS",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.stdin(Stdio::null());
+        let status = cmd.status().map_err(|source| BuildError::Spawn {
+            cargo: cargo.clone(),
+            source,
+        })?;
+        if !status.success() {
+            return Err(BuildError::Cargo {
+                packages: self.packages.join(", "),
+                status: status.to_string(),
+            });
+        }
+        self.packages
+            .iter()
+            .map(|p| {
+                let path = self.output(p);
+                if path.is_file() {
+                    Ok(path)
+                } else {
+                    Err(BuildError::Missing {
+                        package: p.clone(),
+                        path,
+                    })
+                }
+            })
+            .collect()
+    }
+}
+
+/// The workspace root above a crate directory: the nearest ancestor whose `Cargo.toml` has a
+/// `[workspace]` table.
+pub fn workspace_root(start: &Path) -> Option<PathBuf> {
+    start.ancestors().find_map(|dir| {
+        let manifest = dir.join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest).ok()?;
+        text.lines()
+            .any(|l| l.trim() == "[workspace]")
+            .then(|| dir.to_path_buf())
+    })
+}
+
+/// A target directory for wasm builds next to the host build's, derived from a build
+/// script's `OUT_DIR` (`<target>/<profile>/build/<pkg>/out`) or a test's
+/// `CARGO_TARGET_TMPDIR` (`<target>/tmp`).
+pub fn wasm_target_dir_near(dir: &Path) -> PathBuf {
+    let target = dir
+        .ancestors()
+        .find(|a| a.join("CACHEDIR.TAG").is_file())
+        .unwrap_or(dir);
+    target.join("interstice-wasm")
+}

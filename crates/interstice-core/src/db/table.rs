@@ -1,0 +1,435 @@
+//! One table: rows by primary key, secondary indexes, auto-increment counters.
+//!
+//! Every map the host iterates is ordered (`BTreeMap`/`BTreeSet`), so scans, filters and ranges
+//! return rows in a deterministic order; hash indexes are only ever probed, never iterated.
+
+use super::tx::Undo;
+use interstice_abi::codec::{decode_exact, encode_value};
+use interstice_abi::{HostError, IndexKind, TableSchema, TypeSet, Value, ValueType};
+use rustc_hash::FxHashMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
+use std::sync::Arc;
+
+/// A row: its field values in declaration order.
+pub type Row = Vec<Value>;
+
+/// Primary keys that share an index key, in order.
+type Keys = BTreeSet<Value>;
+
+enum IndexMap {
+    Hash(FxHashMap<Value, Keys>),
+    BTree(BTreeMap<Value, Keys>),
+}
+
+impl IndexMap {
+    fn get(&self, key: &Value) -> Option<&Keys> {
+        match self {
+            IndexMap::Hash(m) => m.get(key),
+            IndexMap::BTree(m) => m.get(key),
+        }
+    }
+
+    fn add(&mut self, key: Value, pk: Value) {
+        let keys = match self {
+            IndexMap::Hash(m) => m.entry(key).or_default(),
+            IndexMap::BTree(m) => m.entry(key).or_default(),
+        };
+        keys.insert(pk);
+    }
+
+    fn remove(&mut self, key: &Value, pk: &Value) {
+        let emptied = match self {
+            IndexMap::Hash(m) => m.get_mut(key).map(|k| {
+                k.remove(pk);
+                k.is_empty()
+            }),
+            IndexMap::BTree(m) => m.get_mut(key).map(|k| {
+                k.remove(pk);
+                k.is_empty()
+            }),
+        };
+        if emptied == Some(true) {
+            match self {
+                IndexMap::Hash(m) => {
+                    m.remove(key);
+                }
+                IndexMap::BTree(m) => {
+                    m.remove(key);
+                }
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        match self {
+            IndexMap::Hash(m) => m.clear(),
+            IndexMap::BTree(m) => m.clear(),
+        }
+    }
+}
+
+struct SecondaryIndex {
+    field: usize,
+    unique: bool,
+    auto_inc: bool,
+    next: i128,
+    map: IndexMap,
+}
+
+/// A table of one module.
+pub struct Table {
+    schema: Arc<TableSchema>,
+    types: Arc<TypeSet>,
+    pk: usize,
+    next_pk: i128,
+    rows: BTreeMap<Value, Row>,
+    indexes: Vec<SecondaryIndex>,
+}
+
+/// Appends the encoding of a row's fields. Rows are validated on the way in, so a stored row
+/// always matches its schema.
+fn encode_fields(row: &[Value], schema: &TableSchema, types: &TypeSet, out: &mut Vec<u8>) {
+    for (value, field) in row.iter().zip(&schema.fields) {
+        let encoded = encode_value(value, &field.ty, types, out);
+        debug_assert!(encoded.is_ok(), "stored row does not match its schema");
+    }
+}
+
+fn printed(v: &Value) -> String {
+    v.to_string()
+}
+
+impl Table {
+    /// An empty table. The schema must have been validated.
+    pub fn new(schema: Arc<TableSchema>, types: Arc<TypeSet>) -> Table {
+        let indexes = schema
+            .indexes
+            .iter()
+            .map(|i| SecondaryIndex {
+                field: usize::from(i.field),
+                unique: i.unique,
+                auto_inc: i.auto_inc,
+                next: 1,
+                map: match i.kind {
+                    IndexKind::Hash => IndexMap::Hash(FxHashMap::default()),
+                    IndexKind::BTree => IndexMap::BTree(BTreeMap::new()),
+                },
+            })
+            .collect();
+        Table {
+            pk: usize::from(schema.primary_key),
+            schema,
+            types,
+            next_pk: 1,
+            rows: BTreeMap::new(),
+            indexes,
+        }
+    }
+
+    /// The table's schema.
+    pub fn schema(&self) -> &Arc<TableSchema> {
+        &self.schema
+    }
+
+    /// The named types its rows use.
+    pub fn types(&self) -> &Arc<TypeSet> {
+        &self.types
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the table has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Rows in primary-key order.
+    pub fn rows(&self) -> impl DoubleEndedIterator<Item = &Row> + ExactSizeIterator {
+        self.rows.values()
+    }
+
+    /// Rows after `after` (exclusive) in primary-key order.
+    pub fn rows_after<'a>(&'a self, after: Option<&Value>) -> impl Iterator<Item = &'a Row> + 'a {
+        let lower = match after {
+            Some(k) => Bound::Excluded(k.clone()),
+            None => Bound::Unbounded,
+        };
+        self.rows
+            .range((lower, Bound::Unbounded))
+            .map(|(_, row)| row)
+    }
+
+    /// The row with this primary key.
+    pub fn get(&self, pk: &Value) -> Option<&Row> {
+        self.rows.get(pk)
+    }
+
+    fn column(&self, field: usize) -> String {
+        self.schema
+            .fields
+            .get(field)
+            .map_or_else(|| format!("#{field}"), |f| f.name.clone())
+    }
+
+    fn index_of(&self, field: u16) -> Option<&SecondaryIndex> {
+        self.indexes.iter().find(|i| i.field == usize::from(field))
+    }
+
+    /// The type of field `field`.
+    pub fn field_type(&self, field: u16) -> Option<&ValueType> {
+        self.schema.fields.get(usize::from(field)).map(|f| &f.ty)
+    }
+
+    /// Decodes an encoded row of this table.
+    pub fn decode_row(&self, bytes: &[u8]) -> Result<Row, HostError> {
+        match decode_exact(&self.schema.row_value_type(), &self.types, bytes) {
+            Ok(Value::Struct(fields)) => Ok(fields),
+            Ok(_) => Err(HostError::InvalidPayload("a row must be a struct".into())),
+            Err(e) => Err(HostError::InvalidPayload(format!(
+                "row of {}: {e}",
+                self.schema.name
+            ))),
+        }
+    }
+
+    /// Decodes an encoded value of field `field`'s type.
+    pub fn decode_key(&self, field: u16, bytes: &[u8]) -> Result<Value, HostError> {
+        let ty = self.field_type(field).ok_or(HostError::NoSuchIndex {
+            table: self.schema.name.clone(),
+            field,
+            expected: "field".into(),
+        })?;
+        decode_exact(ty, &self.types, bytes).map_err(|e| {
+            HostError::InvalidPayload(format!("key of {}.{}: {e}", self.schema.name, self.column(field.into())))
+        })
+    }
+
+    /// Decodes an encoded primary key.
+    pub fn decode_pk(&self, bytes: &[u8]) -> Result<Value, HostError> {
+        self.decode_key(self.schema.primary_key, bytes)
+    }
+
+    /// Appends the encoding of `row`.
+    pub fn encode_row(&self, row: &[Value], out: &mut Vec<u8>) {
+        encode_fields(row, &self.schema, &self.types, out);
+    }
+
+    fn assign(next: &mut i128, slot: &mut Value, table: &str, column: String) -> Result<(), HostError> {
+        let Some(current) = slot.as_i128() else {
+            return Ok(());
+        };
+        if current == 0 {
+            let generated = slot.with_integer(*next).ok_or_else(|| HostError::AutoIncOverflow {
+                table: table.into(),
+                column,
+            })?;
+            *slot = generated;
+            *next += 1;
+        } else if current >= *next {
+            *next = current + 1;
+        }
+        Ok(())
+    }
+
+    /// Inserts a row, generating `auto_inc` values for zeroed columns. Counters are never
+    /// rolled back, so a generated value is never reused.
+    /// The stored row is encoded into `out`.
+    pub fn insert(
+        &mut self,
+        mut row: Row,
+        undo: &mut Vec<Undo>,
+        table_id: u32,
+        out: &mut Vec<u8>,
+    ) -> Result<(), HostError> {
+        if row.len() != self.schema.fields.len() {
+            return Err(HostError::InvalidPayload("wrong number of fields".into()));
+        }
+        if self.schema.primary_key_auto_inc {
+            let column = self.column(self.pk);
+            Self::assign(&mut self.next_pk, &mut row[self.pk], &self.schema.name, column)?;
+        }
+        for i in 0..self.indexes.len() {
+            if self.indexes[i].auto_inc {
+                let field = self.indexes[i].field;
+                let column = self.column(field);
+                let index = &mut self.indexes[i];
+                Self::assign(&mut index.next, &mut row[field], &self.schema.name, column)?;
+            }
+        }
+        let pk = row[self.pk].clone();
+        if self.rows.contains_key(&pk) {
+            return Err(HostError::UniqueViolation {
+                table: self.schema.name.clone(),
+                column: self.column(self.pk),
+                key: printed(&pk),
+            });
+        }
+        for index in &self.indexes {
+            if index.unique && index.map.get(&row[index.field]).is_some() {
+                return Err(HostError::UniqueViolation {
+                    table: self.schema.name.clone(),
+                    column: self.column(index.field),
+                    key: printed(&row[index.field]),
+                });
+            }
+        }
+        for index in &mut self.indexes {
+            index.map.add(row[index.field].clone(), pk.clone());
+        }
+        undo.push(Undo::Inserted {
+            table: table_id,
+            pk: pk.clone(),
+        });
+        let stored = self.rows.entry(pk).or_insert(row);
+        encode_fields(stored, &self.schema, &self.types, out);
+        Ok(())
+    }
+
+    /// Replaces the row with the same primary key; the stored row is encoded into `out`.
+    pub fn update(
+        &mut self,
+        row: Row,
+        undo: &mut Vec<Undo>,
+        table_id: u32,
+        out: &mut Vec<u8>,
+    ) -> Result<(), HostError> {
+        if row.len() != self.schema.fields.len() {
+            return Err(HostError::InvalidPayload("wrong number of fields".into()));
+        }
+        let pk = row[self.pk].clone();
+        let Some(old) = self.rows.get(&pk) else {
+            return Err(HostError::NotFound {
+                table: self.schema.name.clone(),
+                key: printed(&pk),
+            });
+        };
+        for index in &self.indexes {
+            let key = &row[index.field];
+            if index.unique
+                && *key != old[index.field]
+                && index.map.get(key).is_some_and(|pks| pks.iter().any(|p| *p != pk))
+            {
+                return Err(HostError::UniqueViolation {
+                    table: self.schema.name.clone(),
+                    column: self.column(index.field),
+                    key: printed(key),
+                });
+            }
+        }
+        for index in &mut self.indexes {
+            if row[index.field] != old[index.field] {
+                index.map.remove(&old[index.field], &pk);
+                index.map.add(row[index.field].clone(), pk.clone());
+            }
+        }
+        let slot = self.rows.get_mut(&pk).ok_or(HostError::NotFound {
+            table: self.schema.name.clone(),
+            key: printed(&pk),
+        })?;
+        let old = std::mem::replace(slot, row);
+        encode_fields(slot, &self.schema, &self.types, out);
+        undo.push(Undo::Updated { table: table_id, old });
+        Ok(())
+    }
+
+    /// Removes the row with this primary key; whether there was one.
+    pub fn delete(&mut self, pk: &Value, undo: &mut Vec<Undo>, table_id: u32) -> bool {
+        match self.remove_row(pk) {
+            Some(row) => {
+                undo.push(Undo::Deleted { table: table_id, row });
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes every row; how many there were.
+    pub fn clear(&mut self, undo: &mut Vec<Undo>, table_id: u32) -> u64 {
+        let rows = std::mem::take(&mut self.rows);
+        for index in &mut self.indexes {
+            index.map.clear();
+        }
+        let n = rows.len() as u64;
+        undo.extend(rows.into_values().map(|row| Undo::Deleted { table: table_id, row }));
+        n
+    }
+
+    /// Removes a row and its index entries, without recording undo.
+    pub(super) fn remove_row(&mut self, pk: &Value) -> Option<Row> {
+        let row = self.rows.remove(pk)?;
+        for index in &mut self.indexes {
+            index.map.remove(&row[index.field], pk);
+        }
+        Some(row)
+    }
+
+    /// Puts a row back (rollback of a delete or update), without recording undo.
+    pub(super) fn restore_row(&mut self, row: Row) {
+        let pk = row[self.pk].clone();
+        if let Some(current) = self.remove_row(&pk) {
+            drop(current);
+        }
+        for index in &mut self.indexes {
+            index.map.add(row[index.field].clone(), pk.clone());
+        }
+        self.rows.insert(pk, row);
+    }
+
+    /// The row whose unique column `field` equals `key`.
+    pub fn find_unique(&self, field: u16, key: &Value) -> Result<Option<&Row>, HostError> {
+        let index = self
+            .index_of(field)
+            .filter(|i| i.unique)
+            .ok_or_else(|| self.no_index(field, "unique"))?;
+        Ok(index
+            .map
+            .get(key)
+            .and_then(|pks| pks.first())
+            .and_then(|pk| self.rows.get(pk)))
+    }
+
+    /// Rows whose indexed column `field` equals `key`, in primary-key order.
+    pub fn filter(&self, field: u16, key: &Value) -> Result<Vec<&Row>, HostError> {
+        let index = self.index_of(field).ok_or_else(|| self.no_index(field, "hash or btree"))?;
+        Ok(index
+            .map
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter_map(|pk| self.rows.get(pk))
+            .collect())
+    }
+
+    /// Rows whose btree-indexed column `field` lies between the bounds, in key order.
+    pub fn range(&self, field: u16, lower: Bound<Value>, upper: Bound<Value>) -> Result<Vec<&Row>, HostError> {
+        let Some(IndexMap::BTree(map)) = self.index_of(field).map(|i| &i.map) else {
+            return Err(self.no_index(field, "btree"));
+        };
+        if let (Bound::Included(l) | Bound::Excluded(l), Bound::Included(u) | Bound::Excluded(u)) =
+            (&lower, &upper)
+        {
+            // BTreeMap::range panics on inverted bounds; an empty range is the answer.
+            let both_excluded_equal = matches!((&lower, &upper), (Bound::Excluded(_), Bound::Excluded(_))) && l == u;
+            if l > u || both_excluded_equal {
+                return Ok(Vec::new());
+            }
+        }
+        Ok(map
+            .range((lower, upper))
+            .flat_map(|(_, pks)| pks.iter())
+            .filter_map(|pk| self.rows.get(pk))
+            .collect())
+    }
+
+    fn no_index(&self, field: u16, expected: &str) -> HostError {
+        HostError::NoSuchIndex {
+            table: self.schema.name.clone(),
+            field,
+            expected: expected.into(),
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Errors of loading modules and calling into them.
+
+use interstice_abi::{Authority, SchemaError};
+use thiserror::Error;
+
+/// Why a module could not be loaded. A failed load leaves nothing behind: no tables, no
+/// authorities, no instance.
+#[derive(Debug, Error)]
+pub enum LoadError {
+    /// The bytes are not a valid WebAssembly module.
+    #[error("invalid wasm: {0}")]
+    InvalidWasm(String),
+    /// The module imports something Interstice does not provide (for example WASI).
+    #[error("the module imports `{module}::{name}`, which Interstice does not provide")]
+    UnknownImport {
+        /// Import module.
+        module: String,
+        /// Import name.
+        name: String,
+    },
+    /// A required export is missing.
+    #[error("the module has no export `{0}`: was it built with `interstice_module!()`?")]
+    MissingExport(String),
+    /// The module was built against another ABI.
+    #[error("the module was built for ABI version {found}, this node supports version {expected}")]
+    AbiMismatch {
+        /// What the module says.
+        found: u32,
+        /// What the node speaks.
+        expected: u32,
+    },
+    /// A description export returned something unusable.
+    #[error("description `{export}` is invalid: {reason}")]
+    BadDescription {
+        /// The export.
+        export: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The assembled schema is invalid.
+    #[error("invalid schema: {0}")]
+    Schema(String),
+    /// A module with this name is loaded already.
+    #[error("a module named `{0}` is loaded already")]
+    DuplicateModule(String),
+    /// An authority the module claims is held by another module.
+    #[error("authority {authority} is held by module `{holder}`")]
+    AuthorityTaken {
+        /// The authority.
+        authority: Authority,
+        /// Its holder.
+        holder: String,
+    },
+    /// wasmtime could not instantiate the module.
+    #[error("instantiation failed: {0}")]
+    Instantiate(String),
+    /// An `init` or `load` hook failed; the load was undone.
+    #[error("the `{reducer}` hook failed: {error}")]
+    Hook {
+        /// The hook reducer.
+        reducer: String,
+        /// Its failure.
+        error: CallError,
+    },
+}
+
+impl From<SchemaError> for LoadError {
+    fn from(e: SchemaError) -> Self {
+        LoadError::Schema(e.to_string())
+    }
+}
+
+/// Why a reducer or query call failed. The node keeps running; a failed reducer's writes are
+/// rolled back.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CallError {
+    /// No module of that name.
+    #[error("no module named `{0}`")]
+    NoSuchModule(String),
+    /// The module has no such reducer.
+    #[error("module `{module}` has no reducer `{name}`")]
+    NoSuchReducer {
+        /// The module.
+        module: String,
+        /// The reducer asked for.
+        name: String,
+    },
+    /// The module has no such query.
+    #[error("module `{module}` has no query `{name}`")]
+    NoSuchQuery {
+        /// The module.
+        module: String,
+        /// The query asked for.
+        name: String,
+    },
+    /// The module has no such table.
+    #[error("module `{module}` has no table `{name}`")]
+    NoSuchTable {
+        /// The module.
+        module: String,
+        /// The table asked for.
+        name: String,
+    },
+    /// The reducer subscribes to an event and cannot be called directly.
+    #[error("reducer `{0}` subscribes to an event and cannot be called directly")]
+    SubscriberOnly(String),
+    /// Arguments do not match the signature.
+    #[error("invalid arguments: {0}")]
+    InvalidArguments(String),
+    /// A Rust type does not match the schema's.
+    #[error("type mismatch: {0}")]
+    TypeMismatch(String),
+    /// The reducer returned an error.
+    #[error("{0}")]
+    Failed(String),
+    /// The guest trapped (panicked, hit `unreachable`, accessed memory out of bounds, ...).
+    #[error("trapped: {0}")]
+    Trap(String),
+    /// The call used up its fuel budget.
+    #[error("ran out of fuel (budget: {0})")]
+    OutOfFuel(u64),
+    /// The guest tried to grow its memory past the cap.
+    #[error("exceeded the memory cap of {0} bytes")]
+    MemoryCap(usize),
+    /// The guest returned something the host cannot read.
+    #[error("invalid result: {0}")]
+    InvalidResult(String),
+}

@@ -1,0 +1,26 @@
+//! The Interstice engine, without any renderer.
+//!
+//! - [`Modules`]: the wasm host — loading, validation, sandboxing (fuel, memory cap), calls;
+//! - [`Database`]: every module's tables and indexes, with transactional writes;
+//! - [`ReducerQueue`]: reducer invocations in the order they run;
+//! - [`IntersticeCorePlugin`]: puts all three into a Bevy `App` as resources and runs the queue
+//!   in one exclusive system, writing each outcome as a [`ReducerOutcome`] message.
+//!
+//! The state lives in ECS resources so that a game, the inspector and the network layer all
+//! reach it the Bevy way; nothing here depends on Bevy's renderer, windowing or audio.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod modules;
+pub mod plugin;
+pub mod queue;
+pub mod wasm;
+
+pub use config::EngineConfig;
+pub use db::Database;
+pub use error::{CallError, LoadError};
+pub use modules::{Modules, QueryHandle, ReducerHandle};
+pub use plugin::{IntersticeCorePlugin, IntersticeSystems};
+pub use queue::{Invocation, InvocationId, ReducerOutcome, ReducerQueue};
+pub use wasm::state::GuestLog;

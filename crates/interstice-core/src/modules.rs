@@ -1,0 +1,471 @@
+//! [`Modules`]: the loaded modules of a node, as one ECS resource, and the calls into them.
+
+use crate::config::EngineConfig;
+use crate::db::tx::{Undo, rollback};
+use crate::db::{Database, ModuleTables};
+use crate::error::{CallError, LoadError};
+use crate::wasm::instance::{EntryPoint, Instance};
+use crate::wasm::state::{GuestLog, HostState};
+use crate::wasm::{engine, host_calls};
+use bevy_ecs::resource::Resource;
+use interstice_abi::codec::{Reader, decode_value};
+use interstice_abi::protocol::{
+    ABI_VERSION, IMPORT_MODULE, ModuleDescription, QueryDescription, ReducerDescription,
+    TableDescription, exports, imports,
+};
+use interstice_abi::{Authority, EventSpec, ModuleSchema, TypeSet};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use wasmtime::{Engine, InstancePre, Linker, Module};
+
+/// Every function a module may import.
+const HOST_FUNCTIONS: [&str; 5] = [
+    imports::LOG,
+    imports::PANIC,
+    imports::RESOLVE_TABLE,
+    imports::TABLE_OP,
+    imports::TAKE_RESPONSE,
+];
+
+/// A loaded module.
+pub struct LoadedModule {
+    schema: Arc<ModuleSchema>,
+    name: Arc<str>,
+    pre: InstancePre<HostState>,
+    instance: Instance,
+    reducers: Vec<EntryPoint>,
+    queries: Vec<EntryPoint>,
+    /// Whether the instance trapped and must be replaced before the next call.
+    poisoned: bool,
+}
+
+impl LoadedModule {
+    /// The module's schema.
+    pub fn schema(&self) -> &Arc<ModuleSchema> {
+        &self.schema
+    }
+}
+
+/// A reducer resolved once, for calling many times without name lookups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ReducerHandle {
+    module: usize,
+    reducer: usize,
+}
+
+/// A query resolved once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct QueryHandle {
+    module: usize,
+    query: usize,
+}
+
+/// Every loaded module and the wasm engine that runs them.
+#[derive(Resource)]
+pub struct Modules {
+    engine: Engine,
+    linker: Linker<HostState>,
+    config: EngineConfig,
+    slots: Vec<Option<LoadedModule>>,
+    by_name: BTreeMap<String, usize>,
+    authorities: BTreeMap<Authority, String>,
+    undo: Vec<Undo>,
+    logs: Vec<GuestLog>,
+}
+
+impl Modules {
+    /// An engine with no modules.
+    pub fn new(config: EngineConfig) -> Result<Modules, LoadError> {
+        let engine = engine(&config).map_err(|e| LoadError::Instantiate(format!("engine: {e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        host_calls::link(&mut linker).map_err(|e| LoadError::Instantiate(format!("linker: {e:#}")))?;
+        Ok(Modules {
+            engine,
+            linker,
+            config,
+            slots: Vec::new(),
+            by_name: BTreeMap::new(),
+            authorities: BTreeMap::new(),
+            undo: Vec::new(),
+            logs: Vec::new(),
+        })
+    }
+
+    /// The engine settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Schemas of the loaded modules, by name.
+    pub fn schemas(&self) -> impl Iterator<Item = &Arc<ModuleSchema>> {
+        self.by_name
+            .values()
+            .filter_map(|&slot| self.slots[slot].as_ref().map(|m| &m.schema))
+    }
+
+    /// The schema of a loaded module.
+    pub fn schema(&self, module: &str) -> Option<&Arc<ModuleSchema>> {
+        let slot = *self.by_name.get(module)?;
+        self.slots[slot].as_ref().map(|m| &m.schema)
+    }
+
+    /// Which module holds each authority.
+    pub fn authorities(&self) -> &BTreeMap<Authority, String> {
+        &self.authorities
+    }
+
+    /// Takes the guest log lines gathered since the last call.
+    pub fn drain_logs(&mut self) -> Vec<GuestLog> {
+        for module in self.slots.iter_mut().flatten() {
+            self.logs.append(&mut module.instance.store.data_mut().logs);
+        }
+        std::mem::take(&mut self.logs)
+    }
+
+    /// Validates and installs a module, creates its tables and runs its `init` and `load`
+    /// hooks. On any error nothing is left behind.
+    pub fn load(&mut self, db: &mut Database, wasm: &[u8]) -> Result<Arc<ModuleSchema>, LoadError> {
+        let module = Module::new(&self.engine, wasm).map_err(|e| LoadError::InvalidWasm(format!("{e:#}")))?;
+        for import in module.imports() {
+            if import.module() != IMPORT_MODULE || !HOST_FUNCTIONS.contains(&import.name()) {
+                return Err(LoadError::UnknownImport {
+                    module: import.module().into(),
+                    name: import.name().into(),
+                });
+            }
+        }
+        let pre = self
+            .linker
+            .instantiate_pre(&module)
+            .map_err(|e| LoadError::Instantiate(format!("{e:#}")))?;
+        let fuel = self.config.fuel_per_call;
+        let mut instance = Instance::new(&pre, Arc::from("(loading)"), self.config.memory_cap, fuel)?;
+
+        let version = instance
+            .func::<(), u32>(exports::ABI_VERSION)
+            .map_err(|_| LoadError::MissingExport(exports::ABI_VERSION.into()))?;
+        instance.store.set_fuel(fuel).map_err(|e| LoadError::Instantiate(e.to_string()))?;
+        let found = version
+            .call(&mut instance.store, ())
+            .map_err(|e| LoadError::Instantiate(format!("{e:#}")))?;
+        if found != ABI_VERSION {
+            return Err(LoadError::AbiMismatch {
+                found,
+                expected: ABI_VERSION,
+            });
+        }
+
+        let schema = describe(&module, &mut instance, fuel)?;
+        schema.validate()?;
+        if self.by_name.contains_key(&schema.name) {
+            return Err(LoadError::DuplicateModule(schema.name.clone()));
+        }
+        for authority in &schema.authorities {
+            if let Some(holder) = self.authorities.get(authority) {
+                return Err(LoadError::AuthorityTaken {
+                    authority: *authority,
+                    holder: holder.clone(),
+                });
+            }
+        }
+        let name: Arc<str> = Arc::from(schema.name.as_str());
+        instance.store.data_mut().module = name.clone();
+        let (reducers, queries) = entry_points(&mut instance, &schema)?;
+
+        // Everything is checked: install.
+        let schema = Arc::new(schema);
+        let slot = self.slots.len();
+        self.slots.push(Some(LoadedModule {
+            schema: schema.clone(),
+            name,
+            pre,
+            instance,
+            reducers,
+            queries,
+            poisoned: false,
+        }));
+        self.by_name.insert(schema.name.clone(), slot);
+        for authority in &schema.authorities {
+            self.authorities.insert(*authority, schema.name.clone());
+        }
+        db.insert_module(&schema.name, ModuleTables::for_schema(&schema));
+        tracing::info!(target: "interstice", module = %schema.name, version = %schema.version, "module loaded");
+
+        // Persistence arrives later: every load is a first load, so `init` runs, then `load`.
+        for event in [EventSpec::Init, EventSpec::Load] {
+            let hooks: Vec<usize> = schema
+                .reducers
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.on.as_ref() == Some(&event))
+                .map(|(i, _)| i)
+                .collect();
+            for reducer in hooks {
+                let handle = ReducerHandle { module: slot, reducer };
+                if let Err(error) = self.invoke_reducer(db, handle, &[]) {
+                    self.unload(db, &schema.name);
+                    return Err(LoadError::Hook {
+                        reducer: schema.reducers[reducer].name.clone(),
+                        error,
+                    });
+                }
+            }
+        }
+        Ok(schema)
+    }
+
+    /// Removes a module, its tables and its authorities. Returns whether it was loaded.
+    pub fn unload(&mut self, db: &mut Database, module: &str) -> bool {
+        let Some(slot) = self.by_name.remove(module) else {
+            return false;
+        };
+        self.slots[slot] = None;
+        self.authorities.retain(|_, holder| holder != module);
+        db.remove_module(module);
+        true
+    }
+
+    /// Finds a reducer that may be called directly (not a subscriber).
+    pub fn reducer(&self, module: &str, reducer: &str) -> Result<ReducerHandle, CallError> {
+        let (slot, loaded) = self.loaded(module)?;
+        let index = loaded
+            .schema
+            .reducers
+            .iter()
+            .position(|r| r.name == reducer)
+            .ok_or_else(|| CallError::NoSuchReducer {
+                module: module.into(),
+                name: reducer.into(),
+            })?;
+        if loaded.schema.reducers[index].on.is_some() {
+            return Err(CallError::SubscriberOnly(reducer.into()));
+        }
+        Ok(ReducerHandle {
+            module: slot,
+            reducer: index,
+        })
+    }
+
+    /// Finds a query.
+    pub fn query(&self, module: &str, query: &str) -> Result<QueryHandle, CallError> {
+        let (slot, loaded) = self.loaded(module)?;
+        let index = loaded
+            .schema
+            .queries
+            .iter()
+            .position(|q| q.name == query)
+            .ok_or_else(|| CallError::NoSuchQuery {
+                module: module.into(),
+                name: query.into(),
+            })?;
+        Ok(QueryHandle {
+            module: slot,
+            query: index,
+        })
+    }
+
+    fn loaded(&self, module: &str) -> Result<(usize, &LoadedModule), CallError> {
+        let slot = *self
+            .by_name
+            .get(module)
+            .ok_or_else(|| CallError::NoSuchModule(module.into()))?;
+        let loaded = self.slots[slot]
+            .as_ref()
+            .ok_or_else(|| CallError::NoSuchModule(module.into()))?;
+        Ok((slot, loaded))
+    }
+
+    /// Checks encoded arguments against a reducer's signature.
+    pub fn check_reducer_args(&self, handle: ReducerHandle, args: &[u8]) -> Result<(), CallError> {
+        let loaded = self.slot(handle.module)?;
+        let reducer = &loaded.schema.reducers[handle.reducer];
+        check_args(&loaded.schema.types, reducer.args.iter().map(|a| &a.ty), args)
+    }
+
+    fn slot(&self, slot: usize) -> Result<&LoadedModule, CallError> {
+        self.slots
+            .get(slot)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| CallError::NoSuchModule(format!("#{slot}")))
+    }
+
+    /// Runs a reducer as one transaction: committed if it returns normally, rolled back if it
+    /// fails, traps, runs out of fuel or exceeds its memory cap.
+    pub fn call_reducer(&mut self, db: &mut Database, handle: ReducerHandle, args: &[u8]) -> Result<(), CallError> {
+        self.invoke_reducer(db, handle, args)
+    }
+
+    fn invoke_reducer(&mut self, db: &mut Database, handle: ReducerHandle, args: &[u8]) -> Result<(), CallError> {
+        self.invoke(db, handle.module, Entry::Reducer(handle.reducer), args)
+            .map(drop)
+    }
+
+    /// Runs a query (read-only) and returns its encoded result.
+    pub fn call_query(&mut self, db: &mut Database, handle: QueryHandle, args: &[u8]) -> Result<Vec<u8>, CallError> {
+        self.invoke(db, handle.module, Entry::Query(handle.query), args)
+    }
+
+    /// The type a query returns, with the module's types.
+    pub fn query_result_type(&self, handle: QueryHandle) -> Result<(interstice_abi::ValueType, &TypeSet), CallError> {
+        let loaded = self.slot(handle.module)?;
+        Ok((loaded.schema.queries[handle.query].returns.clone(), &loaded.schema.types))
+    }
+
+    /// Checks encoded arguments against a query's signature.
+    pub fn check_query_args(&self, handle: QueryHandle, args: &[u8]) -> Result<(), CallError> {
+        let loaded = self.slot(handle.module)?;
+        let query = &loaded.schema.queries[handle.query];
+        check_args(&loaded.schema.types, query.args.iter().map(|a| &a.ty), args)
+    }
+
+    fn invoke(&mut self, db: &mut Database, slot: usize, entry: Entry, args: &[u8]) -> Result<Vec<u8>, CallError> {
+        let fuel = self.config.fuel_per_call;
+        let memory_cap = self.config.memory_cap;
+        let loaded = self
+            .slots
+            .get_mut(slot)
+            .and_then(Option::as_mut)
+            .ok_or_else(|| CallError::NoSuchModule(format!("#{slot}")))?;
+        if loaded.poisoned {
+            // A trapped instance may have broken its own heap; modules keep no state outside
+            // their tables, so a fresh instance is equivalent and safe.
+            let mut instance = Instance::new(&loaded.pre, loaded.name.clone(), memory_cap, fuel)
+                .map_err(|e| CallError::Trap(format!("re-instantiation failed: {e}")))?;
+            let (reducers, queries) = entry_points(&mut instance, &loaded.schema)
+                .map_err(|e| CallError::Trap(format!("re-instantiation failed: {e}")))?;
+            *loaded = LoadedModule {
+                instance,
+                reducers,
+                queries,
+                poisoned: false,
+                schema: loaded.schema.clone(),
+                name: loaded.name.clone(),
+                pre: loaded.pre.clone(),
+            };
+        }
+        let tables = db
+            .module_mut(&loaded.name)
+            .ok_or_else(|| CallError::NoSuchModule(loaded.name.to_string()))?;
+        let (func, read_only) = match entry {
+            Entry::Reducer(i) => (loaded.reducers[i].clone(), false),
+            Entry::Query(i) => (loaded.queries[i].clone(), true),
+        };
+
+        let state = loaded.instance.store.data_mut();
+        std::mem::swap(&mut state.tx.tables, tables);
+        std::mem::swap(&mut state.tx.undo, &mut self.undo);
+        state.tx.read_only = read_only;
+        state.in_call = true;
+
+        let result = loaded.instance.run(&func, args, fuel);
+
+        let state = loaded.instance.store.data_mut();
+        state.in_call = false;
+        if result.is_err() {
+            rollback(&mut state.tx.tables.tables, &mut state.tx.undo);
+        }
+        state.tx.undo.clear();
+        std::mem::swap(&mut state.tx.tables, tables);
+        std::mem::swap(&mut state.tx.undo, &mut self.undo);
+        if matches!(
+            result,
+            Err(CallError::Trap(_) | CallError::OutOfFuel(_) | CallError::MemoryCap(_))
+        ) {
+            loaded.poisoned = true;
+            // Keep what it logged before trapping.
+            self.logs.append(&mut loaded.instance.store.data_mut().logs);
+        }
+        result
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Entry {
+    Reducer(usize),
+    Query(usize),
+}
+
+fn check_args<'a>(
+    types: &TypeSet,
+    tys: impl Iterator<Item = &'a interstice_abi::ValueType>,
+    args: &[u8],
+) -> Result<(), CallError> {
+    let mut r = Reader::new(args);
+    for (i, ty) in tys.enumerate() {
+        decode_value(ty, types, &mut r)
+            .map_err(|e| CallError::InvalidArguments(format!("argument {} ({ty}): {e}", i + 1)))?;
+    }
+    r.finish()
+        .map_err(|e| CallError::InvalidArguments(format!("{e}")))
+}
+
+/// The reducer and query entry points of an instance, in schema order.
+fn entry_points(
+    instance: &mut Instance,
+    schema: &ModuleSchema,
+) -> Result<(Vec<EntryPoint>, Vec<EntryPoint>), LoadError> {
+    let reducers = schema
+        .reducers
+        .iter()
+        .map(|r| instance.func::<(u32, u32), i64>(&format!("{}{}", exports::REDUCER, r.name)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let queries = schema
+        .queries
+        .iter()
+        .map(|q| instance.func::<(u32, u32), i64>(&format!("{}{}", exports::QUERY, q.name)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((reducers, queries))
+}
+
+fn decode_description<T: serde::de::DeserializeOwned>(export: &str, bytes: &[u8]) -> Result<T, LoadError> {
+    postcard::from_bytes(bytes).map_err(|e| LoadError::BadDescription {
+        export: export.into(),
+        reason: e.to_string(),
+    })
+}
+
+/// Assembles a module's schema from its describe exports.
+fn describe(module: &Module, instance: &mut Instance, fuel: u64) -> Result<ModuleSchema, LoadError> {
+    let bytes = instance.describe(exports::DESCRIBE_MODULE, fuel)?;
+    let m: ModuleDescription = decode_description(exports::DESCRIBE_MODULE, &bytes)?;
+    let mut schema = ModuleSchema {
+        abi_version: m.abi_version,
+        name: m.name,
+        version: m.version,
+        visibility: m.visibility,
+        authorities: m.authorities,
+        ..ModuleSchema::default()
+    };
+    let mut names: Vec<String> = module.exports().map(|e| e.name().to_string()).collect();
+    names.sort();
+    let mut types = TypeSet::new();
+    let mut add_types = |export: &str, defs: Vec<interstice_abi::TypeDef>| -> Result<(), LoadError> {
+        for def in defs {
+            types.insert(def).map_err(|c| LoadError::Schema(format!(
+                "type `{}` is defined twice, differently (seen in `{export}`)",
+                c.0
+            )))?;
+        }
+        Ok(())
+    };
+    for export in &names {
+        if export.starts_with(exports::DESCRIBE_TABLE) {
+            let d: TableDescription = decode_description(export, &instance.describe(export, fuel)?)?;
+            add_types(export, d.types)?;
+            schema.tables.push(d.table);
+        } else if export.starts_with(exports::DESCRIBE_REDUCER) {
+            let d: ReducerDescription = decode_description(export, &instance.describe(export, fuel)?)?;
+            add_types(export, d.types)?;
+            schema.reducers.push(d.reducer);
+        } else if export.starts_with(exports::DESCRIBE_QUERY) {
+            let d: QueryDescription = decode_description(export, &instance.describe(export, fuel)?)?;
+            add_types(export, d.types)?;
+            schema.queries.push(d.query);
+        }
+    }
+    schema.types = types;
+    schema.tables.sort_by(|a, b| a.name.cmp(&b.name));
+    schema.reducers.sort_by(|a, b| a.name.cmp(&b.name));
+    schema.queries.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(schema)
+}

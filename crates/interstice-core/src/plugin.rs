@@ -1,0 +1,87 @@
+//! [`IntersticeCorePlugin`]: the engine as resources and one exclusive system.
+
+use crate::config::EngineConfig;
+use crate::db::Database;
+use crate::modules::Modules;
+use crate::queue::{ReducerOutcome, ReducerQueue};
+use crate::wasm::host_calls::log_guest;
+use bevy_app::{App, Plugin, Update};
+use bevy_ecs::prelude::*;
+
+/// System sets to order game systems against the engine. They run in this order in `Update`.
+#[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
+pub enum IntersticeSystems {
+    /// Turns inputs (game calls, network, schedules) into queued reducer invocations.
+    Ingest,
+    /// Runs the reducer queue, one transaction per invocation.
+    Reduce,
+    /// Publishes what changed (messages, mirrored entities, remote subscribers).
+    Publish,
+}
+
+/// Adds [`Modules`], [`Database`] and [`ReducerQueue`] to the app and runs the queue every
+/// update in [`IntersticeSystems::Reduce`].
+#[derive(Debug, Clone, Default)]
+pub struct IntersticeCorePlugin {
+    /// Limits of the wasm engine.
+    pub engine: EngineConfig,
+}
+
+impl Plugin for IntersticeCorePlugin {
+    fn build(&self, app: &mut App) {
+        let modules = match Modules::new(self.engine.clone()) {
+            Ok(modules) => modules,
+            // Only a broken wasmtime configuration can fail here: no module is involved yet.
+            Err(e) => panic!("Interstice cannot start its wasm engine: {e}"),
+        };
+        app.insert_resource(modules)
+            .init_resource::<Database>()
+            .init_resource::<ReducerQueue>()
+            .add_message::<ReducerOutcome>()
+            .configure_sets(
+                Update,
+                (
+                    IntersticeSystems::Ingest,
+                    IntersticeSystems::Reduce,
+                    IntersticeSystems::Publish,
+                )
+                    .chain(),
+            )
+            .add_systems(Update, run_reducers.in_set(IntersticeSystems::Reduce));
+    }
+}
+
+/// Runs every queued invocation in order, each as one transaction, and writes a
+/// [`ReducerOutcome`] for each.
+pub fn run_reducers(world: &mut World) {
+    let pending = world.resource_mut::<ReducerQueue>().drain();
+    if pending.is_empty() {
+        return;
+    }
+    let mut outcomes = Vec::with_capacity(pending.len());
+    world.resource_scope(|world, mut modules: Mut<Modules>| {
+        let mut db = world.resource_mut::<Database>();
+        for invocation in pending {
+            let result = modules
+                .reducer(&invocation.module, &invocation.reducer)
+                .and_then(|handle| {
+                    modules.check_reducer_args(handle, &invocation.args)?;
+                    modules.call_reducer(&mut db, handle, &invocation.args)
+                });
+            if let Err(error) = &result {
+                log_guest(
+                    &invocation.module,
+                    1,
+                    &format!("reducer `{}` failed: {error}", invocation.reducer),
+                );
+            }
+            outcomes.push(ReducerOutcome {
+                id: invocation.id,
+                module: invocation.module,
+                reducer: invocation.reducer,
+                result,
+            });
+        }
+    });
+    world.write_message_batch(outcomes);
+}

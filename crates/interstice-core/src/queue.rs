@@ -1,0 +1,78 @@
+//! The reducer queue: invocations in the order they will run, and their outcomes.
+
+use crate::error::CallError;
+use bevy_ecs::message::Message;
+use bevy_ecs::resource::Resource;
+use std::collections::VecDeque;
+
+/// Identifies one queued invocation; its [`ReducerOutcome`] carries the same id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InvocationId(pub u64);
+
+/// A reducer call waiting to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// Its id.
+    pub id: InvocationId,
+    /// The module.
+    pub module: String,
+    /// The reducer.
+    pub reducer: String,
+    /// Encoded arguments.
+    pub args: Vec<u8>,
+}
+
+/// Reducer invocations in the order they run: first in, first out, one transaction each.
+#[derive(Resource, Debug, Default)]
+pub struct ReducerQueue {
+    pending: VecDeque<Invocation>,
+    next_id: u64,
+}
+
+impl ReducerQueue {
+    /// Appends an invocation; it runs after every invocation queued before it.
+    pub fn push(&mut self, module: impl Into<String>, reducer: impl Into<String>, args: Vec<u8>) -> InvocationId {
+        let id = InvocationId(self.next_id);
+        self.next_id += 1;
+        self.pending.push_back(Invocation {
+            id,
+            module: module.into(),
+            reducer: reducer.into(),
+            args,
+        });
+        id
+    }
+
+    /// Number of invocations waiting.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// The waiting invocations, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &Invocation> {
+        self.pending.iter()
+    }
+
+    /// Takes every waiting invocation, in order.
+    pub fn drain(&mut self) -> VecDeque<Invocation> {
+        std::mem::take(&mut self.pending)
+    }
+}
+
+/// How a queued reducer invocation ended, written once per invocation.
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
+pub struct ReducerOutcome {
+    /// The invocation's id.
+    pub id: InvocationId,
+    /// The module.
+    pub module: String,
+    /// The reducer.
+    pub reducer: String,
+    /// `Ok` when committed; the error when rolled back or refused.
+    pub result: Result<(), CallError>,
+}

@@ -1,0 +1,252 @@
+//! The host functions a module imports, and the table operations behind `table_op`.
+
+use super::state::{GuestLog, HostState, MAX_MESSAGE_LEN, MAX_PENDING_LOGS};
+use crate::db::table::Row;
+use interstice_abi::codec::write_varint;
+use interstice_abi::protocol::{IMPORT_MODULE, SCAN_PAGE_ROWS, TableOp, imports};
+use interstice_abi::{HostError, Value};
+use std::ops::Bound;
+use wasmtime::{Caller, Linker};
+
+/// Longest payload a guest may pass to one host call.
+pub const MAX_PAYLOAD: usize = 16 * 1024 * 1024;
+
+fn trap(message: impl Into<String>) -> wasmtime::Error {
+    wasmtime::Error::msg(message.into())
+}
+
+/// Copies `len` bytes at `ptr` out of guest memory, bounds-checked.
+fn guest_bytes<'a>(memory: &'a [u8], ptr: u32, len: u32) -> wasmtime::Result<&'a [u8]> {
+    let (start, len) = (ptr as usize, len as usize);
+    if len > MAX_PAYLOAD {
+        return Err(trap(format!("host call payload of {len} bytes exceeds {MAX_PAYLOAD}")));
+    }
+    start
+        .checked_add(len)
+        .and_then(|end| memory.get(start..end))
+        .ok_or_else(|| trap("host call pointer out of bounds"))
+}
+
+fn memory_and_state<'a>(caller: &'a mut Caller<'_, HostState>) -> wasmtime::Result<(&'a mut [u8], &'a mut HostState)> {
+    let memory = caller
+        .data()
+        .memory
+        .ok_or_else(|| trap("module has no memory"))?;
+    Ok(memory.data_and_store_mut(caller))
+}
+
+fn text(bytes: &[u8]) -> String {
+    let bytes = &bytes[..bytes.len().min(MAX_MESSAGE_LEN)];
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Registers every host function in `linker`.
+pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        IMPORT_MODULE,
+        imports::LOG,
+        |mut caller: Caller<'_, HostState>, level: u32, ptr: u32, len: u32| -> wasmtime::Result<()> {
+            let (memory, state) = memory_and_state(&mut caller)?;
+            let message = text(guest_bytes(memory, ptr, len)?);
+            log_guest(&state.module, level, &message);
+            if state.logs.len() < MAX_PENDING_LOGS {
+                state.logs.push(GuestLog {
+                    module: state.module.clone(),
+                    level,
+                    message,
+                });
+            }
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        imports::PANIC,
+        |mut caller: Caller<'_, HostState>, ptr: u32, len: u32| -> wasmtime::Result<()> {
+            let (memory, state) = memory_and_state(&mut caller)?;
+            state.panic_message = Some(text(guest_bytes(memory, ptr, len)?));
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        imports::RESOLVE_TABLE,
+        |mut caller: Caller<'_, HostState>, ptr: u32, len: u32| -> wasmtime::Result<i32> {
+            let (memory, state) = memory_and_state(&mut caller)?;
+            let name = guest_bytes(memory, ptr, len)?;
+            Ok(state
+                .tx
+                .tables
+                .tables
+                .iter()
+                .position(|t| t.schema().name.as_bytes() == name)
+                .map_or(-1, |i| i as i32))
+        },
+    )?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        imports::TABLE_OP,
+        |mut caller: Caller<'_, HostState>, op: u32, table: u32, field: u32, ptr: u32, len: u32| -> wasmtime::Result<i64> {
+            let (memory, state) = memory_and_state(&mut caller)?;
+            if !state.in_call {
+                return Err(trap("table operations are only allowed inside a reducer or query"));
+            }
+            let payload = guest_bytes(memory, ptr, len)?;
+            state.response.clear();
+            let outcome = table_op(state, op, table, field, payload);
+            Ok(match outcome {
+                Ok(()) => state.response.len() as i64,
+                Err(error) => {
+                    state.response.clear();
+                    let encoded = postcard::to_allocvec(&error)
+                        .map_err(|e| trap(format!("cannot encode host error: {e}")))?;
+                    state.response = encoded;
+                    -(state.response.len() as i64) - 1
+                }
+            })
+        },
+    )?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        imports::TAKE_RESPONSE,
+        |mut caller: Caller<'_, HostState>, ptr: u32| -> wasmtime::Result<()> {
+            let (memory, state) = memory_and_state(&mut caller)?;
+            let len = state.response.len();
+            let start = ptr as usize;
+            let dest = start
+                .checked_add(len)
+                .and_then(|end| memory.get_mut(start..end))
+                .ok_or_else(|| trap("take_response pointer out of bounds"))?;
+            dest.copy_from_slice(&state.response);
+            state.response.clear();
+            Ok(())
+        },
+    )?;
+    Ok(())
+}
+
+/// Forwards a guest log line to the node's log.
+pub fn log_guest(module: &str, level: u32, message: &str) {
+    match level {
+        0 => tracing::error!(target: "interstice::module", module, "{message}"),
+        1 => tracing::warn!(target: "interstice::module", module, "{message}"),
+        2 => tracing::info!(target: "interstice::module", module, "{message}"),
+        3 => tracing::debug!(target: "interstice::module", module, "{message}"),
+        _ => tracing::trace!(target: "interstice::module", module, "{message}"),
+    }
+}
+
+fn encode_rows<'a>(table: &crate::db::Table, rows: impl ExactSizeIterator<Item = &'a Row>, out: &mut Vec<u8>) {
+    write_varint(out, rows.len() as u64);
+    for row in rows {
+        table.encode_row(row, out);
+    }
+}
+
+fn read_bound(table: &crate::db::Table, field: u16, r: &mut &[u8]) -> Result<Bound<Value>, HostError> {
+    let (&tag, rest) = r
+        .split_first()
+        .ok_or_else(|| HostError::InvalidPayload("missing range bound".into()))?;
+    *r = rest;
+    if tag == 0 {
+        return Ok(Bound::Unbounded);
+    }
+    if tag > 2 {
+        return Err(HostError::InvalidPayload(format!("invalid bound tag {tag}")));
+    }
+    let ty = table.field_type(field).ok_or(HostError::NoSuchIndex {
+        table: table.schema().name.clone(),
+        field,
+        expected: "btree".into(),
+    })?;
+    let mut reader = interstice_abi::Reader::new(r);
+    let key = interstice_abi::codec::decode_value(ty, table.types(), &mut reader)
+        .map_err(|e| HostError::InvalidPayload(format!("range bound: {e}")))?;
+    *r = &r[r.len() - reader.remaining()..];
+    Ok(if tag == 1 {
+        Bound::Included(key)
+    } else {
+        Bound::Excluded(key)
+    })
+}
+
+/// Runs one table operation of the current call, leaving the response in `state.response`.
+fn table_op(state: &mut HostState, op: u32, table_id: u32, field: u32, payload: &[u8]) -> Result<(), HostError> {
+    let op = TableOp::from_raw(op).ok_or(HostError::UnknownOp(op))?;
+    if op.writes() && state.tx.read_only {
+        return Err(HostError::ReadOnly);
+    }
+    let field = u16::try_from(field).map_err(|_| HostError::InvalidPayload("field number too large".into()))?;
+    let tx = &mut state.tx;
+    let out = &mut state.response;
+    let table = tx
+        .tables
+        .tables
+        .get_mut(table_id as usize)
+        .ok_or(HostError::NoSuchTable(table_id))?;
+    match op {
+        TableOp::Insert => {
+            let row = table.decode_row(payload)?;
+            table.insert(row, &mut tx.undo, table_id, out)?;
+        }
+        TableOp::Update => {
+            let row = table.decode_row(payload)?;
+            table.update(row, &mut tx.undo, table_id, out)?;
+        }
+        TableOp::Get => {
+            let pk = table.decode_pk(payload)?;
+            match table.get(&pk) {
+                Some(row) => {
+                    out.push(1);
+                    table.encode_row(row, out);
+                }
+                None => out.push(0),
+            }
+        }
+        TableOp::Delete => {
+            let pk = table.decode_pk(payload)?;
+            let removed = table.delete(&pk, &mut tx.undo, table_id);
+            out.push(u8::from(removed));
+        }
+        TableOp::Count => write_varint(out, table.len() as u64),
+        TableOp::Clear => {
+            let removed = table.clear(&mut tx.undo, table_id);
+            write_varint(out, removed);
+        }
+        TableOp::Scan => {
+            let after = match payload.split_first() {
+                Some((0, [])) => None,
+                Some((1, key)) => Some(table.decode_pk(key)?),
+                _ => return Err(HostError::InvalidPayload("scan cursor".into())),
+            };
+            let page: Vec<&Row> = table.rows_after(after.as_ref()).take(SCAN_PAGE_ROWS as usize).collect();
+            encode_rows(table, page.into_iter(), out);
+        }
+        TableOp::FindUnique => {
+            let key = table.decode_key(field, payload)?;
+            match table.find_unique(field, &key)? {
+                Some(row) => {
+                    out.push(1);
+                    table.encode_row(row, out);
+                }
+                None => out.push(0),
+            }
+        }
+        TableOp::Filter => {
+            let key = table.decode_key(field, payload)?;
+            let rows = table.filter(field, &key)?;
+            encode_rows(table, rows.into_iter(), out);
+        }
+        TableOp::Range => {
+            let mut rest = payload;
+            let lower = read_bound(table, field, &mut rest)?;
+            let upper = read_bound(table, field, &mut rest)?;
+            if !rest.is_empty() {
+                return Err(HostError::InvalidPayload("trailing bytes after range bounds".into()));
+            }
+            let rows = table.range(field, lower, upper)?;
+            encode_rows(table, rows.into_iter(), out);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! What a module's wasmtime `Store` carries: its limits and, during a call, its transaction.
+
+use crate::db::ModuleTables;
+use crate::db::tx::Undo;
+use std::sync::Arc;
+use wasmtime::{Memory, ResourceLimiter};
+
+/// The transaction a call runs in: the module's tables (moved in for the call) and the undo
+/// log of what the call changed.
+#[derive(Default)]
+pub struct CallTx {
+    /// The calling module's tables.
+    pub tables: ModuleTables,
+    /// Changes made so far, oldest first.
+    pub undo: Vec<Undo>,
+    /// Queries may not write.
+    pub read_only: bool,
+}
+
+/// A guest log line, kept for whoever wants to show it (the inspector, tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestLog {
+    /// The module that logged it.
+    pub module: Arc<str>,
+    /// 0 error … 4 trace.
+    pub level: u32,
+    /// The message.
+    pub message: String,
+}
+
+/// Store data of one module instance.
+pub struct HostState {
+    /// The module's name.
+    pub module: Arc<str>,
+    /// Most bytes its linear memory may grow to.
+    pub memory_cap: usize,
+    /// Set when a memory growth past the cap was refused during the current call.
+    pub memory_refused: bool,
+    /// The instance's memory (set after instantiation).
+    pub memory: Option<Memory>,
+    /// The current call's transaction.
+    pub tx: CallTx,
+    /// Whether a call is running (table calls outside one are refused).
+    pub in_call: bool,
+    /// The response a guest fetches with `take_response`.
+    pub response: Vec<u8>,
+    /// The message of the last guest panic.
+    pub panic_message: Option<String>,
+    /// Guest log lines not collected yet.
+    pub logs: Vec<GuestLog>,
+}
+
+/// Most guest log lines kept between collections.
+pub const MAX_PENDING_LOGS: usize = 4096;
+/// Longest guest log message or panic message kept, in bytes.
+pub const MAX_MESSAGE_LEN: usize = 64 * 1024;
+
+impl HostState {
+    /// State for a module that is being loaded.
+    pub fn new(module: Arc<str>, memory_cap: usize) -> HostState {
+        HostState {
+            module,
+            memory_cap,
+            memory_refused: false,
+            memory: None,
+            tx: CallTx::default(),
+            in_call: false,
+            response: Vec::new(),
+            panic_message: None,
+            logs: Vec::new(),
+        }
+    }
+}
+
+impl ResourceLimiter for HostState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_cap {
+            self.memory_refused = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+
+    fn instances(&self) -> usize {
+        1
+    }
+
+    fn tables(&self) -> usize {
+        4
+    }
+
+    fn memories(&self) -> usize {
+        1
+    }
+}

@@ -1,0 +1,227 @@
+//! Support code for the macros. Not a public API.
+
+use crate::ffi;
+use interstice_abi::codec::{DecodeError, Reader, pack};
+use interstice_abi::protocol::TableOp;
+use interstice_abi::{HostError, IntersticeType, TypeSet};
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub use interstice_abi;
+pub use interstice_abi::protocol::{
+    ABI_VERSION, ModuleDescription, QueryDescription, ReducerDescription, TableDescription,
+};
+pub use interstice_abi::schema::{
+    Authority, EventSpec, IndexKind, IndexSchema, Persistence, QuerySchema, ReducerSchema,
+    TableSchema, Visibility,
+};
+pub use interstice_abi::types::{FieldDef, TypeDef, TypeKind, ValueType, VariantDef, VariantFields};
+
+/// A buffer owned by the guest. Wasm modules are single-threaded, and the host never re-enters a
+/// guest while it is running, so a cell with no lock is sound here.
+struct GuestBuffer(UnsafeCell<Vec<u8>>);
+// SAFETY: wasm32-unknown-unknown modules run on one thread; on native targets these buffers
+// are never touched because no host calls into the module.
+unsafe impl Sync for GuestBuffer {}
+
+impl GuestBuffer {
+    const fn new() -> Self {
+        GuestBuffer(UnsafeCell::new(Vec::new()))
+    }
+    #[allow(clippy::mut_from_ref)]
+    fn get(&self) -> &mut Vec<u8> {
+        // SAFETY: see the `Sync` impl: there is never a second live reference.
+        unsafe { &mut *self.0.get() }
+    }
+}
+
+/// Where the host writes call arguments.
+static ARGS: GuestBuffer = GuestBuffer::new();
+/// Where the guest leaves a call's result until the host has read it.
+static RESULT: GuestBuffer = GuestBuffer::new();
+
+/// `interstice_buffer(len)`: a pointer to at least `len` writable bytes.
+pub fn args_buffer(len: u32) -> u32 {
+    let buf = ARGS.get();
+    buf.clear();
+    buf.resize(len as usize, 0);
+    buf.as_mut_ptr() as usize as u32
+}
+
+/// Leaves `bytes` in the result buffer and packs its address.
+fn leave_result(bytes: &[u8]) -> u64 {
+    let buf = RESULT.get();
+    buf.clear();
+    buf.extend_from_slice(bytes);
+    pack(buf.as_ptr() as usize as u32, buf.len() as u32)
+}
+
+fn install_panic_hook() {
+    static INSTALLED: AtomicU32 = AtomicU32::new(0);
+    if INSTALLED.swap(1, Ordering::Relaxed) == 0 {
+        std::panic::set_hook(Box::new(|info| {
+            let message = info.to_string();
+            // SAFETY: pointer and length of a live string.
+            unsafe { ffi::panic(message.as_ptr(), message.len()) }
+        }));
+    }
+}
+
+/// The argument bytes the host wrote.
+///
+/// # Safety
+/// `ptr`/`len` must come from the host for this call (they point into [`ARGS`]).
+unsafe fn args<'a>(ptr: u32, len: u32) -> &'a [u8] {
+    if len == 0 {
+        return &[];
+    }
+    // SAFETY: the host wrote `len` bytes at `ptr`, inside the buffer `args_buffer` returned.
+    unsafe { std::slice::from_raw_parts(ptr as usize as *const u8, len as usize) }
+}
+
+/// A reducer's return value.
+pub trait ReducerReturn {
+    /// `Ok` or the error message.
+    fn into_outcome(self) -> Result<(), String>;
+}
+
+impl ReducerReturn for () {
+    fn into_outcome(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<E: std::fmt::Display> ReducerReturn for Result<(), E> {
+    fn into_outcome(self) -> Result<(), String> {
+        self.map_err(|e| {
+            let message = e.to_string();
+            if message.is_empty() {
+                "reducer failed".to_string()
+            } else {
+                message
+            }
+        })
+    }
+}
+
+fn error_outcome(message: &str) -> i64 {
+    -(leave_result(message.as_bytes()) as i64)
+}
+
+/// Runs a reducer entry point: decodes the arguments, runs the body, encodes the outcome.
+///
+/// # Safety
+/// `ptr`/`len` must be the arguments the host passed to the export.
+pub unsafe fn run_reducer(
+    ptr: u32,
+    len: u32,
+    body: impl FnOnce(&mut Reader<'_>) -> Result<Result<(), String>, DecodeError>,
+) -> i64 {
+    install_panic_hook();
+    // SAFETY: forwarded from the caller.
+    let mut reader = Reader::new(unsafe { args(ptr, len) });
+    match body(&mut reader) {
+        Ok(Ok(())) => 0,
+        Ok(Err(message)) => error_outcome(&message),
+        Err(e) => error_outcome(&format!("invalid arguments: {e}")),
+    }
+}
+
+/// Runs a query entry point: decodes the arguments, runs the body, encodes the result.
+///
+/// # Safety
+/// `ptr`/`len` must be the arguments the host passed to the export.
+pub unsafe fn run_query<R: IntersticeType>(
+    ptr: u32,
+    len: u32,
+    body: impl FnOnce(&mut Reader<'_>) -> Result<R, DecodeError>,
+) -> i64 {
+    install_panic_hook();
+    // SAFETY: forwarded from the caller.
+    let mut reader = Reader::new(unsafe { args(ptr, len) });
+    match body(&mut reader) {
+        Ok(value) => {
+            let bytes = value.to_bytes();
+            if bytes.is_empty() {
+                0
+            } else {
+                leave_result(&bytes) as i64
+            }
+        }
+        Err(e) => error_outcome(&format!("invalid arguments: {e}")),
+    }
+}
+
+/// Decodes one argument, checking that arguments end where the last one does.
+pub fn arg<T: IntersticeType>(r: &mut Reader<'_>) -> Result<T, DecodeError> {
+    T::decode(r)
+}
+
+/// Checks that no argument bytes are left over.
+pub fn end_args(r: &Reader<'_>) -> Result<(), DecodeError> {
+    r.finish()
+}
+
+/// Encodes a description with postcard and packs its address.
+pub fn describe<D: serde::Serialize>(description: &D) -> u64 {
+    match postcard::to_allocvec(description) {
+        Ok(bytes) => leave_result(&bytes),
+        Err(e) => panic!("cannot encode the module description: {e}"),
+    }
+}
+
+/// The named types `T` uses, as a list.
+pub fn types_of(register: impl FnOnce(&mut TypeSet)) -> Vec<TypeDef> {
+    let mut set = TypeSet::new();
+    register(&mut set);
+    set.iter().cloned().collect()
+}
+
+/// Resolves and caches a table id.
+pub fn cached_table_id(cache: &AtomicU32, name: &str) -> u32 {
+    let id = cache.load(Ordering::Relaxed);
+    if id != u32::MAX {
+        return id;
+    }
+    // SAFETY: pointer and length of a live string.
+    let resolved = unsafe { ffi::resolve_table(name.as_ptr(), name.len()) };
+    if resolved < 0 {
+        panic!("the node does not know table `{name}`");
+    }
+    cache.store(resolved as u32, Ordering::Relaxed);
+    resolved as u32
+}
+
+/// Runs one table operation and returns its response bytes.
+pub fn table_call(op: TableOp, table: u32, field: u16, payload: &[u8]) -> Result<Vec<u8>, HostError> {
+    // SAFETY: pointer and length of a live slice.
+    let outcome = unsafe {
+        ffi::table_op(
+            op as u32,
+            table,
+            u32::from(field),
+            payload.as_ptr(),
+            payload.len(),
+        )
+    };
+    let (ok, len) = if outcome >= 0 {
+        (true, outcome as usize)
+    } else {
+        (false, (-(outcome + 1)) as usize)
+    };
+    let mut response = Vec::with_capacity(len);
+    if len > 0 {
+        // SAFETY: the host writes exactly `len` bytes, the pending response, into capacity we
+        // reserved; then they are initialised.
+        unsafe {
+            ffi::take_response(response.as_mut_ptr());
+            response.set_len(len);
+        }
+    }
+    if ok {
+        Ok(response)
+    } else {
+        Err(postcard::from_bytes(&response)
+            .unwrap_or_else(|e| HostError::InvalidPayload(format!("undecodable host error: {e}"))))
+    }
+}

@@ -1,0 +1,99 @@
+//! Shared by the integration tests: real modules built to wasm, and a headless app.
+
+#![allow(dead_code)]
+
+use bevy::prelude::*;
+use interstice::prelude::*;
+use interstice::{Database, EngineConfig, Modules};
+use interstice_build::{ModuleBuild, wasm_target_dir_near, workspace_root};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::OnceLock;
+
+/// Every module the tests use, built once per test binary.
+pub fn wasm(package: &str) -> Vec<u8> {
+    static BUILT: OnceLock<BTreeMap<String, Vec<u8>>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let packages = ["hello", "kitchen", "gpu_holder", "gpu_rival", "bench"];
+        let root = workspace_root(Path::new(env!("CARGO_MANIFEST_DIR"))).expect("workspace root");
+        let target = wasm_target_dir_near(Path::new(env!("CARGO_TARGET_TMPDIR")));
+        let mut build = ModuleBuild::new(root.join("Cargo.toml"), target).quiet(true);
+        for p in packages {
+            build = build.package(p);
+        }
+        let paths = build.run().expect("building the test modules");
+        packages
+            .iter()
+            .zip(paths)
+            .map(|(p, path)| (p.to_string(), std::fs::read(path).expect("reading wasm")))
+            .collect()
+    });
+    built
+        .get(package)
+        .unwrap_or_else(|| panic!("no test module {package}"))
+        .clone()
+}
+
+/// A headless app with the plugin and no modules.
+pub fn app_with(engine: EngineConfig) -> App {
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, IntersticePlugin::default().with_engine(engine)));
+    app.update();
+    app
+}
+
+/// A headless app with default limits.
+pub fn app() -> App {
+    app_with(EngineConfig::default())
+}
+
+/// Loads a module into a running app.
+pub fn load(app: &mut App, package: &str) -> Result<(), interstice::LoadError> {
+    let bytes = wasm(package);
+    app.world_mut()
+        .resource_scope(|world, mut modules: Mut<Modules>| {
+            let mut db = world.resource_mut::<Database>();
+            modules.load(&mut db, &bytes).map(drop)
+        })
+}
+
+/// Runs `f` with the `Interstice` parameter, as a game system would.
+pub fn with_api<R>(app: &mut App, f: impl FnOnce(&mut Interstice) -> R) -> R {
+    let mut state: bevy::ecs::system::SystemState<Interstice> =
+        bevy::ecs::system::SystemState::new(app.world_mut());
+    let mut api = state
+        .get_mut(app.world_mut())
+        .expect("the Interstice resources exist");
+    let r = f(&mut api);
+    state.apply(app.world_mut());
+    r
+}
+
+/// Queues a reducer call, runs one frame and returns its outcome.
+pub fn call<A: interstice::abi::typed::Args>(
+    app: &mut App,
+    module: &str,
+    reducer: &str,
+    args: A,
+) -> Result<(), interstice::CallError> {
+    let id = with_api(app, |api| api.call_reducer(module, reducer, args))?;
+    app.update();
+    let messages = app.world().resource::<Messages<ReducerOutcome>>();
+    let mut cursor = messages.get_cursor();
+    let outcome = cursor
+        .read(messages)
+        .find(|o| o.id == id)
+        .cloned()
+        .expect("an outcome for every invocation");
+    outcome.result
+}
+
+/// Runs a query.
+pub fn query<A: interstice::abi::typed::Args, R: interstice::IntersticeType>(
+    app: &mut App,
+    module: &str,
+    name: &str,
+    args: A,
+) -> Result<R, interstice::CallError> {
+    with_api(app, |api| api.query(module, name, args))
+}
