@@ -410,13 +410,12 @@ pub fn decode_value(
                 }
                 TypeKind::Enum(variants) => {
                     let index = r.varint(32)? as u32;
-                    let variant =
-                        variants
-                            .get(index as usize)
-                            .ok_or_else(|| DecodeError::InvalidVariant {
-                                enum_name: name.clone(),
-                                variant: index,
-                            })?;
+                    let variant = variants.get(index as usize).ok_or_else(|| {
+                        DecodeError::InvalidVariant {
+                            enum_name: name.clone(),
+                            variant: index,
+                        }
+                    })?;
                     let payload = match &variant.fields {
                         VariantFields::Unit => Value::Unit,
                         VariantFields::Tuple(ts) => Value::Tuple(decode_all(ts.iter(), types, r)?),
@@ -477,6 +476,8 @@ mod tests {
         let mut r = Reader::new(&[0xff; 11]);
         assert_eq!(r.varint(64), Err(DecodeError::VarintOverflow));
         let mut r = Reader::new(&[0xff, 0xff, 0x03]);
+        assert_eq!(r.varint(16), Ok(u64::from(u16::MAX)));
+        let mut r = Reader::new(&[0xff, 0xff, 0x04]);
         assert_eq!(r.varint(16), Err(DecodeError::IntegerOutOfRange));
     }
 

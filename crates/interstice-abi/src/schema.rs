@@ -188,7 +188,8 @@ impl EventSpec {
         let valid = |s: &str| {
             !s.is_empty()
                 && s.len() <= MAX_NAME_LEN
-                && s.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+                && s.chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
         };
         match text {
             "init" => return Ok(EventSpec::Init),
@@ -321,7 +322,9 @@ impl fmt::Display for SchemaError {
             SchemaError::UnknownType { location, name } => {
                 write!(f, "{location} uses undefined type `{name}`")
             }
-            SchemaError::ConflictingType(n) => write!(f, "type `{n}` is defined twice, differently"),
+            SchemaError::ConflictingType(n) => {
+                write!(f, "type `{n}` is defined twice, differently")
+            }
             SchemaError::InvalidTable { table, reason } => write!(f, "table `{table}`: {reason}"),
             SchemaError::DuplicateAuthority(a) => write!(f, "authority {a} is claimed twice"),
         }
@@ -331,9 +334,7 @@ impl fmt::Display for SchemaError {
 fn check_name(name: &str) -> Result<(), SchemaError> {
     let mut chars = name.chars();
     let ok = name.len() <= MAX_NAME_LEN
-        && chars
-            .next()
-            .is_some_and(|c| c.is_alphabetic() || c == '_')
+        && chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
         && chars.all(|c| c.is_alphanumeric() || c == '_');
     if ok {
         Ok(())
@@ -387,16 +388,14 @@ impl ModuleSchema {
         check_unique("queries", self.queries.iter().map(|q| q.name.as_str()))?;
         check_unique("types", self.types.iter().map(|t| t.name.as_str()))?;
 
-        let resolve = |location: &dyn Fn() -> String, ty: &ValueType| match self
-            .types
-            .first_unresolved(ty)
-        {
-            Some(name) => Err(SchemaError::UnknownType {
-                location: location(),
-                name: name.into(),
-            }),
-            None => Ok(()),
-        };
+        let resolve =
+            |location: &dyn Fn() -> String, ty: &ValueType| match self.types.first_unresolved(ty) {
+                Some(name) => Err(SchemaError::UnknownType {
+                    location: location(),
+                    name: name.into(),
+                }),
+                None => Ok(()),
+            };
         for def in self.types.iter() {
             self.check_type_def(def, &resolve)?;
         }
@@ -478,10 +477,12 @@ impl ModuleSchema {
                 )));
             }
         }
-        let pk = t
-            .fields
-            .get(usize::from(t.primary_key))
-            .ok_or_else(|| bad(format!("primary key field #{} does not exist", t.primary_key)))?;
+        let pk = t.fields.get(usize::from(t.primary_key)).ok_or_else(|| {
+            bad(format!(
+                "primary key field #{} does not exist",
+                t.primary_key
+            ))
+        })?;
         if t.primary_key_auto_inc && !pk.ty.is_integer() {
             return Err(bad(format!(
                 "auto_inc primary key `{}` must be an integer, not {}",
@@ -550,7 +551,10 @@ mod tests {
     #[test]
     fn events_parse() {
         assert_eq!(EventSpec::parse("init"), Ok(EventSpec::Init));
-        assert_eq!(EventSpec::parse("render"), Ok(EventSpec::Host("render".into())));
+        assert_eq!(
+            EventSpec::parse("render"),
+            Ok(EventSpec::Host("render".into()))
+        );
         assert_eq!(
             EventSpec::parse("hello.greetings.insert"),
             Ok(EventSpec::Table {
@@ -562,7 +566,11 @@ mod tests {
         );
         assert!(matches!(
             EventSpec::parse("n1.hello.greetings.delete"),
-            Ok(EventSpec::Table { node: Some(_), event: TableEvent::Delete, .. })
+            Ok(EventSpec::Table {
+                node: Some(_),
+                event: TableEvent::Delete,
+                ..
+            })
         ));
         assert!(EventSpec::parse("hello.greetings.upsert").is_err());
         assert!(EventSpec::parse("bogus").is_err());

@@ -25,7 +25,9 @@ pub enum BuildError {
         source: std::io::Error,
     },
     /// cargo ran and failed; its output was shown.
-    #[error("cargo failed to build {packages} for {WASM_TARGET} (exit status {status}); is the target installed? (`rustup target add {WASM_TARGET}`)")]
+    #[error(
+        "cargo failed to build {packages} for {WASM_TARGET} (exit status {status}); is the target installed? (`rustup target add {WASM_TARGET}`)"
+    )]
     Cargo {
         /// What was built.
         packages: String,

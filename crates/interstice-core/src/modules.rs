@@ -76,9 +76,11 @@ pub struct Modules {
 impl Modules {
     /// An engine with no modules.
     pub fn new(config: EngineConfig) -> Result<Modules, LoadError> {
-        let engine = engine(&config).map_err(|e| LoadError::Instantiate(format!("engine: {e:#}")))?;
+        let engine =
+            engine(&config).map_err(|e| LoadError::Instantiate(format!("engine: {e:#}")))?;
         let mut linker = Linker::new(&engine);
-        host_calls::link(&mut linker).map_err(|e| LoadError::Instantiate(format!("linker: {e:#}")))?;
+        host_calls::link(&mut linker)
+            .map_err(|e| LoadError::Instantiate(format!("linker: {e:#}")))?;
         Ok(Modules {
             engine,
             linker,
@@ -125,7 +127,8 @@ impl Modules {
     /// Validates and installs a module, creates its tables and runs its `init` and `load`
     /// hooks. On any error nothing is left behind.
     pub fn load(&mut self, db: &mut Database, wasm: &[u8]) -> Result<Arc<ModuleSchema>, LoadError> {
-        let module = Module::new(&self.engine, wasm).map_err(|e| LoadError::InvalidWasm(format!("{e:#}")))?;
+        let module = Module::new(&self.engine, wasm)
+            .map_err(|e| LoadError::InvalidWasm(format!("{e:#}")))?;
         for import in module.imports() {
             if import.module() != IMPORT_MODULE || !HOST_FUNCTIONS.contains(&import.name()) {
                 return Err(LoadError::UnknownImport {
@@ -139,12 +142,16 @@ impl Modules {
             .instantiate_pre(&module)
             .map_err(|e| LoadError::Instantiate(format!("{e:#}")))?;
         let fuel = self.config.fuel_per_call;
-        let mut instance = Instance::new(&pre, Arc::from("(loading)"), self.config.memory_cap, fuel)?;
+        let mut instance =
+            Instance::new(&pre, Arc::from("(loading)"), self.config.memory_cap, fuel)?;
 
         let version = instance
             .func::<(), u32>(exports::ABI_VERSION)
             .map_err(|_| LoadError::MissingExport(exports::ABI_VERSION.into()))?;
-        instance.store.set_fuel(fuel).map_err(|e| LoadError::Instantiate(e.to_string()))?;
+        instance
+            .store
+            .set_fuel(fuel)
+            .map_err(|e| LoadError::Instantiate(e.to_string()))?;
         let found = version
             .call(&mut instance.store, ())
             .map_err(|e| LoadError::Instantiate(format!("{e:#}")))?;
@@ -201,7 +208,10 @@ impl Modules {
                 .map(|(i, _)| i)
                 .collect();
             for reducer in hooks {
-                let handle = ReducerHandle { module: slot, reducer };
+                let handle = ReducerHandle {
+                    module: slot,
+                    reducer,
+                };
                 if let Err(error) = self.invoke_reducer(db, handle, &[]) {
                     self.unload(db, &schema.name);
                     return Err(LoadError::Hook {
@@ -279,7 +289,11 @@ impl Modules {
     pub fn check_reducer_args(&self, handle: ReducerHandle, args: &[u8]) -> Result<(), CallError> {
         let loaded = self.slot(handle.module)?;
         let reducer = &loaded.schema.reducers[handle.reducer];
-        check_args(&loaded.schema.types, reducer.args.iter().map(|a| &a.ty), args)
+        check_args(
+            &loaded.schema.types,
+            reducer.args.iter().map(|a| &a.ty),
+            args,
+        )
     }
 
     fn slot(&self, slot: usize) -> Result<&LoadedModule, CallError> {
@@ -291,24 +305,45 @@ impl Modules {
 
     /// Runs a reducer as one transaction: committed if it returns normally, rolled back if it
     /// fails, traps, runs out of fuel or exceeds its memory cap.
-    pub fn call_reducer(&mut self, db: &mut Database, handle: ReducerHandle, args: &[u8]) -> Result<(), CallError> {
+    pub fn call_reducer(
+        &mut self,
+        db: &mut Database,
+        handle: ReducerHandle,
+        args: &[u8],
+    ) -> Result<(), CallError> {
         self.invoke_reducer(db, handle, args)
     }
 
-    fn invoke_reducer(&mut self, db: &mut Database, handle: ReducerHandle, args: &[u8]) -> Result<(), CallError> {
+    fn invoke_reducer(
+        &mut self,
+        db: &mut Database,
+        handle: ReducerHandle,
+        args: &[u8],
+    ) -> Result<(), CallError> {
         self.invoke(db, handle.module, Entry::Reducer(handle.reducer), args)
             .map(drop)
     }
 
     /// Runs a query (read-only) and returns its encoded result.
-    pub fn call_query(&mut self, db: &mut Database, handle: QueryHandle, args: &[u8]) -> Result<Vec<u8>, CallError> {
+    pub fn call_query(
+        &mut self,
+        db: &mut Database,
+        handle: QueryHandle,
+        args: &[u8],
+    ) -> Result<Vec<u8>, CallError> {
         self.invoke(db, handle.module, Entry::Query(handle.query), args)
     }
 
     /// The type a query returns, with the module's types.
-    pub fn query_result_type(&self, handle: QueryHandle) -> Result<(interstice_abi::ValueType, &TypeSet), CallError> {
+    pub fn query_result_type(
+        &self,
+        handle: QueryHandle,
+    ) -> Result<(interstice_abi::ValueType, &TypeSet), CallError> {
         let loaded = self.slot(handle.module)?;
-        Ok((loaded.schema.queries[handle.query].returns.clone(), &loaded.schema.types))
+        Ok((
+            loaded.schema.queries[handle.query].returns.clone(),
+            &loaded.schema.types,
+        ))
     }
 
     /// Checks encoded arguments against a query's signature.
@@ -318,7 +353,13 @@ impl Modules {
         check_args(&loaded.schema.types, query.args.iter().map(|a| &a.ty), args)
     }
 
-    fn invoke(&mut self, db: &mut Database, slot: usize, entry: Entry, args: &[u8]) -> Result<Vec<u8>, CallError> {
+    fn invoke(
+        &mut self,
+        db: &mut Database,
+        slot: usize,
+        entry: Entry,
+        args: &[u8],
+    ) -> Result<Vec<u8>, CallError> {
         let fuel = self.config.fuel_per_call;
         let memory_cap = self.config.memory_cap;
         let loaded = self
@@ -417,7 +458,10 @@ fn entry_points(
     Ok((reducers, queries))
 }
 
-fn decode_description<T: serde::de::DeserializeOwned>(export: &str, bytes: &[u8]) -> Result<T, LoadError> {
+fn decode_description<T: serde::de::DeserializeOwned>(
+    export: &str,
+    bytes: &[u8],
+) -> Result<T, LoadError> {
     postcard::from_bytes(bytes).map_err(|e| LoadError::BadDescription {
         export: export.into(),
         reason: e.to_string(),
@@ -425,7 +469,11 @@ fn decode_description<T: serde::de::DeserializeOwned>(export: &str, bytes: &[u8]
 }
 
 /// Assembles a module's schema from its describe exports.
-fn describe(module: &Module, instance: &mut Instance, fuel: u64) -> Result<ModuleSchema, LoadError> {
+fn describe(
+    module: &Module,
+    instance: &mut Instance,
+    fuel: u64,
+) -> Result<ModuleSchema, LoadError> {
     let bytes = instance.describe(exports::DESCRIBE_MODULE, fuel)?;
     let m: ModuleDescription = decode_description(exports::DESCRIBE_MODULE, &bytes)?;
     let mut schema = ModuleSchema {
@@ -439,26 +487,32 @@ fn describe(module: &Module, instance: &mut Instance, fuel: u64) -> Result<Modul
     let mut names: Vec<String> = module.exports().map(|e| e.name().to_string()).collect();
     names.sort();
     let mut types = TypeSet::new();
-    let mut add_types = |export: &str, defs: Vec<interstice_abi::TypeDef>| -> Result<(), LoadError> {
-        for def in defs {
-            types.insert(def).map_err(|c| LoadError::Schema(format!(
-                "type `{}` is defined twice, differently (seen in `{export}`)",
-                c.0
-            )))?;
-        }
-        Ok(())
-    };
+    let mut add_types =
+        |export: &str, defs: Vec<interstice_abi::TypeDef>| -> Result<(), LoadError> {
+            for def in defs {
+                types.insert(def).map_err(|c| {
+                    LoadError::Schema(format!(
+                        "type `{}` is defined twice, differently (seen in `{export}`)",
+                        c.0
+                    ))
+                })?;
+            }
+            Ok(())
+        };
     for export in &names {
         if export.starts_with(exports::DESCRIBE_TABLE) {
-            let d: TableDescription = decode_description(export, &instance.describe(export, fuel)?)?;
+            let d: TableDescription =
+                decode_description(export, &instance.describe(export, fuel)?)?;
             add_types(export, d.types)?;
             schema.tables.push(d.table);
         } else if export.starts_with(exports::DESCRIBE_REDUCER) {
-            let d: ReducerDescription = decode_description(export, &instance.describe(export, fuel)?)?;
+            let d: ReducerDescription =
+                decode_description(export, &instance.describe(export, fuel)?)?;
             add_types(export, d.types)?;
             schema.reducers.push(d.reducer);
         } else if export.starts_with(exports::DESCRIBE_QUERY) {
-            let d: QueryDescription = decode_description(export, &instance.describe(export, fuel)?)?;
+            let d: QueryDescription =
+                decode_description(export, &instance.describe(export, fuel)?)?;
             add_types(export, d.types)?;
             schema.queries.push(d.query);
         }

@@ -31,7 +31,12 @@ pub struct ReducerQueue {
 
 impl ReducerQueue {
     /// Appends an invocation; it runs after every invocation queued before it.
-    pub fn push(&mut self, module: impl Into<String>, reducer: impl Into<String>, args: Vec<u8>) -> InvocationId {
+    pub fn push(
+        &mut self,
+        module: impl Into<String>,
+        reducer: impl Into<String>,
+        args: Vec<u8>,
+    ) -> InvocationId {
         let id = InvocationId(self.next_id);
         self.next_id += 1;
         self.pending.push_back(Invocation {

@@ -19,7 +19,10 @@ struct Arg<'a> {
 fn signature<'a>(f: &'a ItemFn, context: &str, what: &str) -> syn::Result<Vec<Arg<'a>>> {
     let sig = &f.sig;
     if let Some(a) = &sig.asyncness {
-        return Err(syn::Error::new_spanned(a, format!("{what}s cannot be async")));
+        return Err(syn::Error::new_spanned(
+            a,
+            format!("{what}s cannot be async"),
+        ));
     }
     if !sig.generics.params.is_empty() {
         return Err(syn::Error::new_spanned(
@@ -36,7 +39,10 @@ fn signature<'a>(f: &'a ItemFn, context: &str, what: &str) -> syn::Result<Vec<Ar
         let span = sig.inputs.first().map_or(sig.ident.span(), |a| a.span());
         return Err(syn::Error::new(
             span,
-            format!("the first argument of a {what} must be a `{context}`: `fn {}(ctx: {context}, ...)`", sig.ident),
+            format!(
+                "the first argument of a {what} must be a `{context}`: `fn {}(ctx: {context}, ...)`",
+                sig.ident
+            ),
         ));
     }
     let mut args = Vec::new();
@@ -69,7 +75,10 @@ fn parse_on(attr: TokenStream) -> syn::Result<Option<(String, EventSpec, proc_ma
                     ..
                 }) = &nv.value
                 else {
-                    return Err(syn::Error::new_spanned(&nv.value, "expected a string: on = \"init\""));
+                    return Err(syn::Error::new_spanned(
+                        &nv.value,
+                        "expected a string: on = \"init\"",
+                    ));
                 };
                 let text = s.value();
                 let spec = EventSpec::parse(&text).map_err(|e| syn::Error::new(s.span(), e))?;
@@ -87,7 +96,12 @@ fn parse_on(attr: TokenStream) -> syn::Result<Option<(String, EventSpec, proc_ma
 }
 
 /// Checks a subscriber's arguments against what its event delivers.
-fn check_event_args(spec: &EventSpec, text: &str, args: &[Arg<'_>], span: proc_macro2::Span) -> syn::Result<()> {
+fn check_event_args(
+    spec: &EventSpec,
+    text: &str,
+    args: &[Arg<'_>],
+    span: proc_macro2::Span,
+) -> syn::Result<()> {
     let fail = |expected: &str| {
         Err(syn::Error::new(
             span,
@@ -95,7 +109,9 @@ fn check_event_args(spec: &EventSpec, text: &str, args: &[Arg<'_>], span: proc_m
         ))
     };
     match spec {
-        EventSpec::Init | EventSpec::Load if !args.is_empty() => fail("`fn x(ctx: ReducerContext)`"),
+        EventSpec::Init | EventSpec::Load if !args.is_empty() => {
+            fail("`fn x(ctx: ReducerContext)`")
+        }
         EventSpec::Connect | EventSpec::Disconnect => {
             if args.len() == 1 && last_ident(args[0].ty).as_deref() == Some("String") {
                 Ok(())
@@ -119,7 +135,14 @@ fn check_event_args(spec: &EventSpec, text: &str, args: &[Arg<'_>], span: proc_m
     }
 }
 
-fn arg_parts(args: &[Arg<'_>]) -> syn::Result<(TokenStream, Vec<TokenStream>, Vec<TokenStream>, Vec<TokenStream>)> {
+fn arg_parts(
+    args: &[Arg<'_>],
+) -> syn::Result<(
+    TokenStream,
+    Vec<TokenStream>,
+    Vec<TokenStream>,
+    Vec<TokenStream>,
+)> {
     let mut checks = TokenStream::new();
     let mut defs = Vec::new();
     let mut decodes = Vec::new();

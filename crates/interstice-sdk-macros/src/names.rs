@@ -79,7 +79,9 @@ pub fn check_supported(ty: &Type) -> syn::Result<TokenStream> {
                 "char" => unsupported("use String or u32"),
                 "str" => unsupported("use String"),
                 "HashMap" | "BTreeMap" | "HashSet" | "BTreeSet" | "VecDeque" | "Rc" | "Arc"
-                | "Cell" | "RefCell" => unsupported("use Vec, Option, tuples or #[interstice_type] types"),
+                | "Cell" | "RefCell" => {
+                    unsupported("use Vec, Option, tuples or #[interstice_type] types")
+                }
                 _ if !matches!(seg.arguments, PathArguments::None) => {
                     unsupported("generic types other than Vec, Option and Box are not supported")
                 }

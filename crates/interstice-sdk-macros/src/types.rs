@@ -7,7 +7,10 @@ use syn::{Fields, Item, ItemEnum, ItemStruct};
 
 pub fn expand_attribute(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     if !attr.is_empty() {
-        return Err(syn::Error::new_spanned(attr, "#[interstice_type] takes no arguments"));
+        return Err(syn::Error::new_spanned(
+            attr,
+            "#[interstice_type] takes no arguments",
+        ));
     }
     let item: Item = syn::parse2(item)?;
     let implementation = match &item {

@@ -15,7 +15,9 @@ pub use interstice_abi::schema::{
     Authority, EventSpec, IndexKind, IndexSchema, Persistence, QuerySchema, ReducerSchema,
     TableSchema, Visibility,
 };
-pub use interstice_abi::types::{FieldDef, TypeDef, TypeKind, ValueType, VariantDef, VariantFields};
+pub use interstice_abi::types::{
+    FieldDef, TypeDef, TypeKind, ValueType, VariantDef, VariantFields,
+};
 
 /// A buffer owned by the guest. Wasm modules are single-threaded, and the host never re-enters a
 /// guest while it is running, so a cell with no lock is sound here.
@@ -193,7 +195,12 @@ pub fn cached_table_id(cache: &AtomicU32, name: &str) -> u32 {
 }
 
 /// Runs one table operation and returns its response bytes.
-pub fn table_call(op: TableOp, table: u32, field: u16, payload: &[u8]) -> Result<Vec<u8>, HostError> {
+pub fn table_call(
+    op: TableOp,
+    table: u32,
+    field: u16,
+    payload: &[u8],
+) -> Result<Vec<u8>, HostError> {
     // SAFETY: pointer and length of a live slice.
     let outcome = unsafe {
         ffi::table_op(

@@ -23,7 +23,11 @@ fn same_type(expected: &ValueType, actual: &ValueType) -> bool {
     expected == actual
 }
 
-fn check_arg_types(schema_args: &[interstice_abi::FieldDef], given: &[ValueType], what: &str) -> Result<(), CallError> {
+fn check_arg_types(
+    schema_args: &[interstice_abi::FieldDef],
+    given: &[ValueType],
+    what: &str,
+) -> Result<(), CallError> {
     if schema_args.len() != given.len() {
         return Err(CallError::InvalidArguments(format!(
             "{what} takes {} argument(s), {} given",
@@ -48,7 +52,12 @@ impl Interstice<'_> {
     /// Queues a reducer call with typed arguments (a tuple: `()`, `(a,)`, `(a, b)`, ...). The
     /// module, reducer and argument types are checked now; the reducer runs in the next
     /// `Reduce` step.
-    pub fn call_reducer<A: Args>(&mut self, module: &str, reducer: &str, args: A) -> Result<InvocationId, CallError> {
+    pub fn call_reducer<A: Args>(
+        &mut self,
+        module: &str,
+        reducer: &str,
+        args: A,
+    ) -> Result<InvocationId, CallError> {
         let handle = self.modules.reducer(module, reducer)?;
         let schema = self.schema_of(module)?;
         let reducer_schema = schema
@@ -65,12 +74,22 @@ impl Interstice<'_> {
     }
 
     /// Queues a reducer call with already encoded arguments; they are checked when it runs.
-    pub fn call_reducer_encoded(&mut self, module: &str, reducer: &str, args: Vec<u8>) -> InvocationId {
+    pub fn call_reducer_encoded(
+        &mut self,
+        module: &str,
+        reducer: &str,
+        args: Vec<u8>,
+    ) -> InvocationId {
         self.queue.push(module, reducer, args)
     }
 
     /// Runs a query now and decodes its result as `R`.
-    pub fn query<A: Args, R: IntersticeType>(&mut self, module: &str, query: &str, args: A) -> Result<R, CallError> {
+    pub fn query<A: Args, R: IntersticeType>(
+        &mut self,
+        module: &str,
+        query: &str,
+        args: A,
+    ) -> Result<R, CallError> {
         let handle = self.modules.query(module, query)?;
         let schema = self.schema_of(module)?;
         let query_schema = schema.query(query).ok_or_else(|| CallError::NoSuchQuery {

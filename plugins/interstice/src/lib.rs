@@ -32,15 +32,14 @@ mod loading;
 pub use api::Interstice;
 pub use interstice_abi::{self as abi, IntersticeType, ModuleSchema, Value};
 pub use interstice_core::{
-    self as core, CallError, Database, EngineConfig, GuestLog, Invocation, InvocationId,
-    IntersticeCorePlugin, IntersticeSystems, LoadError, Modules, ReducerOutcome, ReducerQueue,
+    self as core, CallError, Database, EngineConfig, GuestLog, IntersticeCorePlugin,
+    IntersticeSystems, Invocation, InvocationId, LoadError, Modules, ReducerOutcome, ReducerQueue,
 };
 pub use loading::{IntersticePlugin, ModuleLoaded, ModuleSource};
 
 /// What a game usually needs.
 pub mod prelude {
     pub use crate::{
-        Interstice, IntersticePlugin, IntersticeSystems, ModuleLoaded, ModuleSource,
-        ReducerOutcome,
+        Interstice, IntersticePlugin, IntersticeSystems, ModuleLoaded, ModuleSource, ReducerOutcome,
     };
 }

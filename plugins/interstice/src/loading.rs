@@ -40,7 +40,7 @@ pub struct ModuleLoaded {
 
 /// Adds the Interstice engine to an app: the [`Modules`], [`Database`] and
 /// [`ReducerQueue`](interstice_core::ReducerQueue) resources, the reducer system, and the
-/// modules listed here (loaded in `Startup`, in order).
+/// modules listed here (loaded in `PreStartup`, in order, so `Startup` systems can use them).
 #[derive(Debug, Clone, Default)]
 pub struct IntersticePlugin {
     /// Limits of the wasm engine (fuel per call, memory cap).
@@ -57,7 +57,11 @@ impl IntersticePlugin {
     }
 
     /// Loads a module from bytes at startup.
-    pub fn with_module_bytes(mut self, label: impl Into<String>, wasm: impl Into<Arc<[u8]>>) -> Self {
+    pub fn with_module_bytes(
+        mut self,
+        label: impl Into<String>,
+        wasm: impl Into<Arc<[u8]>>,
+    ) -> Self {
         self.modules.push(ModuleSource::Bytes {
             label: label.into(),
             wasm: wasm.into(),
@@ -82,7 +86,7 @@ impl Plugin for IntersticePlugin {
         })
         .add_message::<ModuleLoaded>()
         .insert_resource(StartupModules(self.modules.clone()))
-        .add_systems(Startup, load_startup_modules)
+        .add_systems(PreStartup, load_startup_modules)
         .add_systems(Last, forward_guest_logs);
     }
 }
@@ -95,7 +99,10 @@ fn load_startup_modules(world: &mut World) {
         let label = source.label();
         let result = load_source(world, &source);
         match &result {
-            Ok(schema) => info!("loaded module `{}` {} from {label}", schema.name, schema.version),
+            Ok(schema) => info!(
+                "loaded module `{}` {} from {label}",
+                schema.name, schema.version
+            ),
             Err(e) => error!("cannot load module from {label}: {e}"),
         }
         world.write_message(ModuleLoaded {

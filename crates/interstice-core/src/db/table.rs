@@ -204,7 +204,11 @@ impl Table {
             expected: "field".into(),
         })?;
         decode_exact(ty, &self.types, bytes).map_err(|e| {
-            HostError::InvalidPayload(format!("key of {}.{}: {e}", self.schema.name, self.column(field.into())))
+            HostError::InvalidPayload(format!(
+                "key of {}.{}: {e}",
+                self.schema.name,
+                self.column(field.into())
+            ))
         })
     }
 
@@ -218,15 +222,22 @@ impl Table {
         encode_fields(row, &self.schema, &self.types, out);
     }
 
-    fn assign(next: &mut i128, slot: &mut Value, table: &str, column: String) -> Result<(), HostError> {
+    fn assign(
+        next: &mut i128,
+        slot: &mut Value,
+        table: &str,
+        column: String,
+    ) -> Result<(), HostError> {
         let Some(current) = slot.as_i128() else {
             return Ok(());
         };
         if current == 0 {
-            let generated = slot.with_integer(*next).ok_or_else(|| HostError::AutoIncOverflow {
-                table: table.into(),
-                column,
-            })?;
+            let generated = slot
+                .with_integer(*next)
+                .ok_or_else(|| HostError::AutoIncOverflow {
+                    table: table.into(),
+                    column,
+                })?;
             *slot = generated;
             *next += 1;
         } else if current >= *next {
@@ -250,7 +261,12 @@ impl Table {
         }
         if self.schema.primary_key_auto_inc {
             let column = self.column(self.pk);
-            Self::assign(&mut self.next_pk, &mut row[self.pk], &self.schema.name, column)?;
+            Self::assign(
+                &mut self.next_pk,
+                &mut row[self.pk],
+                &self.schema.name,
+                column,
+            )?;
         }
         for i in 0..self.indexes.len() {
             if self.indexes[i].auto_inc {
@@ -311,7 +327,10 @@ impl Table {
             let key = &row[index.field];
             if index.unique
                 && *key != old[index.field]
-                && index.map.get(key).is_some_and(|pks| pks.iter().any(|p| *p != pk))
+                && index
+                    .map
+                    .get(key)
+                    .is_some_and(|pks| pks.iter().any(|p| *p != pk))
             {
                 return Err(HostError::UniqueViolation {
                     table: self.schema.name.clone(),
@@ -332,7 +351,10 @@ impl Table {
         })?;
         let old = std::mem::replace(slot, row);
         encode_fields(slot, &self.schema, &self.types, out);
-        undo.push(Undo::Updated { table: table_id, old });
+        undo.push(Undo::Updated {
+            table: table_id,
+            old,
+        });
         Ok(())
     }
 
@@ -340,7 +362,10 @@ impl Table {
     pub fn delete(&mut self, pk: &Value, undo: &mut Vec<Undo>, table_id: u32) -> bool {
         match self.remove_row(pk) {
             Some(row) => {
-                undo.push(Undo::Deleted { table: table_id, row });
+                undo.push(Undo::Deleted {
+                    table: table_id,
+                    row,
+                });
                 true
             }
             None => false,
@@ -354,7 +379,10 @@ impl Table {
             index.map.clear();
         }
         let n = rows.len() as u64;
-        undo.extend(rows.into_values().map(|row| Undo::Deleted { table: table_id, row }));
+        undo.extend(rows.into_values().map(|row| Undo::Deleted {
+            table: table_id,
+            row,
+        }));
         n
     }
 
@@ -394,7 +422,9 @@ impl Table {
 
     /// Rows whose indexed column `field` equals `key`, in primary-key order.
     pub fn filter(&self, field: u16, key: &Value) -> Result<Vec<&Row>, HostError> {
-        let index = self.index_of(field).ok_or_else(|| self.no_index(field, "hash or btree"))?;
+        let index = self
+            .index_of(field)
+            .ok_or_else(|| self.no_index(field, "hash or btree"))?;
         Ok(index
             .map
             .get(key)
@@ -405,7 +435,12 @@ impl Table {
     }
 
     /// Rows whose btree-indexed column `field` lies between the bounds, in key order.
-    pub fn range(&self, field: u16, lower: Bound<Value>, upper: Bound<Value>) -> Result<Vec<&Row>, HostError> {
+    pub fn range(
+        &self,
+        field: u16,
+        lower: Bound<Value>,
+        upper: Bound<Value>,
+    ) -> Result<Vec<&Row>, HostError> {
         let Some(IndexMap::BTree(map)) = self.index_of(field).map(|i| &i.map) else {
             return Err(self.no_index(field, "btree"));
         };
@@ -413,7 +448,8 @@ impl Table {
             (&lower, &upper)
         {
             // BTreeMap::range panics on inverted bounds; an empty range is the answer.
-            let both_excluded_equal = matches!((&lower, &upper), (Bound::Excluded(_), Bound::Excluded(_))) && l == u;
+            let both_excluded_equal =
+                matches!((&lower, &upper), (Bound::Excluded(_), Bound::Excluded(_))) && l == u;
             if l > u || both_excluded_equal {
                 return Ok(Vec::new());
             }

@@ -19,7 +19,9 @@ fn trap(message: impl Into<String>) -> wasmtime::Error {
 fn guest_bytes<'a>(memory: &'a [u8], ptr: u32, len: u32) -> wasmtime::Result<&'a [u8]> {
     let (start, len) = (ptr as usize, len as usize);
     if len > MAX_PAYLOAD {
-        return Err(trap(format!("host call payload of {len} bytes exceeds {MAX_PAYLOAD}")));
+        return Err(trap(format!(
+            "host call payload of {len} bytes exceeds {MAX_PAYLOAD}"
+        )));
     }
     start
         .checked_add(len)
@@ -27,7 +29,9 @@ fn guest_bytes<'a>(memory: &'a [u8], ptr: u32, len: u32) -> wasmtime::Result<&'a
         .ok_or_else(|| trap("host call pointer out of bounds"))
 }
 
-fn memory_and_state<'a>(caller: &'a mut Caller<'_, HostState>) -> wasmtime::Result<(&'a mut [u8], &'a mut HostState)> {
+fn memory_and_state<'a>(
+    caller: &'a mut Caller<'_, HostState>,
+) -> wasmtime::Result<(&'a mut [u8], &'a mut HostState)> {
     let memory = caller
         .data()
         .memory
@@ -45,7 +49,11 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         IMPORT_MODULE,
         imports::LOG,
-        |mut caller: Caller<'_, HostState>, level: u32, ptr: u32, len: u32| -> wasmtime::Result<()> {
+        |mut caller: Caller<'_, HostState>,
+         level: u32,
+         ptr: u32,
+         len: u32|
+         -> wasmtime::Result<()> {
             let (memory, state) = memory_and_state(&mut caller)?;
             let message = text(guest_bytes(memory, ptr, len)?);
             log_guest(&state.module, level, &message);
@@ -86,10 +94,18 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         IMPORT_MODULE,
         imports::TABLE_OP,
-        |mut caller: Caller<'_, HostState>, op: u32, table: u32, field: u32, ptr: u32, len: u32| -> wasmtime::Result<i64> {
+        |mut caller: Caller<'_, HostState>,
+         op: u32,
+         table: u32,
+         field: u32,
+         ptr: u32,
+         len: u32|
+         -> wasmtime::Result<i64> {
             let (memory, state) = memory_and_state(&mut caller)?;
             if !state.in_call {
-                return Err(trap("table operations are only allowed inside a reducer or query"));
+                return Err(trap(
+                    "table operations are only allowed inside a reducer or query",
+                ));
             }
             let payload = guest_bytes(memory, ptr, len)?;
             state.response.clear();
@@ -136,14 +152,22 @@ pub fn log_guest(module: &str, level: u32, message: &str) {
     }
 }
 
-fn encode_rows<'a>(table: &crate::db::Table, rows: impl ExactSizeIterator<Item = &'a Row>, out: &mut Vec<u8>) {
+fn encode_rows<'a>(
+    table: &crate::db::Table,
+    rows: impl ExactSizeIterator<Item = &'a Row>,
+    out: &mut Vec<u8>,
+) {
     write_varint(out, rows.len() as u64);
     for row in rows {
         table.encode_row(row, out);
     }
 }
 
-fn read_bound(table: &crate::db::Table, field: u16, r: &mut &[u8]) -> Result<Bound<Value>, HostError> {
+fn read_bound(
+    table: &crate::db::Table,
+    field: u16,
+    r: &mut &[u8],
+) -> Result<Bound<Value>, HostError> {
     let (&tag, rest) = r
         .split_first()
         .ok_or_else(|| HostError::InvalidPayload("missing range bound".into()))?;
@@ -152,7 +176,9 @@ fn read_bound(table: &crate::db::Table, field: u16, r: &mut &[u8]) -> Result<Bou
         return Ok(Bound::Unbounded);
     }
     if tag > 2 {
-        return Err(HostError::InvalidPayload(format!("invalid bound tag {tag}")));
+        return Err(HostError::InvalidPayload(format!(
+            "invalid bound tag {tag}"
+        )));
     }
     let ty = table.field_type(field).ok_or(HostError::NoSuchIndex {
         table: table.schema().name.clone(),
@@ -171,12 +197,19 @@ fn read_bound(table: &crate::db::Table, field: u16, r: &mut &[u8]) -> Result<Bou
 }
 
 /// Runs one table operation of the current call, leaving the response in `state.response`.
-fn table_op(state: &mut HostState, op: u32, table_id: u32, field: u32, payload: &[u8]) -> Result<(), HostError> {
+fn table_op(
+    state: &mut HostState,
+    op: u32,
+    table_id: u32,
+    field: u32,
+    payload: &[u8],
+) -> Result<(), HostError> {
     let op = TableOp::from_raw(op).ok_or(HostError::UnknownOp(op))?;
     if op.writes() && state.tx.read_only {
         return Err(HostError::ReadOnly);
     }
-    let field = u16::try_from(field).map_err(|_| HostError::InvalidPayload("field number too large".into()))?;
+    let field = u16::try_from(field)
+        .map_err(|_| HostError::InvalidPayload("field number too large".into()))?;
     let tx = &mut state.tx;
     let out = &mut state.response;
     let table = tx
@@ -219,7 +252,10 @@ fn table_op(state: &mut HostState, op: u32, table_id: u32, field: u32, payload: 
                 Some((1, key)) => Some(table.decode_pk(key)?),
                 _ => return Err(HostError::InvalidPayload("scan cursor".into())),
             };
-            let page: Vec<&Row> = table.rows_after(after.as_ref()).take(SCAN_PAGE_ROWS as usize).collect();
+            let page: Vec<&Row> = table
+                .rows_after(after.as_ref())
+                .take(SCAN_PAGE_ROWS as usize)
+                .collect();
             encode_rows(table, page.into_iter(), out);
         }
         TableOp::FindUnique => {
@@ -242,7 +278,9 @@ fn table_op(state: &mut HostState, op: u32, table_id: u32, field: u32, payload: 
             let lower = read_bound(table, field, &mut rest)?;
             let upper = read_bound(table, field, &mut rest)?;
             if !rest.is_empty() {
-                return Err(HostError::InvalidPayload("trailing bytes after range bounds".into()));
+                return Err(HostError::InvalidPayload(
+                    "trailing bytes after range bounds".into(),
+                ));
             }
             let rows = table.range(field, lower, upper)?;
             encode_rows(table, rows.into_iter(), out);

@@ -92,23 +92,30 @@ impl Instance {
             reason,
         };
         self.store.set_fuel(fuel).map_err(|e| bad(e.to_string()))?;
-        let packed = f.call(&mut self.store, ()).map_err(|e| bad(format!("{e:#}")))?;
+        let packed = f
+            .call(&mut self.store, ())
+            .map_err(|e| bad(format!("{e:#}")))?;
         self.read_packed(packed as u64)
             .ok_or_else(|| bad("points outside the module's memory".into()))
     }
 
     /// Runs an entry point on `args`; returns the outcome's payload. Does not touch tables:
     /// the caller sets up and finishes the transaction.
-    pub fn run(&mut self, entry: &EntryPoint, args: &[u8], fuel: u64) -> Result<Vec<u8>, CallError> {
+    pub fn run(
+        &mut self,
+        entry: &EntryPoint,
+        args: &[u8],
+        fuel: u64,
+    ) -> Result<Vec<u8>, CallError> {
         let state = self.store.data_mut();
         state.memory_refused = false;
         state.panic_message = None;
         let result = self.run_inner(entry, args, fuel);
         match result {
             Ok(outcome) if outcome == 0 => Ok(Vec::new()),
-            Ok(outcome) if outcome > 0 => self
-                .read_packed(outcome as u64)
-                .ok_or_else(|| CallError::InvalidResult("result outside the module's memory".into())),
+            Ok(outcome) if outcome > 0 => self.read_packed(outcome as u64).ok_or_else(|| {
+                CallError::InvalidResult("result outside the module's memory".into())
+            }),
             Ok(outcome) => {
                 let message = outcome
                     .checked_neg()
@@ -126,7 +133,8 @@ impl Instance {
         let (ptr, len) = if args.is_empty() {
             (0, 0)
         } else {
-            let len = u32::try_from(args.len()).map_err(|_| wasmtime::Error::msg("arguments too large"))?;
+            let len = u32::try_from(args.len())
+                .map_err(|_| wasmtime::Error::msg("arguments too large"))?;
             let ptr = self.buffer.call(&mut self.store, len)?;
             self.memory.write(&mut self.store, ptr as usize, args)?;
             (ptr, len)

@@ -37,7 +37,10 @@ pub fn wasm(package: &str) -> Vec<u8> {
 /// A headless app with the plugin and no modules.
 pub fn app_with(engine: EngineConfig) -> App {
     let mut app = App::new();
-    app.add_plugins((MinimalPlugins, IntersticePlugin::default().with_engine(engine)));
+    app.add_plugins((
+        MinimalPlugins,
+        IntersticePlugin::default().with_engine(engine),
+    ));
     app.update();
     app
 }

@@ -1,0 +1,60 @@
+//! End-to-end: the real `interstice` binary runs the hello example.
+
+use assert_cmd::Command;
+
+#[test]
+fn example_hello_loads_calls_and_queries() {
+    let output = Command::cargo_bin("interstice")
+        .expect("the interstice binary")
+        .args(["example", "hello", "--frames", "10"])
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .expect("running interstice");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let log = format!("{stdout}{stderr}");
+    assert!(
+        output.status.success(),
+        "exit status {:?}\n{log}",
+        output.status
+    );
+    for expected in [
+        "module `hello` 0.1.0: tables [greetings], reducers [hello, init], queries [greeting_count, greetings_for]",
+        "hello module initialised",
+        "greeting #3 stored: Hello, Interstice!",
+        "invocation 2 hello.hello committed",
+        "query greeting_count() = 3",
+        "query greetings_for(\"World\") = [\"Hello, World!\"]",
+    ] {
+        assert!(log.contains(expected), "missing {expected:?} in:\n{log}");
+    }
+}
+
+#[test]
+fn examples_that_are_not_built_yet_fail_clearly() {
+    let output = Command::cargo_bin("interstice")
+        .expect("the interstice binary")
+        .args(["example", "graphics"])
+        .output()
+        .expect("running interstice");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not available yet"), "{stderr}");
+}
+
+#[test]
+fn unknown_examples_are_rejected_with_the_list() {
+    let output = Command::cargo_bin("interstice")
+        .expect("the interstice binary")
+        .args(["example", "nope"])
+        .output()
+        .expect("running interstice");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("hello") && stderr.contains("caller"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,8 @@
+use interstice_sdk::*;
+
+#[table]
+pub struct NoKey {
+    id: u64,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use interstice_sdk::*;
+
+#[query]
+fn nothing(_ctx: QueryContext) {}
+
+fn main() {}

@@ -1,0 +1,5 @@
+use interstice_sdk::*;
+
+interstice_module!(authorities: [Gpu, Network]);
+
+fn main() {}

@@ -1,0 +1,6 @@
+use interstice_sdk::*;
+
+#[reducer(on = "hello.greetings.upsert")]
+fn on_upsert(_ctx: ReducerContext) {}
+
+fn main() {}
