@@ -191,11 +191,9 @@ impl<'a> Reader<'a> {
     #[inline]
     pub fn length(&mut self, min_elem_size: usize) -> Result<usize, DecodeError> {
         let n = self.varint(64)?;
-        let bound = if min_elem_size == 0 {
-            MAX_ZERO_SIZED_ELEMENTS
-        } else {
-            (self.input.len() / min_elem_size) as u64
-        };
+        let bound = (self.input.len())
+            .checked_div(min_elem_size)
+            .map_or(MAX_ZERO_SIZED_ELEMENTS, |n| n as u64);
         if n > bound {
             return Err(DecodeError::LengthTooLarge(n));
         }

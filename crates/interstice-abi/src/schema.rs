@@ -388,48 +388,51 @@ impl ModuleSchema {
         check_unique("queries", self.queries.iter().map(|q| q.name.as_str()))?;
         check_unique("types", self.types.iter().map(|t| t.name.as_str()))?;
 
-        let resolve =
-            |location: &dyn Fn() -> String, ty: &ValueType| match self.types.first_unresolved(ty) {
-                Some(name) => Err(SchemaError::UnknownType {
-                    location: location(),
-                    name: name.into(),
-                }),
-                None => Ok(()),
-            };
         for def in self.types.iter() {
-            self.check_type_def(def, &resolve)?;
+            self.check_type_def(def)?;
         }
         for t in &self.tables {
-            self.check_table(t, &resolve)?;
+            self.check_table(t)?;
         }
         for r in &self.reducers {
             check_unique("arguments", r.args.iter().map(|a| a.name.as_str()))?;
             for a in &r.args {
-                resolve(&|| format!("reducer `{}`", r.name), &a.ty)?;
+                self.resolved(|| format!("reducer `{}`", r.name), &a.ty)?;
             }
         }
         for q in &self.queries {
             check_unique("arguments", q.args.iter().map(|a| a.name.as_str()))?;
             for a in &q.args {
-                resolve(&|| format!("query `{}`", q.name), &a.ty)?;
+                self.resolved(|| format!("query `{}`", q.name), &a.ty)?;
             }
-            resolve(&|| format!("query `{}`", q.name), &q.returns)?;
+            self.resolved(|| format!("query `{}`", q.name), &q.returns)?;
         }
         Ok(())
     }
 
-    fn check_type_def(
+    /// Errors if `ty` names a type this schema does not define.
+    fn resolved(
         &self,
-        def: &TypeDef,
-        resolve: &dyn Fn(&dyn Fn() -> String, &ValueType) -> Result<(), SchemaError>,
+        location: impl FnOnce() -> String,
+        ty: &ValueType,
     ) -> Result<(), SchemaError> {
+        match self.types.first_unresolved(ty) {
+            Some(name) => Err(SchemaError::UnknownType {
+                location: location(),
+                name: name.into(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn check_type_def(&self, def: &TypeDef) -> Result<(), SchemaError> {
         use crate::types::{TypeKind, VariantFields};
         let loc = || format!("type `{}`", def.name);
         match &def.kind {
             TypeKind::Struct(fields) => {
                 check_unique("fields", fields.iter().map(|f| f.name.as_str()))?;
                 for f in fields {
-                    resolve(&loc, &f.ty)?;
+                    self.resolved(loc, &f.ty)?;
                 }
             }
             TypeKind::Enum(variants) => {
@@ -439,12 +442,12 @@ impl ModuleSchema {
                         VariantFields::Unit => {}
                         VariantFields::Tuple(ts) => {
                             for t in ts {
-                                resolve(&loc, t)?;
+                                self.resolved(loc, t)?;
                             }
                         }
                         VariantFields::Named(fs) => {
                             for f in fs {
-                                resolve(&loc, &f.ty)?;
+                                self.resolved(loc, &f.ty)?;
                             }
                         }
                     }
@@ -454,11 +457,7 @@ impl ModuleSchema {
         Ok(())
     }
 
-    fn check_table(
-        &self,
-        t: &TableSchema,
-        resolve: &dyn Fn(&dyn Fn() -> String, &ValueType) -> Result<(), SchemaError>,
-    ) -> Result<(), SchemaError> {
+    fn check_table(&self, t: &TableSchema) -> Result<(), SchemaError> {
         use crate::types::TypeKind;
         let bad = |reason: String| SchemaError::InvalidTable {
             table: t.name.clone(),
@@ -466,7 +465,7 @@ impl ModuleSchema {
         };
         check_unique("fields", t.fields.iter().map(|f| f.name.as_str()))?;
         for f in &t.fields {
-            resolve(&|| format!("table `{}`", t.name), &f.ty)?;
+            self.resolved(|| format!("table `{}`", t.name), &f.ty)?;
         }
         match self.types.get(&t.row_type).map(|d| &d.kind) {
             Some(TypeKind::Struct(fields)) if *fields == t.fields => {}

@@ -1,1 +1,65 @@
-fn main() {}
+//! Engine throughput on the hot path, with a real module compiled to wasm:
+//! noop reducer calls, single-row insert transactions (ephemeral table) and point queries.
+//!
+//! `cargo bench -p interstice-core --bench engine`; criterion prints each as elements/s.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use interstice_abi::IntersticeType;
+use interstice_build::{ModuleBuild, wasm_target_dir_near, workspace_root};
+use interstice_core::{Database, EngineConfig, Modules};
+use std::hint::black_box;
+use std::path::Path;
+
+fn bench_module() -> Vec<u8> {
+    let root = workspace_root(Path::new(env!("CARGO_MANIFEST_DIR"))).expect("workspace root");
+    let target = wasm_target_dir_near(Path::new(env!("CARGO_TARGET_TMPDIR")));
+    let paths = ModuleBuild::new(root.join("Cargo.toml"), target)
+        .package("bench")
+        .quiet(true)
+        .run()
+        .expect("building the bench module");
+    std::fs::read(&paths[0]).expect("reading bench.wasm")
+}
+
+fn engine(c: &mut Criterion) {
+    let wasm = bench_module();
+    let mut modules = Modules::new(EngineConfig::default()).expect("engine");
+    let mut db = Database::default();
+    modules.load(&mut db, &wasm).expect("bench module loads");
+    let noop = modules.reducer("bench", "noop").expect("noop");
+    let insert = modules.reducer("bench", "insert").expect("insert");
+    let get = modules.query("bench", "get").expect("get");
+
+    let mut group = c.benchmark_group("engine");
+    group.throughput(Throughput::Elements(1));
+
+    group.bench_function("noop_reducer_call", |b| {
+        b.iter(|| modules.call_reducer(&mut db, noop, &[]).expect("noop"))
+    });
+
+    let mut args = Vec::with_capacity(16);
+    let mut value = 0u64;
+    group.bench_function("insert_transaction_ephemeral", |b| {
+        b.iter(|| {
+            value += 1;
+            args.clear();
+            value.encode(&mut args);
+            modules.call_reducer(&mut db, insert, &args).expect("insert")
+        })
+    });
+
+    let rows = db.table("bench", "entry").map_or(0, |t| t.len()) as u64;
+    let mut id = 0u64;
+    group.bench_function("point_query", |b| {
+        b.iter(|| {
+            id = id % rows + 1;
+            args.clear();
+            id.encode(&mut args);
+            black_box(modules.call_query(&mut db, get, &args).expect("get"))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, engine);
+criterion_main!(benches);

@@ -135,14 +135,19 @@ fn check_event_args(
     }
 }
 
-fn arg_parts(
-    args: &[Arg<'_>],
-) -> syn::Result<(
-    TokenStream,
-    Vec<TokenStream>,
-    Vec<TokenStream>,
-    Vec<TokenStream>,
-)> {
+/// What the arguments after the context turn into.
+struct ArgParts {
+    /// Type assertions placed at each argument's type.
+    checks: TokenStream,
+    /// `FieldDef` expressions.
+    defs: Vec<TokenStream>,
+    /// `let name: Ty = decode(r)?;` statements.
+    decodes: Vec<TokenStream>,
+    /// Registrations of the named types the arguments use.
+    registers: Vec<TokenStream>,
+}
+
+fn arg_parts(args: &[Arg<'_>]) -> syn::Result<ArgParts> {
     let mut checks = TokenStream::new();
     let mut defs = Vec::new();
     let mut decodes = Vec::new();
@@ -164,7 +169,12 @@ fn arg_parts(
             <#ty as ::interstice_sdk::IntersticeType>::register_types(&mut set);
         });
     }
-    Ok((checks, defs, decodes, registers))
+    Ok(ArgParts {
+        checks,
+        defs,
+        decodes,
+        registers,
+    })
 }
 
 pub fn expand_reducer(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
@@ -174,7 +184,12 @@ pub fn expand_reducer(attr: TokenStream, item: TokenStream) -> syn::Result<Token
     if let Some((text, spec, span)) = &on {
         check_event_args(spec, text, &args, *span)?;
     }
-    let (checks, defs, decodes, registers) = arg_parts(&args)?;
+    let ArgParts {
+        checks,
+        defs,
+        decodes,
+        registers,
+    } = arg_parts(&args)?;
     let ident = &f.sig.ident;
     let name = ident.to_string();
     let arg_idents: Vec<_> = args.iter().map(|a| a.ident).collect();
@@ -241,7 +256,12 @@ pub fn expand_query(attr: TokenStream, item: TokenStream) -> syn::Result<TokenSt
             "a query must return a value: `fn q(ctx: QueryContext) -> T`",
         ));
     };
-    let (mut checks, defs, decodes, registers) = arg_parts(&args)?;
+    let ArgParts {
+        mut checks,
+        defs,
+        decodes,
+        registers,
+    } = arg_parts(&args)?;
     checks.extend(check_supported(ret)?);
     let ident = &f.sig.ident;
     let name = ident.to_string();

@@ -40,7 +40,7 @@ impl Parse for Options {
                                 "unknown authority: expected Gpu, Input, Audio, File or Module",
                             ));
                         }
-                        if options.authorities.iter().any(|b| *b == a) {
+                        if options.authorities.contains(&a) {
                             return Err(syn::Error::new_spanned(a, "authority listed twice"));
                         }
                         options.authorities.push(a);

@@ -170,11 +170,14 @@ pub trait Ordered {}
 impl Ordered for BTreeIndex {}
 impl Ordered for UniqueBTreeIndex {}
 
+/// Ties an index handle to its row, key and kind without owning any of them.
+type IndexMarker<T, K, Kind> = PhantomData<fn() -> (T, K, Kind)>;
+
 /// A secondary index of table `T` over a column of type `K`; what it can do depends on its
 /// `Kind` ([`HashIndex`], [`UniqueHashIndex`], [`BTreeIndex`], [`UniqueBTreeIndex`]).
 pub struct IndexHandle<T, K, Kind> {
     field: u16,
-    _p: PhantomData<fn() -> (T, K, Kind)>,
+    _p: IndexMarker<T, K, Kind>,
 }
 
 impl<T: TableRow, K: IntersticeType, Kind> IndexHandle<T, K, Kind> {

@@ -16,7 +16,7 @@ fn trap(message: impl Into<String>) -> wasmtime::Error {
 }
 
 /// Copies `len` bytes at `ptr` out of guest memory, bounds-checked.
-fn guest_bytes<'a>(memory: &'a [u8], ptr: u32, len: u32) -> wasmtime::Result<&'a [u8]> {
+fn guest_bytes(memory: &[u8], ptr: u32, len: u32) -> wasmtime::Result<&[u8]> {
     let (start, len) = (ptr as usize, len as usize);
     if len > MAX_PAYLOAD {
         return Err(trap(format!(

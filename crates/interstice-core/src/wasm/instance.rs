@@ -112,7 +112,7 @@ impl Instance {
         state.panic_message = None;
         let result = self.run_inner(entry, args, fuel);
         match result {
-            Ok(outcome) if outcome == 0 => Ok(Vec::new()),
+            Ok(0) => Ok(Vec::new()),
             Ok(outcome) if outcome > 0 => self.read_packed(outcome as u64).ok_or_else(|| {
                 CallError::InvalidResult("result outside the module's memory".into())
             }),

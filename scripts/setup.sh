@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what building Interstice needs on a fresh Debian/Ubuntu machine that has rustup:
+# the pinned Rust toolchain with rustfmt, clippy and the wasm32 target, and a C toolchain.
+# Sourced by the other scripts; safe to run again (it only installs what is missing).
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+channel="$(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$repo_root/rust-toolchain.toml")"
+
+if ! command -v rustup >/dev/null 2>&1; then
+    echo "error: rustup is required (https://rustup.rs); install it and run this again" >&2
+    exit 1
+fi
+
+# wasmtime and some dependencies compile C; rustc needs a linker.
+if ! command -v cc >/dev/null 2>&1; then
+    echo "==> installing a C toolchain (build-essential)"
+    sudo_cmd=""
+    if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+    $sudo_cmd apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q build-essential pkg-config
+fi
+
+echo "==> Rust $channel with rustfmt, clippy and wasm32-unknown-unknown"
+rustup toolchain install "$channel" --profile minimal \
+    --component rustfmt --component clippy --target wasm32-unknown-unknown
+
+# One target directory shared by every clone: Bevy and wasmtime are slow to build.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/interstice-target}"
+echo "==> build output in $CARGO_TARGET_DIR"
+cd "$repo_root"

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Sets everything up, then runs every check CI runs: formatting, clippy and all tests
+# (unit, property, compile-fail, integration tests with real wasm modules, CLI end-to-end).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "==> cargo test"
+cargo test --workspace
