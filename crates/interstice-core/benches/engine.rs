@@ -44,7 +44,9 @@ fn engine(c: &mut Criterion) {
             value += 1;
             args.clear();
             value.encode(&mut args);
-            modules.call_reducer(&mut db, insert, &args).expect("insert")
+            modules
+                .call_reducer(&mut db, insert, &args)
+                .expect("insert")
         })
     });
 
