@@ -54,6 +54,9 @@ pub enum LoadError {
     /// wasmtime could not instantiate the module.
     #[error("instantiation failed: {0}")]
     Instantiate(String),
+    /// The module could not be stored in the node's data directory.
+    #[error("cannot store the module: {0}")]
+    Storage(String),
     /// An `init` or `load` hook failed; the load was undone.
     #[error("the `{reducer}` hook failed: {error}")]
     Hook {
@@ -122,6 +125,10 @@ pub enum CallError {
     /// The guest tried to grow its memory past the cap.
     #[error("exceeded the memory cap of {0} bytes")]
     MemoryCap(usize),
+    /// The transaction committed in memory but could not be made durable; it may be lost on
+    /// restart.
+    #[error("committed but not durable: {0}")]
+    NotDurable(String),
     /// The guest returned something the host cannot read.
     #[error("invalid result: {0}")]
     InvalidResult(String),

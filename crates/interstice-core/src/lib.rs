@@ -15,6 +15,7 @@ pub mod error;
 pub mod modules;
 pub mod plugin;
 pub mod queue;
+pub mod storage;
 pub mod wasm;
 
 pub use config::EngineConfig;
@@ -23,4 +24,5 @@ pub use error::{CallError, LoadError};
 pub use modules::{Modules, QueryHandle, ReducerHandle};
 pub use plugin::{IntersticeCorePlugin, IntersticeSystems};
 pub use queue::{Invocation, InvocationId, ReducerOutcome, ReducerQueue};
+pub use storage::{Durability, RecoveryReport, Retention, Storage, StorageConfig, StorageError};
 pub use wasm::state::GuestLog;

@@ -125,8 +125,20 @@ impl Modules {
     }
 
     /// Validates and installs a module, creates its tables and runs its `init` and `load`
-    /// hooks. On any error nothing is left behind.
+    /// hooks: a first load. On any error nothing is left behind.
     pub fn load(&mut self, db: &mut Database, wasm: &[u8]) -> Result<Arc<ModuleSchema>, LoadError> {
+        let schema = self.install(db, wasm)?;
+        self.run_hooks(db, &schema.name, true)?;
+        Ok(schema)
+    }
+
+    /// Validates and installs a module and creates its (empty) tables, without running any
+    /// hook: storage uses this to restore a module before filling its tables.
+    pub fn install(
+        &mut self,
+        db: &mut Database,
+        wasm: &[u8],
+    ) -> Result<Arc<ModuleSchema>, LoadError> {
         let module = Module::new(&self.engine, wasm)
             .map_err(|e| LoadError::InvalidWasm(format!("{e:#}")))?;
         for import in module.imports() {
@@ -198,13 +210,34 @@ impl Modules {
         db.insert_module(&schema.name, ModuleTables::for_schema(&schema));
         tracing::info!(target: "interstice", module = %schema.name, version = %schema.version, "module loaded");
 
-        // Persistence arrives later: every load is a first load, so `init` runs, then `load`.
-        for event in [EventSpec::Init, EventSpec::Load] {
+        Ok(schema)
+    }
+
+    /// Runs a module's `init` hooks (on its first load only) and then its `load` hooks, in name
+    /// order, each as its own transaction. If one fails, the module is unloaded.
+    pub fn run_hooks(
+        &mut self,
+        db: &mut Database,
+        module: &str,
+        first_load: bool,
+    ) -> Result<(), LoadError> {
+        let (slot, loaded) = self.loaded(module).map_err(|e| LoadError::Hook {
+            reducer: "(none)".into(),
+            error: e,
+        })?;
+        let schema = loaded.schema.clone();
+        let mark = db.journal_mut().map(|j| j.mark());
+        let events: &[EventSpec] = if first_load {
+            &[EventSpec::Init, EventSpec::Load]
+        } else {
+            &[EventSpec::Load]
+        };
+        for event in events {
             let hooks: Vec<usize> = schema
                 .reducers
                 .iter()
                 .enumerate()
-                .filter(|(_, r)| r.on.as_ref() == Some(&event))
+                .filter(|(_, r)| r.on.as_ref() == Some(event))
                 .map(|(i, _)| i)
                 .collect();
             for reducer in hooks {
@@ -213,6 +246,10 @@ impl Modules {
                     reducer,
                 };
                 if let Err(error) = self.invoke_reducer(db, handle, &[]) {
+                    // Undo the whole load, including what earlier hooks committed.
+                    if let (Some(mark), Some(journal)) = (mark, db.journal_mut()) {
+                        journal.rewind(mark);
+                    }
                     self.unload(db, &schema.name);
                     return Err(LoadError::Hook {
                         reducer: schema.reducers[reducer].name.clone(),
@@ -221,7 +258,7 @@ impl Modules {
                 }
             }
         }
-        Ok(schema)
+        Ok(())
     }
 
     /// Removes a module, its tables and its authorities. Returns whether it was loaded.
@@ -405,8 +442,18 @@ impl Modules {
         if result.is_err() {
             rollback(&mut state.tx.tables.tables, &mut state.tx.undo);
         }
-        state.tx.undo.clear();
         std::mem::swap(&mut state.tx.tables, tables);
+        if let (Ok(_), Entry::Reducer(i)) = (&result, entry)
+            && !state.tx.undo.is_empty()
+        {
+            db.record_commit(
+                &loaded.name,
+                &loaded.schema.reducers[i].name,
+                args,
+                &state.tx.undo,
+            );
+        }
+        state.tx.undo.clear();
         std::mem::swap(&mut state.tx.undo, &mut self.undo);
         if matches!(
             result,

@@ -2,8 +2,10 @@
 
 use crate::config::EngineConfig;
 use crate::db::Database;
+use crate::error::CallError;
 use crate::modules::Modules;
 use crate::queue::{ReducerOutcome, ReducerQueue};
+use crate::storage::{Durability, Storage};
 use crate::wasm::host_calls::log_guest;
 use bevy_app::{App, Plugin, Update};
 use bevy_ecs::prelude::*;
@@ -51,37 +53,60 @@ impl Plugin for IntersticeCorePlugin {
     }
 }
 
-/// Runs every queued invocation in order, each as one transaction, and writes a
-/// [`ReducerOutcome`] for each.
+/// Runs every queued invocation in order, each as one transaction, makes what they committed
+/// durable (when the node has [`Storage`]) and only then writes a [`ReducerOutcome`] for each.
 pub fn run_reducers(world: &mut World) {
     let pending = world.resource_mut::<ReducerQueue>().drain();
-    if pending.is_empty() {
-        return;
-    }
     let mut outcomes = Vec::with_capacity(pending.len());
     world.resource_scope(|world, mut modules: Mut<Modules>| {
-        let mut db = world.resource_mut::<Database>();
-        for invocation in pending {
-            let result = modules
-                .reducer(&invocation.module, &invocation.reducer)
-                .and_then(|handle| {
-                    modules.check_reducer_args(handle, &invocation.args)?;
-                    modules.call_reducer(&mut db, handle, &invocation.args)
+        world.resource_scope(|world, mut db: Mut<Database>| {
+            let mut storage = world.get_resource_mut::<Storage>();
+            let every_commit = storage
+                .as_ref()
+                .is_some_and(|s| s.durability() == Durability::EveryCommit);
+            for invocation in pending {
+                let mut result = modules
+                    .reducer(&invocation.module, &invocation.reducer)
+                    .and_then(|handle| {
+                        modules.check_reducer_args(handle, &invocation.args)?;
+                        modules.call_reducer(&mut db, handle, &invocation.args)
+                    });
+                if every_commit
+                    && result.is_ok()
+                    && let Some(storage) = storage.as_mut()
+                    && let Err(e) = storage.commit(&mut db)
+                {
+                    result = Err(CallError::NotDurable(e.to_string()));
+                }
+                if let Err(error) = &result {
+                    log_guest(
+                        &invocation.module,
+                        1,
+                        &format!("reducer `{}` failed: {error}", invocation.reducer),
+                    );
+                }
+                outcomes.push(ReducerOutcome {
+                    id: invocation.id,
+                    module: invocation.module,
+                    reducer: invocation.reducer,
+                    result,
                 });
-            if let Err(error) = &result {
-                log_guest(
-                    &invocation.module,
-                    1,
-                    &format!("reducer `{}` failed: {error}", invocation.reducer),
-                );
             }
-            outcomes.push(ReducerOutcome {
-                id: invocation.id,
-                module: invocation.module,
-                reducer: invocation.reducer,
-                result,
-            });
-        }
+            // Group commit: one write and one fsync for the whole frame.
+            if let Some(storage) = storage.as_mut()
+                && let Err(e) = storage.commit(&mut db)
+            {
+                tracing::error!(target: "interstice::storage", "commit failed: {e}");
+                let message = e.to_string();
+                for outcome in &mut outcomes {
+                    if outcome.result.is_ok() {
+                        outcome.result = Err(CallError::NotDurable(message.clone()));
+                    }
+                }
+            }
+        });
     });
-    world.write_message_batch(outcomes);
+    if !outcomes.is_empty() {
+        world.write_message_batch(outcomes);
+    }
 }

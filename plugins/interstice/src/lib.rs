@@ -32,8 +32,9 @@ mod loading;
 pub use api::Interstice;
 pub use interstice_abi::{self as abi, IntersticeType, ModuleSchema, Value};
 pub use interstice_core::{
-    self as core, CallError, Database, EngineConfig, GuestLog, IntersticeCorePlugin,
-    IntersticeSystems, Invocation, InvocationId, LoadError, Modules, ReducerOutcome, ReducerQueue,
+    self as core, CallError, Database, Durability, EngineConfig, GuestLog, IntersticeCorePlugin,
+    IntersticeSystems, Invocation, InvocationId, LoadError, Modules, RecoveryReport,
+    ReducerOutcome, ReducerQueue, Retention, Storage, StorageConfig, StorageError,
 };
 pub use loading::{IntersticePlugin, ModuleLoaded, ModuleSource};
 

@@ -2,7 +2,9 @@
 
 use bevy::prelude::*;
 use interstice_abi::ModuleSchema;
-use interstice_core::{Database, EngineConfig, IntersticeCorePlugin, Modules};
+use interstice_core::{
+    Database, EngineConfig, IntersticeCorePlugin, LoadError, Modules, Storage, StorageConfig,
+};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -47,6 +49,8 @@ pub struct IntersticePlugin {
     pub engine: EngineConfig,
     /// Modules to load at startup.
     pub modules: Vec<ModuleSource>,
+    /// Where tables are persisted; `None` keeps everything in memory.
+    pub storage: Option<StorageConfig>,
 }
 
 impl IntersticePlugin {
@@ -69,6 +73,19 @@ impl IntersticePlugin {
         self
     }
 
+    /// Persists tables and installed modules in `dir` (created if needed) with default
+    /// storage settings. On start the node recovers what is there.
+    pub fn with_data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.storage = Some(StorageConfig::new(dir));
+        self
+    }
+
+    /// Persists with explicit storage settings.
+    pub fn with_storage(mut self, storage: StorageConfig) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
     /// Sets the engine limits.
     pub fn with_engine(mut self, engine: EngineConfig) -> Self {
         self.engine = engine;
@@ -79,15 +96,56 @@ impl IntersticePlugin {
 #[derive(Resource)]
 struct StartupModules(Vec<ModuleSource>);
 
+#[derive(Resource)]
+struct StartupStorage(StorageConfig);
+
 impl Plugin for IntersticePlugin {
     fn build(&self, app: &mut App) {
+        if let Some(storage) = &self.storage {
+            app.insert_resource(StartupStorage(storage.clone()));
+        }
         app.add_plugins(IntersticeCorePlugin {
             engine: self.engine.clone(),
         })
         .add_message::<ModuleLoaded>()
         .insert_resource(StartupModules(self.modules.clone()))
-        .add_systems(PreStartup, load_startup_modules)
+        .add_systems(PreStartup, (open_storage, load_startup_modules).chain())
         .add_systems(Last, forward_guest_logs);
+    }
+}
+
+/// Opens the data directory and recovers it. A node that cannot read its data must not run
+/// (it would answer from an empty state and then overwrite what it could not read), so a
+/// failure stops the app with an error.
+fn open_storage(world: &mut World) {
+    let Some(StartupStorage(config)) = world.remove_resource::<StartupStorage>() else {
+        return;
+    };
+    let dir = config.dir.clone();
+    let opened = world.resource_scope(|world, mut modules: Mut<Modules>| {
+        let mut db = world.resource_mut::<Database>();
+        Storage::open(config, &mut modules, &mut db)
+    });
+    match opened {
+        Ok((storage, report)) => {
+            info!(
+                "storage {}: {} module(s) restored, snapshot {:?}, {} record(s) replayed{}",
+                dir.display(),
+                report.modules.len(),
+                report.snapshot,
+                report.replayed,
+                if report.torn_tail_bytes > 0 {
+                    format!(", {} byte(s) of torn tail cut off", report.torn_tail_bytes)
+                } else {
+                    String::new()
+                }
+            );
+            world.insert_resource(storage);
+        }
+        Err(e) => {
+            error!("cannot open storage {}: {e}", dir.display());
+            world.write_message(AppExit::error());
+        }
     }
 }
 
@@ -120,8 +178,28 @@ fn load_source(world: &mut World, source: &ModuleSource) -> Result<Arc<ModuleSch
         ModuleSource::Bytes { wasm, .. } => wasm.clone(),
     };
     world.resource_scope(|world, mut modules: Mut<Modules>| {
-        let mut db = world.resource_mut::<Database>();
-        modules.load(&mut db, &wasm).map_err(|e| e.to_string())
+        world.resource_scope(|world, mut db: Mut<Database>| {
+            let Some(mut storage) = world.get_resource_mut::<Storage>() else {
+                return modules.load(&mut db, &wasm).map_err(|e| e.to_string());
+            };
+            // A restored module is kept as it is when the same code is given again.
+            if let Some(name) = storage.installed_with_code(&wasm) {
+                return modules
+                    .schema(&name)
+                    .cloned()
+                    .ok_or_else(|| format!("module `{name}` is installed but not loaded"));
+            }
+            let schema = storage
+                .load_module(&mut modules, &mut db, &wasm)
+                .map_err(|e| match e {
+                    LoadError::DuplicateModule(name) => format!(
+                        "module `{name}` is installed with different code; replacing an installed module is not supported yet"
+                    ),
+                    e => e.to_string(),
+                })?;
+            storage.commit(&mut db).map_err(|e| e.to_string())?;
+            Ok(schema)
+        })
     })
 }
 

@@ -1,10 +1,12 @@
 //! The table store: every module's tables, as one ECS resource.
 
+pub mod journal;
 pub mod table;
 pub mod tx;
 
 use bevy_ecs::resource::Resource;
 use interstice_abi::{ModuleSchema, TypeSet};
+pub use journal::Journal;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 pub use table::{Row, Table};
@@ -39,6 +41,19 @@ impl ModuleTables {
 #[derive(Resource, Default)]
 pub struct Database {
     modules: BTreeMap<String, ModuleTables>,
+    journal: Option<Journal>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut map = f.debug_map();
+        for (module, tables) in &self.modules {
+            for t in &tables.tables {
+                map.entry(&format_args!("{module}.{}", t.schema().name), &t.len());
+            }
+        }
+        map.finish()
+    }
 }
 
 impl Database {
@@ -62,12 +77,73 @@ impl Database {
         self.modules.keys().map(String::as_str)
     }
 
+    /// Starts journaling committed changes (storage does this when the node persists).
+    pub fn enable_journal(&mut self, next_seq: u64) {
+        self.journal = Some(Journal::starting_at(next_seq));
+    }
+
+    /// The journal, when changes are being journaled.
+    pub fn journal_mut(&mut self) -> Option<&mut Journal> {
+        self.journal.as_mut()
+    }
+
+    /// Journals one committed transaction of `module`.
+    pub(crate) fn record_commit(
+        &mut self,
+        module: &str,
+        reducer: &str,
+        args: &[u8],
+        undo: &[tx::Undo],
+    ) {
+        if let (Some(journal), Some(tables)) = (self.journal.as_mut(), self.modules.get(module)) {
+            journal.record(module, reducer, args, &tables.tables, undo);
+        }
+    }
+
     pub(crate) fn insert_module(&mut self, module: &str, tables: ModuleTables) {
         self.modules.insert(module.to_string(), tables);
     }
 
     pub(crate) fn remove_module(&mut self, module: &str) -> Option<ModuleTables> {
         self.modules.remove(module)
+    }
+
+    /// A hash of every row of every table (ephemeral ones included), in module, table and
+    /// primary-key order: equal states give equal hashes on any machine. FNV-1a, 64 bits.
+    pub fn state_hash(&self) -> u64 {
+        self.hash_tables(|_| true)
+    }
+
+    /// [`state_hash`](Database::state_hash) over logged and stateful tables only: what a
+    /// restart must reproduce.
+    pub fn durable_state_hash(&self) -> u64 {
+        self.hash_tables(|t| t.schema().persistence != interstice_abi::Persistence::Ephemeral)
+    }
+
+    fn hash_tables(&self, include: impl Fn(&Table) -> bool) -> u64 {
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut feed = |bytes: &[u8]| {
+            for b in bytes {
+                hash ^= u64::from(*b);
+                hash = hash.wrapping_mul(PRIME);
+            }
+        };
+        let mut buffer = Vec::new();
+        for (module, tables) in &self.modules {
+            feed(module.as_bytes());
+            for table in tables.tables.iter().filter(|t| include(t)) {
+                feed(table.schema().name.as_bytes());
+                feed(&(table.len() as u64).to_le_bytes());
+                for row in table.rows() {
+                    buffer.clear();
+                    table.encode_row(row, &mut buffer);
+                    feed(&(buffer.len() as u64).to_le_bytes());
+                    feed(&buffer);
+                }
+            }
+        }
+        hash
     }
 
     /// The types a module's tables use.

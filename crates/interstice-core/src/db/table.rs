@@ -184,6 +184,65 @@ impl Table {
         self.schema.fields.get(usize::from(field)).map(|f| &f.ty)
     }
 
+    /// Appends the encoding of a primary key.
+    pub fn encode_pk(&self, pk: &Value, out: &mut Vec<u8>) {
+        let encoded = encode_value(pk, self.schema.primary_key_type(), &self.types, out);
+        debug_assert!(encoded.is_ok(), "stored key does not match its schema");
+    }
+
+    /// The next value of each `auto_inc` counter: the primary key's, then each index's.
+    pub fn counters(&self) -> (i128, Vec<(u16, i128)>) {
+        (
+            self.next_pk,
+            self.indexes
+                .iter()
+                .filter(|i| i.auto_inc)
+                .map(|i| (i.field as u16, i.next))
+                .collect(),
+        )
+    }
+
+    /// Restores counters saved by [`Table::counters`] (never lowering them).
+    pub fn restore_counters(&mut self, next_pk: i128, indexes: &[(u16, i128)]) {
+        self.next_pk = self.next_pk.max(next_pk);
+        for (field, next) in indexes {
+            if let Some(index) = self
+                .indexes
+                .iter_mut()
+                .find(|i| i.field == usize::from(*field))
+            {
+                index.next = index.next.max(*next);
+            }
+        }
+    }
+
+    /// Stores a row read back from disk, replacing any row with its primary key, and moves the
+    /// `auto_inc` counters past its values.
+    pub fn put_recovered(&mut self, row: Row) -> Result<(), HostError> {
+        if row.len() != self.schema.fields.len() {
+            return Err(HostError::InvalidPayload("wrong number of fields".into()));
+        }
+        if self.schema.primary_key_auto_inc
+            && let Some(v) = row[self.pk].as_i128()
+        {
+            self.next_pk = self.next_pk.max(v + 1);
+        }
+        for index in &mut self.indexes {
+            if index.auto_inc
+                && let Some(v) = row[index.field].as_i128()
+            {
+                index.next = index.next.max(v + 1);
+            }
+        }
+        self.restore_row(row);
+        Ok(())
+    }
+
+    /// Removes a row while replaying a log.
+    pub fn delete_recovered(&mut self, pk: &Value) {
+        self.remove_row(pk);
+    }
+
     /// Decodes an encoded row of this table.
     pub fn decode_row(&self, bytes: &[u8]) -> Result<Row, HostError> {
         match decode_exact(&self.schema.row_value_type(), &self.types, bytes) {

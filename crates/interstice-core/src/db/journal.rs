@@ -1,0 +1,174 @@
+//! The journal: committed changes, framed as log records, waiting to be written to disk.
+//!
+//! A record is `len: u32 LE | crc32c(payload): u32 LE | payload`, where the payload is
+//!
+//! ```text
+//! seq: varint | module: str | reducer: str | args: bytes | changes: varint count, then per change
+//!   table: str | op: u8 (1 = put row, 2 = delete by primary key) | data: bytes
+//! ```
+//!
+//! (`str`/`bytes` are a varint length then the bytes.) Changes are physical: replaying them
+//! rebuilds the state without running any module code. Only changes to non-ephemeral tables are
+//! journaled; a transaction that touched nothing durable writes no record.
+
+use super::table::Table;
+use super::tx::Undo;
+use interstice_abi::codec::{write_str, write_varint};
+use interstice_abi::{Persistence, Value};
+
+/// Change op: the row now stored under its primary key.
+pub const OP_PUT: u8 = 1;
+/// Change op: no row under this primary key.
+pub const OP_DELETE: u8 = 2;
+/// Bytes of a record header (length and checksum).
+pub const HEADER_LEN: usize = 8;
+/// Largest record payload accepted when reading a log.
+pub const MAX_RECORD_LEN: usize = 256 * 1024 * 1024;
+
+/// A journal position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JournalMark {
+    len: usize,
+    records: u64,
+    next_seq: u64,
+}
+
+/// Framed records not yet handed to storage.
+#[derive(Debug, Default)]
+pub struct Journal {
+    buffer: Vec<u8>,
+    records: u64,
+    next_seq: u64,
+    scratch: Vec<u8>,
+    changes: Vec<u8>,
+}
+
+fn write_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    write_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+impl Journal {
+    /// A journal whose next record gets sequence number `next_seq`.
+    pub fn starting_at(next_seq: u64) -> Journal {
+        Journal {
+            next_seq,
+            ..Journal::default()
+        }
+    }
+
+    /// Sequence number of the next record.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// A position to [`rewind`](Journal::rewind) to.
+    pub fn mark(&self) -> JournalMark {
+        JournalMark {
+            len: self.buffer.len(),
+            records: self.records,
+            next_seq: self.next_seq,
+        }
+    }
+
+    /// Forgets every record framed since `mark` (used when a module's load is undone).
+    pub fn rewind(&mut self, mark: JournalMark) {
+        if mark.len <= self.buffer.len() {
+            self.buffer.truncate(mark.len);
+            self.records = mark.records;
+            self.next_seq = mark.next_seq;
+        }
+    }
+
+    /// Records waiting.
+    pub fn pending_records(&self) -> u64 {
+        self.records
+    }
+
+    /// Takes the framed records, leaving the buffer empty (its capacity is reused when it is
+    /// handed back with [`Journal::recycle`]).
+    pub fn take(&mut self) -> Vec<u8> {
+        self.records = 0;
+        std::mem::take(&mut self.buffer)
+    }
+
+    /// Gives a written buffer back so its allocation is reused.
+    pub fn recycle(&mut self, mut buffer: Vec<u8>) {
+        if self.buffer.is_empty() {
+            buffer.clear();
+            self.buffer = buffer;
+        }
+    }
+
+    /// Frames one committed transaction, described by its undo log and the tables after it.
+    pub fn record(
+        &mut self,
+        module: &str,
+        reducer: &str,
+        args: &[u8],
+        tables: &[Table],
+        undo: &[Undo],
+    ) {
+        let durable = |t: u32| {
+            tables
+                .get(t as usize)
+                .filter(|t| t.schema().persistence != Persistence::Ephemeral)
+        };
+        let start = self.buffer.len();
+        self.buffer.extend_from_slice(&[0; HEADER_LEN]);
+        let out = &mut self.buffer;
+        write_varint(out, self.next_seq);
+        write_str(out, module);
+        write_str(out, reducer);
+        write_bytes(out, args);
+        let count_at = out.len();
+        let mut count = 0u64;
+        let scratch = &mut self.scratch;
+        // The change count comes first on disk but is known last: collect the changes aside.
+        let changes = &mut self.changes;
+        changes.clear();
+        for entry in undo {
+            let (table_id, pk): (u32, Value) = match entry {
+                Undo::Inserted { table, pk } => (*table, pk.clone()),
+                Undo::Updated { table, old } | Undo::Deleted { table, row: old } => {
+                    let Some(t) = tables.get(*table as usize) else {
+                        continue;
+                    };
+                    (*table, old[usize::from(t.schema().primary_key)].clone())
+                }
+            };
+            let Some(table) = durable(table_id) else {
+                continue;
+            };
+            scratch.clear();
+            let op = match (entry, table.get(&pk)) {
+                (Undo::Deleted { .. }, _) | (_, None) => {
+                    table.encode_pk(&pk, scratch);
+                    OP_DELETE
+                }
+                (_, Some(row)) => {
+                    table.encode_row(row, scratch);
+                    OP_PUT
+                }
+            };
+            write_str(changes, &table.schema().name);
+            changes.push(op);
+            write_bytes(changes, scratch);
+            count += 1;
+        }
+        if count == 0 {
+            self.buffer.truncate(start);
+            return;
+        }
+        let out = &mut self.buffer;
+        debug_assert_eq!(out.len(), count_at);
+        write_varint(out, count);
+        out.extend_from_slice(&self.changes);
+        let payload_len = out.len() - start - HEADER_LEN;
+        let crc = crc32c::crc32c(&out[start + HEADER_LEN..]);
+        out[start..start + 4].copy_from_slice(&(payload_len as u32).to_le_bytes());
+        out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+        self.next_seq += 1;
+        self.records += 1;
+    }
+}

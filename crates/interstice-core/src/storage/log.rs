@@ -1,0 +1,311 @@
+//! Log segments: appending framed records and reading them back.
+//!
+//! Segments are files `log/<first seq, 20 digits>.log` holding records as framed by the
+//! [journal](crate::db::journal). Reading distinguishes a *torn tail* — the end of the last
+//! segment holds an incomplete record, as a crash mid-write leaves it — from *corruption*: a
+//! record that fails its checksum with intact data after it, or any damage in an older segment.
+
+use super::StorageError;
+use crate::db::journal::{HEADER_LEN, MAX_RECORD_LEN};
+use interstice_abi::Reader;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// One change of a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change<'a> {
+    /// The table's name.
+    pub table: &'a str,
+    /// [`OP_PUT`](crate::db::journal::OP_PUT) or [`OP_DELETE`](crate::db::journal::OP_DELETE).
+    pub op: u8,
+    /// The encoded row (put) or primary key (delete).
+    pub data: &'a [u8],
+}
+
+/// A decoded log record, borrowing from the segment's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// Its sequence number.
+    pub seq: u64,
+    /// The module whose reducer committed it.
+    pub module: &'a str,
+    /// The reducer.
+    pub reducer: &'a str,
+    /// Its encoded arguments.
+    pub args: &'a [u8],
+    /// What it changed.
+    pub changes: Vec<Change<'a>>,
+}
+
+fn str_field<'a>(r: &mut Reader<'a>) -> Option<&'a str> {
+    let n = r.length(1).ok()?;
+    std::str::from_utf8(r.bytes(n).ok()?).ok()
+}
+
+fn bytes_field<'a>(r: &mut Reader<'a>) -> Option<&'a [u8]> {
+    let n = r.length(1).ok()?;
+    r.bytes(n).ok()
+}
+
+/// Decodes a record payload (its checksum already verified).
+pub fn parse_record(payload: &[u8]) -> Option<Record<'_>> {
+    let mut r = Reader::new(payload);
+    let seq = r.varint(64).ok()?;
+    let module = str_field(&mut r)?;
+    let reducer = str_field(&mut r)?;
+    let args = bytes_field(&mut r)?;
+    let count = r.length(3).ok()?;
+    let mut changes = Vec::with_capacity(count);
+    for _ in 0..count {
+        let table = str_field(&mut r)?;
+        let op = r.byte().ok()?;
+        let data = bytes_field(&mut r)?;
+        changes.push(Change { table, op, data });
+    }
+    r.finish().ok()?;
+    Some(Record {
+        seq,
+        module,
+        reducer,
+        args,
+        changes,
+    })
+}
+
+/// Where framing of a segment stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SegmentEnd {
+    /// Every byte belonged to a complete record.
+    Clean,
+    /// An incomplete record starts at this offset and runs to the end of the file.
+    TornTail {
+        /// Offset of the incomplete record.
+        offset: u64,
+    },
+    /// A record at this offset fails its checksum (or framing) and bytes follow it.
+    Corrupt {
+        /// Offset of the bad record.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Splits a segment into record payloads; stops at the first damaged record.
+pub fn frame_records(bytes: &[u8]) -> (Vec<(u64, &[u8])>, SegmentEnd) {
+    let mut records = Vec::new();
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let rest = &bytes[at..];
+        if rest.len() < HEADER_LEN {
+            return (records, SegmentEnd::TornTail { offset: at as u64 });
+        }
+        let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
+        if len > MAX_RECORD_LEN {
+            return (
+                records,
+                SegmentEnd::Corrupt {
+                    offset: at as u64,
+                    reason: format!("record length {len} exceeds {MAX_RECORD_LEN}"),
+                },
+            );
+        }
+        let end = HEADER_LEN + len;
+        if rest.len() < end {
+            return (records, SegmentEnd::TornTail { offset: at as u64 });
+        }
+        let payload = &rest[HEADER_LEN..end];
+        if crc32c::crc32c(payload) != crc {
+            // A record cut short by a crash is the last thing in the file; a bad checksum with
+            // data after it means the log was damaged.
+            return if end == rest.len() {
+                (records, SegmentEnd::TornTail { offset: at as u64 })
+            } else {
+                (
+                    records,
+                    SegmentEnd::Corrupt {
+                        offset: at as u64,
+                        reason: "checksum mismatch".into(),
+                    },
+                )
+            };
+        }
+        records.push((at as u64, payload));
+        at += end;
+    }
+    (records, SegmentEnd::Clean)
+}
+
+/// The file name of the segment whose first record is `seq`.
+pub fn segment_name(seq: u64) -> String {
+    format!("{seq:020}.log")
+}
+
+/// Segments in a log directory, ordered by first sequence number.
+pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
+    let mut segments = Vec::new();
+    let entries = fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| StorageError::io(dir, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if let Some(seq) = name
+            .strip_suffix(".log")
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            segments.push((seq, entry.path()));
+        }
+    }
+    segments.sort();
+    Ok(segments)
+}
+
+/// Appends to the newest segment and rotates at a size bound.
+#[derive(Debug)]
+pub struct LogWriter {
+    dir: PathBuf,
+    file: File,
+    path: PathBuf,
+    len: u64,
+    segment_bytes: u64,
+    unsynced: bool,
+}
+
+impl LogWriter {
+    /// Opens (or creates) the segment at `path` for appending; it must already hold exactly
+    /// `len` valid bytes.
+    pub fn open(
+        dir: &Path,
+        path: PathBuf,
+        len: u64,
+        segment_bytes: u64,
+    ) -> Result<LogWriter, StorageError> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| StorageError::io(&path, e))?;
+        super::fsutil::sync_dir(dir).map_err(|e| StorageError::io(dir, e))?;
+        Ok(LogWriter {
+            dir: dir.to_path_buf(),
+            file,
+            path,
+            len,
+            segment_bytes,
+            unsynced: false,
+        })
+    }
+
+    /// Appends framed records; `next_seq` is the sequence number after the last of them, used
+    /// to name the next segment when this one is full.
+    pub fn append(&mut self, records: &[u8], next_seq: u64) -> Result<(), StorageError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.file
+            .write_all(records)
+            .map_err(|e| StorageError::io(&self.path, e))?;
+        self.len += records.len() as u64;
+        self.unsynced = true;
+        if self.len >= self.segment_bytes {
+            self.rotate(next_seq)?;
+        }
+        Ok(())
+    }
+
+    /// Makes everything appended so far durable.
+    pub fn sync(&mut self) -> Result<(), StorageError> {
+        if self.unsynced {
+            self.file
+                .sync_data()
+                .map_err(|e| StorageError::io(&self.path, e))?;
+            self.unsynced = false;
+        }
+        Ok(())
+    }
+
+    /// Closes this segment (durably) and starts `log/<next_seq>.log`.
+    pub fn rotate(&mut self, next_seq: u64) -> Result<(), StorageError> {
+        self.file
+            .sync_data()
+            .map_err(|e| StorageError::io(&self.path, e))?;
+        self.unsynced = false;
+        let path = self.dir.join(segment_name(next_seq));
+        if path == self.path {
+            return Ok(());
+        }
+        *self = LogWriter::open(&self.dir.clone(), path, 0, self.segment_bytes)?;
+        Ok(())
+    }
+
+    /// The segment being appended to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Truncates a segment to `len` bytes, durably.
+pub fn truncate(path: &Path, len: u64) -> Result<(), StorageError> {
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| StorageError::io(path, e))?;
+    f.set_len(len).map_err(|e| StorageError::io(path, e))?;
+    f.sync_all().map_err(|e| StorageError::io(path, e))
+}
+
+/// Reads a whole file.
+pub fn read(path: &Path) -> Result<Vec<u8>, StorageError> {
+    fs::read(path).map_err(|e| StorageError::io(path, e))
+}
+
+/// Why a directory could not be listed or a file read.
+pub fn io_error(path: &Path, e: io::Error) -> StorageError {
+    StorageError::io(path, e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        let mut out = (payload.len() as u32).to_le_bytes().to_vec();
+        out.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn framing_tells_torn_tails_from_corruption() {
+        let mut log = frame(b"first");
+        log.extend(frame(b"second"));
+        let (records, end) = frame_records(&log);
+        assert_eq!(records.len(), 2);
+        assert_eq!(end, SegmentEnd::Clean);
+
+        // Cut anywhere inside the last record: a torn tail at its start.
+        let second_at = frame(b"first").len() as u64;
+        for cut in second_at as usize + 1..log.len() {
+            let (records, end) = frame_records(&log[..cut]);
+            assert_eq!(records.len(), 1);
+            assert_eq!(end, SegmentEnd::TornTail { offset: second_at });
+        }
+
+        // A flipped bit in the first record, with the second intact after it: corruption.
+        let mut damaged = log.clone();
+        damaged[HEADER_LEN + 1] ^= 0x10;
+        let (records, end) = frame_records(&damaged);
+        assert!(records.is_empty());
+        assert!(matches!(end, SegmentEnd::Corrupt { offset: 0, .. }));
+
+        // A flipped bit in the last record's payload reads as a torn write.
+        let mut damaged = log;
+        let last = damaged.len() - 1;
+        damaged[last] ^= 0x01;
+        let (records, end) = frame_records(&damaged);
+        assert_eq!(records.len(), 1);
+        assert_eq!(end, SegmentEnd::TornTail { offset: second_at });
+    }
+}

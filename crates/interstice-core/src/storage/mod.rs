@@ -1,0 +1,521 @@
+//! Durable tables: installed modules, the commit log and snapshots in a node's data directory.
+//!
+//! ```text
+//! <data dir>/
+//!   modules/<install order, 6 digits>-<name>.wasm   installed modules, reloaded on start
+//!   log/<first seq>.log                             commit log segments
+//!   snapshots/<seq>.snap                            durable tables up to a log position
+//! ```
+//!
+//! Committed transactions are journaled by the [`Database`]; [`Storage::commit`] appends them
+//! and makes them durable before anyone is told they committed. On start,
+//! [`Storage::open`] reinstalls the modules, loads the newest valid snapshot, replays the log
+//! after it and runs the modules' `load` hooks (not `init`). See `docs/storage.md`.
+
+pub mod fsutil;
+pub mod log;
+pub mod snapshot;
+
+use crate::db::Database;
+use crate::db::journal::{OP_DELETE, OP_PUT};
+use crate::error::LoadError;
+use crate::modules::Modules;
+use bevy_ecs::resource::Resource;
+use interstice_abi::ModuleSchema;
+use log::{LogWriter, SegmentEnd, frame_records, list_segments, parse_record, segment_name};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use thiserror::Error;
+
+/// When committed transactions are fsynced. Reducer outcomes are only reported after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// One fsync per frame for everything committed in it (group commit; the default).
+    #[default]
+    PerFrame,
+    /// One fsync per committed transaction.
+    EveryCommit,
+}
+
+/// What happens to log segments a snapshot covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Retention {
+    /// Delete them: only the latest state is kept (the default).
+    #[default]
+    Prune,
+    /// Keep them: the full transaction history stays on disk.
+    KeepHistory,
+}
+
+/// Storage settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageConfig {
+    /// The node's data directory.
+    pub dir: PathBuf,
+    /// When to fsync.
+    pub durability: Durability,
+    /// A segment is closed and a new one started past this size.
+    pub segment_bytes: u64,
+    /// A snapshot is written after this many records (0: never automatically).
+    pub snapshot_every_records: u64,
+    /// What to do with segments a snapshot covers.
+    pub retention: Retention,
+    /// Accept a damaged log by dropping everything from the first damaged record on.
+    pub repair: bool,
+}
+
+impl StorageConfig {
+    /// Defaults for a data directory.
+    pub fn new(dir: impl Into<PathBuf>) -> StorageConfig {
+        StorageConfig {
+            dir: dir.into(),
+            durability: Durability::PerFrame,
+            segment_bytes: 64 * 1024 * 1024,
+            snapshot_every_records: 100_000,
+            retention: Retention::Prune,
+            repair: false,
+        }
+    }
+}
+
+/// Why storage could not be opened or written.
+#[derive(Debug, Error)]
+pub enum StorageError {
+    /// A file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A log record in the middle of the log is damaged.
+    #[error(
+        "{path}: damaged log record at byte offset {offset} ({reason}); {after} more byte(s) of log follow it. \
+         Start with repair enabled to drop the damaged record and everything after it"
+    )]
+    CorruptLog {
+        /// The segment.
+        path: PathBuf,
+        /// Offset of the damaged record.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+        /// Bytes from the damaged record to the end of the log.
+        after: u64,
+    },
+    /// A record decodes but cannot be applied (unknown module or table, bad row).
+    #[error("{path}: record {seq} at byte offset {offset} cannot be applied: {reason}")]
+    BadRecord {
+        /// The segment.
+        path: PathBuf,
+        /// Its sequence number.
+        seq: u64,
+        /// Its offset.
+        offset: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A snapshot file is damaged.
+    #[error("{path}: damaged snapshot: {reason}")]
+    CorruptSnapshot {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Records between the snapshot and the log are missing.
+    #[error(
+        "the log starts at record {first} but record {expected} is needed (snapshot or segments missing)"
+    )]
+    Gap {
+        /// The first record found.
+        first: u64,
+        /// The record needed.
+        expected: u64,
+    },
+    /// An installed module could not be reloaded.
+    #[error("installed module {path}: {error}")]
+    Module {
+        /// Its file.
+        path: PathBuf,
+        /// Why it failed.
+        error: LoadError,
+    },
+    /// Something could not be encoded.
+    #[error("cannot encode: {0}")]
+    Encode(String),
+}
+
+impl StorageError {
+    fn io(path: &Path, source: std::io::Error) -> StorageError {
+        StorageError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// What recovery did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Modules reinstalled, in install order.
+    pub modules: Vec<String>,
+    /// The snapshot loaded, if any (its last record).
+    pub snapshot: Option<u64>,
+    /// Log records replayed after it.
+    pub replayed: u64,
+    /// Bytes of an incomplete last record that were cut off.
+    pub torn_tail_bytes: u64,
+    /// Bytes dropped by repair.
+    pub repaired_bytes: u64,
+    /// Snapshots skipped because they were damaged.
+    pub damaged_snapshots: Vec<PathBuf>,
+}
+
+/// A node's durable storage, as an ECS resource.
+#[derive(Resource, Debug)]
+pub struct Storage {
+    config: StorageConfig,
+    writer: LogWriter,
+    installed: Vec<(String, PathBuf)>,
+    next_install: u64,
+    records_since_snapshot: u64,
+    last_snapshot: Option<u64>,
+}
+
+fn dirs(root: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    (
+        root.join("modules"),
+        root.join("log"),
+        root.join("snapshots"),
+    )
+}
+
+impl Storage {
+    /// Opens a data directory (creating it if needed) and recovers its state into `modules`
+    /// and `db`, which must be empty. Enables the database's journal.
+    pub fn open(
+        config: StorageConfig,
+        modules: &mut Modules,
+        db: &mut Database,
+    ) -> Result<(Storage, RecoveryReport), StorageError> {
+        let (modules_dir, log_dir, snap_dir) = dirs(&config.dir);
+        for dir in [&config.dir, &modules_dir, &log_dir, &snap_dir] {
+            std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+        }
+        let mut report = RecoveryReport::default();
+
+        // 1. Modules, in install order, with empty tables and no hooks yet.
+        let mut installed = Vec::new();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&modules_dir)
+            .map_err(|e| StorageError::io(&modules_dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+            .collect();
+        files.sort();
+        let mut next_install = 0;
+        for path in files {
+            let order = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.split('-').next())
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0);
+            next_install = next_install.max(order + 1);
+            let wasm = log::read(&path)?;
+            let schema = modules
+                .install(db, &wasm)
+                .map_err(|error| StorageError::Module {
+                    path: path.clone(),
+                    error,
+                })?;
+            report.modules.push(schema.name.clone());
+            installed.push((schema.name.clone(), path));
+        }
+
+        // 2. The newest snapshot that verifies.
+        let mut next_seq = 0;
+        for (seq, path) in snapshot::list(&snap_dir)? {
+            match snapshot::read(&path) {
+                Ok(data) => {
+                    restore_snapshot(db, &data).map_err(|reason| {
+                        StorageError::CorruptSnapshot {
+                            path: path.clone(),
+                            reason,
+                        }
+                    })?;
+                    report.snapshot = Some(seq);
+                    next_seq = seq + 1;
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(target: "interstice::storage", "skipping {e}");
+                    report.damaged_snapshots.push(path);
+                }
+            }
+        }
+
+        // 3. The log after it.
+        let segments = list_segments(&log_dir)?;
+        let mut tail: Option<(PathBuf, u64)> = None;
+        for (i, (_, path)) in segments.iter().enumerate() {
+            let is_last = i + 1 == segments.len();
+            let bytes = log::read(path)?;
+            let (records, end) = frame_records(&bytes);
+            for (offset, payload) in &records {
+                let record = parse_record(payload).ok_or_else(|| StorageError::BadRecord {
+                    path: path.clone(),
+                    seq: next_seq,
+                    offset: *offset,
+                    reason: "undecodable payload".into(),
+                })?;
+                if record.seq < next_seq {
+                    continue; // covered by the snapshot
+                }
+                if record.seq != next_seq {
+                    return Err(StorageError::Gap {
+                        first: record.seq,
+                        expected: next_seq,
+                    });
+                }
+                apply(db, &record).map_err(|reason| StorageError::BadRecord {
+                    path: path.clone(),
+                    seq: record.seq,
+                    offset: *offset,
+                    reason,
+                })?;
+                next_seq += 1;
+                report.replayed += 1;
+            }
+            let valid_len = match end {
+                SegmentEnd::Clean => bytes.len() as u64,
+                SegmentEnd::TornTail { offset } if is_last => {
+                    let cut = bytes.len() as u64 - offset;
+                    tracing::warn!(
+                        target: "interstice::storage",
+                        "{}: cutting off an incomplete last record ({cut} bytes at offset {offset})",
+                        path.display()
+                    );
+                    log::truncate(path, offset)?;
+                    report.torn_tail_bytes = cut;
+                    offset
+                }
+                SegmentEnd::TornTail { offset } | SegmentEnd::Corrupt { offset, .. } => {
+                    let reason = match &end {
+                        SegmentEnd::Corrupt { reason, .. } => reason.clone(),
+                        _ => "incomplete record before the last segment".into(),
+                    };
+                    let later: u64 = segments[i + 1..]
+                        .iter()
+                        .map(|(_, p)| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+                        .sum();
+                    let after = bytes.len() as u64 - offset + later;
+                    if !config.repair {
+                        return Err(StorageError::CorruptLog {
+                            path: path.clone(),
+                            offset,
+                            reason,
+                            after,
+                        });
+                    }
+                    tracing::warn!(
+                        target: "interstice::storage",
+                        "repair: dropping {after} byte(s) of log from {} offset {offset} on ({reason})",
+                        path.display()
+                    );
+                    log::truncate(path, offset)?;
+                    for (_, later_path) in &segments[i + 1..] {
+                        std::fs::remove_file(later_path)
+                            .map_err(|e| StorageError::io(later_path, e))?;
+                    }
+                    report.repaired_bytes = after;
+                    tail = Some((path.clone(), offset));
+                    break;
+                }
+            };
+            if is_last {
+                tail = Some((path.clone(), valid_len));
+            }
+        }
+
+        let (path, len) = tail.unwrap_or_else(|| (log_dir.join(segment_name(next_seq)), 0));
+        let writer = LogWriter::open(&log_dir, path, len, config.segment_bytes)?;
+        db.enable_journal(next_seq);
+        let storage = Storage {
+            records_since_snapshot: report.replayed,
+            last_snapshot: report.snapshot,
+            config,
+            writer,
+            next_install,
+            installed,
+        };
+
+        // 4. Hooks: restored modules get `load`, not `init`.
+        for name in &report.modules {
+            modules
+                .run_hooks(db, name, false)
+                .map_err(|error| StorageError::Module {
+                    path: storage.module_path(name).unwrap_or_default(),
+                    error,
+                })?;
+        }
+        Ok((storage, report))
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &StorageConfig {
+        &self.config
+    }
+
+    /// Where an installed module's wasm is kept.
+    pub fn module_path(&self, name: &str) -> Option<PathBuf> {
+        self.installed
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| p.clone())
+    }
+
+    /// Loads a new module durably: installs it, keeps its wasm so it is reloaded on restart,
+    /// then runs its `init` and `load` hooks. On any error nothing is left behind, on disk or
+    /// in memory.
+    pub fn load_module(
+        &mut self,
+        modules: &mut Modules,
+        db: &mut Database,
+        wasm: &[u8],
+    ) -> Result<Arc<ModuleSchema>, LoadError> {
+        let schema = modules.install(db, wasm)?;
+        let (modules_dir, _, _) = dirs(&self.config.dir);
+        let path = modules_dir.join(format!("{:06}-{}.wasm", self.next_install, schema.name));
+        if let Err(e) = fsutil::write_atomic(&path, wasm) {
+            modules.unload(db, &schema.name);
+            return Err(LoadError::Storage(format!("{}: {e}", path.display())));
+        }
+        self.next_install += 1;
+        if let Err(e) = modules.run_hooks(db, &schema.name, true) {
+            let removed = std::fs::remove_file(&path).and_then(|()| fsutil::sync_dir(&modules_dir));
+            if let Err(io) = removed {
+                tracing::error!(target: "interstice::storage", "cannot remove {}: {io}", path.display());
+            }
+            return Err(e);
+        }
+        self.installed.push((schema.name.clone(), path));
+        Ok(schema)
+    }
+
+    /// The name of the installed module whose wasm is exactly `wasm`, if any.
+    pub fn installed_with_code(&self, wasm: &[u8]) -> Option<String> {
+        self.installed.iter().find_map(|(name, path)| {
+            let same = std::fs::metadata(path).is_ok_and(|m| m.len() == wasm.len() as u64)
+                && std::fs::read(path).is_ok_and(|stored| stored == wasm);
+            same.then(|| name.clone())
+        })
+    }
+
+    /// Appends what the database journaled and makes it durable. Call it before telling
+    /// anyone that those transactions committed.
+    pub fn commit(&mut self, db: &mut Database) -> Result<(), StorageError> {
+        let Some(journal) = db.journal_mut() else {
+            return Ok(());
+        };
+        let records = journal.pending_records();
+        let next_seq = journal.next_seq();
+        let buffer = journal.take();
+        let result = self
+            .writer
+            .append(&buffer, next_seq)
+            .and_then(|()| self.writer.sync());
+        journal.recycle(buffer);
+        result?;
+        self.records_since_snapshot += records;
+        if self.config.snapshot_every_records > 0
+            && self.records_since_snapshot >= self.config.snapshot_every_records
+        {
+            self.snapshot(db)?;
+        }
+        Ok(())
+    }
+
+    /// Writes a snapshot of every durable table now, starts a new log segment, and prunes
+    /// what the snapshot covers (unless history is kept).
+    pub fn snapshot(&mut self, db: &mut Database) -> Result<(), StorageError> {
+        let Some(next_seq) = db.journal_mut().map(|j| j.next_seq()) else {
+            return Ok(());
+        };
+        if next_seq == 0 || self.last_snapshot == Some(next_seq - 1) {
+            return Ok(());
+        }
+        let seq = next_seq - 1;
+        let (_, log_dir, snap_dir) = dirs(&self.config.dir);
+        snapshot::write(&snap_dir, &snapshot::capture(db, seq))?;
+        self.writer.rotate(next_seq)?;
+        self.last_snapshot = Some(seq);
+        self.records_since_snapshot = 0;
+        if self.config.retention == Retention::Prune {
+            for (first, path) in list_segments(&log_dir)? {
+                if first <= seq && path != self.writer.path() {
+                    std::fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
+                }
+            }
+            for (old, path) in snapshot::list(&snap_dir)? {
+                if old < seq {
+                    std::fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
+                }
+            }
+            fsutil::sync_dir(&log_dir).map_err(|e| StorageError::io(&log_dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// The durability setting.
+    pub fn durability(&self) -> Durability {
+        self.config.durability
+    }
+}
+
+fn restore_snapshot(db: &mut Database, data: &snapshot::SnapshotData) -> Result<(), String> {
+    for module in &data.modules {
+        let tables = db
+            .module_mut(&module.name)
+            .ok_or_else(|| format!("module `{}` is not installed", module.name))?;
+        for t in &module.tables {
+            let table = tables
+                .tables
+                .iter_mut()
+                .find(|x| x.schema().name == t.name)
+                .ok_or_else(|| format!("module `{}` has no table `{}`", module.name, t.name))?;
+            for bytes in &t.rows {
+                let row = table.decode_row(bytes).map_err(|e| e.to_string())?;
+                table.put_recovered(row).map_err(|e| e.to_string())?;
+            }
+            table.restore_counters(t.next_pk, &t.counters);
+        }
+    }
+    Ok(())
+}
+
+fn apply(db: &mut Database, record: &log::Record<'_>) -> Result<(), String> {
+    let tables = db
+        .module_mut(record.module)
+        .ok_or_else(|| format!("module `{}` is not installed", record.module))?;
+    for change in &record.changes {
+        let table = tables
+            .tables
+            .iter_mut()
+            .find(|t| t.schema().name == change.table)
+            .ok_or_else(|| format!("module `{}` has no table `{}`", record.module, change.table))?;
+        match change.op {
+            OP_PUT => {
+                let row = table.decode_row(change.data).map_err(|e| e.to_string())?;
+                table.put_recovered(row).map_err(|e| e.to_string())?;
+            }
+            OP_DELETE => {
+                let pk = table.decode_pk(change.data).map_err(|e| e.to_string())?;
+                table.delete_recovered(&pk);
+            }
+            op => return Err(format!("unknown change op {op}")),
+        }
+    }
+    Ok(())
+}

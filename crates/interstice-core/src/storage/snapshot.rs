@@ -1,0 +1,151 @@
+//! Snapshots: the durable tables of every module at one log position.
+//!
+//! A snapshot file `snapshots/<seq, 20 digits>.snap` is `"ISNP" | version: u32 LE |
+//! payload length: u64 LE | crc32c(payload): u32 LE | payload`, the payload being a postcard
+//! [`SnapshotData`]. It holds every record up to and including `seq`. Files are written
+//! atomically (temporary file, fsync, rename, directory fsync), so a crash leaves either the old
+//! set of snapshots or the new one.
+
+use super::StorageError;
+use super::fsutil::write_atomic;
+use crate::db::Database;
+use interstice_abi::Persistence;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8; 4] = b"ISNP";
+const VERSION: u32 = 1;
+const HEADER_LEN: usize = 20;
+
+/// One table's rows and counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableData {
+    /// Table name.
+    pub name: String,
+    /// Next primary-key `auto_inc` value.
+    pub next_pk: i128,
+    /// Next value of each `auto_inc` index, by field.
+    pub counters: Vec<(u16, i128)>,
+    /// Encoded rows in primary-key order.
+    pub rows: Vec<Vec<u8>>,
+}
+
+/// One module's durable tables.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleData {
+    /// Module name.
+    pub name: String,
+    /// Its logged and stateful tables.
+    pub tables: Vec<TableData>,
+}
+
+/// What a snapshot holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotData {
+    /// The last log record it includes.
+    pub seq: u64,
+    /// Every module's durable tables.
+    pub modules: Vec<ModuleData>,
+}
+
+/// The file name of the snapshot that includes records up to `seq`.
+pub fn snapshot_name(seq: u64) -> String {
+    format!("{seq:020}.snap")
+}
+
+/// Captures the durable tables of `db`.
+pub fn capture(db: &Database, seq: u64) -> SnapshotData {
+    let mut buffer = Vec::new();
+    let modules = db
+        .module_names()
+        .filter_map(|name| db.module(name).map(|m| (name, m)))
+        .map(|(name, tables)| ModuleData {
+            name: name.to_string(),
+            tables: tables
+                .tables
+                .iter()
+                .filter(|t| t.schema().persistence != Persistence::Ephemeral)
+                .map(|t| {
+                    let (next_pk, counters) = t.counters();
+                    TableData {
+                        name: t.schema().name.clone(),
+                        next_pk,
+                        counters,
+                        rows: t
+                            .rows()
+                            .map(|row| {
+                                buffer.clear();
+                                t.encode_row(row, &mut buffer);
+                                buffer.clone()
+                            })
+                            .collect(),
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    SnapshotData { seq, modules }
+}
+
+/// Writes a snapshot file atomically and returns its path.
+pub fn write(dir: &Path, data: &SnapshotData) -> Result<PathBuf, StorageError> {
+    let payload = postcard::to_allocvec(data).map_err(|e| StorageError::Encode(e.to_string()))?;
+    let mut bytes = Vec::with_capacity(HEADER_LEN + payload.len());
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&VERSION.to_le_bytes());
+    bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+    bytes.extend_from_slice(&payload);
+    let path = dir.join(snapshot_name(data.seq));
+    write_atomic(&path, &bytes).map_err(|e| StorageError::io(&path, e))?;
+    Ok(path)
+}
+
+/// Reads and verifies a snapshot file.
+pub fn read(path: &Path) -> Result<SnapshotData, StorageError> {
+    let bytes = super::log::read(path)?;
+    let bad = |reason: &str| StorageError::CorruptSnapshot {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    if bytes.len() < HEADER_LEN || &bytes[..4] != MAGIC {
+        return Err(bad("not a snapshot file (bad header)"));
+    }
+    let version = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+    if version != VERSION {
+        return Err(bad(&format!("unsupported snapshot version {version}")));
+    }
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&bytes[8..16]);
+    let len = u64::from_le_bytes(len);
+    let crc = u32::from_le_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]);
+    let payload = &bytes[HEADER_LEN..];
+    if payload.len() as u64 != len {
+        return Err(bad(&format!(
+            "truncated: {} payload bytes, header says {len}",
+            payload.len()
+        )));
+    }
+    if crc32c::crc32c(payload) != crc {
+        return Err(bad("checksum mismatch"));
+    }
+    postcard::from_bytes(payload).map_err(|e| bad(&format!("undecodable: {e}")))
+}
+
+/// Snapshots in a directory, newest first.
+pub fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))? {
+        let entry = entry.map_err(|e| StorageError::io(dir, e))?;
+        let name = entry.file_name();
+        if let Some(seq) = name
+            .to_string_lossy()
+            .strip_suffix(".snap")
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            found.push((seq, entry.path()));
+        }
+    }
+    found.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+    Ok(found)
+}

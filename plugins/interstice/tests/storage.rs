@@ -1,0 +1,334 @@
+//! Durable tables across restarts, with real modules and real files.
+
+mod common;
+
+use bevy::prelude::*;
+use common::*;
+use interstice::core::storage::log::list_segments;
+use interstice::core::storage::snapshot;
+use interstice::prelude::*;
+use interstice::{
+    Database, EngineConfig, Modules, Retention, Storage, StorageConfig, StorageError,
+};
+use kitchen::Kind;
+use std::path::Path;
+
+/// A node app persisting in `dir` with the kitchen module.
+fn node(config: StorageConfig) -> App {
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        IntersticePlugin::default()
+            .with_storage(config)
+            .with_module_bytes("kitchen", wasm("kitchen")),
+    ));
+    app.update();
+    app
+}
+
+fn add(app: &mut App, code: &str, price: i64) {
+    call(
+        app,
+        "kitchen",
+        "add_item",
+        (
+            code.to_string(),
+            "c".to_string(),
+            price,
+            Kind::Labeled(code.into()),
+            vec![code.to_string()],
+            Some(code.to_string()),
+            (1.0f32, 2.0f32),
+        ),
+    )
+    .expect("add_item");
+}
+
+fn ids(app: &mut App) -> Vec<u64> {
+    query(app, "kitchen", "all_ids", ()).expect("all_ids")
+}
+
+fn durable_hash(app: &App) -> u64 {
+    app.world().resource::<Database>().durable_state_hash()
+}
+
+/// Opens storage directly, as recovery does, and reports.
+fn open(
+    config: StorageConfig,
+) -> Result<(Storage, interstice::RecoveryReport, Database), StorageError> {
+    let mut modules = Modules::new(EngineConfig::default()).expect("engine");
+    let mut db = Database::default();
+    Storage::open(config, &mut modules, &mut db).map(|(s, r)| (s, r, db))
+}
+
+fn last_segment(dir: &Path) -> std::path::PathBuf {
+    list_segments(&dir.join("log"))
+        .unwrap()
+        .last()
+        .unwrap()
+        .1
+        .clone()
+}
+
+#[test]
+fn every_persistence_mode_across_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StorageConfig::new(dir.path());
+    let before = {
+        let mut app = node(config.clone());
+        add(&mut app, "a", 1);
+        add(&mut app, "b", 2);
+        call(
+            &mut app,
+            "kitchen",
+            "set_setting",
+            ("theme".to_string(), "dark".to_string()),
+        )
+        .unwrap();
+        call(&mut app, "kitchen", "set_price", (1u64, 10i64)).unwrap();
+        assert_eq!(
+            query::<_, i64>(&mut app, "kitchen", "counter", ("init".to_string(),)),
+            Ok(1)
+        );
+        durable_hash(&app)
+    };
+    let mut app = node(config);
+    assert_eq!(
+        durable_hash(&app),
+        before,
+        "logged and stateful tables come back exactly"
+    );
+    assert_eq!(ids(&mut app), vec![1, 2]);
+    assert_eq!(
+        query::<_, Option<String>>(&mut app, "kitchen", "setting", ("theme".to_string(),)),
+        Ok(Some("dark".into()))
+    );
+    // Ephemeral tables start empty; `load` ran again, `init` did not.
+    assert_eq!(
+        query::<_, i64>(&mut app, "kitchen", "counter", ("init".to_string(),)),
+        Ok(0)
+    );
+    assert_eq!(
+        query::<_, i64>(&mut app, "kitchen", "counter", ("load".to_string(),)),
+        Ok(1)
+    );
+    assert_eq!(
+        query::<_, Option<String>>(&mut app, "kitchen", "setting", ("init_runs".to_string(),)),
+        Ok(Some("1".into()))
+    );
+    // Indexes are rebuilt.
+    let by_code: Option<kitchen::Item> =
+        query(&mut app, "kitchen", "item_by_code", ("b".to_string(),)).unwrap();
+    assert_eq!(by_code.map(|i| i.id), Some(2));
+}
+
+#[test]
+fn auto_inc_values_are_never_reused_after_restart() {
+    for snapshot_every in [0, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = StorageConfig::new(dir.path());
+        config.snapshot_every_records = snapshot_every;
+        {
+            let mut app = node(config.clone());
+            add(&mut app, "a", 1);
+            add(&mut app, "b", 2);
+            add(&mut app, "c", 3);
+            call(&mut app, "kitchen", "remove_item", (3u64,)).unwrap();
+        }
+        let mut app = node(config);
+        add(&mut app, "d", 4);
+        assert_eq!(
+            ids(&mut app),
+            vec![1, 2, 4],
+            "snapshot every {snapshot_every}"
+        );
+        let serial: Option<u64> = query(&mut app, "kitchen", "item_by_serial", (4u32,)).unwrap();
+        assert_eq!(serial, Some(4), "index auto_inc counters survive too");
+    }
+}
+
+#[test]
+fn snapshots_compact_the_log_and_recover_the_same_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StorageConfig::new(dir.path());
+    config.snapshot_every_records = 5;
+    let before = {
+        let mut app = node(config.clone());
+        for i in 0..23 {
+            add(&mut app, &format!("item{i}"), i);
+        }
+        call(&mut app, "kitchen", "remove_item", (7u64,)).unwrap();
+        durable_hash(&app)
+    };
+    let snapshots = snapshot::list(&dir.path().join("snapshots")).unwrap();
+    assert_eq!(snapshots.len(), 1, "older snapshots are pruned");
+    let segments = list_segments(&dir.path().join("log")).unwrap();
+    assert!(
+        segments.len() <= 2,
+        "covered segments are pruned: {segments:?}"
+    );
+    let (_, report, db) = open(config.clone()).unwrap();
+    assert!(report.snapshot.is_some());
+    assert!(
+        report.replayed < 5,
+        "only the records after the snapshot are replayed"
+    );
+    assert_eq!(db.durable_state_hash(), before);
+    let app = node(config);
+    assert_eq!(durable_hash(&app), before);
+}
+
+#[test]
+fn a_torn_tail_is_cut_off_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StorageConfig::new(dir.path());
+    let before = {
+        let mut app = node(config.clone());
+        add(&mut app, "a", 1);
+        add(&mut app, "b", 2);
+        durable_hash(&app)
+    };
+    // A crash in the middle of appending a record leaves a prefix of it.
+    let segment = last_segment(dir.path());
+    let intact = std::fs::metadata(&segment).unwrap().len();
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes.extend_from_slice(&[40, 0, 0, 0, 1, 2, 3, 4, 5, 6]);
+    std::fs::write(&segment, &bytes).unwrap();
+
+    let (_, report, db) = open(config.clone()).unwrap();
+    assert_eq!(report.torn_tail_bytes, 10);
+    assert_eq!(db.durable_state_hash(), before);
+    assert_eq!(
+        std::fs::metadata(&segment).unwrap().len(),
+        intact,
+        "the tail is truncated"
+    );
+    drop(db);
+    // And the log keeps working after the cut.
+    let mut app = node(config);
+    add(&mut app, "c", 3);
+    assert_eq!(ids(&mut app), vec![1, 2, 3]);
+}
+
+#[test]
+fn a_damaged_record_refuses_to_start_unless_repaired() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StorageConfig::new(dir.path());
+    {
+        let mut app = node(config.clone());
+        add(&mut app, "a", 1);
+        add(&mut app, "b", 2);
+        add(&mut app, "c", 3);
+    }
+    let segment = last_segment(dir.path());
+    let mut bytes = std::fs::read(&segment).unwrap();
+    // Flip a bit inside the first record's payload; intact records follow it.
+    bytes[12] ^= 0x04;
+    std::fs::write(&segment, &bytes).unwrap();
+
+    let err = open(config.clone()).unwrap_err();
+    match &err {
+        StorageError::CorruptLog {
+            path,
+            offset,
+            after,
+            ..
+        } => {
+            assert_eq!(path, &segment);
+            assert_eq!(*offset, 0);
+            assert_eq!(*after, bytes.len() as u64);
+        }
+        other => panic!("expected CorruptLog, got {other}"),
+    }
+    let message = err.to_string();
+    assert!(
+        message.contains("offset 0") && message.contains("repair"),
+        "{message}"
+    );
+
+    config.repair = true;
+    let (_, report, db) = open(config).unwrap();
+    assert_eq!(report.repaired_bytes, bytes.len() as u64);
+    let items = db.table("kitchen", "item").map(|t| t.len());
+    assert_eq!(
+        items,
+        Some(0),
+        "everything from the damaged record on is dropped"
+    );
+}
+
+#[test]
+fn a_truncated_snapshot_falls_back_to_the_kept_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StorageConfig::new(dir.path());
+    config.snapshot_every_records = 3;
+    config.retention = Retention::KeepHistory;
+    let before = {
+        let mut app = node(config.clone());
+        for i in 0..7 {
+            add(&mut app, &format!("i{i}"), i);
+        }
+        durable_hash(&app)
+    };
+    let snapshots = snapshot::list(&dir.path().join("snapshots")).unwrap();
+    let (_, newest) = &snapshots[0];
+    let len = std::fs::metadata(newest).unwrap().len();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(newest)
+        .unwrap();
+    f.set_len(len / 2).unwrap();
+    drop(f);
+
+    let (_, report, db) = open(config).unwrap();
+    assert_eq!(report.damaged_snapshots, vec![newest.clone()]);
+    assert_eq!(db.durable_state_hash(), before);
+}
+
+#[test]
+fn a_truncated_snapshot_without_history_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StorageConfig::new(dir.path());
+    config.snapshot_every_records = 3;
+    {
+        let mut app = node(config.clone());
+        for i in 0..4 {
+            add(&mut app, &format!("i{i}"), i);
+        }
+    }
+    let snapshots = snapshot::list(&dir.path().join("snapshots")).unwrap();
+    let (_, newest) = &snapshots[0];
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(newest)
+        .unwrap();
+    f.set_len(25).unwrap();
+    drop(f);
+    let err = open(config).unwrap_err();
+    assert!(matches!(err, StorageError::Gap { .. }), "{err}");
+}
+
+#[test]
+fn a_refused_module_leaves_nothing_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StorageConfig::new(dir.path());
+    let mut app = node(config);
+    let before: Vec<_> = std::fs::read_dir(dir.path().join("modules"))
+        .unwrap()
+        .collect();
+    assert_eq!(before.len(), 1);
+    // Loading the same module again is refused before anything is written.
+    let loaded = app
+        .world_mut()
+        .resource_scope(|world, mut modules: Mut<Modules>| {
+            world.resource_scope(|world, mut db: Mut<Database>| {
+                let mut storage = world.resource_mut::<Storage>();
+                storage.load_module(&mut modules, &mut db, &wasm("kitchen"))
+            })
+        });
+    assert!(loaded.is_err());
+    let after: Vec<_> = std::fs::read_dir(dir.path().join("modules"))
+        .unwrap()
+        .collect();
+    assert_eq!(after.len(), 1);
+}
