@@ -20,7 +20,9 @@ struct Driver {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() != 6 {
-        eprintln!("usage: interstice-crash-node <data dir> <ledger.wasm> <first step> <steps per frame> <snapshot every>");
+        eprintln!(
+            "usage: interstice-crash-node <data dir> <ledger.wasm> <first step> <steps per frame> <snapshot every>"
+        );
         std::process::exit(2);
     }
     let number = |i: usize| -> u64 {

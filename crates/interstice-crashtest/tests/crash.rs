@@ -44,15 +44,25 @@ impl Reference {
         let mut modules = Modules::new(EngineConfig::default()).expect("engine");
         let mut db = Database::default();
         modules.load(&mut db, wasm).expect("ledger loads");
-        Reference { modules, db, steps: 0 }
+        Reference {
+            modules,
+            db,
+            steps: 0,
+        }
     }
 
     fn hash_after(&mut self, steps: u64) -> u64 {
-        assert!(steps >= self.steps, "durable steps went backwards: {steps} < {}", self.steps);
+        assert!(
+            steps >= self.steps,
+            "durable steps went backwards: {steps} < {}",
+            self.steps
+        );
         let apply = self.modules.reducer("ledger", "apply").expect("apply");
         while self.steps < steps {
             let args = interstice::abi::IntersticeType::to_bytes(&self.steps);
-            self.modules.call_reducer(&mut self.db, apply, &args).expect("reference step");
+            self.modules
+                .call_reducer(&mut self.db, apply, &args)
+                .expect("reference step");
             self.steps += 1;
         }
         self.db.durable_state_hash()
@@ -69,7 +79,10 @@ fn recover(dir: &Path, snapshot_every: u64) -> (u64, u64) {
         .unwrap_or_else(|e| panic!("recovery failed: {e}"));
     let steps = db
         .table("ledger", "totals")
-        .map(|t| t.rows().find(|r| r[0] == interstice::Value::String("all".into())))
+        .map(|t| {
+            t.rows()
+                .find(|r| r[0] == interstice::Value::String("all".into()))
+        })
         .and_then(|row| row.map(|r| r[2].clone()))
         .map_or(0, |v| match v {
             interstice::Value::U64(n) => n,
@@ -113,7 +126,10 @@ fn run_trials(trials: u32, seed: u64) {
         let mut acked: Option<u64> = None;
         let mut failures = Vec::new();
         let mut take = |line: String, acked: &mut Option<u64>| {
-            if let Some(id) = line.strip_prefix("ACK ").and_then(|s| s.parse::<u64>().ok()) {
+            if let Some(id) = line
+                .strip_prefix("ACK ")
+                .and_then(|s| s.parse::<u64>().ok())
+            {
                 *acked = Some(acked.map_or(id, |a: u64| a.max(id)));
             } else {
                 failures.push(line);
@@ -124,7 +140,10 @@ fn run_trials(trials: u32, seed: u64) {
                 take(line, &mut acked);
             }
         }
-        assert!(acked.is_some(), "trial {trial}: the node acknowledged nothing in 60 s");
+        assert!(
+            acked.is_some(),
+            "trial {trial}: the node acknowledged nothing in 60 s"
+        );
         let run_for = Duration::from_millis(rng.next() % 150);
         let until = Instant::now() + run_for;
         while Instant::now() < until {
@@ -139,7 +158,10 @@ fn run_trials(trials: u32, seed: u64) {
         while let Ok(line) = rx.try_recv() {
             take(line, &mut acked);
         }
-        assert!(failures.is_empty(), "trial {trial}: the node reported {failures:?}");
+        assert!(
+            failures.is_empty(),
+            "trial {trial}: the node reported {failures:?}"
+        );
         let last_acked_step = durable + acked.unwrap_or(0);
 
         let (steps, hash) = recover(dir.path(), snapshot_every);
@@ -156,7 +178,10 @@ fn run_trials(trials: u32, seed: u64) {
         durable = steps;
     }
     eprintln!("crash test: {trials} kills survived, {total_acked} transactions durable");
-    assert!(total_acked >= 1000, "too little work to mean anything: {total_acked} transactions");
+    assert!(
+        total_acked >= 1000,
+        "too little work to mean anything: {total_acked} transactions"
+    );
 }
 
 fn seed() -> u64 {
