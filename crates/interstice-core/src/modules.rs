@@ -6,7 +6,7 @@ use crate::db::{Database, ModuleTables};
 use crate::error::{CallError, LoadError};
 use crate::wasm::instance::{EntryPoint, Instance};
 use crate::wasm::state::{GuestLog, HostState};
-use crate::wasm::{engine, host_calls};
+use crate::wasm::{cache, engine, host_calls};
 use bevy_ecs::resource::Resource;
 use interstice_abi::codec::{Reader, decode_value};
 use interstice_abi::protocol::{
@@ -71,6 +71,7 @@ pub struct Modules {
     authorities: BTreeMap<Authority, String>,
     undo: Vec<Undo>,
     logs: Vec<GuestLog>,
+    cache_dir: Option<std::path::PathBuf>,
 }
 
 impl Modules {
@@ -90,7 +91,13 @@ impl Modules {
             authorities: BTreeMap::new(),
             undo: Vec::new(),
             logs: Vec::new(),
+            cache_dir: None,
         })
+    }
+
+    /// Keeps compiled modules in `dir` so loading the same wasm again skips compilation.
+    pub fn set_cache_dir(&mut self, dir: Option<std::path::PathBuf>) {
+        self.cache_dir = dir;
     }
 
     /// The engine settings.
@@ -139,7 +146,7 @@ impl Modules {
         db: &mut Database,
         wasm: &[u8],
     ) -> Result<Arc<ModuleSchema>, LoadError> {
-        let module = Module::new(&self.engine, wasm)
+        let module = cache::compile(&self.engine, self.cache_dir.as_deref(), wasm)
             .map_err(|e| LoadError::InvalidWasm(format!("{e:#}")))?;
         for import in module.imports() {
             if import.module() != IMPORT_MODULE || !HOST_FUNCTIONS.contains(&import.name()) {

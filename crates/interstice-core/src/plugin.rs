@@ -92,15 +92,34 @@ pub fn run_reducers(world: &mut World) {
                     result,
                 });
             }
-            // Group commit: one write and one fsync for the whole frame.
-            if let Some(storage) = storage.as_mut()
-                && let Err(e) = storage.commit(&mut db)
-            {
-                tracing::error!(target: "interstice::storage", "commit failed: {e}");
-                let message = e.to_string();
-                for outcome in &mut outcomes {
-                    if outcome.result.is_ok() {
-                        outcome.result = Err(CallError::NotDurable(message.clone()));
+            // Group commit: one write and one fsync for the whole frame (or for every
+            // interval). Nobody hears of a commit before the fsync that covers it.
+            if let Some(storage) = storage.as_mut() {
+                let synced = storage.append(&mut db).and_then(|()| {
+                    if storage.sync_due() {
+                        storage.sync(&mut db).map(|()| true)
+                    } else {
+                        Ok(false)
+                    }
+                });
+                match synced {
+                    Ok(true) => {
+                        let mut released = std::mem::take(&mut storage.held);
+                        released.append(&mut outcomes);
+                        outcomes = released;
+                    }
+                    Ok(false) => storage.held.append(&mut outcomes),
+                    Err(e) => {
+                        tracing::error!(target: "interstice::storage", "commit failed: {e}");
+                        let message = e.to_string();
+                        let mut failed = std::mem::take(&mut storage.held);
+                        failed.append(&mut outcomes);
+                        for outcome in &mut failed {
+                            if outcome.result.is_ok() {
+                                outcome.result = Err(CallError::NotDurable(message.clone()));
+                            }
+                        }
+                        outcomes = failed;
                     }
                 }
             }

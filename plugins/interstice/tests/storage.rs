@@ -332,3 +332,85 @@ fn a_refused_module_leaves_nothing_on_disk() {
         .collect();
     assert_eq!(after.len(), 1);
 }
+
+#[test]
+fn compiled_modules_are_cached_and_a_damaged_entry_is_recompiled() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StorageConfig::new(dir.path());
+    {
+        let mut app = node(config.clone());
+        add(&mut app, "a", 1);
+    }
+    let cache = dir.path().join("cache");
+    let entries: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "one compiled artifact: {entries:?}");
+    assert!(entries[0].extension().is_some_and(|x| x == "cwasm"));
+    // The restart loads from the cache.
+    {
+        let mut app = node(config.clone());
+        assert_eq!(ids(&mut app), vec![1]);
+    }
+    // A damaged artifact is not trusted: the module is compiled again.
+    let mut bytes = std::fs::read(&entries[0]).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&entries[0], &bytes).unwrap();
+    let mut app = node(config);
+    assert_eq!(ids(&mut app), vec![1]);
+    add(&mut app, "b", 2);
+    assert_eq!(ids(&mut app), vec![1, 2]);
+}
+
+#[test]
+fn interval_durability_holds_outcomes_until_the_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StorageConfig::new(dir.path());
+    let interval = std::time::Duration::from_millis(500);
+    config.durability = interstice::Durability::Interval(interval);
+    let mut app = node(config);
+    // Loading the module ended with an fsync, so the next one is due an interval from now.
+    let synced = std::time::Instant::now();
+    let ids: Vec<_> = (0..3)
+        .map(|i| {
+            with_api(&mut app, |api| {
+                api.call_reducer("kitchen", "set_setting", (format!("k{i}"), "v".to_string()))
+            })
+            .unwrap()
+        })
+        .collect();
+    app.update();
+    let outcomes = |app: &App| {
+        let messages = app.world().resource::<Messages<ReducerOutcome>>();
+        messages
+            .get_cursor()
+            .read(messages)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    if synced.elapsed() < interval {
+        assert!(
+            outcomes(&app).is_empty(),
+            "outcomes were reported before their fsync"
+        );
+    }
+    let mut seen = Vec::new();
+    let deadline = synced + std::time::Duration::from_secs(30);
+    while seen.len() < ids.len() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        app.update();
+        for outcome in outcomes(&app) {
+            if !seen.contains(&outcome.id) {
+                assert_eq!(outcome.result, Ok(()));
+                assert!(
+                    synced.elapsed() >= interval,
+                    "released before the interval fsync"
+                );
+                seen.push(outcome.id);
+            }
+        }
+    }
+    assert_eq!(seen, ids, "every outcome, in order");
+}

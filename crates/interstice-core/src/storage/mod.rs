@@ -5,6 +5,7 @@
 //!   modules/<install order, 6 digits>-<name>.wasm   installed modules, reloaded on start
 //!   log/<first seq>.log                             commit log segments
 //!   snapshots/<seq>.snap                            durable tables up to a log position
+//!   cache/<sha256>-<engine hash>.cwasm             compiled modules
 //! ```
 //!
 //! Committed transactions are journaled by the [`Database`]; [`Storage::commit`] appends them
@@ -35,6 +36,9 @@ pub enum Durability {
     PerFrame,
     /// One fsync per committed transaction.
     EveryCommit,
+    /// Records are appended every frame and fsynced at most this often; reducer outcomes
+    /// wait for the fsync that covers them.
+    Interval(std::time::Duration),
 }
 
 /// What happens to log segments a snapshot covers.
@@ -182,6 +186,9 @@ pub struct Storage {
     next_install: u64,
     records_since_snapshot: u64,
     last_snapshot: Option<u64>,
+    last_sync: std::time::Instant,
+    /// Outcomes of committed transactions waiting for an interval fsync.
+    pub(crate) held: Vec<crate::queue::ReducerOutcome>,
 }
 
 fn dirs(root: &Path) -> (PathBuf, PathBuf, PathBuf) {
@@ -205,6 +212,7 @@ impl Storage {
             std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
         }
         let mut report = RecoveryReport::default();
+        modules.set_cache_dir(Some(config.dir.join("cache")));
 
         // 1. Modules, in install order, with empty tables and no hooks yet.
         let mut installed = Vec::new();
@@ -345,6 +353,8 @@ impl Storage {
         let storage = Storage {
             records_since_snapshot: report.replayed,
             last_snapshot: report.snapshot,
+            last_sync: std::time::Instant::now(),
+            held: Vec::new(),
             config,
             writer,
             next_install,
@@ -416,25 +426,43 @@ impl Storage {
     /// Appends what the database journaled and makes it durable. Call it before telling
     /// anyone that those transactions committed.
     pub fn commit(&mut self, db: &mut Database) -> Result<(), StorageError> {
+        self.append(db)?;
+        self.sync(db)
+    }
+
+    /// Appends what the database journaled, without waiting for the disk.
+    pub fn append(&mut self, db: &mut Database) -> Result<(), StorageError> {
         let Some(journal) = db.journal_mut() else {
             return Ok(());
         };
         let records = journal.pending_records();
         let next_seq = journal.next_seq();
         let buffer = journal.take();
-        let result = self
-            .writer
-            .append(&buffer, next_seq)
-            .and_then(|()| self.writer.sync());
+        let result = self.writer.append(&buffer, next_seq);
         journal.recycle(buffer);
         result?;
         self.records_since_snapshot += records;
+        Ok(())
+    }
+
+    /// Makes everything appended durable, then writes a snapshot if one is due.
+    pub fn sync(&mut self, db: &mut Database) -> Result<(), StorageError> {
+        self.writer.sync()?;
+        self.last_sync = std::time::Instant::now();
         if self.config.snapshot_every_records > 0
             && self.records_since_snapshot >= self.config.snapshot_every_records
         {
             self.snapshot(db)?;
         }
         Ok(())
+    }
+
+    /// Whether an [`Interval`](Durability::Interval) fsync is due.
+    pub fn sync_due(&self) -> bool {
+        match self.config.durability {
+            Durability::Interval(every) => self.last_sync.elapsed() >= every,
+            _ => true,
+        }
     }
 
     /// Writes a snapshot of every durable table now, starts a new log segment, and prunes

@@ -1,5 +1,6 @@
 //! The wasmtime side: engine configuration, host functions, instances.
 
+pub mod cache;
 pub mod host_calls;
 pub mod instance;
 pub mod state;

@@ -1,0 +1,76 @@
+//! A cache of compiled modules, so a restarted node does not recompile what it ran before.
+//!
+//! Entries are `<sha256 of the wasm>-<engine compatibility hash>.cwasm`: a wasmtime artifact
+//! from `Module::serialize`, prefixed by its CRC32C. An entry is only used when its checksum
+//! verifies; anything wrong with it means compiling again, never failing the load.
+
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use wasmtime::{Engine, Module};
+
+/// FNV-1a, 64 bits: a hasher whose output does not change between Rust releases.
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+/// The cache entry for `wasm` compiled by `engine`.
+pub fn entry(dir: &Path, engine: &Engine, wasm: &[u8]) -> PathBuf {
+    let digest = Sha256::digest(wasm);
+    let mut hex = String::with_capacity(64);
+    for b in digest {
+        hex.push_str(&format!("{b:02x}"));
+    }
+    let mut fnv = Fnv(0xcbf2_9ce4_8422_2325);
+    engine.precompile_compatibility_hash().hash(&mut fnv);
+    dir.join(format!("{hex}-{:016x}.cwasm", fnv.finish()))
+}
+
+/// Compiles `wasm`, or loads it from the cache when a valid entry exists; stores new
+/// compilations in the cache.
+pub fn compile(engine: &Engine, dir: Option<&Path>, wasm: &[u8]) -> wasmtime::Result<Module> {
+    let Some(dir) = dir else {
+        return Module::new(engine, wasm);
+    };
+    let path = entry(dir, engine, wasm);
+    if let Ok(bytes) = std::fs::read(&path)
+        && bytes.len() > 4
+    {
+        let (crc, artifact) = bytes.split_at(4);
+        if crc == crc32c::crc32c(artifact).to_le_bytes() {
+            // SAFETY: the artifact was produced by `Module::serialize` of an engine with the
+            // same compatibility hash (it is in the file name), written by this node into its
+            // own data directory, and its checksum matches what was written.
+            match unsafe { Module::deserialize(engine, artifact) } {
+                Ok(module) => return Ok(module),
+                Err(e) => {
+                    tracing::warn!(target: "interstice", "ignoring cached {}: {e:#}", path.display())
+                }
+            }
+        }
+    }
+    let module = Module::new(engine, wasm)?;
+    match module.serialize() {
+        Ok(artifact) => {
+            let mut bytes = crc32c::crc32c(&artifact).to_le_bytes().to_vec();
+            bytes.extend_from_slice(&artifact);
+            let stored = std::fs::create_dir_all(dir)
+                .and_then(|()| crate::storage::fsutil::write_atomic(&path, &bytes));
+            if let Err(e) = stored {
+                tracing::warn!(target: "interstice", "cannot cache {}: {e}", path.display());
+            }
+        }
+        Err(e) => tracing::warn!(target: "interstice", "cannot serialize a compiled module: {e:#}"),
+    }
+    Ok(module)
+}
