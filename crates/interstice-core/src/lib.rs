@@ -24,5 +24,6 @@ pub use error::{CallError, LoadError};
 pub use modules::{Modules, QueryHandle, ReducerHandle};
 pub use plugin::{IntersticeCorePlugin, IntersticeSystems};
 pub use queue::{Invocation, InvocationId, ReducerOutcome, ReducerQueue};
+pub use storage::registry::{DataRoot, NodeEntry, NodeRegistry, RegistryError};
 pub use storage::{Durability, RecoveryReport, Retention, Storage, StorageConfig, StorageError};
 pub use wasm::state::GuestLog;

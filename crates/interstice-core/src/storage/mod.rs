@@ -15,6 +15,7 @@
 
 pub mod fsutil;
 pub mod log;
+pub mod registry;
 pub mod snapshot;
 
 use crate::db::Database;
