@@ -170,3 +170,23 @@ pub fn wasm_target_dir_near(dir: &Path) -> PathBuf {
         .unwrap_or(dir);
     target.join("interstice-wasm")
 }
+
+/// Builds module packages of the workspace that contains `crate_dir`, next to the host build
+/// whose scratch directory is `target_tmpdir` (a test's or bench's `CARGO_TARGET_TMPDIR`), and
+/// returns their wasm paths in order. What tests and benches call.
+pub fn build_workspace_modules(
+    crate_dir: &Path,
+    target_tmpdir: &Path,
+    packages: &[&str],
+) -> Result<Vec<PathBuf>, BuildError> {
+    let root = workspace_root(crate_dir).ok_or_else(|| BuildError::Missing {
+        package: packages.join(", "),
+        path: crate_dir.join("Cargo.toml"),
+    })?;
+    let mut build =
+        ModuleBuild::new(root.join("Cargo.toml"), wasm_target_dir_near(target_tmpdir)).quiet(true);
+    for p in packages {
+        build = build.package(*p);
+    }
+    build.run()
+}

@@ -5,19 +5,18 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use interstice_abi::IntersticeType;
-use interstice_build::{ModuleBuild, wasm_target_dir_near, workspace_root};
+use interstice_build::build_workspace_modules;
 use interstice_core::{Database, EngineConfig, Modules};
 use std::hint::black_box;
 use std::path::Path;
 
 fn bench_module() -> Vec<u8> {
-    let root = workspace_root(Path::new(env!("CARGO_MANIFEST_DIR"))).expect("workspace root");
-    let target = wasm_target_dir_near(Path::new(env!("CARGO_TARGET_TMPDIR")));
-    let paths = ModuleBuild::new(root.join("Cargo.toml"), target)
-        .package("bench")
-        .quiet(true)
-        .run()
-        .expect("building the bench module");
+    let paths = build_workspace_modules(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        Path::new(env!("CARGO_TARGET_TMPDIR")),
+        &["bench"],
+    )
+    .expect("building the bench module");
     std::fs::read(&paths[0]).expect("reading bench.wasm")
 }
 

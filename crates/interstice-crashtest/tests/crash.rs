@@ -3,7 +3,7 @@
 //! transaction, and no transaction in part.
 
 use interstice::{Database, EngineConfig, Modules, Storage, StorageConfig};
-use interstice_build::{ModuleBuild, wasm_target_dir_near, workspace_root};
+use interstice_build::build_workspace_modules;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -11,13 +11,12 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 fn ledger_wasm() -> PathBuf {
-    let root = workspace_root(Path::new(env!("CARGO_MANIFEST_DIR"))).expect("workspace root");
-    let target = wasm_target_dir_near(Path::new(env!("CARGO_TARGET_TMPDIR")));
-    let paths = ModuleBuild::new(root.join("Cargo.toml"), target)
-        .package("ledger")
-        .quiet(true)
-        .run()
-        .expect("building the ledger module");
+    let paths = build_workspace_modules(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        Path::new(env!("CARGO_TARGET_TMPDIR")),
+        &["ledger"],
+    )
+    .expect("building the ledger module");
     paths[0].clone()
 }
 

@@ -9,7 +9,7 @@ use super::StorageError;
 use crate::db::journal::{HEADER_LEN, MAX_RECORD_LEN};
 use interstice_abi::Reader;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// One change of a record.
@@ -259,11 +259,6 @@ pub fn truncate(path: &Path, len: u64) -> Result<(), StorageError> {
 /// Reads a whole file.
 pub fn read(path: &Path) -> Result<Vec<u8>, StorageError> {
     fs::read(path).map_err(|e| StorageError::io(path, e))
-}
-
-/// Why a directory could not be listed or a file read.
-pub fn io_error(path: &Path, e: io::Error) -> StorageError {
-    StorageError::io(path, e)
 }
 
 #[cfg(test)]

@@ -503,17 +503,24 @@ impl Storage {
     }
 }
 
+/// The table `module.table` of the database, for recovery.
+fn recovery_table<'a>(
+    db: &'a mut Database,
+    module: &str,
+    table: &str,
+) -> Result<&'a mut crate::db::Table, String> {
+    db.module_mut(module)
+        .ok_or_else(|| format!("module `{module}` is not installed"))?
+        .tables
+        .iter_mut()
+        .find(|t| t.schema().name == table)
+        .ok_or_else(|| format!("module `{module}` has no table `{table}`"))
+}
+
 fn restore_snapshot(db: &mut Database, data: &snapshot::SnapshotData) -> Result<(), String> {
     for module in &data.modules {
-        let tables = db
-            .module_mut(&module.name)
-            .ok_or_else(|| format!("module `{}` is not installed", module.name))?;
         for t in &module.tables {
-            let table = tables
-                .tables
-                .iter_mut()
-                .find(|x| x.schema().name == t.name)
-                .ok_or_else(|| format!("module `{}` has no table `{}`", module.name, t.name))?;
+            let table = recovery_table(db, &module.name, &t.name)?;
             for bytes in &t.rows {
                 let row = table.decode_row(bytes).map_err(|e| e.to_string())?;
                 table.put_recovered(row).map_err(|e| e.to_string())?;
@@ -525,15 +532,8 @@ fn restore_snapshot(db: &mut Database, data: &snapshot::SnapshotData) -> Result<
 }
 
 fn apply(db: &mut Database, record: &log::Record<'_>) -> Result<(), String> {
-    let tables = db
-        .module_mut(record.module)
-        .ok_or_else(|| format!("module `{}` is not installed", record.module))?;
     for change in &record.changes {
-        let table = tables
-            .tables
-            .iter_mut()
-            .find(|t| t.schema().name == change.table)
-            .ok_or_else(|| format!("module `{}` has no table `{}`", record.module, change.table))?;
+        let table = recovery_table(db, record.module, change.table)?;
         match change.op {
             OP_PUT => {
                 let row = table.decode_row(change.data).map_err(|e| e.to_string())?;

@@ -5,7 +5,7 @@
 use bevy::prelude::*;
 use interstice::prelude::*;
 use interstice::{Database, EngineConfig, Modules};
-use interstice_build::{ModuleBuild, wasm_target_dir_near, workspace_root};
+use interstice_build::build_workspace_modules;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -15,13 +15,12 @@ pub fn wasm(package: &str) -> Vec<u8> {
     static BUILT: OnceLock<BTreeMap<String, Vec<u8>>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
         let packages = ["hello", "kitchen", "gpu_holder", "gpu_rival", "bench"];
-        let root = workspace_root(Path::new(env!("CARGO_MANIFEST_DIR"))).expect("workspace root");
-        let target = wasm_target_dir_near(Path::new(env!("CARGO_TARGET_TMPDIR")));
-        let mut build = ModuleBuild::new(root.join("Cargo.toml"), target).quiet(true);
-        for p in packages {
-            build = build.package(p);
-        }
-        let paths = build.run().expect("building the test modules");
+        let paths = build_workspace_modules(
+            Path::new(env!("CARGO_MANIFEST_DIR")),
+            Path::new(env!("CARGO_TARGET_TMPDIR")),
+            &packages,
+        )
+        .expect("building the test modules");
         packages
             .iter()
             .zip(paths)
