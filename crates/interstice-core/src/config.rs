@@ -9,6 +9,9 @@ pub struct EngineConfig {
     pub memory_cap: usize,
     /// Largest wasm stack, in bytes.
     pub max_stack: usize,
+    /// Most subscriber invocations one frame runs; the rest wait for the next frame, so a
+    /// subscription cycle slows the node down instead of hanging it.
+    pub cascade_budget: usize,
 }
 
 impl Default for EngineConfig {
@@ -17,6 +20,7 @@ impl Default for EngineConfig {
             fuel_per_call: 50_000_000,
             memory_cap: 64 * 1024 * 1024,
             max_stack: 512 * 1024,
+            cascade_budget: 100_000,
         }
     }
 }

@@ -12,6 +12,7 @@
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod modules;
 pub mod plugin;
 pub mod queue;
@@ -23,7 +24,7 @@ pub use db::Database;
 pub use error::{CallError, LoadError};
 pub use modules::{Modules, QueryHandle, ReducerHandle};
 pub use plugin::{IntersticeCorePlugin, IntersticeSystems};
-pub use queue::{Invocation, InvocationId, ReducerOutcome, ReducerQueue};
+pub use queue::{Invocation, InvocationId, ReducerOutcome, ReducerQueue, Trigger};
 pub use storage::registry::{DataRoot, NodeEntry, NodeRegistry, RegistryError};
 pub use storage::{Durability, RecoveryReport, Retention, Storage, StorageConfig, StorageError};
 pub use wasm::state::GuestLog;

@@ -4,6 +4,7 @@ use crate::config::EngineConfig;
 use crate::db::tx::{Undo, rollback};
 use crate::db::{Database, ModuleTables};
 use crate::error::{CallError, LoadError};
+use crate::events::{EventInvocation, Subscriptions};
 use crate::wasm::instance::{EntryPoint, Instance};
 use crate::wasm::state::{GuestLog, HostState};
 use crate::wasm::{cache, engine, host_calls};
@@ -72,6 +73,8 @@ pub struct Modules {
     undo: Vec<Undo>,
     logs: Vec<GuestLog>,
     cache_dir: Option<std::path::PathBuf>,
+    subscriptions: Subscriptions,
+    events: Vec<EventInvocation>,
 }
 
 impl Modules {
@@ -92,6 +95,8 @@ impl Modules {
             undo: Vec::new(),
             logs: Vec::new(),
             cache_dir: None,
+            subscriptions: Subscriptions::default(),
+            events: Vec::new(),
         })
     }
 
@@ -215,6 +220,7 @@ impl Modules {
             self.authorities.insert(*authority, schema.name.clone());
         }
         db.insert_module(&schema.name, ModuleTables::for_schema(&schema));
+        self.rebuild_subscriptions();
         tracing::info!(target: "interstice", module = %schema.name, version = %schema.version, "module loaded");
 
         Ok(schema)
@@ -276,7 +282,37 @@ impl Modules {
         self.slots[slot] = None;
         self.authorities.retain(|_, holder| holder != module);
         db.remove_module(module);
+        self.rebuild_subscriptions();
         true
+    }
+
+    fn rebuild_subscriptions(&mut self) {
+        let schemas: Vec<Arc<ModuleSchema>> = self.schemas().cloned().collect();
+        self.subscriptions = Subscriptions::build(schemas.iter());
+    }
+
+    /// Takes the subscriber invocations caused by the transactions committed since the last
+    /// call, in order.
+    pub fn take_events(&mut self) -> Vec<EventInvocation> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Finds a reducer that subscribes to a table event, to deliver an event to it.
+    pub fn subscriber(&self, module: &str, reducer: &str) -> Result<ReducerHandle, CallError> {
+        let (slot, loaded) = self.loaded(module)?;
+        let index = loaded
+            .schema
+            .reducers
+            .iter()
+            .position(|r| r.name == reducer && matches!(r.on, Some(EventSpec::Table { .. })))
+            .ok_or_else(|| CallError::NoSuchReducer {
+                module: module.into(),
+                name: reducer.into(),
+            })?;
+        Ok(ReducerHandle {
+            module: slot,
+            reducer: index,
+        })
     }
 
     /// Finds a reducer that may be called directly (not a subscriber).
@@ -459,6 +495,16 @@ impl Modules {
                 args,
                 &state.tx.undo,
             );
+            if self.subscriptions.watches_module(&loaded.name)
+                && let Some(tables) = db.module(&loaded.name)
+            {
+                self.subscriptions.events_of(
+                    &loaded.name,
+                    &tables.tables,
+                    &state.tx.undo,
+                    &mut self.events,
+                );
+            }
         }
         state.tx.undo.clear();
         std::mem::swap(&mut state.tx.undo, &mut self.undo);

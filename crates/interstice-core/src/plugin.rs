@@ -4,7 +4,7 @@ use crate::config::EngineConfig;
 use crate::db::Database;
 use crate::error::CallError;
 use crate::modules::Modules;
-use crate::queue::{ReducerOutcome, ReducerQueue};
+use crate::queue::{ReducerOutcome, ReducerQueue, Trigger};
 use crate::storage::{Durability, Storage};
 use crate::wasm::host_calls::log_guest;
 use bevy_app::{App, Plugin, Update};
@@ -53,30 +53,56 @@ impl Plugin for IntersticeCorePlugin {
     }
 }
 
-/// Runs every queued invocation in order, each as one transaction, makes what they committed
-/// durable (when the node has [`Storage`]) and only then writes a [`ReducerOutcome`] for each.
+/// Runs every queued invocation in order, each as one transaction, then the subscribers their
+/// commits triggered (breadth first, within [`EngineConfig::cascade_budget`]), makes what they
+/// committed durable (when the node has [`Storage`]) and only then writes a [`ReducerOutcome`]
+/// for each.
 pub fn run_reducers(world: &mut World) {
-    let pending = world.resource_mut::<ReducerQueue>().drain();
+    let mut pending = world.resource_mut::<ReducerQueue>().drain();
     let mut outcomes = Vec::with_capacity(pending.len());
+    // Taken out for the frame so the queue stays reachable for the invocations events cause.
+    let mut storage = world.remove_resource::<Storage>();
     world.resource_scope(|world, mut modules: Mut<Modules>| {
         world.resource_scope(|world, mut db: Mut<Database>| {
-            let mut storage = world.get_resource_mut::<Storage>();
             let every_commit = storage
                 .as_ref()
                 .is_some_and(|s| s.durability() == Durability::EveryCommit);
-            for invocation in pending {
-                let mut result = modules
-                    .reducer(&invocation.module, &invocation.reducer)
-                    .and_then(|handle| {
-                        modules.check_reducer_args(handle, &invocation.args)?;
-                        modules.call_reducer(&mut db, handle, &invocation.args)
-                    });
+            let budget = modules.config().cascade_budget;
+            let mut cascaded = 0usize;
+            let mut deferred = Vec::new();
+            while let Some(invocation) = pending.pop_front() {
+                let handle = match invocation.trigger {
+                    Trigger::Call => modules.reducer(&invocation.module, &invocation.reducer),
+                    Trigger::Event => modules.subscriber(&invocation.module, &invocation.reducer),
+                };
+                let mut result = handle.and_then(|handle| {
+                    modules.check_reducer_args(handle, &invocation.args)?;
+                    modules.call_reducer(&mut db, handle, &invocation.args)
+                });
                 if every_commit
                     && result.is_ok()
                     && let Some(storage) = storage.as_mut()
                     && let Err(e) = storage.commit(&mut db)
                 {
                     result = Err(CallError::NotDurable(e.to_string()));
+                }
+                let events = modules.take_events();
+                if !events.is_empty() {
+                    let mut queue = world.resource_mut::<ReducerQueue>();
+                    for event in events {
+                        let next = queue.invocation(
+                            event.subscriber.module,
+                            event.subscriber.reducer,
+                            event.args,
+                            Trigger::Event,
+                        );
+                        if cascaded < budget {
+                            cascaded += 1;
+                            pending.push_back(next);
+                        } else {
+                            deferred.push(next);
+                        }
+                    }
                 }
                 if let Err(error) = &result {
                     log_guest(
@@ -91,6 +117,14 @@ pub fn run_reducers(world: &mut World) {
                     reducer: invocation.reducer,
                     result,
                 });
+            }
+            if !deferred.is_empty() {
+                tracing::warn!(
+                    target: "interstice",
+                    "cascade budget of {budget} subscriber invocations reached; {} wait for the next frame",
+                    deferred.len()
+                );
+                world.resource_mut::<ReducerQueue>().defer(deferred.into_iter());
             }
             // Group commit: one write and one fsync for the whole frame (or for every
             // interval). Nobody hears of a commit before the fsync that covers it.
@@ -125,6 +159,9 @@ pub fn run_reducers(world: &mut World) {
             }
         });
     });
+    if let Some(storage) = storage {
+        world.insert_resource(storage);
+    }
     if !outcomes.is_empty() {
         world.write_message_batch(outcomes);
     }

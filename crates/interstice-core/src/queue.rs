@@ -20,6 +20,17 @@ pub struct Invocation {
     pub reducer: String,
     /// Encoded arguments.
     pub args: Vec<u8>,
+    /// Why it runs.
+    pub trigger: Trigger,
+}
+
+/// Why an invocation runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// A call (from a game system, the CLI, a peer).
+    Call,
+    /// A table event delivered to a subscriber.
+    Event,
 }
 
 /// Reducer invocations in the order they run: first in, first out, one transaction each.
@@ -37,15 +48,36 @@ impl ReducerQueue {
         reducer: impl Into<String>,
         args: Vec<u8>,
     ) -> InvocationId {
+        let invocation = self.invocation(module.into(), reducer.into(), args, Trigger::Call);
+        let id = invocation.id;
+        self.pending.push_back(invocation);
+        id
+    }
+
+    /// A new invocation with the next id, not queued yet.
+    pub fn invocation(
+        &mut self,
+        module: String,
+        reducer: String,
+        args: Vec<u8>,
+        trigger: Trigger,
+    ) -> Invocation {
         let id = InvocationId(self.next_id);
         self.next_id += 1;
-        self.pending.push_back(Invocation {
+        Invocation {
             id,
-            module: module.into(),
-            reducer: reducer.into(),
+            module,
+            reducer,
             args,
-        });
-        id
+            trigger,
+        }
+    }
+
+    /// Puts invocations back at the front, in order (work a frame's budget did not reach).
+    pub fn defer(&mut self, invocations: impl DoubleEndedIterator<Item = Invocation>) {
+        for invocation in invocations.rev() {
+            self.pending.push_front(invocation);
+        }
     }
 
     /// Number of invocations waiting.

@@ -14,7 +14,14 @@ use std::sync::OnceLock;
 pub fn wasm(package: &str) -> Vec<u8> {
     static BUILT: OnceLock<BTreeMap<String, Vec<u8>>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
-        let packages = ["hello", "kitchen", "gpu_holder", "gpu_rival", "bench"];
+        let packages = [
+            "hello",
+            "kitchen",
+            "gpu_holder",
+            "gpu_rival",
+            "bench",
+            "watcher",
+        ];
         let paths = build_workspace_modules(
             Path::new(env!("CARGO_MANIFEST_DIR")),
             Path::new(env!("CARGO_TARGET_TMPDIR")),

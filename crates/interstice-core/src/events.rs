@@ -1,0 +1,165 @@
+//! Table events: what a committed transaction changed, turned into invocations of the reducers
+//! that subscribe to it (`#[reducer(on = "<module>.<table>.<insert|update|delete>")]`).
+//!
+//! Events describe the *net* change of each row over the transaction: a row inserted then
+//! updated is one insert of its final value; a row inserted then deleted is nothing. Rows appear
+//! in the order the transaction first touched them; for each event, subscribers run in
+//! (module name, reducer name) order. Subscriber invocations are separate transactions that run
+//! after the one that caused them, in the same frame, within the cascade budget.
+
+use crate::db::Table;
+use crate::db::tx::Undo;
+use interstice_abi::{EventSpec, ModuleSchema, TableEvent, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// A subscriber reducer.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Subscriber {
+    /// Its module.
+    pub module: String,
+    /// The reducer.
+    pub reducer: String,
+}
+
+/// A subscriber invocation produced by a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventInvocation {
+    /// Who to call.
+    pub subscriber: Subscriber,
+    /// Encoded arguments: the row, or the old then the new row for updates.
+    pub args: Vec<u8>,
+}
+
+/// Who subscribes to which table event, on this node.
+#[derive(Debug, Clone, Default)]
+pub struct Subscriptions {
+    by_event: BTreeMap<(String, String, TableEventKey), Vec<Subscriber>>,
+}
+
+/// `TableEvent` as an ordered map key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TableEventKey {
+    Insert,
+    Update,
+    Delete,
+}
+
+impl From<TableEvent> for TableEventKey {
+    fn from(e: TableEvent) -> Self {
+        match e {
+            TableEvent::Insert => TableEventKey::Insert,
+            TableEvent::Update => TableEventKey::Update,
+            TableEvent::Delete => TableEventKey::Delete,
+        }
+    }
+}
+
+impl Subscriptions {
+    /// The subscriptions of every loaded module. Remote subscriptions (`node.module.table.event`)
+    /// are left to the network layer.
+    pub fn build<'a>(schemas: impl Iterator<Item = &'a Arc<ModuleSchema>>) -> Subscriptions {
+        let mut by_event: BTreeMap<_, Vec<Subscriber>> = BTreeMap::new();
+        for schema in schemas {
+            for reducer in &schema.reducers {
+                if let Some(EventSpec::Table {
+                    node: None,
+                    module,
+                    table,
+                    event,
+                }) = &reducer.on
+                {
+                    by_event
+                        .entry((module.clone(), table.clone(), TableEventKey::from(*event)))
+                        .or_default()
+                        .push(Subscriber {
+                            module: schema.name.clone(),
+                            reducer: reducer.name.clone(),
+                        });
+                }
+            }
+        }
+        for subscribers in by_event.values_mut() {
+            subscribers.sort();
+        }
+        Subscriptions { by_event }
+    }
+
+    /// Whether anything subscribes to a table of `module`.
+    pub fn watches_module(&self, module: &str) -> bool {
+        self.by_event
+            .range((module.to_string(), String::new(), TableEventKey::Insert)..)
+            .next()
+            .is_some_and(|((m, _, _), _)| m == module)
+    }
+
+    fn subscribers(&self, module: &str, table: &str, event: TableEventKey) -> &[Subscriber] {
+        self.by_event
+            .get(&(module.to_string(), table.to_string(), event))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The subscriber invocations a committed transaction of `module` causes.
+    pub fn events_of(
+        &self,
+        module: &str,
+        tables: &[Table],
+        undo: &[Undo],
+        out: &mut Vec<EventInvocation>,
+    ) {
+        // Net change per row: the state before the transaction (from the row's first undo
+        // entry) and after it (the table now), in first-touched order.
+        let pk_of = |table: u32, row: &[Value]| -> Option<Value> {
+            let t = tables.get(table as usize)?;
+            row.get(usize::from(t.schema().primary_key)).cloned()
+        };
+        let mut firsts: Vec<(u32, Value, Option<Vec<Value>>)> = Vec::new();
+        let mut seen: BTreeSet<(u32, Value)> = BTreeSet::new();
+        for entry in undo {
+            let (table, pk, before) = match entry {
+                Undo::Inserted { table, pk } => (*table, pk.clone(), None),
+                Undo::Updated { table, old } | Undo::Deleted { table, row: old } => {
+                    let Some(pk) = pk_of(*table, old) else {
+                        continue;
+                    };
+                    (*table, pk, Some(old.clone()))
+                }
+            };
+            if !seen.insert((table, pk.clone())) {
+                continue;
+            }
+            firsts.push((table, pk, before));
+        }
+        let mut args = Vec::new();
+        for (table_id, pk, before) in &firsts {
+            let Some(table) = tables.get(*table_id as usize) else {
+                continue;
+            };
+            let name = &table.schema().name;
+            let after = table.get(pk);
+            let (event, rows): (TableEventKey, [Option<&[Value]>; 2]) =
+                match (before.as_deref(), after) {
+                    (None, Some(new)) => (TableEventKey::Insert, [Some(new), None]),
+                    (Some(old), None) => (TableEventKey::Delete, [Some(old), None]),
+                    (Some(old), Some(new)) if old != new.as_slice() => {
+                        (TableEventKey::Update, [Some(old), Some(new)])
+                    }
+                    _ => continue,
+                };
+            let subscribers = self.subscribers(module, name, event);
+            if subscribers.is_empty() {
+                continue;
+            }
+            args.clear();
+            for row in rows.into_iter().flatten() {
+                table.encode_row(row, &mut args);
+            }
+            for subscriber in subscribers {
+                out.push(EventInvocation {
+                    subscriber: subscriber.clone(),
+                    args: args.clone(),
+                });
+            }
+        }
+    }
+}
