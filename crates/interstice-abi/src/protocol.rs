@@ -28,6 +28,9 @@
 //! | `resolve_table` | `(ptr: i32, len: i32) -> i32` | id of the current module's table of that name, or -1 |
 //! | `table_op` | `(op: i32, table: i32, field: i32, ptr: i32, len: i32) -> i64` | run a [`TableOp`] |
 //! | `take_response` | `(ptr: i32)` | copy the pending response into guest memory |
+//! | `schedule` | `(ptr: i32, len: i32) -> i64` | schedule a reducer of this module (see [`imports::SCHEDULE`]) |
+//! | `cancel_schedule` | `(id: i64) -> i32` | cancel a scheduled entry |
+//! | `now` | `() -> i64` | the call's logical time in milliseconds |
 //!
 //! `table_op` answers `r >= 0` when it succeeded, with an `r`-byte response pending, and
 //! `r < 0` when it failed, with a `(-r - 1)`-byte postcard [`HostError`] pending. The guest
@@ -82,6 +85,14 @@ pub mod imports {
     pub const TABLE_OP: &str = "table_op";
     /// `take_response(ptr)`
     pub const TAKE_RESPONSE: &str = "take_response";
+    /// `schedule(ptr, len) -> outcome`: payload `reducer: str | args: bytes | delay_ms: varint
+    /// | repeat_ms: varint`; answers the entry id, or an error like `table_op`.
+    pub const SCHEDULE: &str = "schedule";
+    /// `cancel_schedule(id) -> i32`: 1 if an entry was removed, 0 if none, -1 outside a
+    /// reducer.
+    pub const CANCEL_SCHEDULE: &str = "cancel_schedule";
+    /// `now() -> i64`: the logical time of the current call, in milliseconds.
+    pub const NOW: &str = "now";
 }
 
 /// Log levels of the `log` import.

@@ -458,6 +458,12 @@ impl ModuleSchema {
     }
 
     fn check_table(&self, t: &TableSchema) -> Result<(), SchemaError> {
+        if t.name.starts_with("__") {
+            return Err(SchemaError::InvalidTable {
+                table: t.name.clone(),
+                reason: "names starting with `__` are reserved for the host".into(),
+            });
+        }
         use crate::types::TypeKind;
         let bad = |reason: String| SchemaError::InvalidTable {
             table: t.name.clone(),

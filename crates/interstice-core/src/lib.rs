@@ -16,6 +16,7 @@ pub mod events;
 pub mod modules;
 pub mod plugin;
 pub mod queue;
+pub mod schedule;
 pub mod storage;
 pub mod wasm;
 
@@ -25,6 +26,7 @@ pub use error::{CallError, LoadError};
 pub use modules::{Modules, QueryHandle, ReducerHandle};
 pub use plugin::{IntersticeCorePlugin, IntersticeSystems};
 pub use queue::{Invocation, InvocationId, ReducerOutcome, ReducerQueue, Trigger};
+pub use schedule::LogicalClock;
 pub use storage::registry::{DataRoot, NodeEntry, NodeRegistry, RegistryError};
 pub use storage::{Durability, RecoveryReport, Retention, Storage, StorageConfig, StorageError};
 pub use wasm::state::GuestLog;

@@ -20,12 +20,15 @@ use std::sync::Arc;
 use wasmtime::{Engine, InstancePre, Linker, Module};
 
 /// Every function a module may import.
-const HOST_FUNCTIONS: [&str; 5] = [
+const HOST_FUNCTIONS: [&str; 8] = [
     imports::LOG,
     imports::PANIC,
     imports::RESOLVE_TABLE,
     imports::TABLE_OP,
     imports::TAKE_RESPONSE,
+    imports::SCHEDULE,
+    imports::CANCEL_SCHEDULE,
+    imports::NOW,
 ];
 
 /// A loaded module.
@@ -75,6 +78,7 @@ pub struct Modules {
     cache_dir: Option<std::path::PathBuf>,
     subscriptions: Subscriptions,
     events: Vec<EventInvocation>,
+    now_ms: u64,
 }
 
 impl Modules {
@@ -97,7 +101,57 @@ impl Modules {
             cache_dir: None,
             subscriptions: Subscriptions::default(),
             events: Vec::new(),
+            now_ms: 0,
         })
+    }
+
+    /// Sets the logical time the next calls run at (the transaction timestamp).
+    pub fn set_now(&mut self, now_ms: u64) {
+        self.now_ms = now_ms;
+    }
+
+    /// The logical time calls run at.
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
+    /// Runs the bookkeeping transaction of a due schedule entry: removes it, or moves a
+    /// repeating one to its next time. Journaled like any transaction.
+    pub fn settle_schedule_entry(&mut self, db: &mut Database, entry: &crate::schedule::DueEntry) {
+        let now = self.now_ms;
+        let Some(tables) = db.module_mut(&entry.module) else {
+            return;
+        };
+        let Some(index) = tables
+            .tables
+            .iter()
+            .position(|t| t.schema().name == crate::schedule::SCHEDULE_TABLE)
+        else {
+            return;
+        };
+        let mut undo = std::mem::take(&mut self.undo);
+        let table = &mut tables.tables[index];
+        let id = interstice_abi::Value::U64(entry.id);
+        match crate::schedule::after_run(entry, now) {
+            None => {
+                table.delete(&id, &mut undo, index as u32);
+            }
+            Some(row) => {
+                let mut scratch = Vec::new();
+                if let Err(e) = table.update(row, &mut undo, index as u32, &mut scratch) {
+                    tracing::error!(target: "interstice", "cannot reschedule {}: {e}", entry.reducer);
+                }
+            }
+        }
+        db.record_commit(
+            now,
+            &entry.module,
+            crate::schedule::SCHEDULE_TABLE,
+            &[],
+            &undo,
+        );
+        undo.clear();
+        self.undo = undo;
     }
 
     /// Keeps compiled modules in `dir` so loading the same wasm again skips compilation.
@@ -477,6 +531,10 @@ impl Modules {
         std::mem::swap(&mut state.tx.undo, &mut self.undo);
         state.tx.read_only = read_only;
         state.in_call = true;
+        state.now_ms = self.now_ms;
+        if state.schema.is_none() {
+            state.schema = Some(loaded.schema.clone());
+        }
 
         let result = loaded.instance.run(&func, args, fuel);
 
@@ -490,6 +548,7 @@ impl Modules {
             && !state.tx.undo.is_empty()
         {
             db.record_commit(
+                self.now_ms,
                 &loaded.name,
                 &loaded.schema.reducers[i].name,
                 args,

@@ -5,6 +5,7 @@ use crate::db::Database;
 use crate::error::CallError;
 use crate::modules::Modules;
 use crate::queue::{ReducerOutcome, ReducerQueue, Trigger};
+use crate::schedule::LogicalClock;
 use crate::storage::{Durability, Storage};
 use crate::wasm::host_calls::log_guest;
 use bevy_app::{App, Plugin, Update};
@@ -39,6 +40,7 @@ impl Plugin for IntersticeCorePlugin {
         app.insert_resource(modules)
             .init_resource::<Database>()
             .init_resource::<ReducerQueue>()
+            .init_resource::<LogicalClock>()
             .add_message::<ReducerOutcome>()
             .configure_sets(
                 Update,
@@ -49,6 +51,7 @@ impl Plugin for IntersticeCorePlugin {
                 )
                     .chain(),
             )
+            .add_systems(Update, advance_clock.in_set(IntersticeSystems::Ingest))
             .add_systems(Update, run_reducers.in_set(IntersticeSystems::Reduce));
     }
 }
@@ -59,6 +62,7 @@ impl Plugin for IntersticeCorePlugin {
 /// for each.
 pub fn run_reducers(world: &mut World) {
     let mut pending = world.resource_mut::<ReducerQueue>().drain();
+    let now = world.resource::<LogicalClock>().now_ms();
     let mut outcomes = Vec::with_capacity(pending.len());
     // Taken out for the frame so the queue stays reachable for the invocations events cause.
     let mut storage = world.remove_resource::<Storage>();
@@ -67,6 +71,29 @@ pub fn run_reducers(world: &mut World) {
             let every_commit = storage
                 .as_ref()
                 .is_some_and(|s| s.durability() == Durability::EveryCommit);
+            modules.set_now(now);
+            if let Some(storage) = storage.as_mut() {
+                storage.set_time(now);
+            }
+            // Due schedule entries run first, in (due, module, id) order, each after the
+            // bookkeeping transaction that retires or re-arms it.
+            let mut due = Vec::new();
+            let names: Vec<String> = db.module_names().map(String::from).collect();
+            for name in &names {
+                if let Some(tables) = db.module(name) {
+                    crate::schedule::due(name, tables, now, &mut due);
+                }
+            }
+            due.sort_by(|a, b| (a.due, &a.module, a.id).cmp(&(b.due, &b.module, b.id)));
+            let mut queue = world.resource_mut::<ReducerQueue>();
+            let mut scheduled = Vec::with_capacity(due.len());
+            for entry in due {
+                modules.settle_schedule_entry(&mut db, &entry);
+                scheduled.push(queue.invocation(entry.module, entry.reducer, entry.args, Trigger::Call));
+            }
+            for invocation in scheduled.into_iter().rev() {
+                pending.push_front(invocation);
+            }
             let budget = modules.config().cascade_budget;
             let mut cascaded = 0usize;
             let mut deferred = Vec::new();
@@ -164,5 +191,14 @@ pub fn run_reducers(world: &mut World) {
     }
     if !outcomes.is_empty() {
         world.write_message_batch(outcomes);
+    }
+}
+
+/// Moves the logical clock by the frame's time (when it follows frames).
+pub fn advance_clock(time: Option<Res<bevy_time::Time>>, mut clock: ResMut<LogicalClock>) {
+    if clock.follows_frames
+        && let Some(time) = time
+    {
+        clock.advance(time.delta());
     }
 }

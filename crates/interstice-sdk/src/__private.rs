@@ -216,6 +216,22 @@ pub fn table_call(
     } else {
         (false, (-(outcome + 1)) as usize)
     };
+    let response = take_response(len);
+    if ok {
+        Ok(response)
+    } else {
+        Err(host_error(&response))
+    }
+}
+
+/// Decodes an error the host left pending.
+fn host_error(bytes: &[u8]) -> HostError {
+    postcard::from_bytes(bytes)
+        .unwrap_or_else(|e| HostError::InvalidPayload(format!("undecodable host error: {e}")))
+}
+
+/// Copies the `len`-byte response the host left pending.
+fn take_response(len: usize) -> Vec<u8> {
     let mut response = Vec::with_capacity(len);
     if len > 0 {
         // SAFETY: the host writes exactly `len` bytes, the pending response, into capacity we
@@ -225,10 +241,39 @@ pub fn table_call(
             response.set_len(len);
         }
     }
-    if ok {
-        Ok(response)
+    response
+}
+
+/// Schedules a reducer of this module; returns the entry id.
+pub fn schedule(
+    reducer: &str,
+    args: &[u8],
+    delay_ms: u64,
+    repeat_ms: u64,
+) -> Result<u64, HostError> {
+    let mut payload = Vec::with_capacity(reducer.len() + args.len() + 24);
+    interstice_abi::codec::write_str(&mut payload, reducer);
+    interstice_abi::codec::write_varint(&mut payload, args.len() as u64);
+    payload.extend_from_slice(args);
+    interstice_abi::codec::write_varint(&mut payload, delay_ms);
+    interstice_abi::codec::write_varint(&mut payload, repeat_ms);
+    // SAFETY: pointer and length of a live buffer.
+    let outcome = unsafe { ffi::schedule(payload.as_ptr(), payload.len()) };
+    if outcome >= 0 {
+        Ok(outcome as u64)
     } else {
-        Err(postcard::from_bytes(&response)
-            .unwrap_or_else(|e| HostError::InvalidPayload(format!("undecodable host error: {e}"))))
+        Err(host_error(&take_response((-(outcome + 1)) as usize)))
     }
+}
+
+/// Cancels a schedule entry; whether one was removed.
+pub fn cancel_schedule(id: u64) -> bool {
+    // SAFETY: plain value call.
+    unsafe { ffi::cancel_schedule(id) == 1 }
+}
+
+/// The logical time of the current call.
+pub fn now() -> u64 {
+    // SAFETY: plain value call.
+    unsafe { ffi::now() as u64 }
 }

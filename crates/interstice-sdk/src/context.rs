@@ -1,5 +1,8 @@
 //! What reducers and queries receive as their first argument.
 
+use interstice_abi::HostError;
+use interstice_abi::typed::Args;
+
 /// The tables of the current module. `#[table]` adds one accessor per table, named after the
 /// table: `ctx.current.tables.greetings()`.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +39,65 @@ impl ReducerContext {
         ReducerContext {
             current: Current::NEW,
         }
+    }
+}
+
+/// Identifies a scheduled reducer run, to cancel it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ScheduleId(pub u64);
+
+impl ReducerContext {
+    /// Runs `reducer` (of this module, taking no arguments) `delay_ms` logical milliseconds from
+    /// now. Scheduling is part of this transaction: if the reducer fails, nothing is scheduled.
+    /// Scheduling a reducer that does not exist is a bug and panics (rolling back).
+    pub fn schedule(&self, reducer: &str, delay_ms: u64) -> ScheduleId {
+        self.schedule_with(reducer, (), delay_ms)
+    }
+
+    /// Like [`schedule`](ReducerContext::schedule), with arguments (a tuple).
+    pub fn schedule_with<A: Args>(&self, reducer: &str, args: A, delay_ms: u64) -> ScheduleId {
+        match self.try_schedule(reducer, args, delay_ms, 0) {
+            Ok(id) => id,
+            Err(e) => panic!("cannot schedule `{reducer}`: {e}"),
+        }
+    }
+
+    /// Runs `reducer` after `delay_ms`, then every `every_ms` until cancelled.
+    pub fn schedule_repeating<A: Args>(
+        &self,
+        reducer: &str,
+        args: A,
+        delay_ms: u64,
+        every_ms: u64,
+    ) -> ScheduleId {
+        match self.try_schedule(reducer, args, delay_ms, every_ms.max(1)) {
+            Ok(id) => id,
+            Err(e) => panic!("cannot schedule `{reducer}`: {e}"),
+        }
+    }
+
+    /// Schedules and reports errors instead of panicking; `every_ms` 0 means once.
+    pub fn try_schedule<A: Args>(
+        &self,
+        reducer: &str,
+        args: A,
+        delay_ms: u64,
+        every_ms: u64,
+    ) -> Result<ScheduleId, HostError> {
+        let mut bytes = Vec::new();
+        args.encode_args(&mut bytes);
+        crate::__private::schedule(reducer, &bytes, delay_ms, every_ms).map(ScheduleId)
+    }
+
+    /// Cancels a scheduled run (also a repeating one); whether it was still pending.
+    pub fn cancel_schedule(&self, id: ScheduleId) -> bool {
+        crate::__private::cancel_schedule(id.0)
+    }
+
+    /// The transaction's logical time in milliseconds: the node's clock at the start of the
+    /// frame, the same for every call in that frame, never the wall clock.
+    pub fn timestamp(&self) -> u64 {
+        crate::__private::now()
     }
 }
 

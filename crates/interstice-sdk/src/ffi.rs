@@ -9,6 +9,9 @@ mod imp {
         pub fn resolve_table(ptr: *const u8, len: usize) -> i32;
         pub fn table_op(op: u32, table: u32, field: u32, ptr: *const u8, len: usize) -> i64;
         pub fn take_response(ptr: *mut u8);
+        pub fn schedule(ptr: *const u8, len: usize) -> i64;
+        pub fn cancel_schedule(id: u64) -> i32;
+        pub fn now() -> i64;
     }
 }
 
@@ -29,6 +32,15 @@ mod imp {
         panic!("{NEEDS_NODE}")
     }
     pub unsafe fn take_response(_ptr: *mut u8) {
+        panic!("{NEEDS_NODE}")
+    }
+    pub unsafe fn schedule(_ptr: *const u8, _len: usize) -> i64 {
+        panic!("{NEEDS_NODE}")
+    }
+    pub unsafe fn cancel_schedule(_id: u64) -> i32 {
+        panic!("{NEEDS_NODE}")
+    }
+    pub unsafe fn now() -> i64 {
         panic!("{NEEDS_NODE}")
     }
 }

@@ -33,7 +33,7 @@ pub use api::Interstice;
 pub use interstice_abi::{self as abi, IntersticeType, ModuleSchema, Value};
 pub use interstice_core::{
     self as core, CallError, Database, Durability, EngineConfig, GuestLog, IntersticeCorePlugin,
-    IntersticeSystems, Invocation, InvocationId, LoadError, Modules, RecoveryReport,
+    IntersticeSystems, Invocation, InvocationId, LoadError, LogicalClock, Modules, RecoveryReport,
     ReducerOutcome, ReducerQueue, Retention, Storage, StorageConfig, StorageError,
 };
 pub use loading::{IntersticePlugin, ModuleLoaded, ModuleSource};

@@ -141,6 +141,9 @@ fn open_storage(world: &mut World) {
                 }
             );
             world.insert_resource(storage);
+            world
+                .resource_mut::<interstice_core::LogicalClock>()
+                .resume_at(report.logical_time);
         }
         Err(e) => {
             error!("cannot open storage {}: {e}", dir.display());

@@ -3,7 +3,8 @@
 //! A record is `len: u32 LE | crc32c(payload): u32 LE | payload`, where the payload is
 //!
 //! ```text
-//! seq: varint | module: str | reducer: str | args: bytes | changes: varint count, then per change
+//! seq: varint | time: varint (logical ms) | module: str | reducer: str | args: bytes
+//!   | changes: varint count, then per change
 //!   table: str | op: u8 (1 = put row, 2 = delete by primary key) | data: bytes
 //! ```
 //!
@@ -101,8 +102,10 @@ impl Journal {
     }
 
     /// Frames one committed transaction, described by its undo log and the tables after it.
+    #[allow(clippy::too_many_arguments)]
     pub fn record(
         &mut self,
+        time: u64,
         module: &str,
         reducer: &str,
         args: &[u8],
@@ -118,6 +121,7 @@ impl Journal {
         self.buffer.extend_from_slice(&[0; HEADER_LEN]);
         let out = &mut self.buffer;
         write_varint(out, self.next_seq);
+        write_varint(out, time);
         write_str(out, module);
         write_str(out, reducer);
         write_bytes(out, args);

@@ -19,16 +19,17 @@ pub struct ModuleTables {
 }
 
 impl ModuleTables {
-    /// Empty tables for a validated schema.
+    /// Empty tables for a validated schema, plus the host-managed schedule table.
     pub fn for_schema(schema: &ModuleSchema) -> ModuleTables {
         let types = Arc::new(schema.types.clone());
-        ModuleTables {
-            tables: schema
-                .tables
-                .iter()
-                .map(|t| Table::new(Arc::new(t.clone()), Arc::clone(&types)))
-                .collect(),
-        }
+        let mut tables: Vec<Table> = schema
+            .tables
+            .iter()
+            .map(|t| Table::new(Arc::new(t.clone()), Arc::clone(&types)))
+            .collect();
+        // Host-managed, after the module's own tables so their ids are unchanged.
+        tables.push(crate::schedule::new_table());
+        ModuleTables { tables }
     }
 
     /// The table of that name.
@@ -90,13 +91,14 @@ impl Database {
     /// Journals one committed transaction of `module`.
     pub(crate) fn record_commit(
         &mut self,
+        time: u64,
         module: &str,
         reducer: &str,
         args: &[u8],
         undo: &[tx::Undo],
     ) {
         if let (Some(journal), Some(tables)) = (self.journal.as_mut(), self.modules.get(module)) {
-            journal.record(module, reducer, args, &tables.tables, undo);
+            journal.record(time, module, reducer, args, &tables.tables, undo);
         }
     }
 

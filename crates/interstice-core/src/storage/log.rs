@@ -28,6 +28,8 @@ pub struct Change<'a> {
 pub struct Record<'a> {
     /// Its sequence number.
     pub seq: u64,
+    /// The logical time it committed at, in milliseconds.
+    pub time: u64,
     /// The module whose reducer committed it.
     pub module: &'a str,
     /// The reducer.
@@ -52,6 +54,7 @@ fn bytes_field<'a>(r: &mut Reader<'a>) -> Option<&'a [u8]> {
 pub fn parse_record(payload: &[u8]) -> Option<Record<'_>> {
     let mut r = Reader::new(payload);
     let seq = r.varint(64).ok()?;
+    let time = r.varint(64).ok()?;
     let module = str_field(&mut r)?;
     let reducer = str_field(&mut r)?;
     let args = bytes_field(&mut r)?;
@@ -66,6 +69,7 @@ pub fn parse_record(payload: &[u8]) -> Option<Record<'_>> {
     r.finish().ok()?;
     Some(Record {
         seq,
+        time,
         module,
         reducer,
         args,

@@ -174,6 +174,9 @@ pub struct RecoveryReport {
     pub torn_tail_bytes: u64,
     /// Bytes dropped by repair.
     pub repaired_bytes: u64,
+    /// The logical time of the last recovered transaction, in milliseconds: the node's clock
+    /// resumes from there.
+    pub logical_time: u64,
     /// Snapshots skipped because they were damaged.
     pub damaged_snapshots: Vec<PathBuf>,
 }
@@ -187,6 +190,7 @@ pub struct Storage {
     next_install: u64,
     records_since_snapshot: u64,
     last_snapshot: Option<u64>,
+    last_time: u64,
     last_sync: std::time::Instant,
     /// Outcomes of committed transactions waiting for an interval fsync.
     pub(crate) held: Vec<crate::queue::ReducerOutcome>,
@@ -255,6 +259,7 @@ impl Storage {
                         }
                     })?;
                     report.snapshot = Some(seq);
+                    report.logical_time = data.time;
                     next_seq = seq + 1;
                     break;
                 }
@@ -296,6 +301,7 @@ impl Storage {
                 })?;
                 next_seq += 1;
                 report.replayed += 1;
+                report.logical_time = report.logical_time.max(record.time);
             }
             let valid_len = match end {
                 SegmentEnd::Clean => bytes.len() as u64,
@@ -354,6 +360,7 @@ impl Storage {
         let storage = Storage {
             records_since_snapshot: report.replayed,
             last_snapshot: report.snapshot,
+            last_time: report.logical_time,
             last_sync: std::time::Instant::now(),
             held: Vec::new(),
             config,
@@ -446,6 +453,11 @@ impl Storage {
         Ok(())
     }
 
+    /// Notes the logical time of what is being committed (kept in snapshots).
+    pub fn set_time(&mut self, now_ms: u64) {
+        self.last_time = self.last_time.max(now_ms);
+    }
+
     /// Makes everything appended durable, then writes a snapshot if one is due.
     pub fn sync(&mut self, db: &mut Database) -> Result<(), StorageError> {
         self.writer.sync()?;
@@ -477,7 +489,7 @@ impl Storage {
         }
         let seq = next_seq - 1;
         let (_, log_dir, snap_dir) = dirs(&self.config.dir);
-        snapshot::write(&snap_dir, &snapshot::capture(db, seq))?;
+        snapshot::write(&snap_dir, &snapshot::capture(db, seq, self.last_time))?;
         self.writer.rotate(next_seq)?;
         self.last_snapshot = Some(seq);
         self.records_since_snapshot = 0;

@@ -44,6 +44,8 @@ pub struct ModuleData {
 pub struct SnapshotData {
     /// The last log record it includes.
     pub seq: u64,
+    /// The logical time of that record, in milliseconds.
+    pub time: u64,
     /// Every module's durable tables.
     pub modules: Vec<ModuleData>,
 }
@@ -54,7 +56,7 @@ pub fn snapshot_name(seq: u64) -> String {
 }
 
 /// Captures the durable tables of `db`.
-pub fn capture(db: &Database, seq: u64) -> SnapshotData {
+pub fn capture(db: &Database, seq: u64, time: u64) -> SnapshotData {
     let mut buffer = Vec::new();
     let modules = db
         .module_names()
@@ -84,7 +86,7 @@ pub fn capture(db: &Database, seq: u64) -> SnapshotData {
                 .collect(),
         })
         .collect();
-    SnapshotData { seq, modules }
+    SnapshotData { seq, time, modules }
 }
 
 /// Writes a snapshot file atomically and returns its path.

@@ -87,7 +87,8 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 .tables
                 .tables
                 .iter()
-                .position(|t| t.schema().name.as_bytes() == name)
+                // Host-managed tables (`__schedule`) are not the guest's to touch.
+                .position(|t| t.schema().name.as_bytes() == name && !name.starts_with(b"__"))
                 .map_or(-1, |i| i as i32))
         },
     )?;
@@ -138,7 +139,117 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             Ok(())
         },
     )?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        imports::SCHEDULE,
+        |mut caller: Caller<'_, HostState>, ptr: u32, len: u32| -> wasmtime::Result<i64> {
+            let (memory, state) = memory_and_state(&mut caller)?;
+            if !state.in_call {
+                return Err(trap("schedule is only allowed inside a reducer"));
+            }
+            let payload = guest_bytes(memory, ptr, len)?;
+            state.response.clear();
+            Ok(match schedule(state, payload) {
+                Ok(id) => id as i64,
+                Err(error) => {
+                    state.response = postcard::to_allocvec(&error)
+                        .map_err(|e| trap(format!("cannot encode host error: {e}")))?;
+                    -(state.response.len() as i64) - 1
+                }
+            })
+        },
+    )?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        imports::CANCEL_SCHEDULE,
+        |mut caller: Caller<'_, HostState>, id: u64| -> wasmtime::Result<i32> {
+            let state = caller.data_mut();
+            if !state.in_call || state.tx.read_only {
+                return Ok(-1);
+            }
+            let tx = &mut state.tx;
+            let Some(index) = tx
+                .tables
+                .tables
+                .iter()
+                .position(|t| t.schema().name == crate::schedule::SCHEDULE_TABLE)
+            else {
+                return Ok(0);
+            };
+            let removed =
+                tx.tables.tables[index].delete(&Value::U64(id), &mut tx.undo, index as u32);
+            Ok(i32::from(removed))
+        },
+    )?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        imports::NOW,
+        |caller: Caller<'_, HostState>| -> i64 { caller.data().now_ms as i64 },
+    )?;
     Ok(())
+}
+
+/// Checks and stores a schedule entry made by the current call; returns its id.
+fn schedule(state: &mut HostState, payload: &[u8]) -> Result<u64, HostError> {
+    if state.tx.read_only {
+        return Err(HostError::ReadOnly);
+    }
+    let bad = |why: String| HostError::InvalidPayload(why);
+    let mut r = interstice_abi::Reader::new(payload);
+    let reducer = r.string().map_err(|e| bad(format!("reducer name: {e}")))?;
+    let n = r.length(1).map_err(|e| bad(format!("arguments: {e}")))?;
+    let args = r
+        .bytes(n)
+        .map_err(|e| bad(format!("arguments: {e}")))?
+        .to_vec();
+    let delay = r.varint(64).map_err(|e| bad(format!("delay: {e}")))?;
+    let repeat = r.varint(64).map_err(|e| bad(format!("repeat: {e}")))?;
+    r.finish().map_err(|e| bad(e.to_string()))?;
+    let schema = state
+        .schema
+        .as_ref()
+        .ok_or_else(|| HostError::NotPermitted("module schema unknown".into()))?;
+    let target = schema
+        .reducer(&reducer)
+        .ok_or_else(|| HostError::NotPermitted(format!("no reducer `{reducer}` to schedule")))?;
+    if target.on.is_some() {
+        return Err(HostError::NotPermitted(format!(
+            "`{reducer}` subscribes to an event and cannot be scheduled"
+        )));
+    }
+    let mut args_reader = interstice_abi::Reader::new(&args);
+    for (i, arg) in target.args.iter().enumerate() {
+        interstice_abi::codec::decode_value(&arg.ty, &schema.types, &mut args_reader).map_err(
+            |e| {
+                bad(format!(
+                    "argument {} of `{reducer}` ({}): {e}",
+                    i + 1,
+                    arg.ty
+                ))
+            },
+        )?;
+    }
+    args_reader
+        .finish()
+        .map_err(|e| bad(format!("arguments of `{reducer}`: {e}")))?;
+    let due = state.now_ms.saturating_add(delay);
+    let tx = &mut state.tx;
+    let index = tx
+        .tables
+        .tables
+        .iter()
+        .position(|t| t.schema().name == crate::schedule::SCHEDULE_TABLE)
+        .ok_or_else(|| HostError::NotPermitted("this module has no schedule".into()))?;
+    let mut stored = Vec::new();
+    tx.tables.tables[index].insert(
+        crate::schedule::row(due, &reducer, &args, repeat),
+        &mut tx.undo,
+        index as u32,
+        &mut stored,
+    )?;
+    interstice_abi::Reader::new(&stored)
+        .varint(64)
+        .map_err(|e| bad(format!("stored entry: {e}")))
 }
 
 /// Forwards a guest log line to the node's log.

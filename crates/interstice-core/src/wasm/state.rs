@@ -48,6 +48,10 @@ pub struct HostState {
     pub panic_message: Option<String>,
     /// Guest log lines not collected yet.
     pub logs: Vec<GuestLog>,
+    /// The logical time of the current call, in milliseconds.
+    pub now_ms: u64,
+    /// The module's schema (to check what it schedules).
+    pub schema: Option<Arc<interstice_abi::ModuleSchema>>,
 }
 
 /// Most guest log lines kept between collections.
@@ -68,6 +72,8 @@ impl HostState {
             response: Vec::new(),
             panic_message: None,
             logs: Vec::new(),
+            now_ms: 0,
+            schema: None,
         }
     }
 }

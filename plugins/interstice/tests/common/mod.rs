@@ -21,6 +21,7 @@ pub fn wasm(package: &str) -> Vec<u8> {
             "gpu_rival",
             "bench",
             "watcher",
+            "timer",
         ];
         let paths = build_workspace_modules(
             Path::new(env!("CARGO_MANIFEST_DIR")),

@@ -1,0 +1,217 @@
+//! The schedule: reducers to run at a later logical time (`ctx.schedule("reducer", delay_ms)`).
+//!
+//! Each module's pending entries live in a host-managed table of that module, `__schedule`,
+//! which guests cannot reach. Being a table, the schedule is transactional (an entry made by a
+//! reducer that fails is rolled back with it), journaled and snapshotted like any logged table
+//! (a restart keeps pending entries) and part of the state hash.
+//!
+//! Time is the node's [`LogicalClock`]: it advances once per frame, never inside one. Entries
+//! that are due run at the start of a frame's reducer step, ordered by (due time, module name,
+//! entry id) — deterministic for any set of entries.
+
+use crate::db::{ModuleTables, Table};
+use bevy_ecs::resource::Resource;
+use interstice_abi::{
+    FieldDef, IndexKind, IndexSchema, Persistence, TableSchema, TypeDef, TypeKind, TypeSet, Value,
+    ValueType,
+};
+use std::ops::Bound;
+use std::sync::Arc;
+
+/// Name of the host-managed schedule table of every module.
+pub const SCHEDULE_TABLE: &str = "__schedule";
+const ENTRY_TYPE: &str = "__ScheduleEntry";
+
+/// Field positions of a schedule row.
+const ID: usize = 0;
+const DUE: usize = 1;
+const REDUCER: usize = 2;
+const ARGS: usize = 3;
+const REPEAT: usize = 4;
+
+/// The node's logical time, in milliseconds since it first started.
+#[derive(Resource, Debug, Clone, PartialEq, Eq)]
+pub struct LogicalClock {
+    now_ms: u64,
+    micros: u64,
+    /// Whether it follows Bevy's frame time (`true`) or only moves by [`LogicalClock::advance`].
+    pub follows_frames: bool,
+}
+
+impl Default for LogicalClock {
+    fn default() -> Self {
+        LogicalClock {
+            now_ms: 0,
+            micros: 0,
+            follows_frames: true,
+        }
+    }
+}
+
+impl LogicalClock {
+    /// A clock that moves only when told to (tests, replays).
+    pub fn manual() -> LogicalClock {
+        LogicalClock {
+            follows_frames: false,
+            ..LogicalClock::default()
+        }
+    }
+
+    /// The current logical time in milliseconds.
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
+    /// Sets the time a restarted node resumes from (never backwards).
+    pub fn resume_at(&mut self, now_ms: u64) {
+        if now_ms > self.now_ms {
+            self.now_ms = now_ms;
+            self.micros = now_ms * 1000;
+        }
+    }
+
+    /// Moves time forward.
+    pub fn advance(&mut self, by: std::time::Duration) {
+        self.micros += by.as_micros() as u64;
+        self.now_ms = self.micros / 1000;
+    }
+}
+
+/// The table schema of `__schedule`.
+pub fn table_schema() -> (TableSchema, TypeSet) {
+    let fields = vec![
+        FieldDef {
+            name: "id".into(),
+            ty: ValueType::U64,
+        },
+        FieldDef {
+            name: "due".into(),
+            ty: ValueType::U64,
+        },
+        FieldDef {
+            name: "reducer".into(),
+            ty: ValueType::String,
+        },
+        FieldDef {
+            name: "args".into(),
+            ty: ValueType::Vec(Box::new(ValueType::U8)),
+        },
+        FieldDef {
+            name: "repeat".into(),
+            ty: ValueType::U64,
+        },
+    ];
+    let mut types = TypeSet::new();
+    let _ = types.insert(TypeDef {
+        name: ENTRY_TYPE.into(),
+        kind: TypeKind::Struct(fields.clone()),
+    });
+    let schema = TableSchema {
+        name: SCHEDULE_TABLE.into(),
+        row_type: ENTRY_TYPE.into(),
+        fields,
+        primary_key: ID as u16,
+        primary_key_auto_inc: true,
+        indexes: vec![IndexSchema {
+            field: DUE as u16,
+            kind: IndexKind::BTree,
+            unique: false,
+            auto_inc: false,
+        }],
+        persistence: Persistence::Logged,
+    };
+    (schema, types)
+}
+
+/// A new, empty schedule table.
+pub fn new_table() -> Table {
+    let (schema, types) = table_schema();
+    Table::new(Arc::new(schema), Arc::new(types))
+}
+
+/// A schedule row.
+pub fn row(due: u64, reducer: &str, args: &[u8], repeat: u64) -> Vec<Value> {
+    vec![
+        Value::U64(0),
+        Value::U64(due),
+        Value::String(reducer.into()),
+        Value::Vec(args.iter().map(|b| Value::U8(*b)).collect()),
+        Value::U64(repeat),
+    ]
+}
+
+/// A due entry, with what is needed to run it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueEntry {
+    /// When it was due.
+    pub due: u64,
+    /// Its module.
+    pub module: String,
+    /// Its id in the module's schedule.
+    pub id: u64,
+    /// The reducer to run.
+    pub reducer: String,
+    /// Its encoded arguments.
+    pub args: Vec<u8>,
+    /// Period for repeating entries, 0 for one-shot ones.
+    pub repeat: u64,
+}
+
+fn u64_of(v: &Value) -> u64 {
+    match v {
+        Value::U64(n) => *n,
+        _ => 0,
+    }
+}
+
+/// The entries of one module's schedule that are due at `now`, in (due, id) order.
+pub fn due(module: &str, tables: &ModuleTables, now: u64, out: &mut Vec<DueEntry>) {
+    let Some(table) = tables.by_name(SCHEDULE_TABLE) else {
+        return;
+    };
+    let Ok(rows) = table.range(
+        DUE as u16,
+        Bound::Unbounded,
+        Bound::Included(Value::U64(now)),
+    ) else {
+        return;
+    };
+    for row in rows {
+        let args = match &row[ARGS] {
+            Value::Vec(bytes) => bytes
+                .iter()
+                .map(|b| match b {
+                    Value::U8(b) => *b,
+                    _ => 0,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        out.push(DueEntry {
+            due: u64_of(&row[DUE]),
+            module: module.to_string(),
+            id: u64_of(&row[ID]),
+            reducer: match &row[REDUCER] {
+                Value::String(s) => s.clone(),
+                _ => String::new(),
+            },
+            args,
+            repeat: u64_of(&row[REPEAT]),
+        });
+    }
+}
+
+/// The row of an entry after it ran: `None` when it is done, the next occurrence otherwise.
+pub fn after_run(entry: &DueEntry, now: u64) -> Option<Vec<Value>> {
+    if entry.repeat == 0 {
+        return None;
+    }
+    // Catch up without running a missed period twice.
+    let mut next = entry.due.saturating_add(entry.repeat);
+    if next <= now {
+        next = now.saturating_add(entry.repeat);
+    }
+    let mut row = row(next, &entry.reducer, &entry.args, entry.repeat);
+    row[ID] = Value::U64(entry.id);
+    Some(row)
+}
