@@ -9,7 +9,9 @@
 
 use crate::db::Table;
 use crate::db::tx::Undo;
-use interstice_abi::{EventSpec, ModuleSchema, TableEvent, Value};
+use interstice_abi::{
+    EventSpec, ModuleSchema, TableEvent, TypeKind, TypeSet, Value, ValueType, VariantFields,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -20,6 +22,9 @@ pub struct Subscriber {
     pub module: String,
     /// The reducer.
     pub reducer: String,
+    /// Whether its arguments were found, when the subscription was made, to have exactly the
+    /// shape of the table's rows — then events need no per-call argument check.
+    pub args_match: bool,
 }
 
 /// A subscriber invocation produced by a commit.
@@ -59,8 +64,9 @@ impl Subscriptions {
     /// The subscriptions of every loaded module. Remote subscriptions (`node.module.table.event`)
     /// are left to the network layer.
     pub fn build<'a>(schemas: impl Iterator<Item = &'a Arc<ModuleSchema>>) -> Subscriptions {
+        let schemas: Vec<&Arc<ModuleSchema>> = schemas.collect();
         let mut by_event: BTreeMap<_, Vec<Subscriber>> = BTreeMap::new();
-        for schema in schemas {
+        for schema in &schemas {
             for reducer in &schema.reducers {
                 if let Some(EventSpec::Table {
                     node: None,
@@ -75,6 +81,26 @@ impl Subscriptions {
                         .push(Subscriber {
                             module: schema.name.clone(),
                             reducer: reducer.name.clone(),
+                            args_match: schemas
+                                .iter()
+                                .find(|s| s.name == *module)
+                                .and_then(|target| target.table(table).map(|t| (target, t)))
+                                .is_some_and(|(target, t)| {
+                                    let expected = match event {
+                                        TableEvent::Update => 2,
+                                        _ => 1,
+                                    };
+                                    reducer.args.len() == expected
+                                        && reducer.args.iter().all(|a| {
+                                            same_shape(
+                                                &a.ty,
+                                                &schema.types,
+                                                &t.row_value_type(),
+                                                &target.types,
+                                                0,
+                                            )
+                                        })
+                                }),
                         });
                 }
             }
@@ -161,5 +187,102 @@ impl Subscriptions {
                 });
             }
         }
+    }
+}
+
+/// Whether values of `a` (described by `at`) and `b` (by `bt`) have the same encoding. Names of
+/// types and fields do not matter; only what is on the wire. Too deep a comparison says no.
+fn same_shape(a: &ValueType, at: &TypeSet, b: &ValueType, bt: &TypeSet, depth: u32) -> bool {
+    if depth > 32 {
+        return false;
+    }
+    let d = depth + 1;
+    match (a, b) {
+        (ValueType::Vec(x), ValueType::Vec(y)) | (ValueType::Option(x), ValueType::Option(y)) => {
+            same_shape(x, at, y, bt, d)
+        }
+        (ValueType::Tuple(xs), ValueType::Tuple(ys)) => {
+            xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| same_shape(x, at, y, bt, d))
+        }
+        (ValueType::Named(x), ValueType::Named(y)) => match (at.get(x), bt.get(y)) {
+            (Some(x), Some(y)) => match (&x.kind, &y.kind) {
+                (TypeKind::Struct(xf), TypeKind::Struct(yf)) => {
+                    xf.len() == yf.len()
+                        && xf
+                            .iter()
+                            .zip(yf)
+                            .all(|(x, y)| same_shape(&x.ty, at, &y.ty, bt, d))
+                }
+                (TypeKind::Enum(xv), TypeKind::Enum(yv)) => {
+                    xv.len() == yv.len()
+                        && xv
+                            .iter()
+                            .zip(yv)
+                            .all(|(x, y)| match (&x.fields, &y.fields) {
+                                (VariantFields::Unit, VariantFields::Unit) => true,
+                                (VariantFields::Tuple(xs), VariantFields::Tuple(ys)) => {
+                                    xs.len() == ys.len()
+                                        && xs
+                                            .iter()
+                                            .zip(ys)
+                                            .all(|(x, y)| same_shape(x, at, y, bt, d))
+                                }
+                                (VariantFields::Named(xs), VariantFields::Named(ys)) => {
+                                    xs.len() == ys.len()
+                                        && xs
+                                            .iter()
+                                            .zip(ys)
+                                            .all(|(x, y)| same_shape(&x.ty, at, &y.ty, bt, d))
+                                }
+                                _ => false,
+                            })
+                }
+                _ => false,
+            },
+            _ => false,
+        },
+        (ValueType::Named(_), _) | (_, ValueType::Named(_)) => false,
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use interstice_abi::{FieldDef, TypeDef};
+
+    fn set(name: &str, fields: Vec<ValueType>) -> TypeSet {
+        let mut types = TypeSet::new();
+        let _ = types.insert(TypeDef {
+            name: name.into(),
+            kind: TypeKind::Struct(
+                fields
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, ty)| FieldDef {
+                        name: format!("f{i}"),
+                        ty,
+                    })
+                    .collect(),
+            ),
+        });
+        types
+    }
+
+    #[test]
+    fn shapes_compare_the_wire_not_the_names() {
+        let a = set("Row", vec![ValueType::U64, ValueType::String]);
+        let b = set("Other", vec![ValueType::U64, ValueType::String]);
+        let c = set("Row", vec![ValueType::U64, ValueType::I64]);
+        let row = ValueType::Named("Row".into());
+        assert!(same_shape(
+            &row,
+            &a,
+            &ValueType::Named("Other".into()),
+            &b,
+            0
+        ));
+        assert!(!same_shape(&row, &a, &row, &c, 0));
+        assert!(!same_shape(&row, &a, &ValueType::U64, &a, 0));
     }
 }

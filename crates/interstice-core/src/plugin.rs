@@ -100,10 +100,15 @@ pub fn run_reducers(world: &mut World) {
             while let Some(invocation) = pending.pop_front() {
                 let handle = match invocation.trigger {
                     Trigger::Call => modules.reducer(&invocation.module, &invocation.reducer),
-                    Trigger::Event => modules.subscriber(&invocation.module, &invocation.reducer),
+                    Trigger::Event { .. } => {
+                        modules.subscriber(&invocation.module, &invocation.reducer)
+                    }
                 };
+                let checked = matches!(invocation.trigger, Trigger::Event { args_checked: true });
                 let mut result = handle.and_then(|handle| {
-                    modules.check_reducer_args(handle, &invocation.args)?;
+                    if !checked {
+                        modules.check_reducer_args(handle, &invocation.args)?;
+                    }
                     modules.call_reducer(&mut db, handle, &invocation.args)
                 });
                 if every_commit
@@ -121,7 +126,9 @@ pub fn run_reducers(world: &mut World) {
                             event.subscriber.module,
                             event.subscriber.reducer,
                             event.args,
-                            Trigger::Event,
+                            Trigger::Event {
+                                args_checked: event.subscriber.args_match,
+                            },
                         );
                         if cascaded < budget {
                             cascaded += 1;

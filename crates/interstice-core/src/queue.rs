@@ -30,7 +30,10 @@ pub enum Trigger {
     /// A call (from a game system, the CLI, a peer).
     Call,
     /// A table event delivered to a subscriber.
-    Event,
+    Event {
+        /// Whether the arguments are known to fit the subscriber (no per-call check needed).
+        args_checked: bool,
+    },
 }
 
 /// Reducer invocations in the order they run: first in, first out, one transaction each.

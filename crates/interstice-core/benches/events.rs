@@ -1,0 +1,51 @@
+//! Subscription fan-out: one insert with ten local subscribers, through the reducer system of a
+//! real (headless) Bevy app. Criterion reports subscriber invocations (row events dispatched
+//! and run) per second.
+//!
+//! `cargo bench -p interstice-core --bench events`
+
+use bevy_app::App;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use interstice_abi::IntersticeType;
+use interstice_build::build_workspace_modules;
+use interstice_core::{Database, IntersticeCorePlugin, Modules, ReducerQueue};
+use std::path::Path;
+
+const INSERTS_PER_FRAME: u64 = 100;
+const SUBSCRIBERS: u64 = 10;
+
+fn fanout(c: &mut Criterion) {
+    let paths = build_workspace_modules(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        Path::new(env!("CARGO_TARGET_TMPDIR")),
+        &["fanout"],
+    )
+    .expect("building the fanout module");
+    let wasm = std::fs::read(&paths[0]).expect("reading fanout.wasm");
+    let mut app = App::new();
+    app.add_plugins(IntersticeCorePlugin::default());
+    app.world_mut()
+        .resource_scope(|world, mut modules: bevy_ecs::world::Mut<Modules>| {
+            let mut db = world.resource_mut::<Database>();
+            modules.load(&mut db, &wasm).map(drop)
+        })
+        .expect("fanout loads");
+
+    let mut group = c.benchmark_group("subscriptions");
+    group.throughput(Throughput::Elements(INSERTS_PER_FRAME * SUBSCRIBERS));
+    let mut value = 0u64;
+    group.bench_function("fan_out_10_subscribers", |b| {
+        b.iter(|| {
+            let mut queue = app.world_mut().resource_mut::<ReducerQueue>();
+            for _ in 0..INSERTS_PER_FRAME {
+                value += 1;
+                queue.push("fanout", "insert", value.to_bytes());
+            }
+            app.update();
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, fanout);
+criterion_main!(benches);
