@@ -31,6 +31,7 @@
 //! | `schedule` | `(ptr: i32, len: i32) -> i64` | schedule a reducer of this module (see [`imports::SCHEDULE`]) |
 //! | `cancel_schedule` | `(id: i64) -> i32` | cancel a scheduled entry |
 //! | `now` | `() -> i64` | the call's logical time in milliseconds |
+//! | `random_seed` | `() -> i64` | the call's deterministic random seed |
 //!
 //! `table_op` answers `r >= 0` when it succeeded, with an `r`-byte response pending, and
 //! `r < 0` when it failed, with a `(-r - 1)`-byte postcard [`HostError`] pending. The guest
@@ -93,6 +94,9 @@ pub mod imports {
     pub const CANCEL_SCHEDULE: &str = "cancel_schedule";
     /// `now() -> i64`: the logical time of the current call, in milliseconds.
     pub const NOW: &str = "now";
+    /// `random_seed() -> i64`: a seed for the call's deterministic random numbers, derived
+    /// from the invocation's position and logical time.
+    pub const RANDOM_SEED: &str = "random_seed";
 }
 
 /// Log levels of the `log` import.

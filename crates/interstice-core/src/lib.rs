@@ -25,7 +25,9 @@ pub use db::Database;
 pub use error::{CallError, LoadError};
 pub use modules::{Modules, QueryHandle, ReducerHandle};
 pub use plugin::{IntersticeCorePlugin, IntersticeSystems};
-pub use queue::{Invocation, InvocationId, ReducerOutcome, ReducerQueue, Trigger};
+pub use queue::{
+    Invocation, InvocationId, InvocationLog, RecordedFrame, ReducerOutcome, ReducerQueue, Trigger,
+};
 pub use schedule::LogicalClock;
 pub use storage::registry::{DataRoot, NodeEntry, NodeRegistry, RegistryError};
 pub use storage::{Durability, RecoveryReport, Retention, Storage, StorageConfig, StorageError};

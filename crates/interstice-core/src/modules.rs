@@ -20,7 +20,7 @@ use std::sync::Arc;
 use wasmtime::{Engine, InstancePre, Linker, Module};
 
 /// Every function a module may import.
-const HOST_FUNCTIONS: [&str; 8] = [
+const HOST_FUNCTIONS: [&str; 9] = [
     imports::LOG,
     imports::PANIC,
     imports::RESOLVE_TABLE,
@@ -29,6 +29,7 @@ const HOST_FUNCTIONS: [&str; 8] = [
     imports::SCHEDULE,
     imports::CANCEL_SCHEDULE,
     imports::NOW,
+    imports::RANDOM_SEED,
 ];
 
 /// A loaded module.
@@ -79,6 +80,7 @@ pub struct Modules {
     subscriptions: Subscriptions,
     events: Vec<EventInvocation>,
     now_ms: u64,
+    invocation: u64,
 }
 
 impl Modules {
@@ -102,12 +104,20 @@ impl Modules {
             subscriptions: Subscriptions::default(),
             events: Vec::new(),
             now_ms: 0,
+            invocation: 0,
         })
     }
 
     /// Sets the logical time the next calls run at (the transaction timestamp).
     pub fn set_now(&mut self, now_ms: u64) {
         self.now_ms = now_ms;
+    }
+
+    /// Sets the position of the next call in the node's sequence of invocations; with the
+    /// logical time it seeds the call's random numbers, so replaying the same invocations in
+    /// the same order draws the same numbers.
+    pub fn set_invocation(&mut self, invocation: u64) {
+        self.invocation = invocation;
     }
 
     /// The logical time calls run at.
@@ -532,6 +542,7 @@ impl Modules {
         state.tx.read_only = read_only;
         state.in_call = true;
         state.now_ms = self.now_ms;
+        state.random_seed = random_seed(self.invocation, self.now_ms, &loaded.name);
         if state.schema.is_none() {
             state.schema = Some(loaded.schema.clone());
         }
@@ -681,4 +692,20 @@ fn describe(
     schema.reducers.sort_by(|a, b| a.name.cmp(&b.name));
     schema.queries.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(schema)
+}
+
+/// SplitMix64 over the invocation position, the logical time and the module name: a seed that
+/// depends only on recorded state.
+fn random_seed(invocation: u64, now_ms: u64, module: &str) -> u64 {
+    fn mix(mut z: u64) -> u64 {
+        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    let mut h = mix(invocation) ^ mix(now_ms.rotate_left(17));
+    for b in module.bytes() {
+        h = mix(h ^ u64::from(b));
+    }
+    h
 }

@@ -4,7 +4,7 @@ use crate::config::EngineConfig;
 use crate::db::Database;
 use crate::error::CallError;
 use crate::modules::Modules;
-use crate::queue::{ReducerOutcome, ReducerQueue, Trigger};
+use crate::queue::{InvocationLog, RecordedFrame, ReducerOutcome, ReducerQueue, Trigger};
 use crate::schedule::LogicalClock;
 use crate::storage::{Durability, Storage};
 use crate::wasm::host_calls::log_guest;
@@ -63,6 +63,17 @@ impl Plugin for IntersticeCorePlugin {
 pub fn run_reducers(world: &mut World) {
     let mut pending = world.resource_mut::<ReducerQueue>().drain();
     let now = world.resource::<LogicalClock>().now_ms();
+    if let Some(mut log) = world.get_resource_mut::<InvocationLog>() {
+        let calls = pending
+            .iter()
+            .filter(|i| i.trigger == Trigger::Call)
+            .map(|i| (i.module.clone(), i.reducer.clone(), i.args.clone()))
+            .collect();
+        log.frames.push(RecordedFrame {
+            time_ms: now,
+            calls,
+        });
+    }
     let mut outcomes = Vec::with_capacity(pending.len());
     // Taken out for the frame so the queue stays reachable for the invocations events cause.
     let mut storage = world.remove_resource::<Storage>();
@@ -105,6 +116,7 @@ pub fn run_reducers(world: &mut World) {
                     }
                 };
                 let checked = matches!(invocation.trigger, Trigger::Event { args_checked: true });
+                modules.set_invocation(invocation.id.0);
                 let mut result = handle.and_then(|handle| {
                     if !checked {
                         modules.check_reducer_args(handle, &invocation.args)?;

@@ -116,3 +116,21 @@ pub struct ReducerOutcome {
     /// `Ok` when committed; the error when rolled back or refused.
     pub result: Result<(), CallError>,
 }
+
+/// One frame of recorded input: its logical time and the calls queued for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedFrame {
+    /// The logical time the frame ran at.
+    pub time_ms: u64,
+    /// Calls, in queue order: module, reducer, encoded arguments.
+    pub calls: Vec<(String, String, Vec<u8>)>,
+}
+
+/// The node's inputs, frame by frame: insert this resource to record them. Scheduled runs and
+/// subscriber invocations are not inputs — they follow from the state — so feeding the same
+/// frames to a fresh node with the same modules reproduces the same state, bit for bit.
+#[derive(Resource, Debug, Clone, Default, PartialEq, Eq)]
+pub struct InvocationLog {
+    /// Every frame since recording started.
+    pub frames: Vec<RecordedFrame>,
+}

@@ -5,7 +5,7 @@ use interstice_abi::codec::{DecodeError, Reader, pack};
 use interstice_abi::protocol::TableOp;
 use interstice_abi::{HostError, IntersticeType, TypeSet};
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 pub use interstice_abi;
 pub use interstice_abi::protocol::{
@@ -120,6 +120,7 @@ pub unsafe fn run_reducer(
     body: impl FnOnce(&mut Reader<'_>) -> Result<Result<(), String>, DecodeError>,
 ) -> i64 {
     install_panic_hook();
+    reset_random();
     // SAFETY: forwarded from the caller.
     let mut reader = Reader::new(unsafe { args(ptr, len) });
     match body(&mut reader) {
@@ -139,6 +140,7 @@ pub unsafe fn run_query<R: IntersticeType>(
     body: impl FnOnce(&mut Reader<'_>) -> Result<R, DecodeError>,
 ) -> i64 {
     install_panic_hook();
+    reset_random();
     // SAFETY: forwarded from the caller.
     let mut reader = Reader::new(unsafe { args(ptr, len) });
     match body(&mut reader) {
@@ -276,4 +278,28 @@ pub fn cancel_schedule(id: u64) -> bool {
 pub fn now() -> u64 {
     // SAFETY: plain value call.
     unsafe { ffi::now() as u64 }
+}
+
+/// The call's random generator state; reset at every entry point.
+static RNG: AtomicU64 = AtomicU64::new(0);
+static RNG_SEEDED: AtomicU32 = AtomicU32::new(0);
+
+fn reset_random() {
+    RNG_SEEDED.store(0, Ordering::Relaxed);
+}
+
+/// The next deterministic random number of this call (SplitMix64 from the host's seed).
+pub fn next_random() -> u64 {
+    if RNG_SEEDED.swap(1, Ordering::Relaxed) == 0 {
+        // SAFETY: plain value call.
+        RNG.store(unsafe { ffi::random_seed() } as u64, Ordering::Relaxed);
+    }
+    let state = RNG
+        .load(Ordering::Relaxed)
+        .wrapping_add(0x9e37_79b9_7f4a_7c15);
+    RNG.store(state, Ordering::Relaxed);
+    let mut z = state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }

@@ -99,6 +99,18 @@ impl ReducerContext {
     pub fn timestamp(&self) -> u64 {
         crate::__private::now()
     }
+
+    /// A deterministic random number: the sequence depends only on the invocation's position
+    /// in the node's history and its logical time, so a replay draws the same numbers.
+    pub fn random(&self) -> u64 {
+        crate::__private::next_random()
+    }
+
+    /// A deterministic random number in `0..bound` (`bound` > 0).
+    pub fn random_below(&self, bound: u64) -> u64 {
+        // Multiply-shift keeps the bias below 2^-64 per value, and needs no retry loop.
+        ((u128::from(self.random()) * u128::from(bound.max(1))) >> 64) as u64
+    }
 }
 
 /// The context of a query: read-only access to the module's tables. Writes are refused by the

@@ -12,6 +12,7 @@ mod imp {
         pub fn schedule(ptr: *const u8, len: usize) -> i64;
         pub fn cancel_schedule(id: u64) -> i32;
         pub fn now() -> i64;
+        pub fn random_seed() -> i64;
     }
 }
 
@@ -41,6 +42,9 @@ mod imp {
         panic!("{NEEDS_NODE}")
     }
     pub unsafe fn now() -> i64 {
+        panic!("{NEEDS_NODE}")
+    }
+    pub unsafe fn random_seed() -> i64 {
         panic!("{NEEDS_NODE}")
     }
 }

@@ -33,8 +33,9 @@ pub use api::Interstice;
 pub use interstice_abi::{self as abi, IntersticeType, ModuleSchema, Value};
 pub use interstice_core::{
     self as core, CallError, Database, Durability, EngineConfig, GuestLog, IntersticeCorePlugin,
-    IntersticeSystems, Invocation, InvocationId, LoadError, LogicalClock, Modules, RecoveryReport,
-    ReducerOutcome, ReducerQueue, Retention, Storage, StorageConfig, StorageError,
+    IntersticeSystems, Invocation, InvocationId, InvocationLog, LoadError, LogicalClock, Modules,
+    RecordedFrame, RecoveryReport, ReducerOutcome, ReducerQueue, Retention, Storage, StorageConfig,
+    StorageError,
 };
 pub use loading::{IntersticePlugin, ModuleLoaded, ModuleSource};
 

@@ -186,6 +186,11 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         imports::NOW,
         |caller: Caller<'_, HostState>| -> i64 { caller.data().now_ms as i64 },
     )?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        imports::RANDOM_SEED,
+        |caller: Caller<'_, HostState>| -> i64 { caller.data().random_seed as i64 },
+    )?;
     Ok(())
 }
 

@@ -50,6 +50,8 @@ pub struct HostState {
     pub logs: Vec<GuestLog>,
     /// The logical time of the current call, in milliseconds.
     pub now_ms: u64,
+    /// The current call's random seed.
+    pub random_seed: u64,
     /// The module's schema (to check what it schedules).
     pub schema: Option<Arc<interstice_abi::ModuleSchema>>,
 }
@@ -73,6 +75,7 @@ impl HostState {
             panic_message: None,
             logs: Vec::new(),
             now_ms: 0,
+            random_seed: 0,
             schema: None,
         }
     }
