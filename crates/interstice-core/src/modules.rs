@@ -159,6 +159,7 @@ impl Modules {
             crate::schedule::SCHEDULE_TABLE,
             &[],
             &undo,
+            &[],
         );
         undo.clear();
         self.undo = undo;
@@ -564,6 +565,7 @@ impl Modules {
                 &loaded.schema.reducers[i].name,
                 args,
                 &state.tx.undo,
+                &[],
             );
             if self.subscriptions.watches_module(&loaded.name)
                 && let Some(tables) = db.module(&loaded.name)

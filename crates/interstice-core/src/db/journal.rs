@@ -4,8 +4,9 @@
 //!
 //! ```text
 //! seq: varint | time: varint (logical ms) | module: str | reducer: str | args: bytes
-//!   | changes: varint count, then per change
-//!   table: str | op: u8 (1 = put row, 2 = delete by primary key) | data: bytes
+//!   | groups: varint count, then per group (one per module the transaction changed)
+//!     module: str | changes: varint count, then per change
+//!       table: str | op: u8 (1 = put row, 2 = delete by primary key) | data: bytes
 //! ```
 //!
 //! (`str`/`bytes` are a varint length then the bytes.) Changes are physical: replaying them
@@ -25,6 +26,17 @@ pub const OP_DELETE: u8 = 2;
 pub const HEADER_LEN: usize = 8;
 /// Largest record payload accepted when reading a log.
 pub const MAX_RECORD_LEN: usize = 256 * 1024 * 1024;
+
+/// The changes one module made in a transaction.
+#[derive(Clone, Copy)]
+pub struct Group<'a> {
+    /// The module.
+    pub module: &'a str,
+    /// Its tables after the transaction.
+    pub tables: &'a [Table],
+    /// Its undo log for the transaction.
+    pub undo: &'a [Undo],
+}
 
 /// A journal position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,22 +113,16 @@ impl Journal {
         }
     }
 
-    /// Frames one committed transaction, described by its undo log and the tables after it.
-    #[allow(clippy::too_many_arguments)]
+    /// Frames one committed transaction, described by the undo log of each module it changed
+    /// (the called module first, then modules it called) and their tables after it.
     pub fn record(
         &mut self,
         time: u64,
         module: &str,
         reducer: &str,
         args: &[u8],
-        tables: &[Table],
-        undo: &[Undo],
+        groups: &[Group<'_>],
     ) {
-        let durable = |t: u32| {
-            tables
-                .get(t as usize)
-                .filter(|t| t.schema().persistence != Persistence::Ephemeral)
-        };
         let start = self.buffer.len();
         self.buffer.extend_from_slice(&[0; HEADER_LEN]);
         let out = &mut self.buffer;
@@ -125,13 +131,48 @@ impl Journal {
         write_str(out, module);
         write_str(out, reducer);
         write_bytes(out, args);
-        let count_at = out.len();
+        let mut group_count = 0u64;
+        let mut total = 0u64;
+        // Counts come first on disk but are known last: collect the groups aside.
+        let body = &mut self.changes;
+        body.clear();
+        for group in groups {
+            let (count, encoded) = Self::changes(group, &mut self.scratch);
+            if count == 0 {
+                continue;
+            }
+            write_str(body, group.module);
+            write_varint(body, count);
+            body.extend_from_slice(&encoded);
+            group_count += 1;
+            total += count;
+        }
+        if total == 0 {
+            self.buffer.truncate(start);
+            return;
+        }
+        let out = &mut self.buffer;
+        write_varint(out, group_count);
+        out.extend_from_slice(&self.changes);
+        let payload_len = out.len() - start - HEADER_LEN;
+        let crc = crc32c::crc32c(&out[start + HEADER_LEN..]);
+        out[start..start + 4].copy_from_slice(&(payload_len as u32).to_le_bytes());
+        out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+        self.next_seq += 1;
+        self.records += 1;
+    }
+
+    /// The encoded changes of one group, and how many there are.
+    fn changes(group: &Group<'_>, scratch: &mut Vec<u8>) -> (u64, Vec<u8>) {
+        let tables = group.tables;
+        let durable = |t: u32| {
+            tables
+                .get(t as usize)
+                .filter(|t| t.schema().persistence != Persistence::Ephemeral)
+        };
+        let mut encoded = Vec::new();
         let mut count = 0u64;
-        let scratch = &mut self.scratch;
-        // The change count comes first on disk but is known last: collect the changes aside.
-        let changes = &mut self.changes;
-        changes.clear();
-        for entry in undo {
+        for entry in group.undo {
             let (table_id, pk): (u32, Value) = match entry {
                 Undo::Inserted { table, pk } => (*table, pk.clone()),
                 Undo::Updated { table, old } | Undo::Deleted { table, row: old } => {
@@ -155,24 +196,11 @@ impl Journal {
                     OP_PUT
                 }
             };
-            write_str(changes, &table.schema().name);
-            changes.push(op);
-            write_bytes(changes, scratch);
+            write_str(&mut encoded, &table.schema().name);
+            encoded.push(op);
+            write_bytes(&mut encoded, scratch);
             count += 1;
         }
-        if count == 0 {
-            self.buffer.truncate(start);
-            return;
-        }
-        let out = &mut self.buffer;
-        debug_assert_eq!(out.len(), count_at);
-        write_varint(out, count);
-        out.extend_from_slice(&self.changes);
-        let payload_len = out.len() - start - HEADER_LEN;
-        let crc = crc32c::crc32c(&out[start + HEADER_LEN..]);
-        out[start..start + 4].copy_from_slice(&(payload_len as u32).to_le_bytes());
-        out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
-        self.next_seq += 1;
-        self.records += 1;
+        (count, encoded)
     }
 }

@@ -88,7 +88,8 @@ impl Database {
         self.journal.as_mut()
     }
 
-    /// Journals one committed transaction of `module`.
+    /// Journals one committed transaction of `module`, with what the modules it called
+    /// changed inside it.
     pub(crate) fn record_commit(
         &mut self,
         time: u64,
@@ -96,10 +97,29 @@ impl Database {
         reducer: &str,
         args: &[u8],
         undo: &[tx::Undo],
+        nested: &[tx::NestedCommit],
     ) {
-        if let (Some(journal), Some(tables)) = (self.journal.as_mut(), self.modules.get(module)) {
-            journal.record(time, module, reducer, args, &tables.tables, undo);
+        let Some(journal) = self.journal.as_mut() else {
+            return;
+        };
+        let mut groups = Vec::with_capacity(1 + nested.len());
+        if let Some(tables) = self.modules.get(module) {
+            groups.push(journal::Group {
+                module,
+                tables: &tables.tables,
+                undo,
+            });
         }
+        for n in nested {
+            if let Some(tables) = self.modules.get(&n.module) {
+                groups.push(journal::Group {
+                    module: &n.module,
+                    tables: &tables.tables,
+                    undo: &n.undo,
+                });
+            }
+        }
+        journal.record(time, module, reducer, args, &groups);
     }
 
     pub(crate) fn insert_module(&mut self, module: &str, tables: ModuleTables) {

@@ -30,6 +30,16 @@ pub enum Undo {
     },
 }
 
+/// What a module called inside another module's transaction changed: kept until the whole
+/// transaction commits (journaled with it) or fails (rolled back with it).
+#[derive(Debug)]
+pub struct NestedCommit {
+    /// The called module.
+    pub module: String,
+    /// Its changes, oldest first.
+    pub undo: Vec<Undo>,
+}
+
 /// Takes back every change in `undo`, newest first, and empties it.
 pub fn rollback(tables: &mut [Table], undo: &mut Vec<Undo>) {
     while let Some(change) = undo.pop() {

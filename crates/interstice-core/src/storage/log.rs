@@ -36,7 +36,16 @@ pub struct Record<'a> {
     pub reducer: &'a str,
     /// Its encoded arguments.
     pub args: &'a [u8],
-    /// What it changed.
+    /// What it changed, per module.
+    pub groups: Vec<ChangeGroup<'a>>,
+}
+
+/// The changes of one module in a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeGroup<'a> {
+    /// The module.
+    pub module: &'a str,
+    /// Its changes, in order.
     pub changes: Vec<Change<'a>>,
 }
 
@@ -58,13 +67,19 @@ pub fn parse_record(payload: &[u8]) -> Option<Record<'_>> {
     let module = str_field(&mut r)?;
     let reducer = str_field(&mut r)?;
     let args = bytes_field(&mut r)?;
-    let count = r.length(3).ok()?;
-    let mut changes = Vec::with_capacity(count);
-    for _ in 0..count {
-        let table = str_field(&mut r)?;
-        let op = r.byte().ok()?;
-        let data = bytes_field(&mut r)?;
-        changes.push(Change { table, op, data });
+    let group_count = r.length(2).ok()?;
+    let mut groups = Vec::with_capacity(group_count);
+    for _ in 0..group_count {
+        let module = str_field(&mut r)?;
+        let count = r.length(3).ok()?;
+        let mut changes = Vec::with_capacity(count);
+        for _ in 0..count {
+            let table = str_field(&mut r)?;
+            let op = r.byte().ok()?;
+            let data = bytes_field(&mut r)?;
+            changes.push(Change { table, op, data });
+        }
+        groups.push(ChangeGroup { module, changes });
     }
     r.finish().ok()?;
     Some(Record {
@@ -73,7 +88,7 @@ pub fn parse_record(payload: &[u8]) -> Option<Record<'_>> {
         module,
         reducer,
         args,
-        changes,
+        groups,
     })
 }
 

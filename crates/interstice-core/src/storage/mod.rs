@@ -544,18 +544,20 @@ fn restore_snapshot(db: &mut Database, data: &snapshot::SnapshotData) -> Result<
 }
 
 fn apply(db: &mut Database, record: &log::Record<'_>) -> Result<(), String> {
-    for change in &record.changes {
-        let table = recovery_table(db, record.module, change.table)?;
-        match change.op {
-            OP_PUT => {
-                let row = table.decode_row(change.data).map_err(|e| e.to_string())?;
-                table.put_recovered(row).map_err(|e| e.to_string())?;
+    for group in &record.groups {
+        for change in &group.changes {
+            let table = recovery_table(db, group.module, change.table)?;
+            match change.op {
+                OP_PUT => {
+                    let row = table.decode_row(change.data).map_err(|e| e.to_string())?;
+                    table.put_recovered(row).map_err(|e| e.to_string())?;
+                }
+                OP_DELETE => {
+                    let pk = table.decode_pk(change.data).map_err(|e| e.to_string())?;
+                    table.delete_recovered(&pk);
+                }
+                op => return Err(format!("unknown change op {op}")),
             }
-            OP_DELETE => {
-                let pk = table.decode_pk(change.data).map_err(|e| e.to_string())?;
-                table.delete_recovered(&pk);
-            }
-            op => return Err(format!("unknown change op {op}")),
         }
     }
     Ok(())
