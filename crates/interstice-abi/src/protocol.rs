@@ -32,6 +32,8 @@
 //! | `cancel_schedule` | `(id: i64) -> i32` | cancel a scheduled entry |
 //! | `now` | `() -> i64` | the call's logical time in milliseconds |
 //! | `random_seed` | `() -> i64` | the call's deterministic random seed |
+//! | `call_module` | `(kind: i32, ptr: i32, len: i32) -> i64` | call another module's reducer or query |
+//! | `caller` | `() -> i64` | the calling module's name |
 //!
 //! `table_op` answers `r >= 0` when it succeeded, with an `r`-byte response pending, and
 //! `r < 0` when it failed, with a `(-r - 1)`-byte postcard [`HostError`] pending. The guest
@@ -97,6 +99,13 @@ pub mod imports {
     /// `random_seed() -> i64`: a seed for the call's deterministic random numbers, derived
     /// from the invocation's position and logical time.
     pub const RANDOM_SEED: &str = "random_seed";
+    /// `call_module(kind, ptr, len) -> outcome`: calls a reducer (`kind` 0) or query (1) of
+    /// another module on this node inside the current transaction; payload `module: str |
+    /// name: str | args: bytes`; answers like `table_op` (a query's result is the response).
+    pub const CALL_MODULE: &str = "call_module";
+    /// `caller() -> i64`: the length of the calling module's name, left as the response, or
+    /// -1 when the call came from outside any module.
+    pub const CALLER: &str = "caller";
 }
 
 /// Log levels of the `log` import.
@@ -232,6 +241,15 @@ pub enum HostError {
     UnknownOp(u32),
     /// The call is not allowed in this context.
     NotPermitted(String),
+    /// A call to another module failed; its writes were rolled back.
+    CallFailed {
+        /// The called module.
+        module: String,
+        /// The reducer or query.
+        name: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl fmt::Display for HostError {
@@ -254,6 +272,11 @@ impl fmt::Display for HostError {
             }
             HostError::UnknownOp(op) => write!(f, "unknown table operation {op}"),
             HostError::NotPermitted(why) => write!(f, "not permitted: {why}"),
+            HostError::CallFailed {
+                module,
+                name,
+                reason,
+            } => write!(f, "call to {module}.{name} failed: {reason}"),
         }
     }
 }

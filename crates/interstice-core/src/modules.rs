@@ -14,13 +14,13 @@ use interstice_abi::protocol::{
     ABI_VERSION, IMPORT_MODULE, ModuleDescription, QueryDescription, ReducerDescription,
     TableDescription, exports, imports,
 };
-use interstice_abi::{Authority, EventSpec, ModuleSchema, TypeSet};
+use interstice_abi::{Authority, EventSpec, HostError, ModuleSchema, TypeSet};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use wasmtime::{Engine, InstancePre, Linker, Module};
 
 /// Every function a module may import.
-const HOST_FUNCTIONS: [&str; 9] = [
+const HOST_FUNCTIONS: [&str; 11] = [
     imports::LOG,
     imports::PANIC,
     imports::RESOLVE_TABLE,
@@ -30,7 +30,12 @@ const HOST_FUNCTIONS: [&str; 9] = [
     imports::CANCEL_SCHEDULE,
     imports::NOW,
     imports::RANDOM_SEED,
+    imports::CALL_MODULE,
+    imports::CALLER,
 ];
+
+/// Deepest chain of cross-module calls (a calls b calls c ...) in one transaction.
+pub const MAX_CALL_DEPTH: u32 = 16;
 
 /// A loaded module.
 pub struct LoadedModule {
@@ -42,6 +47,41 @@ pub struct LoadedModule {
     queries: Vec<EntryPoint>,
     /// Whether the instance trapped and must be replaced before the next call.
     poisoned: bool,
+    /// Whether it imports `call_module` (only then are other modules lent to its calls).
+    calls_modules: bool,
+}
+
+impl LoadedModule {
+    /// Replaces a trapped instance: it may have broken its own heap; modules keep no state
+    /// outside their tables, so a fresh instance is equivalent and safe.
+    fn refresh(&mut self, memory_cap: usize, fuel: u64) -> Result<(), CallError> {
+        if !self.poisoned {
+            return Ok(());
+        }
+        let mut instance = Instance::new(&self.pre, self.name.clone(), memory_cap, fuel)
+            .map_err(|e| CallError::Trap(format!("re-instantiation failed: {e}")))?;
+        let (reducers, queries) = entry_points(&mut instance, &self.schema)
+            .map_err(|e| CallError::Trap(format!("re-instantiation failed: {e}")))?;
+        self.instance = instance;
+        self.reducers = reducers;
+        self.queries = queries;
+        self.poisoned = false;
+        Ok(())
+    }
+}
+
+/// What a call may reach besides its own module: every other module and its tables, moved
+/// into the running module's store for the duration of the call (and back after it), so a
+/// nested call needs no shared or aliased access to [`Modules`].
+#[derive(Default)]
+pub struct CallEnv {
+    slots: Vec<Option<LoadedModule>>,
+    by_name: BTreeMap<String, usize>,
+    db: Database,
+    depth: u32,
+    memory_cap: usize,
+    now_ms: u64,
+    invocation: u64,
 }
 
 impl LoadedModule {
@@ -267,6 +307,9 @@ impl Modules {
         let name: Arc<str> = Arc::from(schema.name.as_str());
         instance.store.data_mut().module = name.clone();
         let (reducers, queries) = entry_points(&mut instance, &schema)?;
+        let calls_modules = module
+            .imports()
+            .any(|i| i.module() == IMPORT_MODULE && i.name() == imports::CALL_MODULE);
 
         // Everything is checked: install.
         let schema = Arc::new(schema);
@@ -279,6 +322,7 @@ impl Modules {
             reducers,
             queries,
             poisoned: false,
+            calls_modules,
         }));
         self.by_name.insert(schema.name.clone(), slot);
         for authority in &schema.authorities {
@@ -507,57 +551,70 @@ impl Modules {
     ) -> Result<Vec<u8>, CallError> {
         let fuel = self.config.fuel_per_call;
         let memory_cap = self.config.memory_cap;
-        let loaded = self
+        let mut loaded = self
             .slots
             .get_mut(slot)
-            .and_then(Option::as_mut)
+            .and_then(Option::take)
             .ok_or_else(|| CallError::NoSuchModule(format!("#{slot}")))?;
-        if loaded.poisoned {
-            // A trapped instance may have broken its own heap; modules keep no state outside
-            // their tables, so a fresh instance is equivalent and safe.
-            let mut instance = Instance::new(&loaded.pre, loaded.name.clone(), memory_cap, fuel)
-                .map_err(|e| CallError::Trap(format!("re-instantiation failed: {e}")))?;
-            let (reducers, queries) = entry_points(&mut instance, &loaded.schema)
-                .map_err(|e| CallError::Trap(format!("re-instantiation failed: {e}")))?;
-            *loaded = LoadedModule {
-                instance,
-                reducers,
-                queries,
-                poisoned: false,
-                schema: loaded.schema.clone(),
-                name: loaded.name.clone(),
-                pre: loaded.pre.clone(),
-            };
-        }
-        let tables = db
-            .module_mut(&loaded.name)
-            .ok_or_else(|| CallError::NoSuchModule(loaded.name.to_string()))?;
+        let prepared = loaded.refresh(memory_cap, fuel).and_then(|()| {
+            db.module_mut(&loaded.name)
+                .map(std::mem::take)
+                .ok_or_else(|| CallError::NoSuchModule(loaded.name.to_string()))
+        });
+        let tables = match prepared {
+            Ok(tables) => tables,
+            Err(e) => {
+                self.slots[slot] = Some(loaded);
+                return Err(e);
+            }
+        };
         let (func, read_only) = match entry {
             Entry::Reducer(i) => (loaded.reducers[i].clone(), false),
             Entry::Query(i) => (loaded.queries[i].clone(), true),
         };
 
         let state = loaded.instance.store.data_mut();
-        std::mem::swap(&mut state.tx.tables, tables);
+        state.tx.tables = tables;
         std::mem::swap(&mut state.tx.undo, &mut self.undo);
         state.tx.read_only = read_only;
         state.in_call = true;
         state.now_ms = self.now_ms;
         state.random_seed = random_seed(self.invocation, self.now_ms, &loaded.name);
+        state.caller = None;
         if state.schema.is_none() {
             state.schema = Some(loaded.schema.clone());
+        }
+        if loaded.calls_modules {
+            state.env = Some(CallEnv {
+                slots: std::mem::take(&mut self.slots),
+                by_name: std::mem::take(&mut self.by_name),
+                db: std::mem::take(db),
+                depth: 1,
+                memory_cap,
+                now_ms: self.now_ms,
+                invocation: self.invocation,
+            });
         }
 
         let result = loaded.instance.run(&func, args, fuel);
 
         let state = loaded.instance.store.data_mut();
         state.in_call = false;
+        if let Some(env) = state.env.take() {
+            self.slots = env.slots;
+            self.by_name = env.by_name;
+            *db = env.db;
+        }
+        let mut nested = std::mem::take(&mut state.nested);
         if result.is_err() {
             rollback(&mut state.tx.tables.tables, &mut state.tx.undo);
+            rollback_nested(db, nested.drain(..));
         }
-        std::mem::swap(&mut state.tx.tables, tables);
+        if let Some(home) = db.module_mut(&loaded.name) {
+            *home = std::mem::take(&mut state.tx.tables);
+        }
         if let (Ok(_), Entry::Reducer(i)) = (&result, entry)
-            && !state.tx.undo.is_empty()
+            && (!state.tx.undo.is_empty() || !nested.is_empty())
         {
             db.record_commit(
                 self.now_ms,
@@ -565,17 +622,19 @@ impl Modules {
                 &loaded.schema.reducers[i].name,
                 args,
                 &state.tx.undo,
-                &[],
+                &nested,
             );
-            if self.subscriptions.watches_module(&loaded.name)
-                && let Some(tables) = db.module(&loaded.name)
-            {
-                self.subscriptions.events_of(
-                    &loaded.name,
-                    &tables.tables,
-                    &state.tx.undo,
-                    &mut self.events,
-                );
+            let own = std::iter::once((&*loaded.name, state.tx.undo.as_slice()));
+            let called = nested
+                .iter()
+                .map(|n| (n.module.as_str(), n.undo.as_slice()));
+            for (module, undo) in own.chain(called) {
+                if self.subscriptions.watches_module(module)
+                    && let Some(tables) = db.module(module)
+                {
+                    self.subscriptions
+                        .events_of(module, &tables.tables, undo, &mut self.events);
+                }
             }
         }
         state.tx.undo.clear();
@@ -588,8 +647,255 @@ impl Modules {
             // Keep what it logged before trapping.
             self.logs.append(&mut loaded.instance.store.data_mut().logs);
         }
+        self.slots[slot] = Some(loaded);
         result
     }
+}
+
+/// Takes back what called modules committed inside a transaction that failed, newest first.
+fn rollback_nested(
+    db: &mut Database,
+    nested: impl DoubleEndedIterator<Item = crate::db::tx::NestedCommit>,
+) {
+    for mut commit in nested.rev() {
+        if let Some(tables) = db.module_mut(&commit.module) {
+            rollback(&mut tables.tables, &mut commit.undo);
+        }
+    }
+}
+
+/// The `call_module` host function: runs a reducer or query of another module inside the
+/// caller's transaction, with the caller's remaining fuel.
+pub(crate) fn call_module(
+    mut caller: wasmtime::Caller<'_, HostState>,
+    kind: u32,
+    ptr: u32,
+    len: u32,
+) -> wasmtime::Result<i64> {
+    let (memory, state) = host_calls::memory_and_state(&mut caller)?;
+    if !state.in_call {
+        return Err(host_calls::trap(
+            "calls are only allowed inside a reducer or query",
+        ));
+    }
+    let payload = host_calls::guest_bytes(memory, ptr, len)?.to_vec();
+    let from = state.module.clone();
+    let read_only = state.tx.read_only;
+    let env = state.env.take();
+    let remaining = caller.get_fuel()?;
+    let (outcome, used, env) = match env {
+        Some(mut env) => {
+            let (outcome, used) =
+                nested_call(&mut env, &from, read_only, kind, &payload, remaining);
+            (outcome, used, Some(env))
+        }
+        None => (
+            Err(HostError::NotPermitted(
+                "no other module can be reached from here".into(),
+            )),
+            0,
+            None,
+        ),
+    };
+    caller.set_fuel(remaining.saturating_sub(used))?;
+    let state = caller.data_mut();
+    state.env = env;
+    state.response.clear();
+    Ok(match outcome {
+        Ok((response, commits)) => {
+            state.nested.extend(commits);
+            state.response = response;
+            state.response.len() as i64
+        }
+        Err(error) => {
+            state.response = postcard::to_allocvec(&error)
+                .map_err(|e| host_calls::trap(format!("cannot encode host error: {e}")))?;
+            -(state.response.len() as i64) - 1
+        }
+    })
+}
+
+type NestedOutcome = Result<(Vec<u8>, Vec<crate::db::tx::NestedCommit>), HostError>;
+
+/// Runs one nested call with what `env` lends; returns its outcome and the fuel it used.
+fn nested_call(
+    env: &mut CallEnv,
+    from: &Arc<str>,
+    read_only: bool,
+    kind: u32,
+    payload: &[u8],
+    fuel: u64,
+) -> (NestedOutcome, u64) {
+    let mut r = Reader::new(payload);
+    let parsed = (|| {
+        let module = r.string().ok()?;
+        let name = r.string().ok()?;
+        let n = r.length(1).ok()?;
+        let args = r.bytes(n).ok()?.to_vec();
+        r.finish().ok()?;
+        Some((module, name, args))
+    })();
+    let Some((module, name, args)) = parsed else {
+        return (Err(HostError::InvalidPayload("call payload".into())), 0);
+    };
+    let failed = |reason: String| HostError::CallFailed {
+        module: module.clone(),
+        name: name.clone(),
+        reason,
+    };
+    let is_query = kind == 1;
+    if !is_query && read_only {
+        return (
+            Err(HostError::NotPermitted(
+                "queries cannot call reducers".into(),
+            )),
+            0,
+        );
+    }
+    if env.depth >= MAX_CALL_DEPTH {
+        return (
+            Err(failed(format!("more than {MAX_CALL_DEPTH} nested calls"))),
+            0,
+        );
+    }
+    let Some(&slot) = env.by_name.get(&module) else {
+        return (Err(failed("no such module on this node".into())), 0);
+    };
+    let Some(mut target) = env.slots.get_mut(slot).and_then(Option::take) else {
+        return (
+            Err(failed("the module is already running in this transaction (calls cannot re-enter a module)".into())),
+            0,
+        );
+    };
+    let outcome = run_nested(
+        env,
+        &mut target,
+        from,
+        read_only,
+        is_query,
+        &name,
+        &args,
+        fuel,
+    );
+    env.slots[slot] = Some(target);
+    match outcome {
+        Ok((result, used)) => (result.map_err(|e| failed(e.to_string())), used),
+        Err(e) => (Err(failed(e.to_string())), 0),
+    }
+}
+
+type RunOutcome = Result<
+    (
+        Result<(Vec<u8>, Vec<crate::db::tx::NestedCommit>), CallError>,
+        u64,
+    ),
+    CallError,
+>;
+
+#[allow(clippy::too_many_arguments)]
+fn run_nested(
+    env: &mut CallEnv,
+    target: &mut LoadedModule,
+    from: &Arc<str>,
+    read_only: bool,
+    is_query: bool,
+    name: &str,
+    args: &[u8],
+    fuel: u64,
+) -> RunOutcome {
+    let schema = target.schema.clone();
+    let (func, arg_types) = if is_query {
+        let i = schema
+            .queries
+            .iter()
+            .position(|q| q.name == name)
+            .ok_or_else(|| CallError::NoSuchQuery {
+                module: schema.name.clone(),
+                name: name.into(),
+            })?;
+        (target.queries[i].clone(), &schema.queries[i].args)
+    } else {
+        let i = schema
+            .reducers
+            .iter()
+            .position(|r| r.name == name)
+            .ok_or_else(|| CallError::NoSuchReducer {
+                module: schema.name.clone(),
+                name: name.into(),
+            })?;
+        if schema.reducers[i].on.is_some() {
+            return Err(CallError::SubscriberOnly(name.into()));
+        }
+        (target.reducers[i].clone(), &schema.reducers[i].args)
+    };
+    check_args(&schema.types, arg_types.iter().map(|a| &a.ty), args)?;
+    target.refresh(env.memory_cap, fuel)?;
+    let tables = env
+        .db
+        .module_mut(&target.name)
+        .map(std::mem::take)
+        .ok_or_else(|| CallError::NoSuchModule(target.name.to_string()))?;
+
+    let state = target.instance.store.data_mut();
+    state.tx.tables = tables;
+    state.tx.undo.clear();
+    state.tx.read_only = read_only || is_query;
+    state.in_call = true;
+    state.now_ms = env.now_ms;
+    state.random_seed = random_seed(
+        env.invocation ^ u64::from(env.depth) << 48,
+        env.now_ms,
+        &target.name,
+    );
+    state.caller = Some(from.clone());
+    state.nested.clear();
+    if state.schema.is_none() {
+        state.schema = Some(schema.clone());
+    }
+    let lent = std::mem::take(env);
+    state.env = Some(CallEnv {
+        depth: lent.depth + 1,
+        ..lent
+    });
+
+    let result = target.instance.run(&func, args, fuel);
+    let used = fuel.saturating_sub(target.instance.store.get_fuel().unwrap_or(0));
+
+    let state = target.instance.store.data_mut();
+    state.in_call = false;
+    if let Some(back) = state.env.take() {
+        *env = CallEnv {
+            depth: back.depth - 1,
+            ..back
+        };
+    }
+    let mut nested = std::mem::take(&mut state.nested);
+    if result.is_err() {
+        rollback(&mut state.tx.tables.tables, &mut state.tx.undo);
+        rollback_nested(&mut env.db, nested.drain(..));
+    }
+    if let Some(home) = env.db.module_mut(&target.name) {
+        *home = std::mem::take(&mut state.tx.tables);
+    }
+    let undo = std::mem::take(&mut state.tx.undo);
+    if matches!(
+        result,
+        Err(CallError::Trap(_) | CallError::OutOfFuel(_) | CallError::MemoryCap(_))
+    ) {
+        target.poisoned = true;
+    }
+    Ok((
+        result.map(|response| {
+            if !undo.is_empty() {
+                nested.push(crate::db::tx::NestedCommit {
+                    module: target.name.to_string(),
+                    undo,
+                });
+            }
+            (response, nested)
+        }),
+        used,
+    ))
 }
 
 #[derive(Clone, Copy)]

@@ -303,3 +303,31 @@ pub fn next_random() -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }
+
+/// Calls a reducer (`kind` 0) or query (1) of another module; returns the encoded result.
+pub fn call_module(kind: u32, module: &str, name: &str, args: &[u8]) -> Result<Vec<u8>, HostError> {
+    let mut payload = Vec::with_capacity(module.len() + name.len() + args.len() + 8);
+    interstice_abi::codec::write_str(&mut payload, module);
+    interstice_abi::codec::write_str(&mut payload, name);
+    interstice_abi::codec::write_varint(&mut payload, args.len() as u64);
+    payload.extend_from_slice(args);
+    // SAFETY: pointer and length of a live buffer.
+    let outcome = unsafe { ffi::call_module(kind, payload.as_ptr(), payload.len()) };
+    if outcome >= 0 {
+        Ok(take_response(outcome as usize))
+    } else {
+        Err(host_error(&take_response((-(outcome + 1)) as usize)))
+    }
+}
+
+/// The module that called the current one, if any.
+pub fn caller() -> Option<String> {
+    // SAFETY: plain value call.
+    let len = unsafe { ffi::caller() };
+    (len >= 0).then(|| String::from_utf8_lossy(&take_response(len as usize)).into_owned())
+}
+
+/// Decodes a query result.
+pub fn decode_result<R: IntersticeType>(bytes: &[u8]) -> Result<R, HostError> {
+    R::from_bytes(bytes).map_err(|e| HostError::InvalidPayload(format!("query result: {e}")))
+}

@@ -1,7 +1,7 @@
 //! What reducers and queries receive as their first argument.
 
-use interstice_abi::HostError;
 use interstice_abi::typed::Args;
+use interstice_abi::{HostError, IntersticeType};
 
 /// The tables of the current module. `#[table]` adds one accessor per table, named after the
 /// table: `ctx.current.tables.greetings()`.
@@ -100,6 +100,36 @@ impl ReducerContext {
         crate::__private::now()
     }
 
+    /// Calls a reducer of another module on this node. It joins this transaction: its writes
+    /// commit with this reducer's, and are rolled back if this reducer fails. If the called
+    /// reducer fails, its own writes are rolled back and the error is returned here, to handle.
+    pub fn call_reducer<A: Args>(
+        &self,
+        module: &str,
+        reducer: &str,
+        args: A,
+    ) -> Result<(), HostError> {
+        let mut bytes = Vec::new();
+        args.encode_args(&mut bytes);
+        crate::__private::call_module(0, module, reducer, &bytes).map(drop)
+    }
+
+    /// Runs a query of another module on this node, seeing this transaction's writes.
+    pub fn call_query<A: Args, R: IntersticeType>(
+        &self,
+        module: &str,
+        query: &str,
+        args: A,
+    ) -> Result<R, HostError> {
+        call_query(module, query, args)
+    }
+
+    /// The module whose reducer called this one, or `None` for a call from outside any
+    /// module (a game system, the CLI, the schedule, an event).
+    pub fn caller(&self) -> Option<String> {
+        crate::__private::caller()
+    }
+
     /// A deterministic random number: the sequence depends only on the invocation's position
     /// in the node's history and its logical time, so a replay draws the same numbers.
     pub fn random(&self) -> u64 {
@@ -121,7 +151,33 @@ pub struct QueryContext {
     pub current: Current,
 }
 
+fn call_query<A: Args, R: IntersticeType>(
+    module: &str,
+    query: &str,
+    args: A,
+) -> Result<R, HostError> {
+    let mut bytes = Vec::new();
+    args.encode_args(&mut bytes);
+    let result = crate::__private::call_module(1, module, query, &bytes)?;
+    crate::__private::decode_result(&result)
+}
+
 impl QueryContext {
+    /// Runs a query of another module on this node (queries cannot call reducers).
+    pub fn call_query<A: Args, R: IntersticeType>(
+        &self,
+        module: &str,
+        query: &str,
+        args: A,
+    ) -> Result<R, HostError> {
+        call_query(module, query, args)
+    }
+
+    /// The module whose query called this one, if any.
+    pub fn caller(&self) -> Option<String> {
+        crate::__private::caller()
+    }
+
     #[doc(hidden)]
     pub fn __new() -> Self {
         QueryContext {

@@ -13,6 +13,8 @@ mod imp {
         pub fn cancel_schedule(id: u64) -> i32;
         pub fn now() -> i64;
         pub fn random_seed() -> i64;
+        pub fn call_module(kind: u32, ptr: *const u8, len: usize) -> i64;
+        pub fn caller() -> i64;
     }
 }
 
@@ -45,6 +47,12 @@ mod imp {
         panic!("{NEEDS_NODE}")
     }
     pub unsafe fn random_seed() -> i64 {
+        panic!("{NEEDS_NODE}")
+    }
+    pub unsafe fn call_module(_kind: u32, _ptr: *const u8, _len: usize) -> i64 {
+        panic!("{NEEDS_NODE}")
+    }
+    pub unsafe fn caller() -> i64 {
         panic!("{NEEDS_NODE}")
     }
 }

@@ -11,12 +11,12 @@ use wasmtime::{Caller, Linker};
 /// Longest payload a guest may pass to one host call.
 pub const MAX_PAYLOAD: usize = 16 * 1024 * 1024;
 
-fn trap(message: impl Into<String>) -> wasmtime::Error {
+pub(crate) fn trap(message: impl Into<String>) -> wasmtime::Error {
     wasmtime::Error::msg(message.into())
 }
 
 /// Copies `len` bytes at `ptr` out of guest memory, bounds-checked.
-fn guest_bytes(memory: &[u8], ptr: u32, len: u32) -> wasmtime::Result<&[u8]> {
+pub(crate) fn guest_bytes(memory: &[u8], ptr: u32, len: u32) -> wasmtime::Result<&[u8]> {
     let (start, len) = (ptr as usize, len as usize);
     if len > MAX_PAYLOAD {
         return Err(trap(format!(
@@ -29,7 +29,7 @@ fn guest_bytes(memory: &[u8], ptr: u32, len: u32) -> wasmtime::Result<&[u8]> {
         .ok_or_else(|| trap("host call pointer out of bounds"))
 }
 
-fn memory_and_state<'a>(
+pub(crate) fn memory_and_state<'a>(
     caller: &'a mut Caller<'_, HostState>,
 ) -> wasmtime::Result<(&'a mut [u8], &'a mut HostState)> {
     let memory = caller
@@ -185,6 +185,26 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         IMPORT_MODULE,
         imports::NOW,
         |caller: Caller<'_, HostState>| -> i64 { caller.data().now_ms as i64 },
+    )?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        imports::CALL_MODULE,
+        crate::modules::call_module,
+    )?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        imports::CALLER,
+        |mut caller: Caller<'_, HostState>| -> i64 {
+            let state = caller.data_mut();
+            state.response.clear();
+            match state.caller.clone() {
+                Some(name) => {
+                    state.response.extend_from_slice(name.as_bytes());
+                    state.response.len() as i64
+                }
+                None => -1,
+            }
+        },
     )?;
     linker.func_wrap(
         IMPORT_MODULE,

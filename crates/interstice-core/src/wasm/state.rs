@@ -54,6 +54,12 @@ pub struct HostState {
     pub random_seed: u64,
     /// The module's schema (to check what it schedules).
     pub schema: Option<Arc<interstice_abi::ModuleSchema>>,
+    /// The other modules and their tables, lent to this call so it can call them.
+    pub env: Option<crate::modules::CallEnv>,
+    /// What modules called from this call committed, until the whole transaction ends.
+    pub nested: Vec<crate::db::tx::NestedCommit>,
+    /// The module that called this one, for `ctx.caller()` (`None` for calls from outside).
+    pub caller: Option<Arc<str>>,
 }
 
 /// Most guest log lines kept between collections.
@@ -77,6 +83,9 @@ impl HostState {
             now_ms: 0,
             random_seed: 0,
             schema: None,
+            env: None,
+            nested: Vec::new(),
+            caller: None,
         }
     }
 }

@@ -22,6 +22,8 @@ pub fn wasm(package: &str) -> Vec<u8> {
             "bench",
             "watcher",
             "timer",
+            "bank",
+            "teller",
         ];
         let paths = build_workspace_modules(
             Path::new(env!("CARGO_MANIFEST_DIR")),
