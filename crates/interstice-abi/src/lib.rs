@@ -24,7 +24,7 @@ pub mod value;
 pub use codec::{DecodeError, Reader};
 pub use protocol::{ABI_VERSION, HostError};
 pub use schema::{
-    Authority, EventSpec, IndexKind, IndexSchema, ModuleSchema, Persistence, QuerySchema,
+    Authority, Binding, EventSpec, IndexKind, IndexSchema, ModuleSchema, Persistence, QuerySchema,
     ReducerSchema, SchemaError, TableEvent, TableSchema, Visibility,
 };
 pub use typed::IntersticeType;

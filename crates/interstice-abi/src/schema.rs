@@ -581,3 +581,14 @@ mod tests {
         assert!(EventSpec::parse("bogus").is_err());
     }
 }
+
+/// What a `src/bindings/*.toml` file holds: the public schema of one module another module
+/// depends on, and for a module on another node, where that node is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Binding {
+    /// The node's address, for a module on another node; absent for a module on the same node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// The module's public schema.
+    pub module: ModuleSchema,
+}

@@ -149,6 +149,7 @@ pub struct TypeDef {
 
 /// The named types a module declares, by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct TypeSet {
     types: BTreeMap<String, TypeDef>,
 }

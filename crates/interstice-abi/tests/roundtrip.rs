@@ -285,6 +285,14 @@ fn module_schemas_round_trip_through_postcard() {
     let bytes = postcard::to_allocvec(&schema).unwrap();
     let back: ModuleSchema = postcard::from_bytes(&bytes).unwrap();
     assert_eq!(back, schema);
+    // Bindings are the same schema as TOML.
+    let binding = Binding {
+        node: Some("127.0.0.1:8080".into()),
+        module: schema.clone(),
+    };
+    let text = toml::to_string_pretty(&binding).unwrap();
+    let back: Binding = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(back, binding);
     let public = schema.to_public().expect("public module");
     assert!(
         public.reducers.is_empty(),

@@ -228,6 +228,18 @@ impl Modules {
         self.slots[slot].as_ref().map(|m| &m.schema)
     }
 
+    /// The binding file (`src/bindings/<module>.toml`) other modules use to call `module`
+    /// with types: its public schema as TOML. `None` for a private or unknown module — a
+    /// private module is still callable on its node, by name, without typed bindings.
+    pub fn export_binding(&self, module: &str) -> Option<String> {
+        let public = self.schema(module)?.to_public()?;
+        let binding = interstice_abi::Binding {
+            node: None,
+            module: public,
+        };
+        toml::to_string_pretty(&binding).ok()
+    }
+
     /// Which module holds each authority.
     pub fn authorities(&self) -> &BTreeMap<Authority, String> {
         &self.authorities

@@ -5,6 +5,7 @@
 //! a table without a primary key, `auto_inc` on a non-integer, a reducer whose first argument is
 //! not a `ReducerContext`, an event subscriber with the wrong arguments, an unsupported type.
 
+mod bindings;
 mod functions;
 mod module;
 mod names;

@@ -67,7 +67,10 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         .visibility
         .unwrap_or_else(|| Ident::new("Private", proc_macro2::Span::call_site()));
     let authorities = &options.authorities;
+    let bindings = crate::bindings::expand()?;
     Ok(quote! {
+        #bindings
+
         #[doc(hidden)]
         #[allow(dead_code)]
         #[cfg_attr(target_arch = "wasm32", unsafe(export_name = "interstice_abi_version"))]

@@ -151,6 +151,40 @@ pub struct QueryContext {
     pub current: Current,
 }
 
+/// Contexts that can run queries of other modules (both reducers and queries can); what typed
+/// bindings take.
+pub trait QueryCaller {
+    /// Runs a query of another module on this node.
+    fn call_query<A: Args, R: IntersticeType>(
+        &self,
+        module: &str,
+        query: &str,
+        args: A,
+    ) -> Result<R, HostError>;
+}
+
+impl QueryCaller for ReducerContext {
+    fn call_query<A: Args, R: IntersticeType>(
+        &self,
+        module: &str,
+        query: &str,
+        args: A,
+    ) -> Result<R, HostError> {
+        call_query(module, query, args)
+    }
+}
+
+impl QueryCaller for QueryContext {
+    fn call_query<A: Args, R: IntersticeType>(
+        &self,
+        module: &str,
+        query: &str,
+        args: A,
+    ) -> Result<R, HostError> {
+        call_query(module, query, args)
+    }
+}
+
 fn call_query<A: Args, R: IntersticeType>(
     module: &str,
     query: &str,

@@ -40,7 +40,7 @@ pub mod table;
 #[doc(hidden)]
 pub mod __private;
 
-pub use context::{Current, QueryContext, ReducerContext, ScheduleId, Tables};
+pub use context::{Current, QueryCaller, QueryContext, ReducerContext, ScheduleId, Tables};
 pub use interstice_abi::{self as abi, HostError, IntersticeType, Value};
 pub use interstice_sdk_macros::{interstice_module, interstice_type, query, reducer, table};
 pub use table::{

@@ -24,6 +24,7 @@ pub fn wasm(package: &str) -> Vec<u8> {
             "timer",
             "bank",
             "teller",
+            "greeter",
         ];
         let paths = build_workspace_modules(
             Path::new(env!("CARGO_MANIFEST_DIR")),
