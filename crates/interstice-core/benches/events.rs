@@ -1,6 +1,7 @@
-//! Subscription fan-out: one insert with ten local subscribers, through the reducer system of a
-//! real (headless) Bevy app. Criterion reports subscriber invocations (row events dispatched
-//! and run) per second.
+//! Through the reducer system of a real (headless) Bevy app:
+//! - subscription fan-out: one insert with ten local subscribers; criterion reports subscriber
+//!   invocations (row events dispatched and run) per second;
+//! - the schedule against direct calls of the same reducer.
 //!
 //! `cargo bench -p interstice-core --bench events`
 
@@ -47,5 +48,49 @@ fn fanout(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, fanout);
+/// The schedule against direct calls: 100 runs of the same reducer per iteration, either queued
+/// directly (one frame) or scheduled by one reducer and run in the next frame (each run then
+/// also pays the transaction that retires its entry).
+fn schedule(c: &mut Criterion) {
+    const RUNS: u32 = 100;
+    let paths = build_workspace_modules(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        Path::new(env!("CARGO_TARGET_TMPDIR")),
+        &["timer"],
+    )
+    .expect("building the timer module");
+    let wasm = std::fs::read(&paths[0]).expect("reading timer.wasm");
+    let mut app = App::new();
+    app.add_plugins(IntersticeCorePlugin::default());
+    app.world_mut()
+        .resource_scope(|world, mut modules: bevy_ecs::world::Mut<Modules>| {
+            let mut db = world.resource_mut::<Database>();
+            modules.load(&mut db, &wasm).map(drop)
+        })
+        .expect("timer loads");
+    let mark = ("s".to_string(),).to_bytes();
+    let mut group = c.benchmark_group("schedule");
+    group.throughput(Throughput::Elements(u64::from(RUNS)));
+    group.bench_function("direct_calls", |b| {
+        b.iter(|| {
+            let mut queue = app.world_mut().resource_mut::<ReducerQueue>();
+            for _ in 0..RUNS {
+                queue.push("timer", "mark", mark.clone());
+            }
+            app.update();
+        })
+    });
+    group.bench_function("scheduled_runs", |b| {
+        b.iter(|| {
+            app.world_mut()
+                .resource_mut::<ReducerQueue>()
+                .push("timer", "spawn", RUNS.to_bytes());
+            app.update();
+            app.update();
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, fanout, schedule);
 criterion_main!(benches);
