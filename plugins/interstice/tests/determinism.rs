@@ -1,6 +1,6 @@
 //! Determinism: a randomized workload over several modules (calls that fail, subscriptions,
-//! cascades, schedules, repeating timers, random numbers) recorded once and replayed on fresh
-//! nodes must give the same state hash every time.
+//! cascades, schedules, repeating timers, random numbers, cross-module calls) recorded once and
+//! replayed on fresh nodes must give the same state hash every time.
 
 mod common;
 
@@ -38,14 +38,45 @@ fn node(cache: &std::path::Path) -> App {
     app.world_mut()
         .resource_mut::<Modules>()
         .set_cache_dir(Some(cache.to_path_buf()));
-    for module in ["kitchen", "watcher", "timer"] {
+    for module in ["kitchen", "watcher", "timer", "bank", "teller"] {
         load(&mut app, module).expect(module);
     }
     app
 }
 
 fn random_call(rng: &mut Rng) -> (&'static str, &'static str, Vec<u8>) {
-    match rng.below(10) {
+    let owners = ["ada", "bob", "cy"];
+    match rng.below(13) {
+        10 => (
+            "bank",
+            "open",
+            encode((
+                owners[rng.below(3) as usize].to_string(),
+                rng.below(200) as i64,
+            )),
+        ),
+        11 => (
+            "teller",
+            "transfer",
+            encode((
+                owners[rng.below(3) as usize].to_string(),
+                owners[rng.below(3) as usize].to_string(),
+                rng.below(80) as i64,
+            )),
+        ),
+        12 => (
+            "teller",
+            ["try_overdraw", "transfer_then_fail"][rng.below(2) as usize],
+            if rng.below(2) == 0 {
+                encode((owners[rng.below(3) as usize].to_string(), 1000i64))
+            } else {
+                encode((
+                    owners[rng.below(3) as usize].to_string(),
+                    owners[rng.below(3) as usize].to_string(),
+                    5i64,
+                ))
+            },
+        ),
         0 | 1 => {
             let kind = match rng.below(3) {
                 0 => Kind::Plain,
