@@ -425,7 +425,18 @@ impl Modules {
             .schema
             .reducers
             .iter()
-            .position(|r| r.name == reducer && matches!(r.on, Some(EventSpec::Table { .. })))
+            .position(|r| {
+                r.name == reducer
+                    && matches!(
+                        r.on,
+                        Some(
+                            EventSpec::Table { .. }
+                                | EventSpec::Connect
+                                | EventSpec::Disconnect
+                                | EventSpec::Host(_)
+                        )
+                    )
+            })
             .ok_or_else(|| CallError::NoSuchReducer {
                 module: module.into(),
                 name: reducer.into(),
@@ -434,6 +445,20 @@ impl Modules {
             module: slot,
             reducer: index,
         })
+    }
+
+    /// The reducers subscribed to a node-level event (`connect`, `disconnect`, host events),
+    /// in (module name, reducer name) order.
+    pub fn event_subscribers(&self, event: &EventSpec) -> Vec<(String, String)> {
+        self.schemas()
+            .flat_map(|schema| {
+                schema
+                    .reducers
+                    .iter()
+                    .filter(|r| r.on.as_ref() == Some(event))
+                    .map(|r| (schema.name.clone(), r.name.clone()))
+            })
+            .collect()
     }
 
     /// Finds a reducer that may be called directly (not a subscriber).

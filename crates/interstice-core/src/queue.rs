@@ -76,6 +76,41 @@ impl ReducerQueue {
         }
     }
 
+    /// Queues the subscribers of a node-level event (`connect` / `disconnect` with the peer's
+    /// node id, which is their argument) — what the network layer calls when a peer comes and
+    /// goes. Returns the invocation ids.
+    pub fn push_peer_event(
+        &mut self,
+        modules: &crate::modules::Modules,
+        connected: bool,
+        node_id: &str,
+    ) -> Vec<InvocationId> {
+        let event = if connected {
+            interstice_abi::EventSpec::Connect
+        } else {
+            interstice_abi::EventSpec::Disconnect
+        };
+        let mut args = Vec::new();
+        interstice_abi::codec::write_str(&mut args, node_id);
+        modules
+            .event_subscribers(&event)
+            .into_iter()
+            .map(|(module, reducer)| {
+                let invocation = self.invocation(
+                    module,
+                    reducer,
+                    args.clone(),
+                    Trigger::Event {
+                        args_checked: false,
+                    },
+                );
+                let id = invocation.id;
+                self.pending.push_back(invocation);
+                id
+            })
+            .collect()
+    }
+
     /// Puts invocations back at the front, in order (work a frame's budget did not reach).
     pub fn defer(&mut self, invocations: impl DoubleEndedIterator<Item = Invocation>) {
         for invocation in invocations.rev() {

@@ -215,3 +215,16 @@ pub fn after_run(entry: &DueEntry, now: u64) -> Option<Vec<Value>> {
     row[ID] = Value::U64(entry.id);
     Some(row)
 }
+
+/// Every pending schedule entry of every module, in the order they will run: what an inspector
+/// shows as the schedule queue.
+pub fn pending(db: &crate::db::Database) -> Vec<DueEntry> {
+    let mut all = Vec::new();
+    for name in db.module_names() {
+        if let Some(tables) = db.module(name) {
+            due(name, tables, u64::MAX, &mut all);
+        }
+    }
+    all.sort_by(|a, b| (a.due, &a.module, a.id).cmp(&(b.due, &b.module, b.id)));
+    all
+}

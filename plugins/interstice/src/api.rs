@@ -166,6 +166,13 @@ impl Interstice<'_> {
             .ok_or_else(|| CallError::NoSuchModule(module.into()))
     }
 
+    /// Tells the modules that subscribe to `connect` (or `disconnect`) that a peer node came
+    /// (or went): their reducers are queued with the peer's node id.
+    pub fn peer_event(&mut self, connected: bool, node_id: &str) -> Vec<InvocationId> {
+        let Self { modules, queue, .. } = self;
+        queue.push_peer_event(modules, connected, node_id)
+    }
+
     /// Invocations waiting to run.
     pub fn queued(&self) -> usize {
         self.queue.len()

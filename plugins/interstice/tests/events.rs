@@ -139,3 +139,22 @@ fn a_subscription_cycle_is_bounded_by_the_cascade_budget() {
         Ok(1)
     );
 }
+
+#[test]
+fn connect_and_disconnect_reach_their_subscribers_with_the_node_id() {
+    let mut app = watched_app(EngineConfig::default());
+    let ids = with_api(&mut app, |api| api.peer_event(true, "5f0c9a5e-peer"));
+    assert_eq!(ids.len(), 1);
+    app.update();
+    with_api(&mut app, |api| api.peer_event(false, "5f0c9a5e-peer"));
+    app.update();
+    assert_eq!(
+        seen(&mut app),
+        vec!["peer+ 5f0c9a5e-peer", "peer- 5f0c9a5e-peer"]
+    );
+    let err = with_api(&mut app, |api| {
+        api.call_reducer("watcher", "peer_up", ("x".to_string(),))
+    })
+    .unwrap_err();
+    assert_eq!(err, CallError::SubscriberOnly("peer_up".into()));
+}

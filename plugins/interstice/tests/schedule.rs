@@ -113,6 +113,12 @@ fn scheduling_an_unknown_reducer_fails_the_transaction() {
 fn equal_due_times_run_in_the_order_they_were_scheduled() {
     let mut app = timer_app();
     call(&mut app, "timer", "same_time", ()).unwrap();
+    let queue = interstice::core::schedule::pending(app.world().resource::<interstice::Database>());
+    let queued: Vec<_> = queue
+        .iter()
+        .map(|e| (e.module.as_str(), e.reducer.as_str(), e.due))
+        .collect();
+    assert_eq!(queued, vec![("timer", "mark", 5), ("timer", "mark", 5)]);
     advance(&mut app, 5);
     assert_eq!(labels(&mut app), vec!["b", "a"]);
 }
