@@ -82,6 +82,8 @@ pub struct CallEnv {
     memory_cap: usize,
     now_ms: u64,
     invocation: u64,
+    /// Nested calls made so far in this transaction: each gets its own random seed.
+    calls: u64,
 }
 
 impl LoadedModule {
@@ -630,6 +632,7 @@ impl Modules {
                 memory_cap,
                 now_ms: self.now_ms,
                 invocation: self.invocation,
+                calls: 0,
             });
         }
 
@@ -879,8 +882,10 @@ fn run_nested(
     state.tx.read_only = read_only || is_query;
     state.in_call = true;
     state.now_ms = env.now_ms;
+    // Every nested call of the transaction draws its own numbers, still from recorded state.
+    env.calls += 1;
     state.random_seed = random_seed(
-        env.invocation ^ u64::from(env.depth) << 48,
+        env.invocation ^ env.calls.rotate_left(40),
         env.now_ms,
         &target.name,
     );
