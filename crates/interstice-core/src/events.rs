@@ -151,7 +151,16 @@ impl Subscriptions {
                     (*table, pk, Some(old.clone()))
                 }
             };
-            if !seen.insert((table, pk.clone())) {
+            // Most transactions touch a few rows: a linear check beats building a set.
+            let repeated = if firsts.len() < 32 {
+                firsts.iter().any(|(t, p, _)| *t == table && *p == pk)
+            } else {
+                if seen.is_empty() {
+                    seen.extend(firsts.iter().map(|(t, p, _)| (*t, p.clone())));
+                }
+                !seen.insert((table, pk.clone()))
+            };
+            if repeated {
                 continue;
             }
             firsts.push((table, pk, before));
@@ -180,10 +189,16 @@ impl Subscriptions {
             for row in rows.into_iter().flatten() {
                 table.encode_row(row, &mut args);
             }
-            for subscriber in subscribers {
+            if let Some((last, rest)) = subscribers.split_last() {
+                for subscriber in rest {
+                    out.push(EventInvocation {
+                        subscriber: subscriber.clone(),
+                        args: args.clone(),
+                    });
+                }
                 out.push(EventInvocation {
-                    subscriber: subscriber.clone(),
-                    args: args.clone(),
+                    subscriber: last.clone(),
+                    args: std::mem::take(&mut args),
                 });
             }
         }

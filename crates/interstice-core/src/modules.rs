@@ -420,6 +420,12 @@ impl Modules {
         std::mem::take(&mut self.events)
     }
 
+    /// Moves the pending subscriber invocations into `out` (in order), keeping this buffer's
+    /// allocation for the next transaction.
+    pub fn drain_events_into(&mut self, out: &mut Vec<EventInvocation>) {
+        out.append(&mut self.events);
+    }
+
     /// Finds a reducer that subscribes to a table event, to deliver an event to it.
     pub fn subscriber(&self, module: &str, reducer: &str) -> Result<ReducerHandle, CallError> {
         let (slot, loaded) = self.loaded(module)?;

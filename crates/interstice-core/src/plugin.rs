@@ -107,6 +107,7 @@ pub fn run_reducers(world: &mut World) {
             }
             let budget = modules.config().cascade_budget;
             let mut cascaded = 0usize;
+            let mut events = Vec::new();
             let mut deferred = Vec::new();
             while let Some(invocation) = pending.pop_front() {
                 let handle = match invocation.trigger {
@@ -130,10 +131,10 @@ pub fn run_reducers(world: &mut World) {
                 {
                     result = Err(CallError::NotDurable(e.to_string()));
                 }
-                let events = modules.take_events();
+                modules.drain_events_into(&mut events);
                 if !events.is_empty() {
                     let mut queue = world.resource_mut::<ReducerQueue>();
-                    for event in events {
+                    for event in events.drain(..) {
                         let next = queue.invocation(
                             event.subscriber.module,
                             event.subscriber.reducer,
@@ -208,6 +209,7 @@ pub fn run_reducers(world: &mut World) {
     if let Some(storage) = storage {
         world.insert_resource(storage);
     }
+    world.resource_mut::<ReducerQueue>().recycle(pending);
     if !outcomes.is_empty() {
         world.write_message_batch(outcomes);
     }

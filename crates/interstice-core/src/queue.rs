@@ -40,6 +40,7 @@ pub enum Trigger {
 #[derive(Resource, Debug, Default)]
 pub struct ReducerQueue {
     pending: VecDeque<Invocation>,
+    spare: VecDeque<Invocation>,
     next_id: u64,
 }
 
@@ -135,7 +136,17 @@ impl ReducerQueue {
 
     /// Takes every waiting invocation, in order.
     pub fn drain(&mut self) -> VecDeque<Invocation> {
-        std::mem::take(&mut self.pending)
+        let spare = std::mem::take(&mut self.spare);
+        std::mem::replace(&mut self.pending, spare)
+    }
+
+    /// Gives back an emptied buffer from [`drain`](ReducerQueue::drain), so the next frame's
+    /// invocations reuse its allocation.
+    pub fn recycle(&mut self, mut buffer: VecDeque<Invocation>) {
+        buffer.clear();
+        if buffer.capacity() > self.spare.capacity() {
+            self.spare = buffer;
+        }
     }
 }
 
