@@ -1,0 +1,21 @@
+//! The Interstice peer protocol, without any I/O.
+//!
+//! Peers exchange [`Message`]s (postcard-encoded, every one bounded by [`MAX_MESSAGE_BYTES`]).
+//! The pieces here hold the protocol's rules so they can be tested without sockets:
+//!
+//! - [`message`]: the messages and their checked encoding;
+//! - [`version`]: choosing the protocol version both peers speak;
+//! - [`requests`]: exactly-once execution of remote calls, keyed by request id;
+//! - [`subscription`]: in-order, gap-free, duplicate-free delivery of table events across
+//!   reconnects.
+//!
+//! The transport (QUIC over UDP with mutual TLS pinned to node keys) is built on top of these.
+//! `docs/protocol.md` describes the protocol.
+
+pub mod message;
+pub mod requests;
+pub mod subscription;
+pub mod version;
+
+pub use message::{DecodeError, MAX_MESSAGE_BYTES, Message, RemoteError};
+pub use version::{PROTOCOL_VERSION, SUPPORTED_VERSIONS, negotiate};

@@ -1,0 +1,245 @@
+//! Protocol messages and their checked encoding.
+//!
+//! Every message is postcard (the same format modules use), at most [`MAX_MESSAGE_BYTES`] long.
+//! Decoding never trusts its input: the size is checked before anything is decoded, postcard
+//! bounds every allocation by the bytes present, and trailing bytes are an error. A peer whose
+//! message fails to decode is disconnected; nothing else is affected.
+
+use interstice_abi::{ModuleSchema, TableEvent};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Largest encoded message accepted, in bytes. Module uploads are split into chunks below it.
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Largest chunk of a module upload.
+pub const MAX_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// Why a remote call failed, as the caller sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Error)]
+pub enum RemoteError {
+    /// The peer has no such public module, reducer, query or table (private ones are reported
+    /// exactly like missing ones: they are invisible from other nodes).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The caller is not allowed to do this (subscription-only reducer, admin action, ...).
+    #[error("not permitted: {0}")]
+    NotPermitted(String),
+    /// The reducer or query ran and failed; its writes were rolled back.
+    #[error("failed: {0}")]
+    Failed(String),
+    /// The call did not answer in time (queries only; reducer calls are never abandoned).
+    #[error("timed out")]
+    Timeout,
+}
+
+/// A protocol message, in either direction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// First message of a connection: the versions the sender speaks and who it is.
+    Hello {
+        /// Supported protocol versions.
+        versions: Vec<u16>,
+        /// The sender's node id (a UUID bound to its key).
+        node_id: String,
+    },
+    /// Answer to `Hello`: the version both will use.
+    Welcome {
+        /// The negotiated version.
+        version: u16,
+        /// The answering node's id.
+        node_id: String,
+    },
+    /// The connection is refused (no common version, unknown peer, ...).
+    Refuse {
+        /// Why, for the operator.
+        reason: String,
+    },
+    /// Liveness and round-trip time.
+    Ping {
+        /// Echoed by `Pong`.
+        nonce: u64,
+    },
+    /// Answer to `Ping`.
+    Pong {
+        /// The ping's nonce.
+        nonce: u64,
+    },
+    /// Ask for the public schemas of the peer's modules.
+    SchemaRequest {
+        /// Request id.
+        request: u64,
+    },
+    /// The public schemas (private modules are left out).
+    Schema {
+        /// The request answered.
+        request: u64,
+        /// Public module schemas.
+        modules: Vec<ModuleSchema>,
+    },
+    /// Run a reducer. Answered with `CallResult` only after the commit is durable.
+    CallReducer {
+        /// Request id, unique per caller: a repeated id is answered, not run again.
+        request: u64,
+        /// The module.
+        module: String,
+        /// The reducer.
+        reducer: String,
+        /// Encoded arguments.
+        args: Vec<u8>,
+    },
+    /// Outcome of a `CallReducer`.
+    CallResult {
+        /// The request answered.
+        request: u64,
+        /// Committed, or why not.
+        outcome: Result<(), RemoteError>,
+    },
+    /// Run a query.
+    Query {
+        /// Request id.
+        request: u64,
+        /// The module.
+        module: String,
+        /// The query.
+        query: String,
+        /// Encoded arguments.
+        args: Vec<u8>,
+    },
+    /// Outcome of a `Query`.
+    QueryResult {
+        /// The request answered.
+        request: u64,
+        /// The encoded result, or why not.
+        outcome: Result<Vec<u8>, RemoteError>,
+    },
+    /// Receive a table's events from sequence number `from_seq` on (0: from now).
+    Subscribe {
+        /// Subscription id chosen by the subscriber.
+        subscription: u64,
+        /// The module.
+        module: String,
+        /// The table.
+        table: String,
+        /// First event sequence number wanted (the one after the last one seen).
+        from_seq: u64,
+    },
+    /// One table event of a subscription.
+    Event {
+        /// The subscription.
+        subscription: u64,
+        /// The event's sequence number in the table's event stream.
+        seq: u64,
+        /// What happened.
+        kind: TableEvent,
+        /// The encoded row (or old then new row for updates).
+        rows: Vec<u8>,
+    },
+    /// Stop a subscription.
+    Unsubscribe {
+        /// The subscription.
+        subscription: u64,
+    },
+    /// One chunk of a module upload (`interstice publish`).
+    PublishChunk {
+        /// Upload id.
+        upload: u64,
+        /// Chunk index, from 0.
+        index: u32,
+        /// Number of chunks.
+        total: u32,
+        /// At most [`MAX_CHUNK_BYTES`] bytes of wasm.
+        bytes: Vec<u8>,
+    },
+    /// The node's verdict on a complete upload.
+    PublishResult {
+        /// The upload.
+        upload: u64,
+        /// The installed module's name, or why it was refused.
+        outcome: Result<String, RemoteError>,
+    },
+    /// Remove a module (`interstice remove`).
+    Remove {
+        /// Request id.
+        request: u64,
+        /// The module.
+        module: String,
+    },
+    /// The node's verdict on a `Remove`.
+    RemoveResult {
+        /// The request answered.
+        request: u64,
+        /// Removed, or why not.
+        outcome: Result<(), RemoteError>,
+    },
+}
+
+/// Why bytes are not a message.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DecodeError {
+    /// Longer than [`MAX_MESSAGE_BYTES`].
+    #[error("message of {0} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit")]
+    TooLarge(usize),
+    /// Not a valid encoding.
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    /// Valid, but breaks a protocol limit.
+    #[error("message breaks a protocol limit: {0}")]
+    Invalid(String),
+}
+
+impl Message {
+    /// Encodes a message; fails if it would exceed [`MAX_MESSAGE_BYTES`].
+    pub fn encode(&self) -> Result<Vec<u8>, DecodeError> {
+        let bytes =
+            postcard::to_allocvec(self).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        if bytes.len() > MAX_MESSAGE_BYTES {
+            return Err(DecodeError::TooLarge(bytes.len()));
+        }
+        Ok(bytes)
+    }
+
+    /// Decodes one message from exactly `bytes`.
+    pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
+        if bytes.len() > MAX_MESSAGE_BYTES {
+            return Err(DecodeError::TooLarge(bytes.len()));
+        }
+        let (message, rest) = postcard::take_from_bytes::<Message>(bytes)
+            .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(DecodeError::Malformed(format!(
+                "{} trailing bytes",
+                rest.len()
+            )));
+        }
+        message.check()?;
+        Ok(message)
+    }
+
+    /// Protocol limits beyond the encoding.
+    fn check(&self) -> Result<(), DecodeError> {
+        match self {
+            Message::PublishChunk {
+                index,
+                total,
+                bytes,
+                ..
+            } => {
+                if bytes.len() > MAX_CHUNK_BYTES {
+                    return Err(DecodeError::Invalid(format!(
+                        "chunk of {} bytes exceeds {MAX_CHUNK_BYTES}",
+                        bytes.len()
+                    )));
+                }
+                if *total == 0 || index >= total {
+                    return Err(DecodeError::Invalid(format!("chunk {index} of {total}")));
+                }
+                Ok(())
+            }
+            Message::Hello { versions, .. } if versions.is_empty() || versions.len() > 64 => Err(
+                DecodeError::Invalid("a hello must list 1 to 64 versions".into()),
+            ),
+            _ => Ok(()),
+        }
+    }
+}
