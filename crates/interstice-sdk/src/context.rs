@@ -144,7 +144,7 @@ impl ReducerContext {
 }
 
 /// The context of a query: read-only access to the module's tables. Writes are refused by the
-/// node with [`HostError::ReadOnly`](crate::HostError::ReadOnly).
+/// node with [`HostError::ReadOnly`].
 #[derive(Debug)]
 pub struct QueryContext {
     /// The current module.

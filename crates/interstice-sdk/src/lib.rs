@@ -1,7 +1,7 @@
 //! The Interstice module SDK.
 //!
 //! A module is a Rust `cdylib` built for `wasm32-unknown-unknown`. It declares itself with
-//! [`interstice_module!`], its data with [`table`] and [`interstice_type`], and its behaviour with
+//! [`interstice_module!`], its data with [`table`](macro@table) and [`interstice_type`], and its behaviour with
 //! [`reducer`]s (transactions that may change its tables) and [`query`]s (read-only functions):
 //!
 //! ```ignore
