@@ -15,6 +15,7 @@
 pub mod message;
 pub mod requests;
 pub mod subscription;
+pub mod transport;
 pub mod version;
 
 pub use message::{DecodeError, MAX_MESSAGE_BYTES, Message, RemoteError};

@@ -1,0 +1,305 @@
+//! A node's QUIC endpoint and its connections to peers.
+
+use super::identity::{NodeIdentity, fingerprint};
+use super::verify::{PinnedClient, PinnedServer, TrustedPeers};
+use crate::message::{DecodeError, MAX_MESSAGE_BYTES, Message};
+use crate::version::{SUPPORTED_VERSIONS, negotiate};
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use rustls::pki_types::CertificateDer;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// ALPN of the protocol's first version.
+const ALPN: &[u8] = b"interstice/1";
+/// Application error code when a peer breaks the protocol.
+const PROTOCOL_VIOLATION: u32 = 1;
+
+/// Why a transport operation failed.
+#[derive(Debug, Error)]
+pub enum TransportError {
+    /// TLS or endpoint configuration failed.
+    #[error("transport setup: {0}")]
+    Setup(String),
+    /// The UDP socket could not be bound.
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The connection could not be made or was lost (includes an untrusted peer key).
+    #[error("connection: {0}")]
+    Connection(String),
+    /// The peer sent something the protocol does not allow; the connection is closed.
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+    /// A message did not decode; the connection is closed.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The peer refused the handshake.
+    #[error("refused by peer: {0}")]
+    Refused(String),
+}
+
+fn conn<E: std::fmt::Display>(e: E) -> TransportError {
+    TransportError::Connection(e.to_string())
+}
+
+/// One UDP port that dials and accepts peers.
+#[derive(Debug)]
+pub struct PeerEndpoint {
+    endpoint: quinn::Endpoint,
+    node_id: String,
+}
+
+/// An authenticated connection to a peer, after the handshake.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    connection: quinn::Connection,
+    /// The peer's node id.
+    pub node_id: String,
+    /// The peer's certificate fingerprint.
+    pub fingerprint: String,
+    /// The protocol version both use.
+    pub version: u16,
+}
+
+/// Where to send the answer to a request received from a peer.
+#[derive(Debug)]
+pub struct Responder {
+    send: quinn::SendStream,
+}
+
+async fn write_frame(
+    send: &mut quinn::SendStream,
+    message: &Message,
+) -> Result<(), TransportError> {
+    let bytes = message.encode()?;
+    send.write_all(&(bytes.len() as u32).to_le_bytes())
+        .await
+        .map_err(conn)?;
+    send.write_all(&bytes).await.map_err(conn)?;
+    Ok(())
+}
+
+async fn read_frame(recv: &mut quinn::RecvStream) -> Result<Message, TransportError> {
+    let mut header = [0u8; 4];
+    recv.read_exact(&mut header).await.map_err(conn)?;
+    let len = u32::from_le_bytes(header) as usize;
+    // Bounded before anything is allocated.
+    if len > MAX_MESSAGE_BYTES {
+        return Err(DecodeError::TooLarge(len).into());
+    }
+    let mut bytes = vec![0u8; len];
+    recv.read_exact(&mut bytes).await.map_err(conn)?;
+    Ok(Message::decode(&bytes)?)
+}
+
+impl PeerEndpoint {
+    /// Binds `addr` (port 0 picks one) with this node's identity, accepting and reaching only
+    /// peers in `trusted`. Must be called inside a tokio runtime.
+    pub fn bind(
+        addr: SocketAddr,
+        identity: &NodeIdentity,
+        node_id: impl Into<String>,
+        trusted: TrustedPeers,
+    ) -> Result<PeerEndpoint, TransportError> {
+        let setup = |e: &dyn std::fmt::Display| TransportError::Setup(e.to_string());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| setup(&e))?
+            .with_client_cert_verifier(Arc::new(PinnedClient {
+                trusted: trusted.clone(),
+                provider: provider.clone(),
+            }))
+            .with_single_cert(vec![identity.certificate()], identity.key())
+            .map_err(|e| setup(&e))?;
+        server.alpn_protocols = vec![ALPN.to_vec()];
+        let mut client = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| setup(&e))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(PinnedServer { trusted, provider }))
+            .with_client_auth_cert(vec![identity.certificate()], identity.key())
+            .map_err(|e| setup(&e))?;
+        client.alpn_protocols = vec![ALPN.to_vec()];
+        let server = QuicServerConfig::try_from(server).map_err(|e| setup(&e))?;
+        let client = QuicClientConfig::try_from(client).map_err(|e| setup(&e))?;
+        let mut endpoint =
+            quinn::Endpoint::server(quinn::ServerConfig::with_crypto(Arc::new(server)), addr)
+                .map_err(|source| TransportError::Bind { addr, source })?;
+        endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(client)));
+        Ok(PeerEndpoint {
+            endpoint,
+            node_id: node_id.into(),
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> Result<SocketAddr, TransportError> {
+        self.endpoint.local_addr().map_err(conn)
+    }
+
+    /// Dials a peer and performs the handshake.
+    pub async fn connect(&self, addr: SocketAddr) -> Result<Peer, TransportError> {
+        let connection = self
+            .endpoint
+            .connect(addr, "interstice-node")
+            .map_err(conn)?
+            .await
+            .map_err(conn)?;
+        let (mut send, mut recv) = connection.open_bi().await.map_err(conn)?;
+        write_frame(
+            &mut send,
+            &Message::Hello {
+                versions: SUPPORTED_VERSIONS.to_vec(),
+                node_id: self.node_id.clone(),
+            },
+        )
+        .await?;
+        send.finish().map_err(conn)?;
+        match read_frame(&mut recv).await? {
+            Message::Welcome { version, node_id } if SUPPORTED_VERSIONS.contains(&version) => {
+                Ok(peer(connection, node_id, version))
+            }
+            Message::Refuse { reason } => Err(TransportError::Refused(reason)),
+            other => Err(violation(
+                &connection,
+                format!("expected Welcome, got {other:?}"),
+            )),
+        }
+    }
+
+    /// Waits for the next peer and performs the handshake; `None` once the endpoint is closed.
+    pub async fn accept(&self) -> Option<Result<Peer, TransportError>> {
+        let incoming = self.endpoint.accept().await?;
+        Some(self.handshake(incoming).await)
+    }
+
+    async fn handshake(&self, incoming: quinn::Incoming) -> Result<Peer, TransportError> {
+        let connection = incoming.await.map_err(conn)?;
+        let (mut send, mut recv) = connection.accept_bi().await.map_err(conn)?;
+        let (versions, node_id) = match read_frame(&mut recv).await {
+            Ok(Message::Hello { versions, node_id }) => (versions, node_id),
+            Ok(other) => {
+                return Err(violation(
+                    &connection,
+                    format!("expected Hello, got {other:?}"),
+                ));
+            }
+            Err(e) => {
+                connection.close(PROTOCOL_VIOLATION.into(), b"bad hello");
+                return Err(e);
+            }
+        };
+        let Some(version) = negotiate(SUPPORTED_VERSIONS, &versions) else {
+            let reason = format!(
+                "no common protocol version: we speak {SUPPORTED_VERSIONS:?}, you {versions:?}"
+            );
+            write_frame(
+                &mut send,
+                &Message::Refuse {
+                    reason: reason.clone(),
+                },
+            )
+            .await?;
+            send.finish().map_err(conn)?;
+            return Err(TransportError::Refused(reason));
+        };
+        write_frame(
+            &mut send,
+            &Message::Welcome {
+                version,
+                node_id: self.node_id.clone(),
+            },
+        )
+        .await?;
+        send.finish().map_err(conn)?;
+        Ok(peer(connection, node_id, version))
+    }
+
+    /// Stops accepting and closes every connection.
+    pub fn close(&self) {
+        self.endpoint.close(0u32.into(), b"node stopping");
+    }
+}
+
+fn violation(connection: &quinn::Connection, what: String) -> TransportError {
+    connection.close(PROTOCOL_VIOLATION.into(), b"protocol violation");
+    TransportError::Protocol(what)
+}
+
+fn peer(connection: quinn::Connection, node_id: String, version: u16) -> Peer {
+    let fingerprint = connection
+        .peer_identity()
+        .and_then(|any| any.downcast::<Vec<CertificateDer<'static>>>().ok())
+        .and_then(|certs| certs.first().map(|c| fingerprint(c.as_ref())))
+        .unwrap_or_default();
+    Peer {
+        connection,
+        node_id,
+        fingerprint,
+        version,
+    }
+}
+
+impl Peer {
+    /// Sends a request on its own stream and waits for the answer.
+    pub async fn request(&self, message: &Message) -> Result<Message, TransportError> {
+        let (mut send, mut recv) = self.connection.open_bi().await.map_err(conn)?;
+        write_frame(&mut send, message).await?;
+        send.finish().map_err(conn)?;
+        read_frame(&mut recv).await.inspect_err(|e| {
+            if matches!(e, TransportError::Decode(_)) {
+                self.connection
+                    .close(PROTOCOL_VIOLATION.into(), b"bad message");
+            }
+        })
+    }
+
+    /// Waits for the peer's next request. A malformed or oversized one closes the connection
+    /// and is returned as an error; `None` once the connection is closed.
+    pub async fn next_request(&self) -> Option<Result<(Message, Responder), TransportError>> {
+        let (send, mut recv) = match self.connection.accept_bi().await {
+            Ok(streams) => streams,
+            Err(_) => return None,
+        };
+        Some(match read_frame(&mut recv).await {
+            Ok(message) => Ok((message, Responder { send })),
+            Err(e) => {
+                self.connection
+                    .close(PROTOCOL_VIOLATION.into(), b"bad message");
+                Err(e)
+            }
+        })
+    }
+
+    /// Round-trip time of one ping (the peer must be answering requests).
+    pub async fn ping(&self) -> Result<Duration, TransportError> {
+        let nonce = u64::from(std::process::id()) ^ Instant::now().elapsed().as_nanos() as u64;
+        let started = Instant::now();
+        match self.request(&Message::Ping { nonce }).await? {
+            Message::Pong { nonce: back } if back == nonce => Ok(started.elapsed()),
+            other => Err(TransportError::Protocol(format!(
+                "expected Pong, got {other:?}"
+            ))),
+        }
+    }
+
+    /// The QUIC connection (for the node's dispatcher).
+    pub fn connection(&self) -> &quinn::Connection {
+        &self.connection
+    }
+}
+
+impl Responder {
+    /// Sends the answer.
+    pub async fn respond(mut self, message: &Message) -> Result<(), TransportError> {
+        write_frame(&mut self.send, message).await?;
+        self.send.finish().map_err(conn)
+    }
+}

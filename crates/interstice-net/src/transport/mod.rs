@@ -1,0 +1,11 @@
+//! QUIC transport between nodes: one UDP endpoint per node that both dials and accepts,
+//! mutual TLS 1.3 where each side accepts only certificates whose fingerprint it trusts, and
+//! length-prefixed [`Message`](crate::Message) frames on QUIC streams.
+
+pub mod endpoint;
+pub mod identity;
+pub mod verify;
+
+pub use endpoint::{Peer, PeerEndpoint, TransportError};
+pub use identity::{NodeIdentity, fingerprint};
+pub use verify::TrustedPeers;
