@@ -28,6 +28,7 @@
 
 mod api;
 mod loading;
+pub mod network;
 
 pub use api::Interstice;
 pub use interstice_abi::{self as abi, IntersticeType, ModuleSchema, Value};

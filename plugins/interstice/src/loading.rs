@@ -51,6 +51,8 @@ pub struct IntersticePlugin {
     pub modules: Vec<ModuleSource>,
     /// Where tables are persisted; `None` keeps everything in memory.
     pub storage: Option<StorageConfig>,
+    /// Serve peers over the network; `None` keeps the node to itself.
+    pub network: Option<crate::network::NetworkConfig>,
 }
 
 impl IntersticePlugin {
@@ -86,6 +88,12 @@ impl IntersticePlugin {
         self
     }
 
+    /// Serves remote calls, queries and schemas to trusted peers.
+    pub fn with_network(mut self, network: crate::network::NetworkConfig) -> Self {
+        self.network = Some(network);
+        self
+    }
+
     /// Sets the engine limits.
     pub fn with_engine(mut self, engine: EngineConfig) -> Self {
         self.engine = engine;
@@ -103,6 +111,9 @@ impl Plugin for IntersticePlugin {
     fn build(&self, app: &mut App) {
         if let Some(storage) = &self.storage {
             app.insert_resource(StartupStorage(storage.clone()));
+        }
+        if let Some(network) = &self.network {
+            crate::network::add(app, network.clone());
         }
         app.add_plugins(IntersticeCorePlugin {
             engine: self.engine.clone(),

@@ -1,0 +1,229 @@
+//! A node serving peers over real UDP on 127.0.0.1: remote reducer calls (exactly once,
+//! answered after the commit), queries, schemas, and what private modules and untrusted keys
+//! get.
+
+mod common;
+
+use bevy::prelude::*;
+use common::*;
+use interstice::abi::IntersticeType;
+use interstice::network::{NetworkConfig, NetworkStatus};
+use interstice::prelude::*;
+use interstice_net::message::{Message, RemoteError};
+use interstice_net::transport::{NodeIdentity, PeerEndpoint, TrustedPeers};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A node with `hello` (public) and `kitchen` (private) listening on a free port.
+fn serving_node(trusted: TrustedPeers) -> (App, std::net::SocketAddr, String) {
+    let identity = Arc::new(NodeIdentity::generate().unwrap());
+    let fingerprint = identity.fingerprint();
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        IntersticePlugin::default()
+            .with_module_bytes("hello", wasm("hello"))
+            .with_module_bytes("kitchen", wasm("kitchen"))
+            .with_network(NetworkConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                node_id: "server-node".into(),
+                identity,
+                trusted,
+            }),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        app.update();
+        if let Some(addr) = app.world().resource::<NetworkStatus>().local_addr {
+            return (app, addr, fingerprint);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node never started listening"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Runs `client` on its own thread while the node keeps updating; returns what it returned.
+fn with_client<T: Send + 'static>(app: &mut App, client: impl FnOnce() -> T + Send + 'static) -> T {
+    let handle = std::thread::spawn(client);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !handle.is_finished() {
+        app.update();
+        assert!(Instant::now() < deadline, "the client did not finish");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    handle.join().expect("client thread")
+}
+
+fn client_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn remote_calls_queries_and_schemas() {
+    let client_identity = NodeIdentity::generate().unwrap();
+    let client_print = client_identity.fingerprint();
+    let node_trust = TrustedPeers::default();
+    node_trust.trust(client_print);
+    let (mut app, addr, server_print) = serving_node(node_trust);
+
+    let answers = with_client(&mut app, move || {
+        client_runtime().block_on(async move {
+            let trust = TrustedPeers::default();
+            trust.trust(server_print);
+            let endpoint = PeerEndpoint::bind(
+                "127.0.0.1:0".parse().unwrap(),
+                &client_identity,
+                "client-node",
+                trust,
+            )
+            .unwrap();
+            let peer = endpoint.connect(addr).await.expect("handshake");
+            assert_eq!(peer.node_id, "server-node");
+            peer.ping().await.expect("ping");
+            let call =
+                |request: u64, module: &str, reducer: &str, args: Vec<u8>| Message::CallReducer {
+                    request,
+                    module: module.into(),
+                    reducer: reducer.into(),
+                    args,
+                };
+            let mut answers = Vec::new();
+            let hello_args = ("remote".to_string(),).to_bytes();
+            answers.push(
+                peer.request(&call(0, "hello", "hello", hello_args.clone()))
+                    .await
+                    .unwrap(),
+            );
+            // The same request id again (a retry after a lost answer): answered, not run.
+            answers.push(
+                peer.request(&call(0, "hello", "hello", hello_args))
+                    .await
+                    .unwrap(),
+            );
+            answers.push(
+                peer.request(&Message::Query {
+                    request: 1,
+                    module: "hello".into(),
+                    query: "greeting_count".into(),
+                    args: vec![],
+                })
+                .await
+                .unwrap(),
+            );
+            answers.push(
+                peer.request(&call(2, "kitchen", "clear_items", vec![]))
+                    .await
+                    .unwrap(),
+            );
+            answers.push(
+                peer.request(&call(3, "hello", "init", vec![]))
+                    .await
+                    .unwrap(),
+            );
+            answers.push(
+                peer.request(&call(4, "hello", "hello", vec![0xff]))
+                    .await
+                    .unwrap(),
+            );
+            answers.push(
+                peer.request(&Message::SchemaRequest { request: 5 })
+                    .await
+                    .unwrap(),
+            );
+            endpoint.close();
+            answers
+        })
+    });
+
+    assert_eq!(
+        answers[0],
+        Message::CallResult {
+            request: 0,
+            outcome: Ok(())
+        }
+    );
+    assert_eq!(
+        answers[1],
+        Message::CallResult {
+            request: 0,
+            outcome: Ok(())
+        }
+    );
+    assert_eq!(
+        answers[2],
+        Message::QueryResult {
+            request: 1,
+            outcome: Ok(1u64.to_bytes())
+        },
+        "the retried call ran once"
+    );
+    assert_eq!(
+        answers[3],
+        Message::CallResult {
+            request: 2,
+            outcome: Err(RemoteError::NotFound("module `kitchen`".into()))
+        },
+        "a private module is invisible from other nodes"
+    );
+    assert!(
+        matches!(
+            &answers[4],
+            Message::CallResult {
+                outcome: Err(RemoteError::NotPermitted(_)),
+                ..
+            }
+        ),
+        "subscription reducers cannot be called remotely: {:?}",
+        answers[4]
+    );
+    assert!(matches!(
+        &answers[5],
+        Message::CallResult {
+            outcome: Err(RemoteError::Failed(_)),
+            ..
+        }
+    ));
+    match &answers[6] {
+        Message::Schema { modules, .. } => {
+            let names: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
+            assert_eq!(names, vec!["hello"]);
+        }
+        other => panic!("expected a schema, got {other:?}"),
+    }
+    assert_eq!(
+        query::<_, u64>(&mut app, "hello", "greeting_count", ()),
+        Ok(1)
+    );
+}
+
+#[test]
+fn an_untrusted_peer_cannot_call_anything() {
+    let (mut app, addr, server_print) = serving_node(TrustedPeers::default());
+    let connected = with_client(&mut app, move || {
+        client_runtime().block_on(async move {
+            let identity = NodeIdentity::generate().unwrap();
+            let trust = TrustedPeers::default();
+            trust.trust(server_print);
+            let endpoint =
+                PeerEndpoint::bind("127.0.0.1:0".parse().unwrap(), &identity, "stranger", trust)
+                    .unwrap();
+            let result = match endpoint.connect(addr).await {
+                Ok(peer) => peer.ping().await.is_ok(),
+                Err(_) => false,
+            };
+            endpoint.close();
+            result
+        })
+    });
+    assert!(!connected, "an unknown key got an answer");
+    assert_eq!(
+        query::<_, u64>(&mut app, "hello", "greeting_count", ()),
+        Ok(0)
+    );
+}
