@@ -227,3 +227,125 @@ fn an_untrusted_peer_cannot_call_anything() {
         Ok(0)
     );
 }
+
+/// A UDP relay on 127.0.0.1 that loses, duplicates and reorders datagrams in both directions.
+async fn impairing_proxy(upstream: std::net::SocketAddr, seed: u64) -> std::net::SocketAddr {
+    let socket = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let proxy_addr = socket.local_addr().unwrap();
+    let upstream_socket = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    upstream_socket.connect(upstream).await.unwrap();
+    let client: Arc<tokio::sync::Mutex<Option<std::net::SocketAddr>>> = Arc::default();
+    // Decides the fate of each datagram: 10% lost, 10% duplicated, 10% delayed (reordered).
+    fn fate(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state % 100
+    }
+    {
+        let (socket, upstream_socket, client) =
+            (socket.clone(), upstream_socket.clone(), client.clone());
+        tokio::spawn(async move {
+            let mut rng = seed | 1;
+            let mut buf = vec![0u8; 65_536];
+            while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+                *client.lock().await = Some(from);
+                let roll = fate(&mut rng);
+                let datagram = buf[..n].to_vec();
+                if roll < 10 {
+                    continue;
+                }
+                let copies = if roll < 20 { 2 } else { 1 };
+                let delay = if (20..30).contains(&roll) { 5 } else { 0 };
+                let upstream_socket = upstream_socket.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                    for _ in 0..copies {
+                        let _ = upstream_socket.send(&datagram).await;
+                    }
+                });
+            }
+        });
+    }
+    tokio::spawn(async move {
+        let mut rng = seed.rotate_left(21) | 1;
+        let mut buf = vec![0u8; 65_536];
+        while let Ok(n) = upstream_socket.recv(&mut buf).await {
+            let Some(to) = *client.lock().await else {
+                continue;
+            };
+            let roll = fate(&mut rng);
+            let datagram = buf[..n].to_vec();
+            if roll < 10 {
+                continue;
+            }
+            let copies = if roll < 20 { 2 } else { 1 };
+            let delay = if (20..30).contains(&roll) { 5 } else { 0 };
+            let socket = socket.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+                for _ in 0..copies {
+                    let _ = socket.send_to(&datagram, to).await;
+                }
+            });
+        }
+    });
+    proxy_addr
+}
+
+#[test]
+fn remote_calls_run_exactly_once_through_a_lossy_link() {
+    const CALLS: u64 = 150;
+    let client_identity = NodeIdentity::generate().unwrap();
+    let node_trust = TrustedPeers::default();
+    node_trust.trust(client_identity.fingerprint());
+    let (mut app, addr, server_print) = serving_node(node_trust);
+    let answered = with_client(&mut app, move || {
+        client_runtime().block_on(async move {
+            let proxy = impairing_proxy(addr, 0x1234_5678).await;
+            let trust = TrustedPeers::default();
+            trust.trust(server_print);
+            let endpoint = PeerEndpoint::bind(
+                "127.0.0.1:0".parse().unwrap(),
+                &client_identity,
+                "client-node",
+                trust,
+            )
+            .unwrap();
+            let peer = endpoint
+                .connect(proxy)
+                .await
+                .expect("handshake through the proxy");
+            let mut ok = 0u64;
+            for request in 0..CALLS {
+                let call = Message::CallReducer {
+                    request,
+                    module: "hello".into(),
+                    reducer: "hello".into(),
+                    args: (format!("n{request}"),).to_bytes(),
+                };
+                // Every third call is also retried, as a caller does after a lost answer.
+                let answer = peer.request(&call).await.expect("answer");
+                if request % 3 == 0 {
+                    assert_eq!(peer.request(&call).await.expect("retry answer"), answer);
+                }
+                if answer
+                    == (Message::CallResult {
+                        request,
+                        outcome: Ok(()),
+                    })
+                {
+                    ok += 1;
+                }
+            }
+            endpoint.close();
+            ok
+        })
+    });
+    assert_eq!(answered, CALLS, "every call answered Ok");
+    assert_eq!(
+        query::<_, u64>(&mut app, "hello", "greeting_count", ()),
+        Ok(CALLS),
+        "every call ran exactly once"
+    );
+}
