@@ -15,14 +15,15 @@ use std::path::Path;
 const INSERTS_PER_FRAME: u64 = 100;
 const SUBSCRIBERS: u64 = 10;
 
-fn fanout(c: &mut Criterion) {
+/// A headless app with the engine and one fixture module loaded.
+fn app_with(package: &str) -> App {
     let paths = build_workspace_modules(
         Path::new(env!("CARGO_MANIFEST_DIR")),
         Path::new(env!("CARGO_TARGET_TMPDIR")),
-        &["fanout"],
+        &[package],
     )
-    .expect("building the fanout module");
-    let wasm = std::fs::read(&paths[0]).expect("reading fanout.wasm");
+    .expect("building the fixture module");
+    let wasm = std::fs::read(&paths[0]).expect("reading the module");
     let mut app = App::new();
     app.add_plugins(IntersticeCorePlugin::default());
     app.world_mut()
@@ -30,7 +31,12 @@ fn fanout(c: &mut Criterion) {
             let mut db = world.resource_mut::<Database>();
             modules.load(&mut db, &wasm).map(drop)
         })
-        .expect("fanout loads");
+        .expect("the module loads");
+    app
+}
+
+fn fanout(c: &mut Criterion) {
+    let mut app = app_with("fanout");
 
     let mut group = c.benchmark_group("subscriptions");
     group.throughput(Throughput::Elements(INSERTS_PER_FRAME * SUBSCRIBERS));
@@ -53,21 +59,7 @@ fn fanout(c: &mut Criterion) {
 /// also pays the transaction that retires its entry).
 fn schedule(c: &mut Criterion) {
     const RUNS: u32 = 100;
-    let paths = build_workspace_modules(
-        Path::new(env!("CARGO_MANIFEST_DIR")),
-        Path::new(env!("CARGO_TARGET_TMPDIR")),
-        &["timer"],
-    )
-    .expect("building the timer module");
-    let wasm = std::fs::read(&paths[0]).expect("reading timer.wasm");
-    let mut app = App::new();
-    app.add_plugins(IntersticeCorePlugin::default());
-    app.world_mut()
-        .resource_scope(|world, mut modules: bevy_ecs::world::Mut<Modules>| {
-            let mut db = world.resource_mut::<Database>();
-            modules.load(&mut db, &wasm).map(drop)
-        })
-        .expect("timer loads");
+    let mut app = app_with("timer");
     let mark = ("s".to_string(),).to_bytes();
     let mut group = c.benchmark_group("schedule");
     group.throughput(Throughput::Elements(u64::from(RUNS)));

@@ -160,30 +160,14 @@ pub trait QueryCaller {
         module: &str,
         query: &str,
         args: A,
-    ) -> Result<R, HostError>;
-}
-
-impl QueryCaller for ReducerContext {
-    fn call_query<A: Args, R: IntersticeType>(
-        &self,
-        module: &str,
-        query: &str,
-        args: A,
     ) -> Result<R, HostError> {
         call_query(module, query, args)
     }
 }
 
-impl QueryCaller for QueryContext {
-    fn call_query<A: Args, R: IntersticeType>(
-        &self,
-        module: &str,
-        query: &str,
-        args: A,
-    ) -> Result<R, HostError> {
-        call_query(module, query, args)
-    }
-}
+impl QueryCaller for ReducerContext {}
+
+impl QueryCaller for QueryContext {}
 
 fn call_query<A: Args, R: IntersticeType>(
     module: &str,

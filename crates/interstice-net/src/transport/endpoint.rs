@@ -1,7 +1,7 @@
 //! A node's QUIC endpoint and its connections to peers.
 
 use super::identity::{NodeIdentity, fingerprint};
-use super::verify::{PinnedClient, PinnedServer, TrustedPeers};
+use super::verify::{Pinned, TrustedPeers};
 use crate::message::{DecodeError, MAX_MESSAGE_BYTES, Message};
 use crate::version::{SUPPORTED_VERSIONS, negotiate};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
@@ -112,7 +112,7 @@ impl PeerEndpoint {
         let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| setup(&e))?
-            .with_client_cert_verifier(Arc::new(PinnedClient {
+            .with_client_cert_verifier(Arc::new(Pinned {
                 trusted: trusted.clone(),
                 provider: provider.clone(),
             }))
@@ -123,7 +123,7 @@ impl PeerEndpoint {
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| setup(&e))?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(PinnedServer { trusted, provider }))
+            .with_custom_certificate_verifier(Arc::new(Pinned { trusted, provider }))
             .with_client_auth_cert(vec![identity.certificate()], identity.key())
             .map_err(|e| setup(&e))?;
         client.alpn_protocols = vec![ALPN.to_vec()];

@@ -41,31 +41,25 @@ fn untrusted() -> Error {
     Error::General("peer certificate is not trusted by this node".into())
 }
 
-/// Checks the server's certificate against the trusted fingerprints (names are ignored: nodes
-/// are named by their keys).
+/// Checks the other side's certificate against the trusted fingerprints, as a client (server
+/// names are ignored: nodes are named by their keys) and as a server (a client certificate is
+/// required).
 #[derive(Debug)]
-pub(crate) struct PinnedServer {
+pub(crate) struct Pinned {
     pub trusted: TrustedPeers,
     pub provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for PinnedServer {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, Error> {
+impl Pinned {
+    fn check(&self, end_entity: &CertificateDer<'_>) -> Result<(), Error> {
         if self.trusted.accepts(end_entity) {
-            Ok(ServerCertVerified::assertion())
+            Ok(())
         } else {
             Err(untrusted())
         }
     }
 
-    fn verify_tls12_signature(
+    fn tls12(
         &self,
         message: &[u8],
         cert: &CertificateDer<'_>,
@@ -79,7 +73,7 @@ impl ServerCertVerifier for PinnedServer {
         )
     }
 
-    fn verify_tls13_signature(
+    fn tls13(
         &self,
         message: &[u8],
         cert: &CertificateDer<'_>,
@@ -93,21 +87,50 @@ impl ServerCertVerifier for PinnedServer {
         )
     }
 
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+    fn schemes(&self) -> Vec<SignatureScheme> {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
     }
 }
 
-/// Requires a client certificate and checks it against the trusted fingerprints.
-#[derive(Debug)]
-pub(crate) struct PinnedClient {
-    pub trusted: TrustedPeers,
-    pub provider: Arc<CryptoProvider>,
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, Error> {
+        self.check(end_entity)
+            .map(|()| ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.tls12(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.tls13(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.schemes()
+    }
 }
 
-impl ClientCertVerifier for PinnedClient {
+impl ClientCertVerifier for Pinned {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
         &[]
     }
@@ -118,11 +141,8 @@ impl ClientCertVerifier for PinnedClient {
         _intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> Result<ClientCertVerified, Error> {
-        if self.trusted.accepts(end_entity) {
-            Ok(ClientCertVerified::assertion())
-        } else {
-            Err(untrusted())
-        }
+        self.check(end_entity)
+            .map(|()| ClientCertVerified::assertion())
     }
 
     fn client_auth_mandatory(&self) -> bool {
@@ -135,12 +155,7 @@ impl ClientCertVerifier for PinnedClient {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -149,17 +164,10 @@ impl ClientCertVerifier for PinnedClient {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.schemes()
     }
 }
