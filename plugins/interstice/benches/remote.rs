@@ -46,6 +46,7 @@ fn main() {
                     node_id: "bench-node".into(),
                     identity: server_identity,
                     trusted: node_trust,
+                    dial: Vec::new(),
                 }),
         ));
         let mut sent = false;

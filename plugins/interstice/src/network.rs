@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// Where and as whom a node listens for peers.
@@ -29,6 +30,9 @@ pub struct NetworkConfig {
     pub identity: Arc<NodeIdentity>,
     /// Fingerprints of the peers allowed in.
     pub trusted: TrustedPeers,
+    /// Peers to stay connected to: dialed in the background, again with backoff after a
+    /// failure or a disconnect.
+    pub dial: Vec<SocketAddr>,
 }
 
 impl std::fmt::Debug for NetworkConfig {
@@ -61,7 +65,72 @@ enum FromNetwork {
     Listening(SocketAddr),
     Failed(String),
     Request(Inbound),
+    Connected {
+        node_id: String,
+        fingerprint: String,
+        address: Option<SocketAddr>,
+    },
+    Disconnected {
+        node_id: String,
+    },
+    Rtt {
+        node_id: String,
+        rtt: Duration,
+    },
 }
+
+/// What this node knows of each peer, by node id.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct PeerHealth {
+    /// Every peer seen since start.
+    pub peers: std::collections::BTreeMap<String, PeerState>,
+}
+
+/// One peer's state.
+#[derive(Debug, Clone)]
+pub struct PeerState {
+    /// Its certificate fingerprint.
+    pub fingerprint: String,
+    /// The address it was dialed at (`None` when it dialed us).
+    pub address: Option<SocketAddr>,
+    /// Open connections to it (usually 0 or 1).
+    pub connections: u32,
+    /// The latest measured round-trip time.
+    pub rtt: Option<Duration>,
+    /// When it was last heard from.
+    pub last_seen: Instant,
+}
+
+impl PeerState {
+    /// Whether at least one connection is open.
+    pub fn connected(&self) -> bool {
+        self.connections > 0
+    }
+}
+
+/// Stops the network thread when dropped (or when asked), closing every connection.
+#[derive(Resource)]
+pub struct NetworkControl {
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl NetworkControl {
+    /// Closes the endpoint and every connection; the thread ends.
+    pub fn shutdown(&self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl Drop for NetworkControl {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// How often connected peers are pinged for their round-trip time.
+const PING_EVERY: Duration = Duration::from_millis(500);
+/// Longest wait between two dial attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 #[derive(Resource)]
 struct NetworkInbox(Mutex<Receiver<FromNetwork>>);
@@ -79,12 +148,15 @@ const REQUEST_WINDOW: usize = 65_536;
 
 pub(crate) fn add(app: &mut App, config: NetworkConfig) {
     let (to_world, inbox) = channel();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     std::thread::Builder::new()
         .name("interstice-net".into())
-        .spawn(move || run_network(config, to_world))
+        .spawn(move || run_network(config, to_world, stopped))
         .map(drop)
         .unwrap_or_else(|e| error!("cannot start the network thread: {e}"));
     app.insert_resource(NetworkInbox(Mutex::new(inbox)))
+        .insert_resource(NetworkControl { stop })
+        .init_resource::<PeerHealth>()
         .init_resource::<NetworkStatus>()
         .init_resource::<RemoteCalls>()
         .add_systems(
@@ -97,7 +169,11 @@ pub(crate) fn add(app: &mut App, config: NetworkConfig) {
         );
 }
 
-fn run_network(config: NetworkConfig, to_world: Sender<FromNetwork>) {
+fn run_network(
+    config: NetworkConfig,
+    to_world: Sender<FromNetwork>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
     // One thread serves every peer: the work is in the world, not here.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -131,46 +207,116 @@ fn run_network(config: NetworkConfig, to_world: Sender<FromNetwork>) {
                 return;
             }
         }
-        while let Some(accepted) = endpoint.accept().await {
-            let peer = match accepted {
-                Ok(peer) => peer,
-                Err(e) => {
-                    warn!("peer refused: {e}");
-                    continue;
-                }
-            };
-            info!("peer {} connected ({})", peer.node_id, peer.fingerprint);
-            let to_world = to_world.clone();
-            tokio::spawn(async move {
-                while let Some(request) = peer.next_request().await {
-                    let (message, responder) = match request {
-                        Ok(request) => request,
-                        Err(e) => {
-                            warn!(
-                                "peer {} broke the protocol and was disconnected: {e}",
-                                peer.node_id
-                            );
-                            break;
-                        }
-                    };
-                    let (reply, answer) = oneshot::channel();
-                    let inbound = Inbound {
-                        peer: peer.fingerprint.clone(),
-                        message,
-                        reply,
-                    };
-                    if to_world.send(FromNetwork::Request(inbound)).is_err() {
-                        break;
-                    }
-                    tokio::spawn(async move {
-                        if let Ok(answer) = answer.await {
-                            let _ = responder.respond(&answer).await;
-                        }
-                    });
-                }
-                info!("peer {} disconnected", peer.node_id);
-            });
+        for address in config.dial.clone() {
+            tokio::spawn(keep_dialing(
+                endpoint.clone(),
+                address,
+                to_world.clone(),
+                stopped.clone(),
+            ));
         }
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => break,
+                accepted = endpoint.accept() => {
+                    let Some(accepted) = accepted else { break };
+                    match accepted {
+                        Ok(peer) => {
+                            tokio::spawn(serve_peer(peer, None, to_world.clone()));
+                        }
+                        Err(e) => warn!("peer refused: {e}"),
+                    }
+                }
+            }
+        }
+        endpoint.close_and_wait(Duration::from_secs(1)).await;
+    });
+}
+
+/// Keeps a connection to `address` open: dials, serves it until it closes, waits (doubling up
+/// to [`MAX_BACKOFF`]) and dials again, until the node stops.
+async fn keep_dialing(
+    endpoint: Arc<PeerEndpoint>,
+    address: SocketAddr,
+    to_world: Sender<FromNetwork>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match endpoint.connect(address).await {
+            Ok(peer) => {
+                backoff = Duration::from_millis(50);
+                serve_peer(peer, Some(address), to_world.clone()).await;
+            }
+            Err(e) => debug!("dialing {address}: {e}"),
+        }
+        tokio::select! {
+            _ = stopped.changed() => return,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Reports the peer, forwards its requests to the world, pings it, and reports when it goes.
+async fn serve_peer(
+    peer: interstice_net::transport::Peer,
+    address: Option<SocketAddr>,
+    to_world: Sender<FromNetwork>,
+) {
+    info!("peer {} connected ({})", peer.node_id, peer.fingerprint);
+    let _ = to_world.send(FromNetwork::Connected {
+        node_id: peer.node_id.clone(),
+        fingerprint: peer.fingerprint.clone(),
+        address,
+    });
+    let pinger = {
+        let (peer, to_world) = (peer.clone(), to_world.clone());
+        tokio::spawn(async move {
+            loop {
+                match peer.ping().await {
+                    Ok(rtt) => {
+                        let _ = to_world.send(FromNetwork::Rtt {
+                            node_id: peer.node_id.clone(),
+                            rtt,
+                        });
+                    }
+                    Err(_) => break,
+                }
+                tokio::time::sleep(PING_EVERY).await;
+            }
+        })
+    };
+    while let Some(request) = peer.next_request().await {
+        let (message, responder) = match request {
+            Ok(request) => request,
+            Err(e) => {
+                warn!(
+                    "peer {} broke the protocol and was disconnected: {e}",
+                    peer.node_id
+                );
+                break;
+            }
+        };
+        let (reply, answer) = oneshot::channel();
+        let inbound = Inbound {
+            peer: peer.fingerprint.clone(),
+            message,
+            reply,
+        };
+        if to_world.send(FromNetwork::Request(inbound)).is_err() {
+            break;
+        }
+        tokio::spawn(async move {
+            if let Ok(answer) = answer.await {
+                let _ = responder.respond(&answer).await;
+            }
+        });
+    }
+    pinger.abort();
+    info!("peer {} disconnected", peer.node_id);
+    let _ = to_world.send(FromNetwork::Disconnected {
+        node_id: peer.node_id.clone(),
     });
 }
 
@@ -186,9 +332,11 @@ fn public_module(modules: &Modules, name: &str) -> Result<(), RemoteError> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn serve_requests(
     inbox: Res<NetworkInbox>,
     mut status: ResMut<NetworkStatus>,
+    mut health: ResMut<PeerHealth>,
     mut modules: ResMut<Modules>,
     mut db: ResMut<Database>,
     mut queue: ResMut<ReducerQueue>,
@@ -214,6 +362,46 @@ fn serve_requests(
                 continue;
             }
             FromNetwork::Request(inbound) => inbound,
+            FromNetwork::Connected {
+                node_id,
+                fingerprint,
+                address,
+            } => {
+                let state = health
+                    .peers
+                    .entry(node_id.clone())
+                    .or_insert_with(|| PeerState {
+                        fingerprint: fingerprint.clone(),
+                        address,
+                        connections: 0,
+                        rtt: None,
+                        last_seen: Instant::now(),
+                    });
+                state.fingerprint = fingerprint;
+                state.address = address.or(state.address);
+                state.last_seen = Instant::now();
+                state.connections += 1;
+                if state.connections == 1 {
+                    queue.push_peer_event(&modules, true, &node_id);
+                }
+                continue;
+            }
+            FromNetwork::Disconnected { node_id } => {
+                if let Some(state) = health.peers.get_mut(&node_id) {
+                    state.connections = state.connections.saturating_sub(1);
+                    if state.connections == 0 {
+                        queue.push_peer_event(&modules, false, &node_id);
+                    }
+                }
+                continue;
+            }
+            FromNetwork::Rtt { node_id, rtt } => {
+                if let Some(state) = health.peers.get_mut(&node_id) {
+                    state.rtt = Some(rtt);
+                    state.last_seen = Instant::now();
+                }
+                continue;
+            }
         };
         let answer = match message {
             Message::Ping { nonce } => Message::Pong { nonce },

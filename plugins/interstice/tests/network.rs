@@ -29,6 +29,7 @@ fn serving_node(trusted: TrustedPeers) -> (App, std::net::SocketAddr, String) {
                 node_id: "server-node".into(),
                 identity,
                 trusted,
+                dial: Vec::new(),
             }),
     ));
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -348,4 +349,107 @@ fn remote_calls_run_exactly_once_through_a_lossy_link() {
         Ok(CALLS),
         "every call ran exactly once"
     );
+}
+
+/// A node with the `watcher` module (which records `connect`/`disconnect`), dialing `dial`.
+fn watching_node(
+    name: &str,
+    identity: Arc<NodeIdentity>,
+    trusted: TrustedPeers,
+    listen: std::net::SocketAddr,
+    dial: Vec<std::net::SocketAddr>,
+) -> App {
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        IntersticePlugin::default()
+            .with_module_bytes("watcher", wasm("watcher"))
+            .with_network(NetworkConfig {
+                listen,
+                node_id: name.into(),
+                identity,
+                trusted,
+                dial,
+            }),
+    ));
+    app.update();
+    app
+}
+
+fn seen(app: &mut App) -> Vec<String> {
+    query(app, "watcher", "seen", ()).unwrap()
+}
+
+#[test]
+fn peers_are_dialed_reported_and_their_departure_noticed() {
+    use interstice::network::PeerHealth;
+    let (a_id, b_id) = (
+        Arc::new(NodeIdentity::generate().unwrap()),
+        Arc::new(NodeIdentity::generate().unwrap()),
+    );
+    let (a_trust, b_trust) = (TrustedPeers::default(), TrustedPeers::default());
+    a_trust.trust(b_id.fingerprint());
+    b_trust.trust(a_id.fingerprint());
+    let mut b = watching_node(
+        "node-b",
+        b_id,
+        b_trust,
+        "127.0.0.1:0".parse().unwrap(),
+        vec![],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let b_addr = loop {
+        b.update();
+        if let Some(addr) = b.world().resource::<NetworkStatus>().local_addr {
+            break addr;
+        }
+        assert!(Instant::now() < deadline, "b never listened");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let mut a = watching_node(
+        "node-a",
+        a_id,
+        a_trust,
+        "127.0.0.1:0".parse().unwrap(),
+        vec![b_addr],
+    );
+
+    // Both sides see the other connect, and a measures the round trip.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        a.update();
+        b.update();
+        let rtt = a
+            .world()
+            .resource::<PeerHealth>()
+            .peers
+            .get("node-b")
+            .and_then(|p| p.rtt);
+        if seen(&mut a) == ["peer+ node-b"] && seen(&mut b) == ["peer+ node-a"] && rtt.is_some() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a: {:?}, b: {:?}",
+            seen(&mut a),
+            seen(&mut b)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let health = a.world().resource::<PeerHealth>().peers["node-b"].clone();
+    assert!(health.connected());
+    assert_eq!(health.address, Some(b_addr));
+
+    // b goes away: a notices, and keeps trying to reach it in the background.
+    drop(b);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        a.update();
+        if seen(&mut a) == ["peer+ node-b", "peer- node-b"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a: {:?}", seen(&mut a));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(!a.world().resource::<PeerHealth>().peers["node-b"].connected());
 }

@@ -226,6 +226,13 @@ impl PeerEndpoint {
     pub fn close(&self) {
         self.endpoint.close(0u32.into(), b"node stopping");
     }
+
+    /// Closes every connection and waits (at most `limit`) until peers were told, so they
+    /// notice the departure at once instead of after an idle timeout.
+    pub async fn close_and_wait(&self, limit: std::time::Duration) {
+        self.close();
+        let _ = tokio::time::timeout(limit, self.endpoint.wait_idle()).await;
+    }
 }
 
 fn violation(connection: &quinn::Connection, what: String) -> TransportError {
