@@ -114,22 +114,6 @@ impl ReducerContext {
         crate::__private::call_module(0, module, reducer, &bytes).map(drop)
     }
 
-    /// Runs a query of another module on this node, seeing this transaction's writes.
-    pub fn call_query<A: Args, R: IntersticeType>(
-        &self,
-        module: &str,
-        query: &str,
-        args: A,
-    ) -> Result<R, HostError> {
-        call_query(module, query, args)
-    }
-
-    /// The module whose reducer called this one, or `None` for a call from outside any
-    /// module (a game system, the CLI, the schedule, an event).
-    pub fn caller(&self) -> Option<String> {
-        crate::__private::caller()
-    }
-
     /// A deterministic random number: the sequence depends only on the invocation's position
     /// in the node's history and its logical time, so a replay draws the same numbers.
     pub fn random(&self) -> u64 {
@@ -153,6 +137,9 @@ pub struct QueryContext {
 
 /// Contexts that can run queries of other modules (both reducers and queries can); what typed
 /// bindings take.
+///
+/// Both reducers and queries may run queries of other modules on the node (seeing the current
+/// transaction's writes) and ask who called them; queries cannot call reducers.
 pub trait QueryCaller {
     /// Runs a query of another module on this node.
     fn call_query<A: Args, R: IntersticeType>(
@@ -162,6 +149,12 @@ pub trait QueryCaller {
         args: A,
     ) -> Result<R, HostError> {
         call_query(module, query, args)
+    }
+
+    /// The module whose reducer or query called this one, or `None` for a call from outside
+    /// any module (a game system, the CLI, the schedule, an event).
+    fn caller(&self) -> Option<String> {
+        crate::__private::caller()
     }
 }
 
@@ -181,21 +174,6 @@ fn call_query<A: Args, R: IntersticeType>(
 }
 
 impl QueryContext {
-    /// Runs a query of another module on this node (queries cannot call reducers).
-    pub fn call_query<A: Args, R: IntersticeType>(
-        &self,
-        module: &str,
-        query: &str,
-        args: A,
-    ) -> Result<R, HostError> {
-        call_query(module, query, args)
-    }
-
-    /// The module whose query called this one, if any.
-    pub fn caller(&self) -> Option<String> {
-        crate::__private::caller()
-    }
-
     #[doc(hidden)]
     pub fn __new() -> Self {
         QueryContext {

@@ -52,7 +52,7 @@ pub use table::{
 pub mod prelude {
     pub use crate::host_calls;
     pub use crate::{
-        HostError, IntersticeType, QueryContext, ReducerContext, TableRow, interstice_module,
-        interstice_type, query, reducer, table,
+        HostError, IntersticeType, QueryCaller, QueryContext, ReducerContext, TableRow,
+        interstice_module, interstice_type, query, reducer, table,
     };
 }

@@ -5,7 +5,6 @@ mod common;
 
 use bevy::prelude::*;
 use common::*;
-use interstice::prelude::*;
 use interstice::{CallError, Database, StorageConfig};
 
 fn bank_app() -> App {
@@ -143,18 +142,8 @@ fn queries_call_queries() {
 #[test]
 fn a_cross_module_transaction_is_one_durable_record() {
     let dir = tempfile::tempdir().unwrap();
-    let node = |dir: &std::path::Path| {
-        let mut app = App::new();
-        app.add_plugins((
-            MinimalPlugins,
-            IntersticePlugin::default()
-                .with_storage(StorageConfig::new(dir))
-                .with_module_bytes("bank", wasm("bank"))
-                .with_module_bytes("teller", wasm("teller")),
-        ));
-        app.update();
-        app
-    };
+    let node =
+        |dir: &std::path::Path| persisting_node(StorageConfig::new(dir), &["bank", "teller"]);
     let before = {
         let mut app = node(dir.path());
         call(&mut app, "bank", "open", ("ada".to_string(), 100i64)).unwrap();

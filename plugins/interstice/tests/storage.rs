@@ -15,15 +15,7 @@ use std::path::Path;
 
 /// A node app persisting in `dir` with the kitchen module.
 fn node(config: StorageConfig) -> App {
-    let mut app = App::new();
-    app.add_plugins((
-        MinimalPlugins,
-        IntersticePlugin::default()
-            .with_storage(config)
-            .with_module_bytes("kitchen", wasm("kitchen")),
-    ));
-    app.update();
-    app
+    persisting_node(config, &["kitchen"])
 }
 
 fn add(app: &mut App, code: &str, price: i64) {

@@ -110,3 +110,15 @@ pub fn query<A: interstice::abi::typed::Args, R: interstice::IntersticeType>(
 ) -> Result<R, interstice::CallError> {
     with_api(app, |api| api.query(module, name, args))
 }
+
+/// A node persisting with `storage`, loading the named test modules at startup.
+pub fn persisting_node(storage: interstice::StorageConfig, modules: &[&str]) -> App {
+    let mut plugin = IntersticePlugin::default().with_storage(storage);
+    for module in modules {
+        plugin = plugin.with_module_bytes(*module, wasm(module));
+    }
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, plugin));
+    app.update();
+    app
+}
