@@ -12,7 +12,7 @@ use crate::db::tx::Undo;
 use interstice_abi::{
     EventSpec, ModuleSchema, TableEvent, TypeKind, TypeSet, Value, ValueType, VariantFields,
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// A subscriber reducer.
@@ -133,47 +133,16 @@ impl Subscriptions {
         undo: &[Undo],
         out: &mut Vec<EventInvocation>,
     ) {
-        // Net change per row: the state before the transaction (from the row's first undo
-        // entry) and after it (the table now), in first-touched order.
-        let pk_of = |table: u32, row: &[Value]| -> Option<Value> {
-            let t = tables.get(table as usize)?;
-            row.get(usize::from(t.schema().primary_key)).cloned()
-        };
-        let mut firsts: Vec<(u32, Value, Option<Vec<Value>>)> = Vec::new();
-        let mut seen: BTreeSet<(u32, Value)> = BTreeSet::new();
-        for entry in undo {
-            let (table, pk, before) = match entry {
-                Undo::Inserted { table, pk } => (*table, pk.clone(), None),
-                Undo::Updated { table, old } | Undo::Deleted { table, row: old } => {
-                    let Some(pk) = pk_of(*table, old) else {
-                        continue;
-                    };
-                    (*table, pk, Some(old.clone()))
-                }
-            };
-            // Most transactions touch a few rows: a linear check beats building a set.
-            let repeated = if firsts.len() < 32 {
-                firsts.iter().any(|(t, p, _)| *t == table && *p == pk)
-            } else {
-                if seen.is_empty() {
-                    seen.extend(firsts.iter().map(|(t, p, _)| (*t, p.clone())));
-                }
-                !seen.insert((table, pk.clone()))
-            };
-            if repeated {
-                continue;
-            }
-            firsts.push((table, pk, before));
-        }
+        let firsts = crate::db::changes::touched(tables, undo);
         let mut args = Vec::new();
-        for (table_id, pk, before) in &firsts {
-            let Some(table) = tables.get(*table_id as usize) else {
+        for touched in &firsts {
+            let Some(table) = tables.get(touched.table as usize) else {
                 continue;
             };
             let name = &table.schema().name;
-            let after = table.get(pk);
+            let after = table.get(&touched.pk);
             let (event, rows): (TableEventKey, [Option<&[Value]>; 2]) =
-                match (before.as_deref(), after) {
+                match (touched.before, after) {
                     (None, Some(new)) => (TableEventKey::Insert, [Some(new), None]),
                     (Some(old), None) => (TableEventKey::Delete, [Some(old), None]),
                     (Some(old), Some(new)) if old != new.as_slice() => {

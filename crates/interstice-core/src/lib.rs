@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod modules;
 pub mod plugin;
+pub mod publish;
 pub mod queue;
 pub mod schedule;
 pub mod storage;
@@ -28,6 +29,7 @@ pub use plugin::{IntersticeCorePlugin, IntersticeSystems};
 pub use queue::{
     Invocation, InvocationId, InvocationLog, RecordedFrame, ReducerOutcome, ReducerQueue, Trigger,
 };
+pub use publish::{PublicationLog, PublishedEvent, ReadOutcome};
 pub use schedule::LogicalClock;
 pub use storage::registry::{DataRoot, NodeEntry, NodeRegistry, RegistryError};
 pub use storage::{Durability, RecoveryReport, Retention, Storage, StorageConfig, StorageError};

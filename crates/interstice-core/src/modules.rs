@@ -342,7 +342,7 @@ impl Modules {
         for authority in &schema.authorities {
             self.authorities.insert(*authority, schema.name.clone());
         }
-        db.insert_module(&schema.name, ModuleTables::for_schema(&schema));
+        db.insert_module(&schema, ModuleTables::for_schema(&schema));
         self.rebuild_subscriptions();
         tracing::info!(target: "interstice", module = %schema.name, version = %schema.version, "module loaded");
 
@@ -675,6 +675,11 @@ impl Modules {
                 .iter()
                 .map(|n| (n.module.as_str(), n.undo.as_slice()));
             for (module, undo) in own.chain(called) {
+                if db.publications.publishes(module)
+                    && let Some(tables) = db.module(module)
+                {
+                    crate::publish::capture(&db.publications, module, &tables.tables, undo);
+                }
                 if self.subscriptions.watches_module(module)
                     && let Some(tables) = db.module(module)
                 {

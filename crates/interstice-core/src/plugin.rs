@@ -185,6 +185,7 @@ pub fn run_reducers(world: &mut World) {
                 });
                 match synced {
                     Ok(true) => {
+                        db.publications.release();
                         let mut released = std::mem::take(&mut storage.held);
                         released.append(&mut outcomes);
                         outcomes = released;
@@ -203,6 +204,9 @@ pub fn run_reducers(world: &mut World) {
                         outcomes = failed;
                     }
                 }
+            } else {
+                // Nothing to wait for: what committed is as durable as it gets.
+                db.publications.release();
             }
         });
     });

@@ -10,13 +10,15 @@
 //! ```
 //!
 //! (`str`/`bytes` are a varint length then the bytes.) Changes are physical: replaying them
-//! rebuilds the state without running any module code. Only changes to non-ephemeral tables are
-//! journaled; a transaction that touched nothing durable writes no record.
+//! rebuilds the state without running any module code. Each row the transaction touched
+//! appears once, with its state after the transaction (its net change). Only changes to
+//! non-ephemeral tables are journaled; a transaction that touched nothing durable writes no
+//! record.
 
 use super::table::Table;
 use super::tx::Undo;
+use interstice_abi::Persistence;
 use interstice_abi::codec::{write_str, write_varint};
-use interstice_abi::{Persistence, Value};
 
 /// Change op: the row now stored under its primary key.
 pub const OP_PUT: u8 = 1;
@@ -172,26 +174,18 @@ impl Journal {
         };
         let mut encoded = Vec::new();
         let mut count = 0u64;
-        for entry in group.undo {
-            let (table_id, pk): (u32, Value) = match entry {
-                Undo::Inserted { table, pk } => (*table, pk.clone()),
-                Undo::Updated { table, old } | Undo::Deleted { table, row: old } => {
-                    let Some(t) = tables.get(*table as usize) else {
-                        continue;
-                    };
-                    (*table, old[usize::from(t.schema().primary_key)].clone())
-                }
-            };
-            let Some(table) = durable(table_id) else {
+        // One change per row: its state after the transaction.
+        for touched in super::changes::touched(tables, group.undo) {
+            let Some(table) = durable(touched.table) else {
                 continue;
             };
             scratch.clear();
-            let op = match (entry, table.get(&pk)) {
-                (Undo::Deleted { .. }, _) | (_, None) => {
-                    table.encode_pk(&pk, scratch);
+            let op = match table.get(&touched.pk) {
+                None => {
+                    table.encode_pk(&touched.pk, scratch);
                     OP_DELETE
                 }
-                (_, Some(row)) => {
+                Some(row) => {
                     table.encode_row(row, scratch);
                     OP_PUT
                 }

@@ -1,5 +1,6 @@
 //! The table store: every module's tables, as one ECS resource.
 
+pub mod changes;
 pub mod journal;
 pub mod table;
 pub mod tx;
@@ -43,6 +44,8 @@ impl ModuleTables {
 pub struct Database {
     modules: BTreeMap<String, ModuleTables>,
     journal: Option<Journal>,
+    /// The event streams of public modules' tables (what peers subscribe to).
+    pub publications: crate::publish::PublicationLog,
 }
 
 impl std::fmt::Debug for Database {
@@ -122,11 +125,17 @@ impl Database {
         journal.record(time, module, reducer, args, &groups);
     }
 
-    pub(crate) fn insert_module(&mut self, module: &str, tables: ModuleTables) {
-        self.modules.insert(module.to_string(), tables);
+    pub(crate) fn insert_module(&mut self, schema: &ModuleSchema, tables: ModuleTables) {
+        if schema.visibility == interstice_abi::Visibility::Public {
+            for table in &schema.tables {
+                self.publications.open_stream(&schema.name, &table.name);
+            }
+        }
+        self.modules.insert(schema.name.clone(), tables);
     }
 
     pub(crate) fn remove_module(&mut self, module: &str) -> Option<ModuleTables> {
+        self.publications.close_module(module);
         self.modules.remove(module)
     }
 

@@ -354,6 +354,8 @@ impl Storage {
             }
         }
 
+        // Everything replayed is durable: its events may be served.
+        db.publications.release();
         let (path, len) = tail.unwrap_or_else(|| (log_dir.join(segment_name(next_seq)), 0));
         let writer = LogWriter::open(&log_dir, path, len, config.segment_bytes)?;
         db.enable_journal(next_seq);
@@ -540,23 +542,61 @@ fn restore_snapshot(db: &mut Database, data: &snapshot::SnapshotData) -> Result<
             table.restore_counters(t.next_pk, &t.counters);
         }
     }
+    for stream in &data.streams {
+        if db.publications.stream(&stream.module, &stream.table).is_some() {
+            let events = stream
+                .events
+                .iter()
+                .map(|(seq, kind, rows)| crate::publish::PublishedEvent {
+                    seq: *seq,
+                    kind: *kind,
+                    rows: rows.clone(),
+                })
+                .collect();
+            db.publications
+                .restore(&stream.module, &stream.table, stream.next_seq, events);
+        }
+    }
     Ok(())
 }
 
+/// Replays one record. The events it makes in published streams are appended again, with the
+/// numbers the live node gave them: each change is the net change of one row, and the row
+/// before it is in the table being rebuilt.
 fn apply(db: &mut Database, record: &log::Record<'_>) -> Result<(), String> {
+    let publications = db.publications.clone();
     for group in &record.groups {
+        let publishes = publications.publishes(group.module);
         for change in &group.changes {
             let table = recovery_table(db, group.module, change.table)?;
-            match change.op {
+            let event = match change.op {
                 OP_PUT => {
                     let row = table.decode_row(change.data).map_err(|e| e.to_string())?;
+                    let pk = row
+                        .get(usize::from(table.schema().primary_key))
+                        .cloned()
+                        .ok_or("row without a primary key")?;
+                    let event = publishes
+                        .then(|| {
+                            let before = table.get(&pk).map(|r| r.as_slice());
+                            crate::publish::event_of(table, before, Some(&row))
+                        })
+                        .flatten();
                     table.put_recovered(row).map_err(|e| e.to_string())?;
+                    event
                 }
                 OP_DELETE => {
                     let pk = table.decode_pk(change.data).map_err(|e| e.to_string())?;
+                    let event = publishes
+                        .then(|| crate::publish::event_of(table, table.get(&pk).map(|r| r.as_slice()), None))
+                        .flatten();
                     table.delete_recovered(&pk);
+                    event
                 }
                 op => return Err(format!("unknown change op {op}")),
+            };
+            if let Some((kind, rows)) = event {
+                publications.append(group.module, change.table, kind, rows);
             }
         }
     }

@@ -2,19 +2,21 @@
 //!
 //! A snapshot file `snapshots/<seq, 20 digits>.snap` is `"ISNP" | version: u32 LE |
 //! payload length: u64 LE | crc32c(payload): u32 LE | payload`, the payload being a postcard
-//! [`SnapshotData`]. It holds every record up to and including `seq`. Files are written
+//! [`SnapshotData`]. It holds every record up to and including `seq`, and the published event
+//! streams of durable public tables as they were after it. Files are written
 //! atomically (temporary file, fsync, rename, directory fsync), so a crash leaves either the old
 //! set of snapshots or the new one.
 
 use super::StorageError;
 use super::fsutil::write_atomic;
 use crate::db::Database;
-use interstice_abi::Persistence;
+use interstice_abi::{Persistence, TableEvent};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 4] = b"ISNP";
-const VERSION: u32 = 1;
+/// Version 2 added the published event streams; version 1 files are still read.
+const VERSION: u32 = 2;
 const HEADER_LEN: usize = 20;
 
 /// One table's rows and counters.
@@ -39,6 +41,20 @@ pub struct ModuleData {
     pub tables: Vec<TableData>,
 }
 
+/// The published event stream of one durable table of a public module
+/// ([`publish`](crate::publish)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamData {
+    /// Module name.
+    pub module: String,
+    /// Table name.
+    pub table: String,
+    /// The number the next event gets.
+    pub next_seq: u64,
+    /// The retained events: number, kind, encoded rows.
+    pub events: Vec<(u64, TableEvent, Vec<u8>)>,
+}
+
 /// What a snapshot holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotData {
@@ -48,6 +64,16 @@ pub struct SnapshotData {
     pub time: u64,
     /// Every module's durable tables.
     pub modules: Vec<ModuleData>,
+    /// The event streams of durable public tables, so subscribers resume across a restart.
+    pub streams: Vec<StreamData>,
+}
+
+/// Version 1: no streams.
+#[derive(Deserialize)]
+struct SnapshotDataV1 {
+    seq: u64,
+    time: u64,
+    modules: Vec<ModuleData>,
 }
 
 /// The file name of the snapshot that includes records up to `seq`.
@@ -86,7 +112,33 @@ pub fn capture(db: &Database, seq: u64, time: u64) -> SnapshotData {
                 .collect(),
         })
         .collect();
-    SnapshotData { seq, time, modules }
+    let mut streams = Vec::new();
+    for (module, tables) in db.module_names().filter_map(|n| db.module(n).map(|m| (n, m))) {
+        for t in tables
+            .tables
+            .iter()
+            .filter(|t| t.schema().persistence != Persistence::Ephemeral)
+        {
+            if let Some(stream) = db.publications.stream(module, &t.schema().name) {
+                streams.push(StreamData {
+                    module: module.to_string(),
+                    table: t.schema().name.clone(),
+                    next_seq: stream.next_seq,
+                    events: stream
+                        .retained
+                        .into_iter()
+                        .map(|e| (e.seq, e.kind, e.rows))
+                        .collect(),
+                });
+            }
+        }
+    }
+    SnapshotData {
+        seq,
+        time,
+        modules,
+        streams,
+    }
 }
 
 /// Writes a snapshot file atomically and returns its path.
@@ -114,7 +166,7 @@ pub fn read(path: &Path) -> Result<SnapshotData, StorageError> {
         return Err(bad("not a snapshot file (bad header)"));
     }
     let version = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
-    if version != VERSION {
+    if version != VERSION && version != 1 {
         return Err(bad(&format!("unsupported snapshot version {version}")));
     }
     let mut len = [0u8; 8];
@@ -131,7 +183,17 @@ pub fn read(path: &Path) -> Result<SnapshotData, StorageError> {
     if crc32c::crc32c(payload) != crc {
         return Err(bad("checksum mismatch"));
     }
-    postcard::from_bytes(payload).map_err(|e| bad(&format!("undecodable: {e}")))
+    let undecodable = |e: postcard::Error| bad(&format!("undecodable: {e}"));
+    if version == 1 {
+        let v1: SnapshotDataV1 = postcard::from_bytes(payload).map_err(undecodable)?;
+        return Ok(SnapshotData {
+            seq: v1.seq,
+            time: v1.time,
+            modules: v1.modules,
+            streams: Vec::new(),
+        });
+    }
+    postcard::from_bytes(payload).map_err(undecodable)
 }
 
 /// Snapshots in a directory, newest first.
