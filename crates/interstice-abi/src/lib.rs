@@ -24,8 +24,9 @@ pub mod value;
 pub use codec::{DecodeError, Reader};
 pub use protocol::{ABI_VERSION, HostError};
 pub use schema::{
-    Authority, Binding, EventSpec, IndexKind, IndexSchema, ModuleSchema, Persistence, QuerySchema,
-    ReducerSchema, SchemaError, TableEvent, TableSchema, Visibility,
+    Authority, Binding, EventSpec, IndexKind, IndexSchema, ModuleSchema, NodeBinding,
+    NodeDependency, Persistence, QuerySchema, ReducerSchema, SchemaError, TableEvent, TableSchema,
+    Visibility,
 };
 pub use typed::IntersticeType;
 pub use types::{FieldDef, TypeDef, TypeKind, TypeSet, ValueType, VariantDef, VariantFields};

@@ -32,7 +32,7 @@
 //! | `cancel_schedule` | `(id: i64) -> i32` | cancel a scheduled entry |
 //! | `now` | `() -> i64` | the call's logical time in milliseconds |
 //! | `random_seed` | `() -> i64` | the call's deterministic random seed |
-//! | `call_module` | `(kind: i32, ptr: i32, len: i32) -> i64` | call another module's reducer or query |
+//! | `call_module` | `(kind: i32, ptr: i32, len: i32) -> i64` | call another module's reducer (kind 0) or query (1) on this node, or send a reducer call to another node (2) |
 //! | `caller` | `() -> i64` | the calling module's name |
 //!
 //! `table_op` answers `r >= 0` when it succeeded, with an `r`-byte response pending, and
@@ -102,6 +102,9 @@ pub mod imports {
     /// `call_module(kind, ptr, len) -> outcome`: calls a reducer (`kind` 0) or query (1) of
     /// another module on this node inside the current transaction; payload `module: str |
     /// name: str | args: bytes`; answers like `table_op` (a query's result is the response).
+    /// Kind 2 sends a reducer call to another node once the current transaction commits
+    /// (it never waits for that node); payload `node: str | module: str | name: str | args:
+    /// bytes`, where `node` is one of the module's node dependencies.
     pub const CALL_MODULE: &str = "call_module";
     /// `caller() -> i64`: the length of the calling module's name, left as the response, or
     /// -1 when the call came from outside any module.
@@ -294,6 +297,8 @@ pub struct ModuleDescription {
     pub visibility: Visibility,
     /// Claimed authorities.
     pub authorities: Vec<Authority>,
+    /// Other nodes it reaches (from its node bindings).
+    pub nodes: Vec<crate::schema::NodeDependency>,
 }
 
 /// What a table's describe export returns.

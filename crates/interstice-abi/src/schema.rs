@@ -277,7 +277,24 @@ pub struct ModuleSchema {
     pub reducers: Vec<ReducerSchema>,
     /// Its queries, ordered by name.
     pub queries: Vec<QuerySchema>,
+    /// The other nodes it depends on (from its `src/bindings/node_*.toml`): where its remote
+    /// subscriptions and remote reducer calls go.
+    #[serde(default)]
+    pub nodes: Vec<NodeDependency>,
 }
+
+/// Another node a module reaches, by the name its bindings and event strings use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeDependency {
+    /// The name used in `#[reducer(on = "<name>.<module>.<table>.<event>")]` and in
+    /// `bindings::<name>`.
+    pub name: String,
+    /// Its UDP address (`host:port`).
+    pub address: String,
+}
+
+/// Longest node address accepted.
+pub const MAX_ADDRESS_LEN: usize = 256;
 
 /// Why a schema was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -311,6 +328,13 @@ pub enum SchemaError {
     },
     /// An authority is claimed twice.
     DuplicateAuthority(Authority),
+    /// A remote subscription or node dependency is wrong.
+    InvalidNode {
+        /// The node's name.
+        node: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl fmt::Display for SchemaError {
@@ -327,6 +351,7 @@ impl fmt::Display for SchemaError {
             }
             SchemaError::InvalidTable { table, reason } => write!(f, "table `{table}`: {reason}"),
             SchemaError::DuplicateAuthority(a) => write!(f, "authority {a} is claimed twice"),
+            SchemaError::InvalidNode { node, reason } => write!(f, "node `{node}`: {reason}"),
         }
     }
 }
@@ -387,6 +412,30 @@ impl ModuleSchema {
         check_unique("reducers", self.reducers.iter().map(|r| r.name.as_str()))?;
         check_unique("queries", self.queries.iter().map(|q| q.name.as_str()))?;
         check_unique("types", self.types.iter().map(|t| t.name.as_str()))?;
+        check_unique("nodes", self.nodes.iter().map(|n| n.name.as_str()))?;
+        for n in &self.nodes {
+            if n.address.is_empty() || n.address.len() > MAX_ADDRESS_LEN {
+                return Err(SchemaError::InvalidNode {
+                    node: n.name.clone(),
+                    reason: format!("address must be 1 to {MAX_ADDRESS_LEN} bytes"),
+                });
+            }
+        }
+        for r in &self.reducers {
+            if let Some(EventSpec::Table {
+                node: Some(node), ..
+            }) = &r.on
+                && !self.nodes.iter().any(|n| n.name == *node)
+            {
+                return Err(SchemaError::InvalidNode {
+                    node: node.clone(),
+                    reason: format!(
+                        "reducer `{}` subscribes to it, but no `src/bindings/node_{node}.toml` declares it",
+                        r.name
+                    ),
+                });
+            }
+        }
 
         for def in self.types.iter() {
             self.check_type_def(def)?;
@@ -582,13 +631,21 @@ mod tests {
     }
 }
 
-/// What a `src/bindings/*.toml` file holds: the public schema of one module another module
-/// depends on, and for a module on another node, where that node is.
+/// What a `src/bindings/<module>.toml` file holds: the public schema of one module on the same
+/// node that another module depends on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Binding {
-    /// The node's address, for a module on another node; absent for a module on the same node.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node: Option<String>,
     /// The module's public schema.
     pub module: ModuleSchema,
+}
+
+/// What a `src/bindings/node_<name>.toml` file holds: another node — its name and address —
+/// and the public schemas of the modules on it that a module depends on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeBinding {
+    /// The node.
+    pub node: NodeDependency,
+    /// Public schemas of its modules.
+    #[serde(default)]
+    pub modules: Vec<ModuleSchema>,
 }

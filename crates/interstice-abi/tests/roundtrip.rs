@@ -287,12 +287,22 @@ fn module_schemas_round_trip_through_postcard() {
     assert_eq!(back, schema);
     // Bindings are the same schema as TOML.
     let binding = Binding {
-        node: Some("127.0.0.1:8080".into()),
         module: schema.clone(),
     };
     let text = toml::to_string_pretty(&binding).unwrap();
     let back: Binding = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert_eq!(back, binding);
+    let node = interstice_abi::NodeBinding {
+        node: interstice_abi::NodeDependency {
+            name: "far".into(),
+            address: "127.0.0.1:8080".into(),
+        },
+        modules: vec![schema.clone()],
+    };
+    let text = toml::to_string_pretty(&node).unwrap();
+    let back: interstice_abi::NodeBinding =
+        toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(back, node);
     let public = schema.to_public().expect("public module");
     assert!(
         public.reducers.is_empty(),

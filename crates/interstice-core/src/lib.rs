@@ -26,11 +26,11 @@ pub use db::Database;
 pub use error::{CallError, LoadError};
 pub use modules::{Modules, QueryHandle, ReducerHandle};
 pub use plugin::{IntersticeCorePlugin, IntersticeSystems};
+pub use publish::{PublicationLog, PublishedEvent, ReadOutcome};
 pub use queue::{
     Invocation, InvocationId, InvocationLog, RecordedFrame, ReducerOutcome, ReducerQueue, Trigger,
 };
-pub use publish::{PublicationLog, PublishedEvent, ReadOutcome};
 pub use schedule::LogicalClock;
 pub use storage::registry::{DataRoot, NodeEntry, NodeRegistry, RegistryError};
 pub use storage::{Durability, RecoveryReport, Retention, Storage, StorageConfig, StorageError};
-pub use wasm::state::GuestLog;
+pub use wasm::state::{GuestLog, RemoteCall};

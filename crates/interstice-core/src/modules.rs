@@ -121,6 +121,8 @@ pub struct Modules {
     cache_dir: Option<std::path::PathBuf>,
     subscriptions: Subscriptions,
     events: Vec<EventInvocation>,
+    /// Remote reducer calls of committed transactions, not yet handed to the network.
+    outbox: Vec<crate::wasm::state::RemoteCall>,
     now_ms: u64,
     invocation: u64,
 }
@@ -145,6 +147,7 @@ impl Modules {
             cache_dir: None,
             subscriptions: Subscriptions::default(),
             events: Vec::new(),
+            outbox: Vec::new(),
             now_ms: 0,
             invocation: 0,
         })
@@ -235,11 +238,26 @@ impl Modules {
     /// private module is still callable on its node, by name, without typed bindings.
     pub fn export_binding(&self, module: &str) -> Option<String> {
         let public = self.schema(module)?.to_public()?;
-        let binding = interstice_abi::Binding {
-            node: None,
-            module: public,
-        };
+        let binding = interstice_abi::Binding { module: public };
         toml::to_string_pretty(&binding).ok()
+    }
+
+    /// The node binding (`src/bindings/node_<name>.toml`) modules on other nodes use to reach
+    /// this node as `name` at `address`: the public schemas of its public modules (all of them,
+    /// or those listed in `only`), as TOML.
+    pub fn export_node_binding(&self, name: &str, address: &str, only: &[&str]) -> String {
+        let binding = interstice_abi::NodeBinding {
+            node: interstice_abi::NodeDependency {
+                name: name.to_string(),
+                address: address.to_string(),
+            },
+            modules: self
+                .schemas()
+                .filter(|s| only.is_empty() || only.contains(&s.name.as_str()))
+                .filter_map(|s| s.to_public())
+                .collect(),
+        };
+        toml::to_string_pretty(&binding).unwrap_or_default()
     }
 
     /// Which module holds each authority.
@@ -412,6 +430,12 @@ impl Modules {
     fn rebuild_subscriptions(&mut self) {
         let schemas: Vec<Arc<ModuleSchema>> = self.schemas().cloned().collect();
         self.subscriptions = Subscriptions::build(schemas.iter());
+    }
+
+    /// Takes the reducer calls to other nodes that committed transactions made, in order
+    /// (the network layer sends them).
+    pub fn take_remote_calls(&mut self) -> Vec<crate::wasm::state::RemoteCall> {
+        std::mem::take(&mut self.outbox)
     }
 
     /// Takes the subscriber invocations caused by the transactions committed since the last
@@ -655,6 +679,9 @@ impl Modules {
         if result.is_err() {
             rollback(&mut state.tx.tables.tables, &mut state.tx.undo);
             rollback_nested(db, nested.drain(..));
+            state.remote_calls.clear();
+        } else {
+            self.outbox.append(&mut state.remote_calls);
         }
         if let Some(home) = db.module_mut(&loaded.name) {
             *home = std::mem::take(&mut state.tx.tables);
@@ -730,6 +757,18 @@ pub(crate) fn call_module(
         ));
     }
     let payload = host_calls::guest_bytes(memory, ptr, len)?.to_vec();
+    if kind == 2 {
+        let queued = queue_remote_call(state, &payload);
+        state.response.clear();
+        return Ok(match queued {
+            Ok(()) => 0,
+            Err(error) => {
+                state.response = postcard::to_allocvec(&error)
+                    .map_err(|e| host_calls::trap(format!("cannot encode host error: {e}")))?;
+                -(state.response.len() as i64) - 1
+            }
+        });
+    }
     let from = state.module.clone();
     let read_only = state.tx.read_only;
     let env = state.env.take();
@@ -764,6 +803,65 @@ pub(crate) fn call_module(
             -(state.response.len() as i64) - 1
         }
     })
+}
+
+/// Checks a remote reducer call (`call_module` kind 2) and keeps it with the transaction.
+fn queue_remote_call(state: &mut HostState, payload: &[u8]) -> Result<(), HostError> {
+    use crate::wasm::state::{MAX_REMOTE_ARGS, MAX_REMOTE_CALLS, RemoteCall};
+    if state.tx.read_only {
+        return Err(HostError::NotPermitted(
+            "a query cannot call reducers on other nodes".into(),
+        ));
+    }
+    if state.caller.is_some() {
+        return Err(HostError::NotPermitted(
+            "remote calls are made by the module a transaction started in, not by modules it calls"
+                .into(),
+        ));
+    }
+    if state.remote_calls.len() >= MAX_REMOTE_CALLS {
+        return Err(HostError::NotPermitted(format!(
+            "a transaction may send at most {MAX_REMOTE_CALLS} remote calls"
+        )));
+    }
+    let mut r = Reader::new(payload);
+    let parsed = (|| {
+        let node = r.string().ok()?;
+        let module = r.string().ok()?;
+        let reducer = r.string().ok()?;
+        let n = r.length(1).ok()?;
+        let args = r.bytes(n).ok()?.to_vec();
+        r.finish().ok()?;
+        Some((node, module, reducer, args))
+    })();
+    let Some((node, module, reducer, args)) = parsed else {
+        return Err(HostError::InvalidPayload("remote call payload".into()));
+    };
+    if args.len() > MAX_REMOTE_ARGS {
+        return Err(HostError::InvalidPayload(format!(
+            "remote call arguments of {} bytes exceed {MAX_REMOTE_ARGS}",
+            args.len()
+        )));
+    }
+    let address = state
+        .schema
+        .as_ref()
+        .and_then(|s| s.nodes.iter().find(|n| n.name == node))
+        .map(|n| n.address.clone())
+        .ok_or_else(|| {
+            HostError::NotPermitted(format!(
+                "unknown node `{node}`: declare it with src/bindings/node_{node}.toml"
+            ))
+        })?;
+    state.remote_calls.push(RemoteCall {
+        from: state.module.to_string(),
+        node,
+        address,
+        module,
+        reducer,
+        args,
+    });
+    Ok(())
 }
 
 type NestedOutcome = Result<(Vec<u8>, Vec<crate::db::tx::NestedCommit>), HostError>;
@@ -1013,6 +1111,7 @@ fn describe(
         version: m.version,
         visibility: m.visibility,
         authorities: m.authorities,
+        nodes: m.nodes,
         ..ModuleSchema::default()
     };
     let mut names: Vec<String> = module.exports().map(|e| e.name().to_string()).collect();

@@ -49,7 +49,7 @@ pub struct StreamState {
 }
 
 impl StreamState {
-    fn new() -> StreamState {
+    fn fresh() -> StreamState {
         StreamState {
             next_seq: 1,
             released: 1,
@@ -124,7 +124,7 @@ impl PublicationLog {
     pub fn open_stream(&self, module: &str, table: &str) {
         self.lock()
             .entry((module.to_string(), table.to_string()))
-            .or_insert_with(StreamState::new);
+            .or_insert_with(StreamState::fresh);
     }
 
     /// Drops every stream of a module (it was removed).
@@ -172,11 +172,19 @@ impl PublicationLog {
         *self.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(waker));
     }
 
-    /// Up to `max` released events of a stream from number `from` on. `from = 0` means "from
+    /// Up to `max` released events (and, past the first, at most `max_bytes` of rows) of a
+    /// stream from number `from` on. `from = 0` means "from
     /// now": the next event committed. Asking for numbers the stream no longer retains (or,
     /// after an ephemeral stream restarted, numbers it has not reached) starts at the oldest
     /// retained one; `first` tells where.
-    pub fn read(&self, module: &str, table: &str, from: u64, max: usize) -> ReadOutcome {
+    pub fn read(
+        &self,
+        module: &str,
+        table: &str,
+        from: u64,
+        max: usize,
+        max_bytes: usize,
+    ) -> ReadOutcome {
         let streams = self.lock();
         let Some(stream) = streams.get(&(module.to_string(), table.to_string())) else {
             return ReadOutcome::NoStream;
@@ -190,12 +198,17 @@ impl PublicationLog {
             from
         };
         let skip = first.saturating_sub(oldest) as usize;
+        let mut bytes = 0usize;
         let events = stream
             .retained
             .iter()
             .skip(skip)
             .take_while(|e| e.seq < stream.released)
             .take(max)
+            .take_while(|e| {
+                bytes += e.rows.len();
+                bytes == e.rows.len() || bytes <= max_bytes
+            })
             .cloned()
             .collect();
         ReadOutcome::Events { first, events }
@@ -217,7 +230,7 @@ impl PublicationLog {
 
     /// Restores a stream from a snapshot: its next number and retained events, all released.
     pub fn restore(&self, module: &str, table: &str, next_seq: u64, events: Vec<PublishedEvent>) {
-        let mut stream = StreamState::new();
+        let mut stream = StreamState::fresh();
         stream.next_seq = next_seq.max(1);
         stream.released = stream.next_seq;
         for event in events {
@@ -298,13 +311,20 @@ mod tests {
     #[test]
     fn pending_events_are_invisible_until_released() {
         let log = log_with(3);
-        assert_eq!(seqs(&log.read("m", "t", 1, 10)), (1, vec![]));
+        assert_eq!(seqs(&log.read("m", "t", 1, 10, usize::MAX)), (1, vec![]));
         log.release();
-        assert_eq!(seqs(&log.read("m", "t", 1, 10)), (1, vec![1, 2, 3]));
-        assert_eq!(seqs(&log.read("m", "t", 2, 1)), (2, vec![2]));
-        assert_eq!(seqs(&log.read("m", "t", 0, 10)), (4, vec![]));
+        assert_eq!(
+            seqs(&log.read("m", "t", 1, 10, usize::MAX)),
+            (1, vec![1, 2, 3])
+        );
+        assert_eq!(seqs(&log.read("m", "t", 2, 1, usize::MAX)), (2, vec![2]));
+        // Each row is one byte: a 2-byte budget stops after two events.
+        assert_eq!(seqs(&log.read("m", "t", 1, 10, 2)), (1, vec![1, 2]));
+        // The first event always fits.
+        assert_eq!(seqs(&log.read("m", "t", 1, 10, 0)), (1, vec![1]));
+        assert_eq!(seqs(&log.read("m", "t", 0, 10, usize::MAX)), (4, vec![]));
         log.append("m", "t", TableEvent::Delete, vec![]);
-        assert_eq!(seqs(&log.read("m", "t", 4, 10)), (4, vec![]));
+        assert_eq!(seqs(&log.read("m", "t", 4, 10, 1)), (4, vec![]));
     }
 
     #[test]
@@ -320,10 +340,13 @@ mod tests {
                 rows: vec![],
             }],
         );
-        assert_eq!(seqs(&log.read("m", "t", 3, 10)), (10, vec![10]));
+        assert_eq!(seqs(&log.read("m", "t", 3, 10, usize::MAX)), (10, vec![10]));
         // A number the stream never reached (an ephemeral stream restarted).
-        assert_eq!(seqs(&log.read("m", "t", 500, 10)), (10, vec![10]));
-        assert_eq!(log.read("m", "x", 1, 1), ReadOutcome::NoStream);
+        assert_eq!(
+            seqs(&log.read("m", "t", 500, 10, usize::MAX)),
+            (10, vec![10])
+        );
+        assert_eq!(log.read("m", "x", 1, 1, 1), ReadOutcome::NoStream);
     }
 
     #[test]

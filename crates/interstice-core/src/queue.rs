@@ -58,6 +58,27 @@ impl ReducerQueue {
         id
     }
 
+    /// Queues a subscriber invocation for an event that came from elsewhere (another node's
+    /// table): its arguments are checked against the reducer when it runs.
+    pub fn push_event(
+        &mut self,
+        module: impl Into<String>,
+        reducer: impl Into<String>,
+        args: Vec<u8>,
+    ) -> InvocationId {
+        let invocation = self.invocation(
+            module.into(),
+            reducer.into(),
+            args,
+            Trigger::Event {
+                args_checked: false,
+            },
+        );
+        let id = invocation.id;
+        self.pending.push_back(invocation);
+        id
+    }
+
     /// A new invocation with the next id, not queued yet.
     pub fn invocation(
         &mut self,

@@ -113,7 +113,8 @@ pub enum Message {
         /// The encoded result, or why not.
         outcome: Result<Vec<u8>, RemoteError>,
     },
-    /// Receive a table's events from sequence number `from_seq` on (0: from now).
+    /// Receive a table's events from sequence number `from_seq` on (0: from now). Sent as the
+    /// first message of its own stream; the events come back on that stream.
     Subscribe {
         /// Subscription id chosen by the subscriber.
         subscription: u64,
@@ -124,16 +125,22 @@ pub enum Message {
         /// First event sequence number wanted (the one after the last one seen).
         from_seq: u64,
     },
-    /// One table event of a subscription.
-    Event {
+    /// Answer to `Subscribe`: where the stream starts, or why there is none.
+    Subscribed {
         /// The subscription.
         subscription: u64,
-        /// The event's sequence number in the table's event stream.
-        seq: u64,
-        /// What happened.
-        kind: TableEvent,
-        /// The encoded row (or old then new row for updates).
-        rows: Vec<u8>,
+        /// The number of the first event the stream will carry: `from_seq`, unless the
+        /// publisher no longer retains it (or its numbering restarted); or why not.
+        outcome: Result<u64, RemoteError>,
+    },
+    /// Consecutive events of a subscription: `first_seq`, `first_seq + 1`, ...
+    Events {
+        /// The subscription.
+        subscription: u64,
+        /// The number of the first event.
+        first_seq: u64,
+        /// What happened, and the encoded row (or old then new row for updates).
+        events: Vec<(TableEvent, Vec<u8>)>,
     },
     /// Stop a subscription.
     Unsubscribe {

@@ -89,6 +89,16 @@ impl<R: Clone> Outstanding<R> {
         }
     }
 
+    /// Numbers requests from `first_id` on. A caller that restarts must not reuse ids a callee
+    /// may remember: starting from the wall clock in microseconds keeps ids increasing across
+    /// restarts as long as fewer than a million requests a second are made on average.
+    pub fn starting_at(first_id: u64) -> Self {
+        Outstanding {
+            next_id: first_id,
+            pending: BTreeMap::new(),
+        }
+    }
+
     /// Registers a request and returns its id.
     pub fn start(&mut self, request: R) -> u64 {
         let id = self.next_id;

@@ -36,6 +36,35 @@ impl Cursor {
         self.next
     }
 
+    /// Classifies a batch of `len` consecutive events starting at `first`: delivers the part
+    /// after what was seen (`Deliver` with how many leading events to skip), drops a batch
+    /// seen entirely, and reports a gap when the batch starts after the next wanted number.
+    pub fn accept_batch(&mut self, first: u64, len: u64) -> (Delivery, usize) {
+        if first > self.next {
+            return (
+                Delivery::Gap {
+                    from_seq: self.next,
+                },
+                0,
+            );
+        }
+        let end = first.saturating_add(len);
+        if end <= self.next {
+            return (Delivery::Duplicate, 0);
+        }
+        let skip = (self.next - first) as usize;
+        self.next = end;
+        (Delivery::Deliver, skip)
+    }
+
+    /// Moves the cursor to where the publisher says the stream now starts (its history was
+    /// pruned, or its numbering restarted); returns how many numbers were skipped forward.
+    pub fn restart_at(&mut self, first: u64) -> u64 {
+        let skipped = first.saturating_sub(self.next);
+        self.next = first;
+        skipped
+    }
+
     /// Classifies event `seq`, advancing the cursor when it is the next one.
     pub fn accept(&mut self, seq: u64) -> Delivery {
         if seq < self.next {
@@ -63,5 +92,17 @@ mod tests {
         assert_eq!(c.accept(7), Delivery::Gap { from_seq: 6 });
         assert_eq!(c.accept(6), Delivery::Deliver);
         assert_eq!(c.resume_from(), 7);
+    }
+
+    #[test]
+    fn batches_deliver_only_what_is_new() {
+        let mut c = Cursor::starting_at(5);
+        assert_eq!(c.accept_batch(5, 3), (Delivery::Deliver, 0));
+        assert_eq!(c.accept_batch(5, 3), (Delivery::Duplicate, 0));
+        assert_eq!(c.accept_batch(6, 4), (Delivery::Deliver, 2));
+        assert_eq!(c.resume_from(), 10);
+        assert_eq!(c.accept_batch(12, 1), (Delivery::Gap { from_seq: 10 }, 0));
+        assert_eq!(c.restart_at(3), 0);
+        assert_eq!(c.resume_from(), 3);
     }
 }

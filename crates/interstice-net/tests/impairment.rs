@@ -113,17 +113,29 @@ proptest! {
             if cursor.resume_from() == count {
                 break;
             }
-            // The publisher (re)sends from where the subscriber asked, a few events at a time.
+            // The publisher (re)sends from where the subscriber asked, in batches of 1 to 7
+            // events, so resent batches overlap what was delivered.
             if let Some(from) = resume_from.take() {
-                for seq in from..count.min(from + 32) {
-                    channel.send(&Message::Event { subscription: 1, seq, kind: interstice_abi::TableEvent::Insert, rows: seq.to_le_bytes().to_vec() });
+                let mut first = from;
+                let end = count.min(from + 32);
+                while first < end {
+                    let len = (1 + (first ^ seed) % 7).min(end - first);
+                    let events = (first..first + len)
+                        .map(|seq| (interstice_abi::TableEvent::Insert, seq.to_le_bytes().to_vec()))
+                        .collect();
+                    channel.send(&Message::Events { subscription: 1, first_seq: first, events });
+                    first += len;
                 }
             }
             while let Some(message) = channel.receive() {
-                if let Message::Event { seq, rows, .. } = message {
-                    match cursor.accept(seq) {
-                        Delivery::Deliver => delivered.push(u64::from_le_bytes(rows.try_into().unwrap())),
-                        Delivery::Duplicate | Delivery::Gap { .. } => {}
+                if let Message::Events { first_seq, events, .. } = message {
+                    match cursor.accept_batch(first_seq, events.len() as u64) {
+                        (Delivery::Deliver, skip) => {
+                            for (_, rows) in events.into_iter().skip(skip) {
+                                delivered.push(u64::from_le_bytes(rows.try_into().unwrap()));
+                            }
+                        }
+                        (Delivery::Duplicate | Delivery::Gap { .. }, _) => {}
                     }
                 }
             }

@@ -16,10 +16,10 @@ struct Node {
     endpoint: PeerEndpoint,
 }
 
-fn node(id: &str) -> Node {
+fn node() -> Node {
     let identity = NodeIdentity::generate().expect("identity");
     let trusted = TrustedPeers::default();
-    let endpoint = PeerEndpoint::bind(localhost(), &identity, id, trusted.clone()).expect("bind");
+    let endpoint = PeerEndpoint::bind(localhost(), &identity, trusted.clone()).expect("bind");
     Node {
         identity,
         trusted,
@@ -55,17 +55,18 @@ fn serve(node: Node) -> tokio::task::JoinHandle<Vec<Result<Peer, String>>> {
 
 #[tokio::test]
 async fn trusted_peers_authenticate_each_other_and_talk() {
-    let a = node("node-a");
-    let b = node("node-b");
+    let a = node();
+    let b = node();
     a.trusted.trust(b.identity.fingerprint());
     b.trusted.trust(a.identity.fingerprint());
     let b_addr = b.endpoint.local_addr().unwrap();
     let b_print = b.identity.fingerprint();
     let a_print = a.identity.fingerprint();
+    let (a_id, b_id) = (a.identity.node_id(), b.identity.node_id());
     let server = serve(b);
 
     let peer = a.endpoint.connect(b_addr).await.expect("handshake");
-    assert_eq!(peer.node_id, "node-b");
+    assert_eq!(peer.node_id, b_id, "the node id is bound to the key");
     assert_eq!(peer.version, 1);
     assert_eq!(peer.fingerprint, b_print, "the peer is who its key says");
     let rtt = peer.ping().await.expect("ping");
@@ -76,15 +77,15 @@ async fn trusted_peers_authenticate_each_other_and_talk() {
     a.endpoint.close();
     let handshakes = server.await.unwrap();
     let accepted = handshakes[0].as_ref().expect("accepted");
-    assert_eq!(accepted.node_id, "node-a");
+    assert_eq!(accepted.node_id, a_id);
     assert_eq!(accepted.fingerprint, a_print);
 }
 
 #[tokio::test]
 async fn an_unknown_key_is_refused_both_ways() {
     // b does not trust a: a cannot get in.
-    let a = node("node-a");
-    let b = node("node-b");
+    let a = node();
+    let b = node();
     a.trusted.trust(b.identity.fingerprint());
     let b_addr = b.endpoint.local_addr().unwrap();
     let server = serve(b);
@@ -94,7 +95,7 @@ async fn an_unknown_key_is_refused_both_ways() {
     assert!(handshakes.iter().all(|h| h.is_err()), "{handshakes:?}");
 
     // a does not trust c: a will not talk to it.
-    let c = node("node-c");
+    let c = node();
     c.trusted.trust(a.identity.fingerprint());
     let c_addr = c.endpoint.local_addr().unwrap();
     let server = serve(c);
@@ -107,8 +108,8 @@ async fn an_unknown_key_is_refused_both_ways() {
 
 #[tokio::test]
 async fn an_oversized_message_closes_that_connection_only() {
-    let a = node("node-a");
-    let b = node("node-b");
+    let a = node();
+    let b = node();
     a.trusted.trust(b.identity.fingerprint());
     b.trusted.trust(a.identity.fingerprint());
     let b_addr = b.endpoint.local_addr().unwrap();

@@ -1,8 +1,17 @@
 //! Typed bindings: `src/bindings/*.toml` files (public module schemas, as a node exports them)
-//! become a `bindings::<module>` Rust module with the module's types and one function per
-//! reducer and query, checked by the compiler like any Rust call.
+//! become Rust modules with the modules' types and one function per reducer and query, checked
+//! by the compiler like any Rust call:
+//!
+//! - `<module>.toml` (a module on the same node) → `bindings::<module>`: reducers and queries
+//!   called inside the current transaction;
+//! - `node_<name>.toml` (modules on another node, with its address) → `bindings::<name>::
+//!   <module>`: reducer calls sent to that node after the transaction commits, and the row
+//!   types its tables' subscribers take. The node is added to the module's schema so the host
+//!   knows where `<name>` is.
 
-use interstice_abi::{Binding, TypeKind, ValueType, VariantFields};
+use interstice_abi::{
+    Binding, ModuleSchema, NodeBinding, NodeDependency, TypeKind, ValueType, VariantFields,
+};
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use std::path::PathBuf;
@@ -46,8 +55,7 @@ fn rust_type(ty: &ValueType) -> TokenStream {
     }
 }
 
-fn binding_module(binding: &Binding) -> TokenStream {
-    let schema = &binding.module;
+fn binding_module(schema: &ModuleSchema, node: Option<&NodeDependency>) -> TokenStream {
     let module_name = &schema.name;
     let module_ident = ident(&schema.name.replace('-', "_"));
     let types = schema.types.iter().map(|def| {
@@ -90,8 +98,7 @@ fn binding_module(binding: &Binding) -> TokenStream {
             }
         }
     });
-    let local = binding.node.is_none();
-    let reducers = schema.reducers.iter().filter(|_| local).map(|r| {
+    let reducers = schema.reducers.iter().map(|r| {
         let f = ident(&r.name);
         let name = &r.name;
         let params = r.args.iter().map(|a| {
@@ -99,15 +106,32 @@ fn binding_module(binding: &Binding) -> TokenStream {
             quote!(#n: #t)
         });
         let args = r.args.iter().map(|a| ident(&a.name));
-        let doc = format!("Calls `{module_name}.{name}` inside the current transaction.");
-        quote! {
-            #[doc = #doc]
-            pub fn #f(ctx: &::interstice_sdk::ReducerContext, #(#params),*) -> ::std::result::Result<(), ::interstice_sdk::HostError> {
-                ctx.call_reducer(MODULE, #name, (#(#args,)*))
+        match node {
+            None => {
+                let doc = format!("Calls `{module_name}.{name}` inside the current transaction.");
+                quote! {
+                    #[doc = #doc]
+                    pub fn #f(ctx: &::interstice_sdk::ReducerContext, #(#params),*) -> ::std::result::Result<(), ::interstice_sdk::HostError> {
+                        ctx.call_reducer(MODULE, #name, (#(#args,)*))
+                    }
+                }
+            }
+            Some(n) => {
+                let doc = format!(
+                    "Sends a call of `{module_name}.{name}` to the node `{}` ({}) once this transaction commits; never waits for it.",
+                    n.name, n.address
+                );
+                quote! {
+                    #[doc = #doc]
+                    pub fn #f(ctx: &::interstice_sdk::ReducerContext, #(#params),*) -> ::std::result::Result<(), ::interstice_sdk::HostError> {
+                        ctx.call_remote_reducer(super::NODE, MODULE, #name, (#(#args,)*))
+                    }
+                }
             }
         }
     });
-    let queries = schema.queries.iter().filter(|_| local).map(|q| {
+    // Remote data is read through subscriptions, never by waiting on the network.
+    let queries = schema.queries.iter().filter(|_| node.is_none()).map(|q| {
         let f = ident(&q.name);
         let name = &q.name;
         let params = q.args.iter().map(|a| {
@@ -124,10 +148,11 @@ fn binding_module(binding: &Binding) -> TokenStream {
             }
         }
     });
-    let doc = match &binding.node {
+    let doc = match node {
         None => format!("Typed access to the module `{module_name}` on this node."),
-        Some(address) => format!(
-            "The types of the module `{module_name}` on the node at {address}; remote calls arrive with networking."
+        Some(n) => format!(
+            "The module `{module_name}` on the node `{}` ({}): its types, and reducer calls sent there.",
+            n.name, n.address
         ),
     };
     quote! {
@@ -144,15 +169,36 @@ fn binding_module(binding: &Binding) -> TokenStream {
     }
 }
 
-/// The `bindings` module for the crate being compiled, or nothing when it has no
-/// `src/bindings/`.
-pub fn expand() -> syn::Result<TokenStream> {
+fn read_binding<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> syn::Result<T> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        syn::Error::new(
+            Span::call_site(),
+            format!("cannot read binding {shown}: {e}"),
+        )
+    })?;
+    toml::from_str(&text)
+        .map_err(|e| syn::Error::new(Span::call_site(), format!("invalid binding {shown}: {e}")))
+}
+
+fn validated(schema: &ModuleSchema, path: &std::path::Path) -> syn::Result<()> {
+    schema.validate().map_err(|e| {
+        syn::Error::new(
+            Span::call_site(),
+            format!("invalid binding {}: {e}", path.display()),
+        )
+    })
+}
+
+/// The `bindings` module for the crate being compiled (nothing when it has no
+/// `src/bindings/`), and the nodes its node bindings declare.
+pub fn expand() -> syn::Result<(TokenStream, Vec<NodeDependency>)> {
     let Ok(manifest_dir) = std::env::var("CARGO_MANIFEST_DIR") else {
-        return Ok(TokenStream::new());
+        return Ok((TokenStream::new(), Vec::new()));
     };
     let dir = PathBuf::from(manifest_dir).join("src").join("bindings");
     let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Ok(TokenStream::new());
+        return Ok((TokenStream::new(), Vec::new()));
     };
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -161,31 +207,59 @@ pub fn expand() -> syn::Result<TokenStream> {
     files.sort();
     let mut modules = Vec::new();
     let mut tracked = Vec::new();
+    let mut nodes = Vec::new();
     for path in files {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            syn::Error::new(
-                Span::call_site(),
-                format!("cannot read binding {shown}: {e}"),
-            )
-        })?;
-        let binding: Binding = toml::from_str(&text).map_err(|e| {
-            syn::Error::new(Span::call_site(), format!("invalid binding {shown}: {e}"))
-        })?;
-        binding.module.validate().map_err(|e| {
-            syn::Error::new(Span::call_site(), format!("invalid binding {shown}: {e}"))
-        })?;
-        modules.push(binding_module(&binding));
+        let is_node = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("node_"));
+        if is_node {
+            let binding: NodeBinding = read_binding(&path)?;
+            let node = &binding.node;
+            if nodes.iter().any(|n: &NodeDependency| n.name == node.name) {
+                return Err(syn::Error::new(
+                    Span::call_site(),
+                    format!("node `{}` is declared by two bindings", node.name),
+                ));
+            }
+            let mut inner = Vec::new();
+            for module in &binding.modules {
+                validated(module, &path)?;
+                inner.push(binding_module(module, Some(node)));
+            }
+            let node_ident = ident(&node.name);
+            let (name, address) = (&node.name, &node.address);
+            let doc = format!("The node `{name}` at {address}.");
+            modules.push(quote! {
+                #[doc = #doc]
+                pub mod #node_ident {
+                    /// The node's name, as event strings and calls use it.
+                    pub const NODE: &str = #name;
+                    /// Its address.
+                    pub const ADDRESS: &str = #address;
+                    #(#inner)*
+                }
+            });
+            nodes.push(node.clone());
+        } else {
+            let binding: Binding = read_binding(&path)?;
+            validated(&binding.module, &path)?;
+            modules.push(binding_module(&binding.module, None));
+        }
         // Makes the crate (and so this macro) rebuild when the file changes.
+        let shown = path.display().to_string();
         tracked.push(quote!(
             const _: &str = include_str!(#shown);
         ));
     }
-    Ok(quote! {
-        /// Typed access to the modules described in `src/bindings/`.
-        pub mod bindings {
-            #(#tracked)*
-            #(#modules)*
-        }
-    })
+    Ok((
+        quote! {
+            /// Typed access to the modules described in `src/bindings/`.
+            pub mod bindings {
+                #(#tracked)*
+                #(#modules)*
+            }
+        },
+        nodes,
+    ))
 }

@@ -67,7 +67,16 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         .visibility
         .unwrap_or_else(|| Ident::new("Private", proc_macro2::Span::call_site()));
     let authorities = &options.authorities;
-    let bindings = crate::bindings::expand()?;
+    let (bindings, nodes) = crate::bindings::expand()?;
+    let nodes = nodes.iter().map(|n| {
+        let (name, address) = (&n.name, &n.address);
+        quote! {
+            ::interstice_sdk::__private::NodeDependency {
+                name: ::std::string::String::from(#name),
+                address: ::std::string::String::from(#address),
+            }
+        }
+    });
     Ok(quote! {
         #bindings
 
@@ -88,6 +97,7 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
                 version: ::std::string::String::from(env!("CARGO_PKG_VERSION")),
                 visibility: ::interstice_sdk::__private::Visibility::#visibility,
                 authorities: ::std::vec![#(::interstice_sdk::__private::Authority::#authorities),*],
+                nodes: ::std::vec![#(#nodes),*],
             }) as i64
         }
 

@@ -12,8 +12,8 @@ pub use interstice_abi::protocol::{
     ABI_VERSION, ModuleDescription, QueryDescription, ReducerDescription, TableDescription,
 };
 pub use interstice_abi::schema::{
-    Authority, EventSpec, IndexKind, IndexSchema, Persistence, QuerySchema, ReducerSchema,
-    TableSchema, Visibility,
+    Authority, EventSpec, IndexKind, IndexSchema, NodeDependency, Persistence, QuerySchema,
+    ReducerSchema, TableSchema, Visibility,
 };
 pub use interstice_abi::types::{
     FieldDef, TypeDef, TypeKind, ValueType, VariantDef, VariantFields,
@@ -315,6 +315,24 @@ pub fn call_module(kind: u32, module: &str, name: &str, args: &[u8]) -> Result<V
     let outcome = unsafe { ffi::call_module(kind, payload.as_ptr(), payload.len()) };
     if outcome >= 0 {
         Ok(take_response(outcome as usize))
+    } else {
+        Err(host_error(&take_response((-(outcome + 1)) as usize)))
+    }
+}
+
+/// Sends a reducer call to another node once the current transaction commits.
+pub fn call_remote(node: &str, module: &str, reducer: &str, args: &[u8]) -> Result<(), HostError> {
+    let mut payload =
+        Vec::with_capacity(node.len() + module.len() + reducer.len() + args.len() + 8);
+    interstice_abi::codec::write_str(&mut payload, node);
+    interstice_abi::codec::write_str(&mut payload, module);
+    interstice_abi::codec::write_str(&mut payload, reducer);
+    interstice_abi::codec::write_varint(&mut payload, args.len() as u64);
+    payload.extend_from_slice(args);
+    // SAFETY: pointer and length of a live buffer.
+    let outcome = unsafe { ffi::call_module(2, payload.as_ptr(), payload.len()) };
+    if outcome >= 0 {
+        Ok(())
     } else {
         Err(host_error(&take_response((-(outcome + 1)) as usize)))
     }

@@ -114,6 +114,23 @@ impl ReducerContext {
         crate::__private::call_module(0, module, reducer, &bytes).map(drop)
     }
 
+    /// Sends a call of `reducer` of `module` on another node — one this module declares in a
+    /// `src/bindings/node_<node>.toml` — once this transaction commits. It returns at once and
+    /// never waits for the network: the call is delivered in the background, exactly once,
+    /// retried across reconnects. If this reducer fails, nothing is sent. Typed bindings
+    /// (`bindings::<node>::<module>::<reducer>`) call this.
+    pub fn call_remote_reducer<A: Args>(
+        &self,
+        node: &str,
+        module: &str,
+        reducer: &str,
+        args: A,
+    ) -> Result<(), HostError> {
+        let mut bytes = Vec::new();
+        args.encode_args(&mut bytes);
+        crate::__private::call_remote(node, module, reducer, &bytes)
+    }
+
     /// A deterministic random number: the sequence depends only on the invocation's position
     /// in the node's history and its logical time, so a replay draws the same numbers.
     pub fn random(&self) -> u64 {

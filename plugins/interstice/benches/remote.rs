@@ -43,10 +43,10 @@ fn main() {
                 .with_module_bytes("hello", hello)
                 .with_network(NetworkConfig {
                     listen: "127.0.0.1:0".parse().unwrap(),
-                    node_id: "bench-node".into(),
                     identity: server_identity,
                     trusted: node_trust,
                     dial: Vec::new(),
+                    nodes: Default::default(),
                 }),
         ));
         let mut sent = false;
@@ -69,13 +69,8 @@ fn main() {
     runtime.block_on(async move {
         let trust = TrustedPeers::default();
         trust.trust(server_print);
-        let endpoint = PeerEndpoint::bind(
-            "127.0.0.1:0".parse().unwrap(),
-            &client_identity,
-            "bench-client",
-            trust,
-        )
-        .unwrap();
+        let endpoint =
+            PeerEndpoint::bind("127.0.0.1:0".parse().unwrap(), &client_identity, trust).unwrap();
         let peer = endpoint.connect(addr).await.expect("handshake");
         let call = |request: u64| Message::CallReducer {
             request,

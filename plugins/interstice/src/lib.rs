@@ -38,6 +38,7 @@ pub use interstice_core::{
     RecordedFrame, RecoveryReport, ReducerOutcome, ReducerQueue, Retention, Storage, StorageConfig,
     StorageError,
 };
+pub use interstice_net::transport::{NodeIdentity, TrustedPeers};
 pub use loading::{IntersticePlugin, ModuleLoaded, ModuleSource};
 
 /// What a game usually needs.

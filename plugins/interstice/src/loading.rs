@@ -112,9 +112,6 @@ impl Plugin for IntersticePlugin {
         if let Some(storage) = &self.storage {
             app.insert_resource(StartupStorage(storage.clone()));
         }
-        if let Some(network) = &self.network {
-            crate::network::add(app, network.clone());
-        }
         app.add_plugins(IntersticeCorePlugin {
             engine: self.engine.clone(),
         })
@@ -122,6 +119,10 @@ impl Plugin for IntersticePlugin {
         .insert_resource(StartupModules(self.modules.clone()))
         .add_systems(PreStartup, (open_storage, load_startup_modules).chain())
         .add_systems(Last, forward_guest_logs);
+        // After the core plugin: the network serves the database's published streams.
+        if let Some(network) = &self.network {
+            crate::network::add(app, network.clone());
+        }
     }
 }
 

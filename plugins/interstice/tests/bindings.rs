@@ -36,6 +36,30 @@ fn the_checked_in_binding_is_what_the_node_exports() {
 }
 
 #[test]
+fn the_caller_node_binding_is_what_the_hello_node_exports() {
+    const NODE_BINDING: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../modules/caller/src/bindings/node_hello_node.toml"
+    );
+    let mut app = app();
+    load(&mut app, "hello").unwrap();
+    load(&mut app, "kitchen").unwrap();
+    let exported =
+        app.world()
+            .resource::<Modules>()
+            .export_node_binding("hello_node", "127.0.0.1:8080", &[]);
+    assert!(!exported.contains("kitchen"), "private modules stay out");
+    if std::env::var_os("INTERSTICE_BLESS").is_some() {
+        std::fs::write(NODE_BINDING, &exported).unwrap();
+    }
+    let checked_in = std::fs::read_to_string(Path::new(NODE_BINDING)).unwrap();
+    assert_eq!(
+        checked_in, exported,
+        "modules/caller/src/bindings/node_hello_node.toml is stale: rerun with INTERSTICE_BLESS=1"
+    );
+}
+
+#[test]
 fn private_modules_export_no_binding() {
     let mut app = app();
     load(&mut app, "kitchen").unwrap();

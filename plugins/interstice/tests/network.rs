@@ -26,10 +26,10 @@ fn serving_node(trusted: TrustedPeers) -> (App, std::net::SocketAddr, String) {
             .with_module_bytes("kitchen", wasm("kitchen"))
             .with_network(NetworkConfig {
                 listen: "127.0.0.1:0".parse().unwrap(),
-                node_id: "server-node".into(),
                 identity,
                 trusted,
                 dial: Vec::new(),
+                nodes: Default::default(),
             }),
     ));
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -76,16 +76,13 @@ fn remote_calls_queries_and_schemas() {
     let answers = with_client(&mut app, move || {
         client_runtime().block_on(async move {
             let trust = TrustedPeers::default();
+            let server_id = interstice_net::transport::node_id_of(&server_print);
             trust.trust(server_print);
-            let endpoint = PeerEndpoint::bind(
-                "127.0.0.1:0".parse().unwrap(),
-                &client_identity,
-                "client-node",
-                trust,
-            )
-            .unwrap();
+            let endpoint =
+                PeerEndpoint::bind("127.0.0.1:0".parse().unwrap(), &client_identity, trust)
+                    .unwrap();
             let peer = endpoint.connect(addr).await.expect("handshake");
-            assert_eq!(peer.node_id, "server-node");
+            assert_eq!(peer.node_id, server_id, "the node id is bound to its key");
             peer.ping().await.expect("ping");
             let call =
                 |request: u64, module: &str, reducer: &str, args: Vec<u8>| Message::CallReducer {
@@ -212,8 +209,7 @@ fn an_untrusted_peer_cannot_call_anything() {
             let trust = TrustedPeers::default();
             trust.trust(server_print);
             let endpoint =
-                PeerEndpoint::bind("127.0.0.1:0".parse().unwrap(), &identity, "stranger", trust)
-                    .unwrap();
+                PeerEndpoint::bind("127.0.0.1:0".parse().unwrap(), &identity, trust).unwrap();
             let result = match endpoint.connect(addr).await {
                 Ok(peer) => peer.ping().await.is_ok(),
                 Err(_) => false,
@@ -306,13 +302,9 @@ fn remote_calls_run_exactly_once_through_a_lossy_link() {
             let proxy = impairing_proxy(addr, 0x1234_5678).await;
             let trust = TrustedPeers::default();
             trust.trust(server_print);
-            let endpoint = PeerEndpoint::bind(
-                "127.0.0.1:0".parse().unwrap(),
-                &client_identity,
-                "client-node",
-                trust,
-            )
-            .unwrap();
+            let endpoint =
+                PeerEndpoint::bind("127.0.0.1:0".parse().unwrap(), &client_identity, trust)
+                    .unwrap();
             let peer = endpoint
                 .connect(proxy)
                 .await
@@ -353,7 +345,6 @@ fn remote_calls_run_exactly_once_through_a_lossy_link() {
 
 /// A node with the `watcher` module (which records `connect`/`disconnect`), dialing `dial`.
 fn watching_node(
-    name: &str,
     identity: Arc<NodeIdentity>,
     trusted: TrustedPeers,
     listen: std::net::SocketAddr,
@@ -366,10 +357,10 @@ fn watching_node(
             .with_module_bytes("watcher", wasm("watcher"))
             .with_network(NetworkConfig {
                 listen,
-                node_id: name.into(),
                 identity,
                 trusted,
                 dial,
+                nodes: Default::default(),
             }),
     ));
     app.update();
@@ -390,13 +381,8 @@ fn peers_are_dialed_reported_and_their_departure_noticed() {
     let (a_trust, b_trust) = (TrustedPeers::default(), TrustedPeers::default());
     a_trust.trust(b_id.fingerprint());
     b_trust.trust(a_id.fingerprint());
-    let mut b = watching_node(
-        "node-b",
-        b_id,
-        b_trust,
-        "127.0.0.1:0".parse().unwrap(),
-        vec![],
-    );
+    let (a_node, b_node) = (a_id.node_id(), b_id.node_id());
+    let mut b = watching_node(b_id, b_trust, "127.0.0.1:0".parse().unwrap(), vec![]);
     let deadline = Instant::now() + Duration::from_secs(20);
     let b_addr = loop {
         b.update();
@@ -406,13 +392,7 @@ fn peers_are_dialed_reported_and_their_departure_noticed() {
         assert!(Instant::now() < deadline, "b never listened");
         std::thread::sleep(Duration::from_millis(5));
     };
-    let mut a = watching_node(
-        "node-a",
-        a_id,
-        a_trust,
-        "127.0.0.1:0".parse().unwrap(),
-        vec![b_addr],
-    );
+    let mut a = watching_node(a_id, a_trust, "127.0.0.1:0".parse().unwrap(), vec![b_addr]);
 
     // Both sides see the other connect, and a measures the round trip.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -423,9 +403,12 @@ fn peers_are_dialed_reported_and_their_departure_noticed() {
             .world()
             .resource::<PeerHealth>()
             .peers
-            .get("node-b")
+            .get(&b_node)
             .and_then(|p| p.rtt);
-        if seen(&mut a) == ["peer+ node-b"] && seen(&mut b) == ["peer+ node-a"] && rtt.is_some() {
+        if seen(&mut a) == [format!("peer+ {b_node}")]
+            && seen(&mut b) == [format!("peer+ {a_node}")]
+            && rtt.is_some()
+        {
             break;
         }
         assert!(
@@ -436,7 +419,7 @@ fn peers_are_dialed_reported_and_their_departure_noticed() {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    let health = a.world().resource::<PeerHealth>().peers["node-b"].clone();
+    let health = a.world().resource::<PeerHealth>().peers[&b_node].clone();
     assert!(health.connected());
     assert_eq!(health.address, Some(b_addr));
 
@@ -445,11 +428,11 @@ fn peers_are_dialed_reported_and_their_departure_noticed() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         a.update();
-        if seen(&mut a) == ["peer+ node-b", "peer- node-b"] {
+        if seen(&mut a) == [format!("peer+ {b_node}"), format!("peer- {b_node}")] {
             break;
         }
         assert!(Instant::now() < deadline, "a: {:?}", seen(&mut a));
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert!(!a.world().resource::<PeerHealth>().peers["node-b"].connected());
+    assert!(!a.world().resource::<PeerHealth>().peers[&b_node].connected());
 }

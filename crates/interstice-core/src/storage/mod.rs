@@ -543,7 +543,11 @@ fn restore_snapshot(db: &mut Database, data: &snapshot::SnapshotData) -> Result<
         }
     }
     for stream in &data.streams {
-        if db.publications.stream(&stream.module, &stream.table).is_some() {
+        if db
+            .publications
+            .stream(&stream.module, &stream.table)
+            .is_some()
+        {
             let events = stream
                 .events
                 .iter()
@@ -588,7 +592,13 @@ fn apply(db: &mut Database, record: &log::Record<'_>) -> Result<(), String> {
                 OP_DELETE => {
                     let pk = table.decode_pk(change.data).map_err(|e| e.to_string())?;
                     let event = publishes
-                        .then(|| crate::publish::event_of(table, table.get(&pk).map(|r| r.as_slice()), None))
+                        .then(|| {
+                            crate::publish::event_of(
+                                table,
+                                table.get(&pk).map(|r| r.as_slice()),
+                                None,
+                            )
+                        })
                         .flatten();
                     table.delete_recovered(&pk);
                     event

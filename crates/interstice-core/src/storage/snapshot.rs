@@ -113,7 +113,10 @@ pub fn capture(db: &Database, seq: u64, time: u64) -> SnapshotData {
         })
         .collect();
     let mut streams = Vec::new();
-    for (module, tables) in db.module_names().filter_map(|n| db.module(n).map(|m| (n, m))) {
+    for (module, tables) in db
+        .module_names()
+        .filter_map(|n| db.module(n).map(|m| (n, m)))
+    {
         for t in tables
             .tables
             .iter()

@@ -60,7 +60,31 @@ pub struct HostState {
     pub nested: Vec<crate::db::tx::NestedCommit>,
     /// The module that called this one, for `ctx.caller()` (`None` for calls from outside).
     pub caller: Option<Arc<str>>,
+    /// Reducer calls to other nodes made by the current call, sent only if it commits.
+    pub remote_calls: Vec<RemoteCall>,
 }
+
+/// A reducer call a module sends to another node (`ctx.call_remote_reducer`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteCall {
+    /// The calling module.
+    pub from: String,
+    /// The node's name, as the calling module declares it.
+    pub node: String,
+    /// Its address, from the calling module's node dependencies.
+    pub address: String,
+    /// The module on that node.
+    pub module: String,
+    /// The reducer.
+    pub reducer: String,
+    /// Encoded arguments.
+    pub args: Vec<u8>,
+}
+
+/// Most remote calls one transaction may send.
+pub const MAX_REMOTE_CALLS: usize = 10_000;
+/// Largest encoded arguments of a remote call.
+pub const MAX_REMOTE_ARGS: usize = 1024 * 1024;
 
 /// Most guest log lines kept between collections.
 pub const MAX_PENDING_LOGS: usize = 4096;
@@ -86,6 +110,7 @@ impl HostState {
             env: None,
             nested: Vec::new(),
             caller: None,
+            remote_calls: Vec::new(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! A node's QUIC endpoint and its connections to peers.
 
-use super::identity::{NodeIdentity, fingerprint};
+use super::identity::{NodeIdentity, fingerprint, node_id_of};
 use super::verify::{Pinned, TrustedPeers};
 use crate::message::{DecodeError, MAX_MESSAGE_BYTES, Message};
 use crate::version::{SUPPORTED_VERSIONS, negotiate};
@@ -104,7 +104,6 @@ impl PeerEndpoint {
     pub fn bind(
         addr: SocketAddr,
         identity: &NodeIdentity,
-        node_id: impl Into<String>,
         trusted: TrustedPeers,
     ) -> Result<PeerEndpoint, TransportError> {
         let setup = |e: &dyn std::fmt::Display| TransportError::Setup(e.to_string());
@@ -135,7 +134,7 @@ impl PeerEndpoint {
         endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(client)));
         Ok(PeerEndpoint {
             endpoint,
-            node_id: node_id.into(),
+            node_id: identity.node_id(),
         })
     }
 
@@ -164,7 +163,9 @@ impl PeerEndpoint {
         send.finish().map_err(conn)?;
         match read_frame(&mut recv).await? {
             Message::Welcome { version, node_id } if SUPPORTED_VERSIONS.contains(&version) => {
-                Ok(peer(connection, node_id, version))
+                let peer = peer(connection, node_id, version);
+                check_node_id(&peer)?;
+                Ok(peer)
             }
             Message::Refuse { reason } => Err(TransportError::Refused(reason)),
             other => Err(violation(
@@ -219,7 +220,9 @@ impl PeerEndpoint {
         )
         .await?;
         send.finish().map_err(conn)?;
-        Ok(peer(connection, node_id, version))
+        let peer = peer(connection, node_id, version);
+        check_node_id(&peer)?;
+        Ok(peer)
     }
 
     /// Stops accepting and closes every connection.
@@ -238,6 +241,22 @@ impl PeerEndpoint {
 fn violation(connection: &quinn::Connection, what: String) -> TransportError {
     connection.close(PROTOCOL_VIOLATION.into(), b"protocol violation");
     TransportError::Protocol(what)
+}
+
+/// A node id is bound to the key: one that does not match the certificate is a lie.
+fn check_node_id(peer: &Peer) -> Result<(), TransportError> {
+    let expected = node_id_of(&peer.fingerprint);
+    if peer.node_id == expected {
+        Ok(())
+    } else {
+        Err(violation(
+            &peer.connection,
+            format!(
+                "peer claims node id {} but its key belongs to {expected}",
+                peer.node_id
+            ),
+        ))
+    }
 }
 
 fn peer(connection: quinn::Connection, node_id: String, version: u16) -> Peer {
@@ -297,16 +316,64 @@ impl Peer {
         }
     }
 
+    /// Opens a stream, sends `first` on it and returns the stream the peer answers on with
+    /// as many messages as it likes (a subscription). Dropping it tells the peer to stop.
+    pub async fn open_stream(&self, first: &Message) -> Result<MessageStream, TransportError> {
+        let (mut send, recv) = self.connection.open_bi().await.map_err(conn)?;
+        write_frame(&mut send, first).await?;
+        send.finish().map_err(conn)?;
+        Ok(MessageStream {
+            recv,
+            connection: self.connection.clone(),
+        })
+    }
+
+    /// Resolves when the connection is closed, by either side.
+    pub async fn closed(&self) {
+        self.connection.closed().await;
+    }
+
     /// The QUIC connection (for the node's dispatcher).
     pub fn connection(&self) -> &quinn::Connection {
         &self.connection
     }
 }
 
+/// Messages a peer sends on one stream (see [`Peer::open_stream`]).
+#[derive(Debug)]
+pub struct MessageStream {
+    recv: quinn::RecvStream,
+    connection: quinn::Connection,
+}
+
+impl MessageStream {
+    /// The next message; an error when the stream or connection ended, or the peer broke the
+    /// protocol (then the connection is closed).
+    pub async fn next(&mut self) -> Result<Message, TransportError> {
+        read_frame(&mut self.recv).await.inspect_err(|e| {
+            if matches!(e, TransportError::Decode(_)) {
+                self.connection
+                    .close(PROTOCOL_VIOLATION.into(), b"bad message");
+            }
+        })
+    }
+}
+
 impl Responder {
-    /// Sends the answer.
+    /// Sends the answer and ends the stream.
     pub async fn respond(mut self, message: &Message) -> Result<(), TransportError> {
         write_frame(&mut self.send, message).await?;
         self.send.finish().map_err(conn)
+    }
+
+    /// Sends one message of a longer answer (a subscription's events), keeping the stream open.
+    pub async fn send(&mut self, message: &Message) -> Result<(), TransportError> {
+        write_frame(&mut self.send, message).await
+    }
+
+    /// Resolves when the peer no longer reads this stream (it dropped it, or the connection
+    /// closed).
+    pub async fn stopped(&mut self) {
+        let _ = self.send.stopped().await;
     }
 }

@@ -6,6 +6,6 @@ pub mod endpoint;
 pub mod identity;
 pub mod verify;
 
-pub use endpoint::{Peer, PeerEndpoint, TransportError};
-pub use identity::{NodeIdentity, fingerprint};
+pub use endpoint::{MessageStream, Peer, PeerEndpoint, Responder, TransportError};
+pub use identity::{NodeIdentity, fingerprint, node_id_of};
 pub use verify::TrustedPeers;

@@ -25,6 +25,7 @@ pub fn wasm(package: &str) -> Vec<u8> {
             "bank",
             "teller",
             "greeter",
+            "caller",
         ];
         let paths = build_workspace_modules(
             Path::new(env!("CARGO_MANIFEST_DIR")),

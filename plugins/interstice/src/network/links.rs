@@ -1,0 +1,357 @@
+//! Links: the peers this node keeps a connection to, on the network thread.
+//!
+//! A link dials its address, serves the connection like any peer's, and on top of it keeps the
+//! subscriptions and remote calls the node's modules asked for:
+//!
+//! - each subscription is a stream opened with `Subscribe { from_seq }` where `from_seq` comes
+//!   from the link's [`Cursor`] for that table, so after a disconnect (or a restart of the
+//!   other node) it resumes from the first event not yet delivered — none lost, none twice;
+//! - each remote call has a request id from the link's [`Outstanding`] and is sent again on
+//!   every new connection until it is answered; the other node runs an id at most once.
+//!
+//! When the connection drops, the link waits (50 ms doubling up to [`MAX_BACKOFF`]) and dials
+//! again, until the node stops.
+
+use super::{FromNetwork, RemoteCallOutcome, publish::Served, serve_peer};
+use bevy::log::{debug, warn};
+use interstice_net::message::Message;
+use interstice_net::requests::Outstanding;
+use interstice_net::subscription::{Cursor, Delivery};
+use interstice_net::transport::{Peer, PeerEndpoint};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Longest wait between two dial attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// A reducer call a module sent to another node.
+#[derive(Debug, Clone)]
+pub(super) struct OutgoingCall {
+    pub from: String,
+    pub node: String,
+    pub module: String,
+    pub reducer: String,
+    pub args: Vec<u8>,
+}
+
+/// What the world asks of the network thread.
+pub(super) enum LinkCommand {
+    /// Keep a connection to this address (for `connect` events and its requests).
+    Keep { address: SocketAddr },
+    /// Keep a subscription to a table of the node at this address.
+    Subscribe {
+        address: SocketAddr,
+        module: String,
+        table: String,
+    },
+    /// Deliver a reducer call to the node at this address, exactly once.
+    Call {
+        address: SocketAddr,
+        call: OutgoingCall,
+    },
+}
+
+impl LinkCommand {
+    pub(super) fn address(&self) -> SocketAddr {
+        match self {
+            LinkCommand::Keep { address }
+            | LinkCommand::Subscribe { address, .. }
+            | LinkCommand::Call { address, .. } => *address,
+        }
+    }
+}
+
+/// What every link shares.
+#[derive(Clone)]
+pub(super) struct Context {
+    pub endpoint: Arc<PeerEndpoint>,
+    pub to_world: Sender<FromNetwork>,
+    pub stopped: tokio::sync::watch::Receiver<bool>,
+    pub served: Served,
+}
+
+struct LinkState {
+    /// Wanted subscriptions and where each stands.
+    cursors: BTreeMap<(String, String), Cursor>,
+    /// Calls not answered yet.
+    calls: Outstanding<OutgoingCall>,
+}
+
+/// One peer this node stays connected to.
+pub(super) struct Link {
+    address: SocketAddr,
+    state: Mutex<LinkState>,
+    changed: Notify,
+}
+
+impl Link {
+    /// Starts keeping a connection to `address`.
+    pub(super) fn start(address: SocketAddr, context: Context) -> Arc<Link> {
+        // Request ids keep increasing across restarts of this node (see
+        // `Outstanding::starting_at`).
+        let first_id = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_micros() as u64);
+        let link = Arc::new(Link {
+            address,
+            state: Mutex::new(LinkState {
+                cursors: BTreeMap::new(),
+                calls: Outstanding::starting_at(first_id),
+            }),
+            changed: Notify::new(),
+        });
+        tokio::spawn(link.clone().run(context));
+        link
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LinkState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a command from the world.
+    pub(super) fn handle(&self, command: LinkCommand) {
+        match command {
+            LinkCommand::Keep { .. } => return,
+            LinkCommand::Subscribe { module, table, .. } => {
+                // New subscriptions start at the oldest event the other node retains.
+                self.lock()
+                    .cursors
+                    .entry((module, table))
+                    .or_insert_with(|| Cursor::starting_at(1));
+            }
+            LinkCommand::Call { call, .. } => {
+                self.lock().calls.start(call);
+            }
+        }
+        self.changed.notify_waiters();
+    }
+
+    async fn run(self: Arc<Link>, context: Context) {
+        let mut stopped = context.stopped.clone();
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match context.endpoint.connect(self.address).await {
+                Ok(peer) => {
+                    backoff = Duration::from_millis(50);
+                    self.clone().connected(peer, &context).await;
+                }
+                Err(e) => debug!("dialing {}: {e}", self.address),
+            }
+            tokio::select! {
+                _ = stopped.changed() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Runs everything the link wants over one connection, until it closes.
+    async fn connected(self: Arc<Link>, peer: Peer, context: &Context) {
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(serve_peer(
+            peer.clone(),
+            Some(self.address),
+            context.to_world.clone(),
+            context.served.clone(),
+        ));
+        let mut subscribed = BTreeSet::new();
+        let mut sent = BTreeSet::new();
+        let (failed_tx, mut failed) = tokio::sync::mpsc::unbounded_channel();
+        let mut subscription_id = 0u64;
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let (new_subscriptions, new_calls) = {
+                let state = self.lock();
+                let subs: Vec<(String, String)> = state
+                    .cursors
+                    .keys()
+                    .filter(|k| !subscribed.contains(*k))
+                    .cloned()
+                    .collect();
+                let calls: Vec<(u64, OutgoingCall)> = state
+                    .calls
+                    .to_resend()
+                    .filter(|(id, _)| !sent.contains(id))
+                    .map(|(id, c)| (id, c.clone()))
+                    .collect();
+                (subs, calls)
+            };
+            for key in new_subscriptions {
+                subscribed.insert(key.clone());
+                subscription_id += 1;
+                tasks.spawn(self.clone().subscription(
+                    peer.clone(),
+                    subscription_id,
+                    key,
+                    context.to_world.clone(),
+                ));
+            }
+            for (id, call) in new_calls {
+                sent.insert(id);
+                let (link, peer, to_world, failed) = (
+                    self.clone(),
+                    peer.clone(),
+                    context.to_world.clone(),
+                    failed_tx.clone(),
+                );
+                tasks.spawn(async move {
+                    if !link.call(&peer, id, call, &to_world).await {
+                        let _ = failed.send(id);
+                    }
+                });
+            }
+            tokio::select! {
+                () = &mut changed => {}
+                () = peer.closed() => break,
+                Some(id) = failed.recv() => {
+                    // Not answered on a live connection (a stream error): send it again soon.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    sent.remove(&id);
+                }
+            }
+        }
+        tasks.abort_all();
+    }
+
+    /// Sends one call and waits for its answer; `false` when it must be sent again.
+    async fn call(
+        &self,
+        peer: &Peer,
+        id: u64,
+        call: OutgoingCall,
+        to_world: &Sender<FromNetwork>,
+    ) -> bool {
+        let request = Message::CallReducer {
+            request: id,
+            module: call.module.clone(),
+            reducer: call.reducer.clone(),
+            args: call.args.clone(),
+        };
+        match peer.request(&request).await {
+            Ok(Message::CallResult { request, outcome }) if request == id => {
+                if self.lock().calls.answer(id).is_some() {
+                    let _ = to_world.send(FromNetwork::CallAnswered(RemoteCallOutcome {
+                        from: call.from,
+                        node: call.node,
+                        module: call.module,
+                        reducer: call.reducer,
+                        outcome,
+                    }));
+                }
+                true
+            }
+            Ok(other) => {
+                warn!("expected the answer to call {id}, got {other:?}");
+                false
+            }
+            Err(e) => {
+                debug!("call {id} to {}: {e}", self.address);
+                false
+            }
+        }
+    }
+
+    /// Keeps one subscription going over this connection, resuming from the cursor.
+    async fn subscription(
+        self: Arc<Link>,
+        peer: Peer,
+        id: u64,
+        (module, table): (String, String),
+        to_world: Sender<FromNetwork>,
+    ) {
+        let key = (module.clone(), table.clone());
+        loop {
+            let from_seq = self.lock().cursors.get(&key).map_or(1, Cursor::resume_from);
+            let subscribe = Message::Subscribe {
+                subscription: id,
+                module: module.clone(),
+                table: table.clone(),
+                from_seq,
+            };
+            let mut stream = match peer.open_stream(&subscribe).await {
+                Ok(stream) => stream,
+                Err(_) if peer.connection().close_reason().is_some() => return,
+                Err(e) => {
+                    debug!("subscribing to {module}.{table}: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            loop {
+                match stream.next().await {
+                    Ok(Message::Subscribed {
+                        outcome: Ok(first), ..
+                    }) => {
+                        let mut state = self.lock();
+                        let Some(cursor) = state.cursors.get_mut(&key) else {
+                            return;
+                        };
+                        let wanted = cursor.resume_from();
+                        if first != wanted {
+                            warn!(
+                                "{module}.{table} on {}: resuming at event {first}, not {wanted} \
+                                 (the node no longer has them, or its numbering restarted)",
+                                self.address
+                            );
+                        }
+                        cursor.restart_at(first);
+                    }
+                    Ok(Message::Subscribed {
+                        outcome: Err(e), ..
+                    }) => {
+                        warn!(
+                            "cannot subscribe to {module}.{table} on {}: {e}",
+                            self.address
+                        );
+                        // It may be published later: ask again in a while.
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        break;
+                    }
+                    Ok(Message::Events {
+                        first_seq, events, ..
+                    }) => {
+                        let delivery = self
+                            .lock()
+                            .cursors
+                            .get_mut(&key)
+                            .map(|c| c.accept_batch(first_seq, events.len() as u64));
+                        match delivery {
+                            Some((Delivery::Deliver, skip)) => {
+                                let events: Vec<_> = events.into_iter().skip(skip).collect();
+                                let _ = to_world.send(FromNetwork::RemoteEvents {
+                                    address: self.address,
+                                    module: module.clone(),
+                                    table: table.clone(),
+                                    events,
+                                });
+                            }
+                            Some((Delivery::Duplicate, _)) => {}
+                            Some((Delivery::Gap { .. }, _)) => break,
+                            None => return,
+                        }
+                    }
+                    Ok(other) => {
+                        warn!(
+                            "unexpected {other:?} on a subscription from {}",
+                            self.address
+                        );
+                        break;
+                    }
+                    // The connection is gone: the next one resubscribes from the cursor.
+                    Err(_) if peer.connection().close_reason().is_some() => return,
+                    Err(e) => {
+                        debug!("subscription to {module}.{table} broke: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! The node on the network: serving peers, and reaching the nodes its modules depend on.
+//!
+//! The transport runs on its own thread (a tokio runtime); everything that touches modules or
+//! tables crosses into the Bevy world through channels and is handled by ordinary systems, so a
+//! frame never waits on the network.
+//!
+//! - [`serve`]: requests from peers — pings, schemas, queries, and reducer calls answered only
+//!   after their commit is durable, de-duplicated per peer by request id;
+//! - [`publish`]: subscriptions served straight from the node's published event streams,
+//!   on the network thread;
+//! - [`links`]: the peers this node keeps connections to (its `dial` list and the nodes its
+//!   modules declare): redialed with backoff, subscriptions resumed from the last event seen,
+//!   remote reducer calls resent until answered;
+//! - [`remote`]: the world's side of links — which nodes and tables modules want, events
+//!   delivered to subscriber reducers, and the remote calls committed transactions made.
+
+mod links;
+mod publish;
+mod remote;
+mod serve;
+
+use bevy::prelude::*;
+use interstice_net::message::Message;
+use interstice_net::transport::{NodeIdentity, PeerEndpoint, TrustedPeers};
+use links::{Link, LinkCommand};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+pub use remote::RemoteCallOutcome;
+
+/// Where and as whom a node listens for peers.
+#[derive(Clone)]
+pub struct NetworkConfig {
+    /// The UDP address to listen on (port 0 picks one).
+    pub listen: SocketAddr,
+    /// This node's key and certificate; its node id is derived from them.
+    pub identity: Arc<NodeIdentity>,
+    /// Fingerprints of the peers allowed in (and out).
+    pub trusted: TrustedPeers,
+    /// Peers to stay connected to: dialed in the background, again with backoff after a
+    /// failure or a disconnect. Nodes that loaded modules depend on are dialed too.
+    pub dial: Vec<SocketAddr>,
+    /// Where the nodes modules name really are, by name, overriding the address in their
+    /// bindings (`src/bindings/node_<name>.toml`): the same module can then reach a test,
+    /// staging or production node.
+    pub nodes: std::collections::BTreeMap<String, SocketAddr>,
+}
+
+impl NetworkConfig {
+    /// Listens on `listen` as `identity`, trusting nobody yet, dialing nobody.
+    pub fn new(listen: SocketAddr, identity: Arc<NodeIdentity>) -> NetworkConfig {
+        NetworkConfig {
+            listen,
+            identity,
+            trusted: TrustedPeers::default(),
+            dial: Vec::new(),
+            nodes: Default::default(),
+        }
+    }
+
+    /// This node's id, as peers see it.
+    pub fn node_id(&self) -> String {
+        self.identity.node_id()
+    }
+}
+
+impl std::fmt::Debug for NetworkConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetworkConfig")
+            .field("listen", &self.listen)
+            .field("node_id", &self.node_id())
+            .field("fingerprint", &self.identity.fingerprint())
+            .finish()
+    }
+}
+
+/// What the network thread reports about itself.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct NetworkStatus {
+    /// The bound address, once listening.
+    pub local_addr: Option<SocketAddr>,
+    /// Why the node is not listening, if it failed.
+    pub error: Option<String>,
+    /// This node's id.
+    pub node_id: String,
+}
+
+/// A request from a peer, waiting for the world to answer it.
+struct Inbound {
+    peer: String,
+    message: Message,
+    reply: oneshot::Sender<Message>,
+}
+
+/// What the network thread tells the world.
+enum FromNetwork {
+    Listening(SocketAddr),
+    Failed(String),
+    Request(Inbound),
+    Connected {
+        node_id: String,
+        fingerprint: String,
+        address: Option<SocketAddr>,
+    },
+    Disconnected {
+        node_id: String,
+    },
+    Rtt {
+        node_id: String,
+        rtt: Duration,
+    },
+    /// Events of a table on another node, in order, each once.
+    RemoteEvents {
+        address: SocketAddr,
+        module: String,
+        table: String,
+        events: Vec<(interstice_abi::TableEvent, Vec<u8>)>,
+    },
+    /// The answer to a reducer call a module sent to another node.
+    CallAnswered(RemoteCallOutcome),
+}
+
+/// What this node knows of each peer, by node id.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct PeerHealth {
+    /// Every peer seen since start.
+    pub peers: std::collections::BTreeMap<String, PeerState>,
+}
+
+/// One peer's state.
+#[derive(Debug, Clone)]
+pub struct PeerState {
+    /// Its certificate fingerprint.
+    pub fingerprint: String,
+    /// The address it was dialed at (`None` when it dialed us).
+    pub address: Option<SocketAddr>,
+    /// Open connections to it (usually 0 or 1).
+    pub connections: u32,
+    /// The latest measured round-trip time.
+    pub rtt: Option<Duration>,
+    /// When it was last heard from.
+    pub last_seen: Instant,
+}
+
+impl PeerState {
+    /// Whether at least one connection is open.
+    pub fn connected(&self) -> bool {
+        self.connections > 0
+    }
+}
+
+/// Stops the network thread when dropped (or when asked), closing every connection.
+#[derive(Resource)]
+pub struct NetworkControl {
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl NetworkControl {
+    /// Closes the endpoint and every connection; the thread ends.
+    pub fn shutdown(&self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl Drop for NetworkControl {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// How often connected peers are pinged for their round-trip time.
+const PING_EVERY: Duration = Duration::from_millis(500);
+
+#[derive(Resource)]
+struct NetworkInbox(Mutex<Receiver<FromNetwork>>);
+
+/// Commands to the network thread.
+#[derive(Resource, Clone)]
+struct NetworkOutbox(mpsc::UnboundedSender<LinkCommand>);
+
+pub(crate) fn add(app: &mut App, config: NetworkConfig) {
+    let (to_world, inbox) = channel();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (commands, command_rx) = mpsc::unbounded_channel();
+    let publications = app
+        .world()
+        .get_resource::<interstice_core::Database>()
+        .map(|db| db.publications.clone())
+        .unwrap_or_default();
+    let node_id = config.node_id();
+    let config_nodes = config.nodes.clone();
+    std::thread::Builder::new()
+        .name("interstice-net".into())
+        .spawn(move || run_network(config, to_world, stopped, command_rx, publications))
+        .map(drop)
+        .unwrap_or_else(|e| error!("cannot start the network thread: {e}"));
+    app.insert_resource(NetworkInbox(Mutex::new(inbox)))
+        .insert_resource(NetworkOutbox(commands))
+        .insert_resource(NetworkControl { stop })
+        .insert_resource(NetworkStatus {
+            node_id,
+            ..NetworkStatus::default()
+        })
+        .init_resource::<PeerHealth>()
+        .init_resource::<serve::RemoteCalls>()
+        .insert_resource(remote::WantedLinks::with_overrides(config_nodes))
+        .add_message::<RemoteCallOutcome>()
+        .add_systems(
+            Update,
+            (remote::want_links, serve::serve_requests)
+                .chain()
+                .in_set(interstice_core::IntersticeSystems::Ingest),
+        )
+        .add_systems(
+            Update,
+            (serve::answer_calls, remote::send_remote_calls)
+                .in_set(interstice_core::IntersticeSystems::Publish),
+        );
+}
+
+fn run_network(
+    config: NetworkConfig,
+    to_world: Sender<FromNetwork>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+    mut commands: mpsc::UnboundedReceiver<LinkCommand>,
+    publications: interstice_core::PublicationLog,
+) {
+    // One thread serves every peer: the work is in the world, not here.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let _ = to_world.send(FromNetwork::Failed(format!("tokio runtime: {e}")));
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let endpoint =
+            match PeerEndpoint::bind(config.listen, &config.identity, config.trusted.clone()) {
+                Ok(endpoint) => Arc::new(endpoint),
+                Err(e) => {
+                    let _ = to_world.send(FromNetwork::Failed(e.to_string()));
+                    return;
+                }
+            };
+        match endpoint.local_addr() {
+            Ok(addr) => {
+                let _ = to_world.send(FromNetwork::Listening(addr));
+            }
+            Err(e) => {
+                let _ = to_world.send(FromNetwork::Failed(e.to_string()));
+                return;
+            }
+        }
+        let served = publish::Served::new(publications);
+        let context = links::Context {
+            endpoint: endpoint.clone(),
+            to_world: to_world.clone(),
+            stopped: stopped.clone(),
+            served: served.clone(),
+        };
+        let mut links: HashMap<SocketAddr, Arc<Link>> = HashMap::new();
+        for address in config.dial.clone() {
+            links
+                .entry(address)
+                .or_insert_with(|| Link::start(address, context.clone()));
+        }
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => break,
+                command = commands.recv() => {
+                    let Some(command) = command else { break };
+                    let address = command.address();
+                    let link = links
+                        .entry(address)
+                        .or_insert_with(|| Link::start(address, context.clone()));
+                    link.handle(command);
+                }
+                accepted = endpoint.accept() => {
+                    let Some(accepted) = accepted else { break };
+                    match accepted {
+                        Ok(peer) => {
+                            tokio::spawn(serve_peer(peer, None, to_world.clone(), served.clone()));
+                        }
+                        Err(e) => warn!("peer refused: {e}"),
+                    }
+                }
+            }
+        }
+        endpoint.close_and_wait(Duration::from_secs(1)).await;
+    });
+}
+
+/// Reports the peer, answers its requests (through the world, or for subscriptions from the
+/// published streams), pings it, and reports when it goes.
+async fn serve_peer(
+    peer: interstice_net::transport::Peer,
+    address: Option<SocketAddr>,
+    to_world: Sender<FromNetwork>,
+    served: publish::Served,
+) {
+    info!("peer {} connected ({})", peer.node_id, peer.fingerprint);
+    let _ = to_world.send(FromNetwork::Connected {
+        node_id: peer.node_id.clone(),
+        fingerprint: peer.fingerprint.clone(),
+        address,
+    });
+    let pinger = {
+        let (peer, to_world) = (peer.clone(), to_world.clone());
+        tokio::spawn(async move {
+            loop {
+                match peer.ping().await {
+                    Ok(rtt) => {
+                        let _ = to_world.send(FromNetwork::Rtt {
+                            node_id: peer.node_id.clone(),
+                            rtt,
+                        });
+                    }
+                    Err(_) => break,
+                }
+                tokio::time::sleep(PING_EVERY).await;
+            }
+        })
+    };
+    let mut streams = tokio::task::JoinSet::new();
+    while let Some(request) = peer.next_request().await {
+        let (message, responder) = match request {
+            Ok(request) => request,
+            Err(e) => {
+                warn!(
+                    "peer {} broke the protocol and was disconnected: {e}",
+                    peer.node_id
+                );
+                break;
+            }
+        };
+        if let Message::Subscribe {
+            subscription,
+            module,
+            table,
+            from_seq,
+        } = message
+        {
+            streams.spawn(
+                served
+                    .clone()
+                    .serve(responder, subscription, module, table, from_seq),
+            );
+            continue;
+        }
+        let (reply, answer) = oneshot::channel();
+        let inbound = Inbound {
+            peer: peer.fingerprint.clone(),
+            message,
+            reply,
+        };
+        if to_world.send(FromNetwork::Request(inbound)).is_err() {
+            break;
+        }
+        tokio::spawn(async move {
+            if let Ok(answer) = answer.await {
+                let _ = responder.respond(&answer).await;
+            }
+        });
+    }
+    pinger.abort();
+    streams.abort_all();
+    info!("peer {} disconnected", peer.node_id);
+    let _ = to_world.send(FromNetwork::Disconnected {
+        node_id: peer.node_id.clone(),
+    });
+}

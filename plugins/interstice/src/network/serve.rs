@@ -1,0 +1,256 @@
+//! Requests from peers that need the world: schemas, queries and reducer calls — and what the
+//! network thread reports (peers coming and going, remote events, answers to remote calls).
+//!
+//! A remote reducer call is queued like any other and answered only after its
+//! [`ReducerOutcome`] — that is, after its commit is durable. Request ids are de-duplicated per
+//! peer, so a call retried after a lost answer runs once.
+
+use super::remote::{RemoteCallOutcome, WantedLinks};
+use super::{FromNetwork, Inbound, NetworkInbox, NetworkStatus, PeerHealth, PeerState};
+use bevy::prelude::*;
+use interstice_abi::Visibility;
+use interstice_core::{Database, InvocationId, Modules, ReducerOutcome, ReducerQueue};
+use interstice_net::message::{Message, RemoteError};
+use interstice_net::requests::{Admission, ExactlyOnce};
+use std::collections::HashMap;
+use std::time::Instant;
+use tokio::sync::oneshot;
+
+/// Remote reducer calls waiting for their outcome, and each peer's request ids.
+#[derive(Resource, Default)]
+pub(super) struct RemoteCalls {
+    waiting: HashMap<InvocationId, (String, u64, Vec<oneshot::Sender<Message>>)>,
+    by_request: HashMap<(String, u64), InvocationId>,
+    seen: HashMap<String, ExactlyOnce<Result<(), RemoteError>>>,
+}
+
+/// Requests remembered per peer for exactly-once execution.
+const REQUEST_WINDOW: usize = 65_536;
+
+fn not_found(what: String) -> RemoteError {
+    RemoteError::NotFound(what)
+}
+
+/// Public modules only: a private module looks exactly like a missing one from outside.
+fn public_module(modules: &Modules, name: &str) -> Result<(), RemoteError> {
+    match modules.schema(name) {
+        Some(schema) if schema.visibility == Visibility::Public => Ok(()),
+        _ => Err(not_found(format!("module `{name}`"))),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn serve_requests(
+    inbox: Res<NetworkInbox>,
+    mut status: ResMut<NetworkStatus>,
+    mut health: ResMut<PeerHealth>,
+    mut modules: ResMut<Modules>,
+    mut db: ResMut<Database>,
+    mut queue: ResMut<ReducerQueue>,
+    mut calls: ResMut<RemoteCalls>,
+    wanted: Res<WantedLinks>,
+    mut call_outcomes: MessageWriter<RemoteCallOutcome>,
+) {
+    let Ok(inbox) = inbox.0.lock() else {
+        return;
+    };
+    while let Ok(item) = inbox.try_recv() {
+        let Inbound {
+            peer,
+            message,
+            reply,
+        } = match item {
+            FromNetwork::Listening(addr) => {
+                info!("listening for peers on {addr}");
+                status.local_addr = Some(addr);
+                continue;
+            }
+            FromNetwork::Failed(e) => {
+                error!("network: {e}");
+                status.error = Some(e);
+                continue;
+            }
+            FromNetwork::Request(inbound) => inbound,
+            FromNetwork::Connected {
+                node_id,
+                fingerprint,
+                address,
+            } => {
+                let state = health
+                    .peers
+                    .entry(node_id.clone())
+                    .or_insert_with(|| PeerState {
+                        fingerprint: fingerprint.clone(),
+                        address,
+                        connections: 0,
+                        rtt: None,
+                        last_seen: Instant::now(),
+                    });
+                state.fingerprint = fingerprint;
+                state.address = address.or(state.address);
+                state.last_seen = Instant::now();
+                state.connections += 1;
+                if state.connections == 1 {
+                    queue.push_peer_event(&modules, true, &node_id);
+                }
+                continue;
+            }
+            FromNetwork::Disconnected { node_id } => {
+                if let Some(state) = health.peers.get_mut(&node_id) {
+                    state.connections = state.connections.saturating_sub(1);
+                    if state.connections == 0 {
+                        queue.push_peer_event(&modules, false, &node_id);
+                    }
+                }
+                continue;
+            }
+            FromNetwork::RemoteEvents {
+                address,
+                module,
+                table,
+                events,
+            } => {
+                let subscribers = wanted.subscribers_of(address, &module, &table);
+                for (kind, rows) in events {
+                    for (event, subscriber, reducer) in subscribers {
+                        if *event == kind {
+                            queue.push_event(subscriber.clone(), reducer.clone(), rows.clone());
+                        }
+                    }
+                }
+                continue;
+            }
+            FromNetwork::CallAnswered(outcome) => {
+                if let Err(e) = &outcome.outcome {
+                    warn!(
+                        "`{}`'s call of {}.{} on node `{}` failed: {e}",
+                        outcome.from, outcome.module, outcome.reducer, outcome.node
+                    );
+                }
+                call_outcomes.write(outcome);
+                continue;
+            }
+            FromNetwork::Rtt { node_id, rtt } => {
+                if let Some(state) = health.peers.get_mut(&node_id) {
+                    state.rtt = Some(rtt);
+                    state.last_seen = Instant::now();
+                }
+                continue;
+            }
+        };
+        let answer = match message {
+            Message::Ping { nonce } => Message::Pong { nonce },
+            Message::SchemaRequest { request } => Message::Schema {
+                request,
+                modules: modules.schemas().filter_map(|s| s.to_public()).collect(),
+            },
+            Message::Query {
+                request,
+                module,
+                query,
+                args,
+            } => Message::QueryResult {
+                request,
+                outcome: public_module(&modules, &module).and_then(|()| {
+                    let handle = modules
+                        .query(&module, &query)
+                        .map_err(|_| not_found(format!("query `{module}.{query}`")))?;
+                    modules
+                        .check_query_args(handle, &args)
+                        .map_err(|e| RemoteError::Failed(e.to_string()))?;
+                    modules
+                        .call_query(&mut db, handle, &args)
+                        .map_err(|e| RemoteError::Failed(e.to_string()))
+                }),
+            },
+            Message::CallReducer {
+                request,
+                module,
+                reducer,
+                args,
+            } => {
+                let seen = calls
+                    .seen
+                    .entry(peer.clone())
+                    .or_insert_with(|| ExactlyOnce::new(REQUEST_WINDOW));
+                match seen.admit(request) {
+                    Admission::Repeat(outcome) => Message::CallResult { request, outcome },
+                    Admission::TooOld => Message::CallResult {
+                        request,
+                        outcome: Err(RemoteError::NotPermitted(format!(
+                            "request {request} is too old to be answered again"
+                        ))),
+                    },
+                    Admission::InFlight => {
+                        // Answered together with the first copy.
+                        if let Some(id) = calls.by_request.get(&(peer.clone(), request)).copied()
+                            && let Some(waiting) = calls.waiting.get_mut(&id)
+                        {
+                            waiting.2.push(reply);
+                        }
+                        continue;
+                    }
+                    Admission::Run => {
+                        let checked = public_module(&modules, &module).and_then(|()| {
+                            let handle =
+                                modules.reducer(&module, &reducer).map_err(|e| match e {
+                                    interstice_core::CallError::SubscriberOnly(_) => {
+                                        RemoteError::NotPermitted(e.to_string())
+                                    }
+                                    _ => not_found(format!("reducer `{module}.{reducer}`")),
+                                })?;
+                            modules
+                                .check_reducer_args(handle, &args)
+                                .map_err(|e| RemoteError::Failed(e.to_string()))
+                        });
+                        match checked {
+                            Ok(()) => {
+                                let id = queue.push(module, reducer, args);
+                                calls.by_request.insert((peer.clone(), request), id);
+                                calls.waiting.insert(id, (peer, request, vec![reply]));
+                                continue;
+                            }
+                            Err(e) => {
+                                let outcome = Err(e);
+                                if let Some(seen) = calls.seen.get_mut(&peer) {
+                                    seen.complete(request, outcome.clone());
+                                }
+                                Message::CallResult { request, outcome }
+                            }
+                        }
+                    }
+                }
+            }
+            other => Message::Refuse {
+                reason: format!("this node does not serve {other:?} yet"),
+            },
+        };
+        let _ = reply.send(answer);
+    }
+}
+
+/// Answers remote reducer calls once their outcome (written after the durable commit) arrives.
+pub(super) fn answer_calls(
+    mut outcomes: MessageReader<ReducerOutcome>,
+    mut calls: ResMut<RemoteCalls>,
+) {
+    for outcome in outcomes.read() {
+        let Some((peer, request, replies)) = calls.waiting.remove(&outcome.id) else {
+            continue;
+        };
+        calls.by_request.remove(&(peer.clone(), request));
+        let result = outcome
+            .result
+            .clone()
+            .map_err(|e| RemoteError::Failed(e.to_string()));
+        if let Some(seen) = calls.seen.get_mut(&peer) {
+            seen.complete(request, result.clone());
+        }
+        for reply in replies {
+            let _ = reply.send(Message::CallResult {
+                request,
+                outcome: result.clone(),
+            });
+        }
+    }
+}
