@@ -1,13 +1,27 @@
 //! `interstice example <name>`: a headless node running a built-in example module.
+//!
+//! Example nodes are real nodes: each keeps its key and its tables under the data root
+//! (`nodes/<node id>/`, registered in `nodes.toml` as `example-<name>`) and listens for peers
+//! on its fixed port. The hello and caller examples trust each other's keys, so
+//! `interstice example hello` in one terminal and `interstice example caller` in another is
+//! the two-node flow: caller calls `hello` on the hello node and receives its greetings.
 
 use bevy::app::{AppExit, ScheduleRunnerPlugin};
 use bevy::log::LogPlugin;
 use bevy::prelude::*;
+use interstice::core::{DataRoot, NodeEntry, RegistryError};
+use interstice::network::NetworkConfig;
 use interstice::prelude::*;
+use interstice::{NodeIdentity, StorageConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The hello module, built from `modules/hello` by this crate's build script.
 const HELLO_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hello.wasm"));
+/// The caller module, built from `modules/caller`.
+const CALLER_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/caller.wasm"));
 
 /// The built-in examples and their fixed ports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -43,14 +57,50 @@ pub struct ExampleArgs {
     /// Stop after this many frames instead of running until interrupted (Ctrl-C).
     #[arg(long)]
     pub frames: Option<u32>,
+    /// Listen here instead of 127.0.0.1 on the example's port.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Where nodes keep their data (default: the OS data directory's `interstice` folder, or
+    /// `$INTERSTICE_DATA_DIR`).
+    #[arg(long, env = "INTERSTICE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Reach a node the module names somewhere else than its binding says:
+    /// `--node hello_node=127.0.0.1:9000` (caller).
+    #[arg(long = "node", value_parser = parse_node)]
+    pub nodes: Vec<(String, SocketAddr)>,
+    /// Caller only: also ask hello to greet this many names (`caller0`, `caller1`, ...) at
+    /// start, one call each.
+    #[arg(long, default_value_t = 0)]
+    pub greet: u32,
+}
+
+fn parse_node(text: &str) -> Result<(String, SocketAddr), String> {
+    let (name, address) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=ADDRESS, got `{text}`"))?;
+    let address = address
+        .parse()
+        .map_err(|e| format!("`{address}` is not an address: {e}"))?;
+    Ok((name.to_string(), address))
 }
 
 /// Errors of `interstice example`.
 #[derive(Debug, thiserror::Error)]
 pub enum ExampleError {
     /// The example is not part of this build yet.
-    #[error("the `{0:?}` example is not available yet: this build ships `hello` only")]
+    #[error("the `{0:?}` example is not available yet: this build ships `hello` and `caller`")]
     NotAvailable(Example),
+    /// The data root or the node registry could not be used.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// A node key could not be read or created.
+    #[error("node key in {path}: {source}")]
+    Identity {
+        /// The node directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The app exited with an error.
     #[error("the example node stopped with an error")]
     Failed,
@@ -68,32 +118,124 @@ struct Demo {
 #[derive(Resource)]
 struct FrameLimit(Option<u32>);
 
+/// The registered example node `example-<name>`, with its key: created (key first, the node
+/// id derived from it) on first use.
+fn example_node(
+    root: &DataRoot,
+    example: Example,
+) -> Result<(NodeEntry, Arc<NodeIdentity>), ExampleError> {
+    let name = format!("example-{}", format!("{example:?}").to_lowercase());
+    let mut registry = root.load_registry()?;
+    let load = |id: &str| {
+        let path = root.node_dir(id);
+        NodeIdentity::load_or_create(&path)
+            .map(Arc::new)
+            .map_err(|source| ExampleError::Identity { path, source })
+    };
+    if let Some(entry) = registry.find(&name).cloned() {
+        let identity = load(&entry.id)?;
+        return Ok((entry, identity));
+    }
+    let identity = Arc::new(
+        NodeIdentity::generate().map_err(|e| ExampleError::Identity {
+            path: root.path().to_path_buf(),
+            source: std::io::Error::other(e),
+        })?,
+    );
+    let entry = NodeEntry {
+        name,
+        address: format!("127.0.0.1:{}", example.port()),
+        id: identity.node_id(),
+        local: true,
+    };
+    // The key first, where the node id (derived from it) says; then the registry entry.
+    let dir = root.node_dir(&entry.id);
+    identity
+        .save(&dir)
+        .map_err(|source| ExampleError::Identity { path: dir, source })?;
+    registry.add(entry.clone())?;
+    root.save_registry(&registry)?;
+    Ok((entry, identity))
+}
+
 /// Runs an example node.
 pub fn run(args: ExampleArgs) -> Result<(), ExampleError> {
-    if args.name != Example::Hello {
-        return Err(ExampleError::NotAvailable(args.name));
-    }
+    let (wasm, label) = match args.name {
+        Example::Hello => (HELLO_WASM, "hello (built in)"),
+        Example::Caller => (CALLER_WASM, "caller (built in)"),
+        other => return Err(ExampleError::NotAvailable(other)),
+    };
+    let root = match &args.data_dir {
+        Some(dir) => DataRoot::at(dir),
+        None => DataRoot::os_default()?,
+    };
+    let (entry, identity) = example_node(&root, args.name)?;
+    // The two examples trust each other's keys (created here if they do not exist yet).
+    let (_, hello) = example_node(&root, Example::Hello)?;
+    let (_, caller) = example_node(&root, Example::Caller)?;
+    let listen = args
+        .listen
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], args.name.port())));
+    let mut network = NetworkConfig::new(listen, identity.clone());
+    network.trusted.trust(hello.fingerprint());
+    network.trusted.trust(caller.fingerprint());
+    network.nodes.extend(args.nodes.iter().cloned());
+    let node_dir = root.node_dir(&entry.id);
+
     let mut app = App::new();
     app.add_plugins((
         MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(Duration::from_secs_f64(
             1.0 / 60.0,
         ))),
         LogPlugin::default(),
-        IntersticePlugin::default().with_module_bytes("hello (built in)", HELLO_WASM),
+        IntersticePlugin::default()
+            .with_storage(StorageConfig::new(&node_dir))
+            .with_module_bytes(label, wasm)
+            .with_network(network),
     ))
     .insert_resource(FrameLimit(args.frames))
-    .init_resource::<Demo>()
-    .add_systems(Startup, announce)
-    .add_systems(Update, greet.in_set(IntersticeSystems::Ingest))
-    .add_systems(Update, report.in_set(IntersticeSystems::Publish))
     .add_systems(Last, stop_after_frames);
-    let port = args.name.port();
+    match args.name {
+        Example::Hello => {
+            app.init_resource::<Demo>()
+                .add_systems(Startup, announce)
+                .add_systems(Update, greet.in_set(IntersticeSystems::Ingest))
+                .add_systems(Update, report.in_set(IntersticeSystems::Publish));
+        }
+        _ => {
+            app.insert_resource(CallerDemo { greet: args.greet })
+                .add_systems(Update, caller_greets.in_set(IntersticeSystems::Ingest));
+        }
+    }
     info!(
-        "example node `hello` starting (port {port} is reserved for peers; this build has no networking yet)"
+        "example node `{}` (id {}, key {}) listening on {listen}, data in {}",
+        entry.name,
+        entry.id,
+        identity.fingerprint(),
+        node_dir.display()
     );
     match app.run() {
         AppExit::Success => Ok(()),
         AppExit::Error(_) => Err(ExampleError::Failed),
+    }
+}
+
+#[derive(Resource)]
+struct CallerDemo {
+    greet: u32,
+}
+
+/// Caller: asks hello for `--greet` greetings once, at start.
+fn caller_greets(mut interstice: Interstice, demo: Res<CallerDemo>, mut done: Local<bool>) {
+    if *done || interstice.schema("caller").is_none() {
+        return;
+    }
+    *done = true;
+    if demo.greet > 0 {
+        match interstice.call_reducer("caller", "greet_many", ("caller".to_string(), demo.greet)) {
+            Ok(_) => info!("asked hello_node for {} greetings", demo.greet),
+            Err(e) => error!("cannot call caller.greet_many: {e}"),
+        }
     }
 }
 

@@ -4,9 +4,19 @@ use assert_cmd::Command;
 
 #[test]
 fn example_hello_loads_calls_and_queries() {
+    let data = tempfile::tempdir().expect("temp dir");
     let output = Command::cargo_bin("interstice")
         .expect("the interstice binary")
-        .args(["example", "hello", "--frames", "10"])
+        .args([
+            "example",
+            "hello",
+            "--frames",
+            "10",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(data.path())
         .env("NO_COLOR", "1")
         .env("RUST_LOG", "info")
         .timeout(std::time::Duration::from_secs(60))

@@ -1,7 +1,7 @@
-//! The Interstice peer protocol, without any I/O.
+//! The Interstice peer protocol and its transport.
 //!
 //! Peers exchange [`Message`]s (postcard-encoded, every one bounded by [`MAX_MESSAGE_BYTES`]).
-//! The pieces here hold the protocol's rules so they can be tested without sockets:
+//! These pieces hold the protocol's rules without any I/O, so they are tested without sockets:
 //!
 //! - [`message`]: the messages and their checked encoding;
 //! - [`version`]: choosing the protocol version both peers speak;
@@ -9,9 +9,11 @@
 //! - [`subscription`]: in-order, gap-free, duplicate-free delivery of table events across
 //!   reconnects.
 //!
-//! The transport (QUIC over UDP with mutual TLS pinned to node keys) is built on top of these.
-//! `docs/protocol.md` describes the protocol.
+//! [`transport`] (QUIC over UDP with mutual TLS pinned to node keys) is built on top of them;
+//! [`impair`] is a lossy relay for testing nodes over a bad network. `docs/protocol.md`
+//! describes the protocol.
 
+pub mod impair;
 pub mod message;
 pub mod requests;
 pub mod subscription;

@@ -225,69 +225,14 @@ fn an_untrusted_peer_cannot_call_anything() {
     );
 }
 
-/// A UDP relay on 127.0.0.1 that loses, duplicates and reorders datagrams in both directions.
 async fn impairing_proxy(upstream: std::net::SocketAddr, seed: u64) -> std::net::SocketAddr {
-    let socket = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
-    let proxy_addr = socket.local_addr().unwrap();
-    let upstream_socket = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
-    upstream_socket.connect(upstream).await.unwrap();
-    let client: Arc<tokio::sync::Mutex<Option<std::net::SocketAddr>>> = Arc::default();
-    // Decides the fate of each datagram: 10% lost, 10% duplicated, 10% delayed (reordered).
-    fn fate(state: &mut u64) -> u64 {
-        *state ^= *state << 13;
-        *state ^= *state >> 7;
-        *state ^= *state << 17;
-        *state % 100
-    }
-    {
-        let (socket, upstream_socket, client) =
-            (socket.clone(), upstream_socket.clone(), client.clone());
-        tokio::spawn(async move {
-            let mut rng = seed | 1;
-            let mut buf = vec![0u8; 65_536];
-            while let Ok((n, from)) = socket.recv_from(&mut buf).await {
-                *client.lock().await = Some(from);
-                let roll = fate(&mut rng);
-                let datagram = buf[..n].to_vec();
-                if roll < 10 {
-                    continue;
-                }
-                let copies = if roll < 20 { 2 } else { 1 };
-                let delay = if (20..30).contains(&roll) { 5 } else { 0 };
-                let upstream_socket = upstream_socket.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(delay)).await;
-                    for _ in 0..copies {
-                        let _ = upstream_socket.send(&datagram).await;
-                    }
-                });
-            }
-        });
-    }
-    tokio::spawn(async move {
-        let mut rng = seed.rotate_left(21) | 1;
-        let mut buf = vec![0u8; 65_536];
-        while let Ok(n) = upstream_socket.recv(&mut buf).await {
-            let Some(to) = *client.lock().await else {
-                continue;
-            };
-            let roll = fate(&mut rng);
-            let datagram = buf[..n].to_vec();
-            if roll < 10 {
-                continue;
-            }
-            let copies = if roll < 20 { 2 } else { 1 };
-            let delay = if (20..30).contains(&roll) { 5 } else { 0 };
-            let socket = socket.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(delay)).await;
-                for _ in 0..copies {
-                    let _ = socket.send_to(&datagram, to).await;
-                }
-            });
-        }
-    });
-    proxy_addr
+    interstice_net::impair::impairing_relay(
+        upstream,
+        seed,
+        interstice_net::impair::Impairment::TEN_PERCENT,
+    )
+    .await
+    .expect("relay")
 }
 
 #[test]

@@ -6,6 +6,7 @@ use crate::message::{DecodeError, MAX_MESSAGE_BYTES, Message};
 use crate::version::{SUPPORTED_VERSIONS, negotiate};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use rustls::pki_types::CertificateDer;
+use sha2::Digest;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,6 +14,10 @@ use thiserror::Error;
 
 /// ALPN of the protocol's first version.
 const ALPN: &[u8] = b"interstice/1";
+/// How long a silent connection lives.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often an idle connection says it is alive.
+const KEEP_ALIVE: Duration = Duration::from_secs(1);
 /// Application error code when a peer breaks the protocol.
 const PROTOCOL_VIOLATION: u32 = 1;
 
@@ -128,10 +133,39 @@ impl PeerEndpoint {
         client.alpn_protocols = vec![ALPN.to_vec()];
         let server = QuicServerConfig::try_from(server).map_err(|e| setup(&e))?;
         let client = QuicClientConfig::try_from(client).map_err(|e| setup(&e))?;
-        let mut endpoint =
-            quinn::Endpoint::server(quinn::ServerConfig::with_crypto(Arc::new(server)), addr)
-                .map_err(|source| TransportError::Bind { addr, source })?;
-        endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(client)));
+        // A peer that vanished without closing (killed, unplugged) is noticed within
+        // IDLE_TIMEOUT; keep-alives stop a quiet but live connection from timing out.
+        let mut transport = quinn::TransportConfig::default();
+        transport
+            .max_idle_timeout(Some(
+                quinn::IdleTimeout::try_from(IDLE_TIMEOUT).map_err(|e| setup(&e))?,
+            ))
+            .keep_alive_interval(Some(KEEP_ALIVE));
+        let transport = Arc::new(transport);
+        let mut server = quinn::ServerConfig::with_crypto(Arc::new(server));
+        server.transport_config(transport.clone());
+        let mut client = quinn::ClientConfig::new(Arc::new(client));
+        client.transport_config(transport);
+        // Stateless resets are keyed by the node's own key, so a node that restarts can end its
+        // peers' stale connections at once instead of leaving them to time out.
+        let reset_secret = sha2::Sha256::new()
+            .chain_update(b"interstice stateless reset key")
+            .chain_update(identity.key_bytes())
+            .finalize();
+        let endpoint_config = quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            &reset_secret,
+        )));
+        let socket = std::net::UdpSocket::bind(addr)
+            .map_err(|source| TransportError::Bind { addr, source })?;
+        let mut endpoint = quinn::Endpoint::new(
+            endpoint_config,
+            Some(server),
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .map_err(|source| TransportError::Bind { addr, source })?;
+        endpoint.set_default_client_config(client);
         Ok(PeerEndpoint {
             endpoint,
             node_id: identity.node_id(),

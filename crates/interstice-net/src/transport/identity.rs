@@ -92,11 +92,16 @@ impl NodeIdentity {
             )));
         }
         let identity = NodeIdentity::generate().map_err(std::io::Error::other)?;
-        std::fs::create_dir_all(dir)?;
-        write_private(&key_path, &identity.key)?;
-        // The certificate last: its presence says the identity is complete.
-        std::fs::write(&cert_path, identity.certificate.as_ref())?;
+        identity.save(dir)?;
         Ok(identity)
+    }
+
+    /// Writes this identity into `dir` (created if needed); refuses to replace one there.
+    pub fn save(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        write_private(&dir.join("identity.key.der"), &self.key)?;
+        // The certificate last: its presence says the identity is complete.
+        std::fs::write(dir.join("identity.cert.der"), self.certificate.as_ref())
     }
 
     /// This node's fingerprint.
@@ -111,6 +116,10 @@ impl NodeIdentity {
 
     pub(crate) fn certificate(&self) -> CertificateDer<'static> {
         self.certificate.clone()
+    }
+
+    pub(crate) fn key_bytes(&self) -> &[u8] {
+        &self.key
     }
 
     pub(crate) fn key(&self) -> PrivateKeyDer<'static> {

@@ -1,0 +1,182 @@
+//! End-to-end: two real node processes — `interstice example hello` and `interstice example
+//! caller` — talking over real UDP on 127.0.0.1 through a relay that loses, duplicates and
+//! reorders 10% of datagrams each way. The hello process is killed (SIGKILL) mid-stream and
+//! started again; the caller's subscription must resume with every greeting stored on hello
+//! delivered exactly once, in order, and every call must have run.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const GREETINGS: u32 = 300;
+
+fn free_port() -> SocketAddr {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a free port");
+    socket.local_addr().expect("its address")
+}
+
+fn start(args: &[&str], data: &Path, log: &Path) -> Child {
+    let log = std::fs::File::create(log).expect("log file");
+    Command::new(assert_cmd::cargo::cargo_bin("interstice"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::from(log.try_clone().expect("log file")))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("starting interstice")
+}
+
+/// `received greeting #<id>: <greeting>` lines of the caller's log, in order.
+fn received(log: &Path) -> Vec<(u64, String)> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let rest = line.split("received greeting #").nth(1)?;
+            let (id, greeting) = rest.split_once(": ")?;
+            let greeting = greeting.split(" module=").next()?.trim().to_string();
+            Some((id.parse().ok()?, greeting))
+        })
+        .collect()
+}
+
+struct Nodes(Vec<Child>);
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+fn caller_receives_every_greeting_once_across_a_lossy_link_and_a_killed_hello_node() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let logs = tempfile::tempdir().expect("temp dir");
+    let hello_addr = free_port();
+    // The relay runs on its own thread for the whole test.
+    let (relay_tx, relay_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let relay = interstice_net::impair::impairing_relay(
+                hello_addr,
+                7,
+                interstice_net::impair::Impairment::TEN_PERCENT,
+            )
+            .await
+            .expect("relay");
+            let _ = relay_tx.send(relay);
+            std::future::pending::<()>().await;
+        });
+    });
+    let relay = relay_rx.recv().expect("the relay's address");
+
+    let hello_args = ["example", "hello", "--listen", &hello_addr.to_string()];
+    let hello_args: Vec<&str> = hello_args.to_vec();
+    let hello_log = logs.path().join("hello-1.log");
+    let mut nodes = Nodes(vec![start(&hello_args, data.path(), &hello_log)]);
+    // The caller starts once hello is up (and has registered both example nodes).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&hello_log)
+        .unwrap_or_default()
+        .contains("listening for peers")
+    {
+        assert!(Instant::now() < deadline, "hello never listened");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let caller_log = logs.path().join("caller.log");
+    let node = format!("hello_node={relay}");
+    let greet = GREETINGS.to_string();
+    nodes.0.push(start(
+        &[
+            "example",
+            "caller",
+            "--listen",
+            "127.0.0.1:0",
+            "--node",
+            &node,
+            "--greet",
+            &greet,
+        ],
+        data.path(),
+        &caller_log,
+    ));
+
+    // Kill hello part-way through the stream.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while received(&caller_log).len() < 20 {
+        assert!(
+            Instant::now() < deadline,
+            "the caller received nothing:\n{}",
+            std::fs::read_to_string(&caller_log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let before_kill = received(&caller_log).len();
+    let mut hello = nodes.0.remove(0);
+    hello.kill().expect("SIGKILL hello");
+    hello.wait().expect("hello stopped");
+    std::thread::sleep(Duration::from_millis(300));
+    nodes.0.push(start(
+        &hello_args,
+        data.path(),
+        &logs.path().join("hello-2.log"),
+    ));
+
+    // Every name is greeted; then let late duplicates show up, if any.
+    let names: Vec<String> = (0..GREETINGS)
+        .map(|i| format!("Hello, caller{i}!"))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let got = received(&caller_log);
+        if names.iter().all(|n| got.iter().any(|(_, g)| g == n)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "missing greetings; the caller has {} of them",
+            got.len()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let got = received(&caller_log);
+    assert!(
+        before_kill < got.len(),
+        "hello was killed mid-stream ({before_kill} of {} received)",
+        got.len()
+    );
+    // The subscription: hello's greetings #1, #2, ... each exactly once, in order, across
+    // the loss, the duplication, the reordering and the kill.
+    let ids: Vec<u64> = got.iter().map(|(id, _)| *id).collect();
+    let expected: Vec<u64> = (1..=ids.len() as u64).collect();
+    assert_eq!(ids, expected, "greetings arrive once each, in order");
+    // The calls: every one ran (waited for above). A call the killed node had committed but
+    // not yet answered is sent again and runs again — its de-duplication window does not
+    // survive a kill yet — so re-runs are reported, not forbidden; they are still delivered
+    // to the caller exactly once each, as the ids show.
+    let mut runs: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, greeting) in &got {
+        *runs.entry(greeting.as_str()).or_default() += 1;
+    }
+    let reruns = names
+        .iter()
+        .filter(|n| runs.get(n.as_str()).copied().unwrap_or(0) > 1)
+        .count();
+    eprintln!(
+        "{} greetings received ({before_kill} before the kill); {reruns} call(s) ran again after the kill",
+        got.len()
+    );
+}
