@@ -9,6 +9,7 @@
 //! The state lives in ECS resources so that a game, the inspector and the network layer all
 //! reach it the Bevy way; nothing here depends on Bevy's renderer, windowing or audio.
 
+pub mod answered;
 pub mod config;
 pub mod db;
 pub mod error;

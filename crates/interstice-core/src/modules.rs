@@ -123,6 +123,8 @@ pub struct Modules {
     events: Vec<EventInvocation>,
     /// Remote reducer calls of committed transactions, not yet handed to the network.
     outbox: Vec<crate::wasm::state::RemoteCall>,
+    /// The peer and request id of the next reducer call, when it comes from a peer.
+    origin: Option<(String, u64)>,
     now_ms: u64,
     invocation: u64,
 }
@@ -148,6 +150,7 @@ impl Modules {
             subscriptions: Subscriptions::default(),
             events: Vec::new(),
             outbox: Vec::new(),
+            origin: None,
             now_ms: 0,
             invocation: 0,
         })
@@ -432,6 +435,12 @@ impl Modules {
         self.subscriptions = Subscriptions::build(schemas.iter());
     }
 
+    /// Marks the next reducer call as request `request` of `peer`: the call's transaction also
+    /// records that the request ran ([`answered`](crate::answered)).
+    pub fn set_origin(&mut self, origin: Option<(String, u64)>) {
+        self.origin = origin;
+    }
+
     /// Takes the reducer calls to other nodes that committed transactions made, in order
     /// (the network layer sends them).
     pub fn take_remote_calls(&mut self) -> Vec<crate::wasm::state::RemoteCall> {
@@ -620,6 +629,8 @@ impl Modules {
     ) -> Result<Vec<u8>, CallError> {
         let fuel = self.config.fuel_per_call;
         let memory_cap = self.config.memory_cap;
+        // Meant for this call only, whatever happens to it.
+        let origin = self.origin.take();
         let mut loaded = self
             .slots
             .get_mut(slot)
@@ -646,6 +657,14 @@ impl Modules {
         state.tx.tables = tables;
         std::mem::swap(&mut state.tx.undo, &mut self.undo);
         state.tx.read_only = read_only;
+        if let (Entry::Reducer(_), Some((peer, request))) = (entry, origin) {
+            crate::answered::record(
+                &mut state.tx.tables.tables,
+                &mut state.tx.undo,
+                &peer,
+                request,
+            );
+        }
         state.in_call = true;
         state.now_ms = self.now_ms;
         state.random_seed = random_seed(self.invocation, self.now_ms, &loaded.name);

@@ -22,6 +22,9 @@ pub struct Invocation {
     pub args: Vec<u8>,
     /// Why it runs.
     pub trigger: Trigger,
+    /// For a call from a peer: its certificate fingerprint and request id, recorded with the
+    /// transaction so the call never runs twice ([`answered`](crate::answered)).
+    pub origin: Option<(String, u64)>,
 }
 
 /// Why an invocation runs.
@@ -53,6 +56,23 @@ impl ReducerQueue {
         args: Vec<u8>,
     ) -> InvocationId {
         let invocation = self.invocation(module.into(), reducer.into(), args, Trigger::Call);
+        let id = invocation.id;
+        self.pending.push_back(invocation);
+        id
+    }
+
+    /// Queues a reducer call from a peer (`peer` is its certificate fingerprint): the call and
+    /// the fact that this request ran commit together.
+    pub fn push_remote(
+        &mut self,
+        module: impl Into<String>,
+        reducer: impl Into<String>,
+        args: Vec<u8>,
+        peer: &str,
+        request: u64,
+    ) -> InvocationId {
+        let mut invocation = self.invocation(module.into(), reducer.into(), args, Trigger::Call);
+        invocation.origin = Some((peer.to_string(), request));
         let id = invocation.id;
         self.pending.push_back(invocation);
         id
@@ -95,6 +115,7 @@ impl ReducerQueue {
             reducer,
             args,
             trigger,
+            origin: None,
         }
     }
 

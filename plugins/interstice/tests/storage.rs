@@ -406,3 +406,65 @@ fn interval_durability_holds_outcomes_until_the_fsync() {
     }
     assert_eq!(seen, ids, "every outcome, in order");
 }
+
+fn encoded<A: interstice::abi::typed::Args>(args: A) -> Vec<u8> {
+    let mut out = Vec::new();
+    args.encode_args(&mut out);
+    out
+}
+
+/// Runs one invocation queued by `push` and returns its outcome.
+fn run_queued(
+    app: &mut App,
+    push: impl FnOnce(&mut interstice::ReducerQueue) -> interstice::InvocationId,
+) -> Result<(), interstice::CallError> {
+    let id = push(&mut app.world_mut().resource_mut::<interstice::ReducerQueue>());
+    app.update();
+    let messages = app.world().resource::<Messages<ReducerOutcome>>();
+    let mut cursor = messages.get_cursor();
+    cursor
+        .read(messages)
+        .find(|o| o.id == id)
+        .cloned()
+        .expect("an outcome")
+        .result
+}
+
+#[test]
+fn calls_from_peers_are_remembered_with_their_commit_across_restart() {
+    use interstice::core::answered::answered_by;
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = node(StorageConfig::new(dir.path()));
+    // Committed: remembered. Failed (rolled back): not remembered, so a resend runs it.
+    run_queued(&mut app, |q| {
+        q.push_remote("kitchen", "add_many", encoded((3u32,)), "peer-a", 41)
+    })
+    .unwrap();
+    assert!(
+        run_queued(&mut app, |q| {
+            q.push_remote(
+                "kitchen",
+                "set_price",
+                encoded((999u64, 5i64)),
+                "peer-a",
+                42,
+            )
+        })
+        .is_err()
+    );
+    run_queued(&mut app, |q| {
+        q.push_remote("kitchen", "set_price", encoded((1u64, 5i64)), "peer-b", 7)
+    })
+    .unwrap();
+    let db = app.world().resource::<Database>();
+    assert_eq!(answered_by(db, "peer-a"), vec![41]);
+    assert_eq!(answered_by(db, "peer-b"), vec![7]);
+    let before = durable_hash(&app);
+    drop(app);
+
+    let app = node(StorageConfig::new(dir.path()));
+    assert_eq!(durable_hash(&app), before);
+    let db = app.world().resource::<Database>();
+    assert_eq!(answered_by(db, "peer-a"), vec![41], "survives a restart");
+    assert!(answered_by(db, "peer-c").is_empty());
+}

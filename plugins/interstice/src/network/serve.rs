@@ -169,10 +169,16 @@ pub(super) fn serve_requests(
                 reducer,
                 args,
             } => {
-                let seen = calls
-                    .seen
-                    .entry(peer.clone())
-                    .or_insert_with(|| ExactlyOnce::new(REQUEST_WINDOW));
+                let seen = calls.seen.entry(peer.clone()).or_insert_with(|| {
+                    // What this peer's calls committed before (even before a crash) is
+                    // answered, never run again.
+                    let mut window = ExactlyOnce::new(REQUEST_WINDOW);
+                    for request in interstice_core::answered::answered_by(&db, &peer) {
+                        let _ = window.admit(request);
+                        window.complete(request, Ok(()));
+                    }
+                    window
+                });
                 match seen.admit(request) {
                     Admission::Repeat(outcome) => Message::CallResult { request, outcome },
                     Admission::TooOld => Message::CallResult {
@@ -205,7 +211,7 @@ pub(super) fn serve_requests(
                         });
                         match checked {
                             Ok(()) => {
-                                let id = queue.push(module, reducer, args);
+                                let id = queue.push_remote(module, reducer, args, &peer, request);
                                 calls.by_request.insert((peer.clone(), request), id);
                                 calls.waiting.insert(id, (peer, request, vec![reply]));
                                 continue;
