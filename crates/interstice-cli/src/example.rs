@@ -6,7 +6,7 @@
 //! `interstice example hello` in one terminal and `interstice example caller` in another is
 //! the two-node flow: caller calls `hello` on the hello node and receives its greetings.
 
-use bevy::app::{AppExit, ScheduleRunnerPlugin};
+use bevy::app::AppExit;
 use bevy::log::LogPlugin;
 use bevy::prelude::*;
 use interstice::core::{DataRoot, NodeEntry, RegistryError};
@@ -184,9 +184,7 @@ pub fn run(args: ExampleArgs) -> Result<(), ExampleError> {
 
     let mut app = App::new();
     app.add_plugins((
-        MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(Duration::from_secs_f64(
-            1.0 / 60.0,
-        ))),
+        MinimalPlugins,
         LogPlugin::default(),
         IntersticePlugin::default()
             .with_storage(StorageConfig::new(&node_dir))
@@ -195,6 +193,9 @@ pub fn run(args: ExampleArgs) -> Result<(), ExampleError> {
     ))
     .insert_resource(FrameLimit(args.frames))
     .add_systems(Last, stop_after_frames);
+    // A node: 60 frames a second, and a frame at once when a peer's request arrives.
+    interstice::run_single_threaded(&mut app);
+    app.set_runner(|app| interstice::run_node(app, Duration::from_secs_f64(1.0 / 60.0)));
     match args.name {
         Example::Hello => {
             app.init_resource::<Demo>()

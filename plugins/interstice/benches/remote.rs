@@ -1,5 +1,6 @@
 //! Remote calls over loopback QUIC to a real node (the engine running its Bevy app loop on
-//! another thread): RTT of single calls (p50/p99) and throughput of pipelined calls.
+//! another thread): RTT of single calls (p50/p99), throughput of pipelined calls, and rows per
+//! second a subscription delivers to a remote subscriber.
 //!
 //! `cargo bench -p interstice --bench remote` — prints its own report.
 
@@ -18,15 +19,19 @@ use std::time::{Duration, Instant};
 const SEQUENTIAL: usize = 2_000;
 const PIPELINED: u64 = 20_000;
 const WINDOW: usize = 256;
+/// Rows produced per `stream.emit` call, and calls.
+const ROWS_PER_EMIT: u32 = 10_000;
+const EMITS: u64 = 50;
 
 fn main() {
-    let hello = build_workspace_modules(
+    let built = build_workspace_modules(
         Path::new(env!("CARGO_MANIFEST_DIR")),
         Path::new(env!("CARGO_TARGET_TMPDIR")),
-        &["hello"],
+        &["hello", "stream"],
     )
-    .expect("building hello");
-    let hello = std::fs::read(&hello[0]).expect("hello.wasm");
+    .expect("building the modules");
+    let hello = std::fs::read(&built[0]).expect("hello.wasm");
+    let stream = std::fs::read(&built[1]).expect("stream.wasm");
 
     let server_identity = Arc::new(NodeIdentity::generate().unwrap());
     let client_identity = NodeIdentity::generate().unwrap();
@@ -35,12 +40,15 @@ fn main() {
     node_trust.trust(client_identity.fingerprint());
 
     let (addr_tx, addr_rx) = mpsc::channel();
+    let frames = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let frame_counter = frames.clone();
     std::thread::spawn(move || {
         let mut app = App::new();
         app.add_plugins((
             MinimalPlugins,
             IntersticePlugin::default()
                 .with_module_bytes("hello", hello)
+                .with_module_bytes("stream", stream)
                 .with_network(NetworkConfig {
                     listen: "127.0.0.1:0".parse().unwrap(),
                     identity: server_identity,
@@ -49,19 +57,27 @@ fn main() {
                     nodes: Default::default(),
                 }),
         ));
-        let mut sent = false;
-        loop {
-            app.update();
-            if !sent && let Some(addr) = app.world().resource::<NetworkStatus>().local_addr {
-                let _ = addr_tx.send(addr);
-                sent = true;
-            }
-        }
+        interstice::run_single_threaded(&mut app);
+        // Runs like `interstice example`: a frame every 16 ms, and at once when a request
+        // arrives.
+        app.add_systems(
+            Last,
+            move |status: Res<NetworkStatus>, mut sent: Local<bool>| {
+                frame_counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if !*sent && let Some(addr) = status.local_addr {
+                    let _ = addr_tx.send(addr);
+                    *sent = true;
+                }
+            },
+        );
+        interstice::run_node(app, Duration::from_millis(16));
     });
     let addr = addr_rx
         .recv_timeout(Duration::from_secs(30))
         .expect("node listening");
 
+    let bench_started = Instant::now();
+    let frames_at_start = frames.load(std::sync::atomic::Ordering::Relaxed);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -78,6 +94,38 @@ fn main() {
             reducer: "hello".into(),
             args: ("bench".to_string(),).to_bytes(),
         };
+
+        // The transport alone: pings answered on the network thread.
+        let mut pings = Vec::with_capacity(SEQUENTIAL);
+        for _ in 0..SEQUENTIAL {
+            pings.push(peer.ping().await.expect("pong"));
+        }
+        pings.sort();
+        println!(
+            "remote/ping_rtt: p50 {:?}, p99 {:?} (the transport alone: answered without the engine)",
+            pings[SEQUENTIAL / 2],
+            pings[SEQUENTIAL * 99 / 100]
+        );
+
+        // The transport alone, pipelined.
+        let started = Instant::now();
+        let mut in_flight: tokio::task::JoinSet<
+            Result<Duration, interstice_net::transport::TransportError>,
+        > = tokio::task::JoinSet::new();
+        for _ in 0..PIPELINED {
+            if in_flight.len() >= WINDOW {
+                in_flight.join_next().await.expect("task").expect("join").expect("pong");
+            }
+            let peer = peer.clone();
+            in_flight.spawn(async move { peer.ping().await });
+        }
+        while let Some(done) = in_flight.join_next().await {
+            done.expect("join").expect("pong");
+        }
+        println!(
+            "remote/pipelined_pings: {:.0} pings/s (the transport alone, {WINDOW} in flight)",
+            PIPELINED as f64 / started.elapsed().as_secs_f64()
+        );
 
         // Single calls, one after the other.
         let mut rtts = Vec::with_capacity(SEQUENTIAL);
@@ -132,6 +180,65 @@ fn main() {
             PIPELINED as f64 / elapsed.as_secs_f64(),
             elapsed
         );
+
+        // Subscription: rows inserted on the node, delivered to this subscriber.
+        let subscribe = Message::Subscribe {
+            subscription: 1,
+            module: "stream".into(),
+            table: "tick".into(),
+            from_seq: 1,
+        };
+        let mut events = peer.open_stream(&subscribe).await.expect("subscribe");
+        match events.next().await.expect("subscribed") {
+            Message::Subscribed { outcome: Ok(1), .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+        let total = u64::from(ROWS_PER_EMIT) * EMITS;
+        let started = Instant::now();
+        let emitter = {
+            let peer = peer.clone();
+            tokio::spawn(async move {
+                for i in 0..EMITS {
+                    let message = Message::CallReducer {
+                        request: 1_000_000 + i,
+                        module: "stream".into(),
+                        reducer: "emit".into(),
+                        args: (ROWS_PER_EMIT,).to_bytes(),
+                    };
+                    match peer.request(&message).await.expect("answer") {
+                        Message::CallResult { outcome: Ok(()), .. } => {}
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+            })
+        };
+        let mut received = 0u64;
+        let mut next = 1u64;
+        while received < total {
+            match events.next().await.expect("events") {
+                Message::Events {
+                    first_seq, events, ..
+                } => {
+                    assert_eq!(first_seq, next, "events arrive in order");
+                    next += events.len() as u64;
+                    received += events.len() as u64;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let elapsed = started.elapsed();
+        emitter.await.expect("emitter");
+        println!(
+            "remote/subscription_rows: {:.0} rows/s delivered ({total} rows inserted by {EMITS} remote calls and received by a remote subscriber, {:?} end to end)",
+            total as f64 / elapsed.as_secs_f64(),
+            elapsed
+        );
         endpoint.close();
     });
+    let frame_count = frames.load(std::sync::atomic::Ordering::Relaxed) - frames_at_start;
+    println!(
+        "remote/node_frames: {:.0} frames/s while serving (mean frame {:?})",
+        frame_count as f64 / bench_started.elapsed().as_secs_f64(),
+        bench_started.elapsed() / frame_count.max(1) as u32
+    );
 }

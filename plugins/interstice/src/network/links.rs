@@ -12,7 +12,7 @@
 //! When the connection drops, the link waits (50 ms doubling up to [`MAX_BACKOFF`]) and dials
 //! again, until the node stops.
 
-use super::{FromNetwork, RemoteCallOutcome, publish::Served, serve_peer};
+use super::{FromNetwork, RemoteCallOutcome, ToWorld, publish::Served, serve_peer};
 use bevy::log::{debug, warn};
 use interstice_net::message::Message;
 use interstice_net::requests::Outstanding;
@@ -20,7 +20,6 @@ use interstice_net::subscription::{Cursor, Delivery};
 use interstice_net::transport::{Peer, PeerEndpoint};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -69,7 +68,7 @@ impl LinkCommand {
 #[derive(Clone)]
 pub(super) struct Context {
     pub endpoint: Arc<PeerEndpoint>,
-    pub to_world: Sender<FromNetwork>,
+    pub to_world: ToWorld,
     pub stopped: tokio::sync::watch::Receiver<bool>,
     pub served: Served,
 }
@@ -220,13 +219,7 @@ impl Link {
     }
 
     /// Sends one call and waits for its answer; `false` when it must be sent again.
-    async fn call(
-        &self,
-        peer: &Peer,
-        id: u64,
-        call: OutgoingCall,
-        to_world: &Sender<FromNetwork>,
-    ) -> bool {
+    async fn call(&self, peer: &Peer, id: u64, call: OutgoingCall, to_world: &ToWorld) -> bool {
         let request = Message::CallReducer {
             request: id,
             module: call.module.clone(),
@@ -263,7 +256,7 @@ impl Link {
         peer: Peer,
         id: u64,
         (module, table): (String, String),
-        to_world: Sender<FromNetwork>,
+        to_world: ToWorld,
     ) {
         let key = (module.clone(), table.clone());
         loop {

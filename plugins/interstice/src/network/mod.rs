@@ -25,7 +25,7 @@ use interstice_net::transport::{NodeIdentity, PeerEndpoint, TrustedPeers};
 use links::{Link, LinkCommand};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -178,12 +178,81 @@ const PING_EVERY: Duration = Duration::from_millis(500);
 #[derive(Resource)]
 struct NetworkInbox(Mutex<Receiver<FromNetwork>>);
 
+/// Wakes a waiting frame loop when the network has something for the world.
+#[derive(Default)]
+pub struct Wake {
+    pending: Mutex<bool>,
+    signal: std::sync::Condvar,
+}
+
+impl Wake {
+    /// Marks work as pending and wakes a waiter.
+    pub fn notify(&self) {
+        if let Ok(mut pending) = self.pending.lock()
+            && !*pending
+        {
+            // Once per wait: a burst of requests costs one wake-up.
+            *pending = true;
+            self.signal.notify_one();
+        }
+    }
+
+    /// Waits until work is pending or `timeout` passes, and clears the mark.
+    pub fn wait(&self, timeout: Duration) {
+        let Ok(mut pending) = self.pending.lock() else {
+            return;
+        };
+        let deadline = Instant::now() + timeout;
+        while !*pending {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            match self.signal.wait_timeout(pending, deadline - now) {
+                Ok((guard, _)) => pending = guard,
+                Err(_) => return,
+            }
+        }
+        *pending = false;
+    }
+}
+
+/// The node's [`Wake`]: a frame loop waiting on it runs as soon as a peer's request arrives
+/// (see [`run_node`](crate::run_node)).
+#[derive(Resource, Clone)]
+pub struct NodeWake(pub Arc<Wake>);
+
+/// The world stopped listening (the app was dropped).
+#[derive(Debug)]
+struct WorldGone;
+
+/// The network thread's way into the world: a channel, and a wake-up for the frame loop.
+#[derive(Clone)]
+struct ToWorld {
+    tx: std::sync::mpsc::Sender<FromNetwork>,
+    wake: Arc<Wake>,
+}
+
+impl ToWorld {
+    /// Hands `item` to the world; `Err` once the world is gone (the app stopped).
+    fn send(&self, item: FromNetwork) -> Result<(), WorldGone> {
+        self.tx.send(item).map_err(|_| WorldGone)?;
+        self.wake.notify();
+        Ok(())
+    }
+}
+
 /// Commands to the network thread.
 #[derive(Resource, Clone)]
 struct NetworkOutbox(mpsc::UnboundedSender<LinkCommand>);
 
 pub(crate) fn add(app: &mut App, config: NetworkConfig) {
-    let (to_world, inbox) = channel();
+    let (tx, inbox) = channel();
+    let wake = Arc::new(Wake::default());
+    let to_world = ToWorld {
+        tx,
+        wake: wake.clone(),
+    };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let (commands, command_rx) = mpsc::unbounded_channel();
     let publications = app
@@ -199,6 +268,7 @@ pub(crate) fn add(app: &mut App, config: NetworkConfig) {
         .map(drop)
         .unwrap_or_else(|e| error!("cannot start the network thread: {e}"));
     app.insert_resource(NetworkInbox(Mutex::new(inbox)))
+        .insert_resource(NodeWake(wake))
         .insert_resource(NetworkOutbox(commands))
         .insert_resource(NetworkControl { stop })
         .insert_resource(NetworkStatus {
@@ -224,7 +294,7 @@ pub(crate) fn add(app: &mut App, config: NetworkConfig) {
 
 fn run_network(
     config: NetworkConfig,
-    to_world: Sender<FromNetwork>,
+    to_world: ToWorld,
     mut stopped: tokio::sync::watch::Receiver<bool>,
     mut commands: mpsc::UnboundedReceiver<LinkCommand>,
     publications: interstice_core::PublicationLog,
@@ -302,7 +372,7 @@ fn run_network(
 async fn serve_peer(
     peer: interstice_net::transport::Peer,
     address: Option<SocketAddr>,
-    to_world: Sender<FromNetwork>,
+    to_world: ToWorld,
     served: publish::Served,
 ) {
     info!("peer {} connected ({})", peer.node_id, peer.fingerprint);
@@ -340,6 +410,13 @@ async fn serve_peer(
                 break;
             }
         };
+        // Pings measure the network, not the frame: answered here.
+        if let Message::Ping { nonce } = message {
+            tokio::spawn(async move {
+                let _ = responder.respond(&Message::Pong { nonce }).await;
+            });
+            continue;
+        }
         if let Message::Subscribe {
             subscription,
             module,
