@@ -15,6 +15,9 @@ pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 /// Largest chunk of a module upload.
 pub const MAX_CHUNK_BYTES: usize = 1024 * 1024;
 
+/// Most chunks in one upload: modules of up to 64 MiB.
+pub const MAX_UPLOAD_CHUNKS: u32 = 64;
+
 /// Why a remote call failed, as the caller sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Error)]
 pub enum RemoteError {
@@ -238,8 +241,10 @@ impl Message {
                         bytes.len()
                     )));
                 }
-                if *total == 0 || index >= total {
-                    return Err(DecodeError::Invalid(format!("chunk {index} of {total}")));
+                if *total == 0 || index >= total || *total > MAX_UPLOAD_CHUNKS {
+                    return Err(DecodeError::Invalid(format!(
+                        "chunk {index} of {total} (at most {MAX_UPLOAD_CHUNKS} chunks)"
+                    )));
                 }
                 Ok(())
             }

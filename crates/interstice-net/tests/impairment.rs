@@ -179,6 +179,17 @@ fn oversized_and_malformed_messages_are_errors() {
         Message::decode(&bad_index.encode().unwrap()),
         Err(DecodeError::Invalid(_))
     ));
+    // Uploads are bounded in chunk count too (64 MiB modules at most).
+    let too_many = Message::PublishChunk {
+        upload: 1,
+        index: 0,
+        total: interstice_net::message::MAX_UPLOAD_CHUNKS + 1,
+        bytes: vec![],
+    };
+    assert!(matches!(
+        Message::decode(&postcard::to_allocvec(&too_many).unwrap()),
+        Err(DecodeError::Invalid(_))
+    ));
     let mut ping = Message::Ping { nonce: 7 }.encode().unwrap();
     assert_eq!(Message::decode(&ping), Ok(Message::Ping { nonce: 7 }));
     ping.push(0);

@@ -55,6 +55,7 @@ fn main() {
                     trusted: node_trust,
                     dial: Vec::new(),
                     nodes: Default::default(),
+                    admins: Default::default(),
                 }),
         ));
         interstice::run_single_threaded(&mut app);

@@ -30,6 +30,7 @@ fn serving_node(trusted: TrustedPeers) -> (App, std::net::SocketAddr, String) {
                 trusted,
                 dial: Vec::new(),
                 nodes: Default::default(),
+                admins: Default::default(),
             }),
     ));
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -306,6 +307,7 @@ fn watching_node(
                 trusted,
                 dial,
                 nodes: Default::default(),
+                admins: Default::default(),
             }),
     ));
     app.update();

@@ -179,6 +179,9 @@ pub struct RecoveryReport {
     pub logical_time: u64,
     /// Snapshots skipped because they were damaged.
     pub damaged_snapshots: Vec<PathBuf>,
+    /// Changes skipped because they belong to modules no longer installed (removed ones).
+    /// A fresh snapshot is then taken, so they are never replayed again.
+    pub removed_module_changes: u64,
 }
 
 /// A node's durable storage, as an ECS resource.
@@ -252,12 +255,12 @@ impl Storage {
         for (seq, path) in snapshot::list(&snap_dir)? {
             match snapshot::read(&path) {
                 Ok(data) => {
-                    restore_snapshot(db, &data).map_err(|reason| {
-                        StorageError::CorruptSnapshot {
+                    restore_snapshot(db, &data, &mut report.removed_module_changes).map_err(
+                        |reason| StorageError::CorruptSnapshot {
                             path: path.clone(),
                             reason,
-                        }
-                    })?;
+                        },
+                    )?;
                     report.snapshot = Some(seq);
                     report.logical_time = data.time;
                     next_seq = seq + 1;
@@ -293,11 +296,13 @@ impl Storage {
                         expected: next_seq,
                     });
                 }
-                apply(db, &record).map_err(|reason| StorageError::BadRecord {
-                    path: path.clone(),
-                    seq: record.seq,
-                    offset: *offset,
-                    reason,
+                apply(db, &record, &mut report.removed_module_changes).map_err(|reason| {
+                    StorageError::BadRecord {
+                        path: path.clone(),
+                        seq: record.seq,
+                        offset: *offset,
+                        reason,
+                    }
                 })?;
                 next_seq += 1;
                 report.replayed += 1;
@@ -359,7 +364,7 @@ impl Storage {
         let (path, len) = tail.unwrap_or_else(|| (log_dir.join(segment_name(next_seq)), 0));
         let writer = LogWriter::open(&log_dir, path, len, config.segment_bytes)?;
         db.enable_journal(next_seq);
-        let storage = Storage {
+        let mut storage = Storage {
             records_since_snapshot: report.replayed,
             last_snapshot: report.snapshot,
             last_time: report.logical_time,
@@ -370,6 +375,12 @@ impl Storage {
             next_install,
             installed,
         };
+
+        // Changes of removed modules were skipped: a snapshot without them makes sure they are
+        // never replayed into a later module of the same name.
+        if report.removed_module_changes > 0 {
+            storage.write_snapshot(db, true)?;
+        }
 
         // 4. Hooks: restored modules get `load`, not `init`.
         for name in &report.modules {
@@ -422,6 +433,27 @@ impl Storage {
         }
         self.installed.push((schema.name.clone(), path));
         Ok(schema)
+    }
+
+    /// Removes a module durably: makes pending commits durable, unloads it, forgets its code,
+    /// then writes a snapshot without it, so its logged changes are never replayed again.
+    /// A crash part-way leaves the module either installed as it was or removed (recovery
+    /// skips the changes of modules whose code is gone).
+    pub fn remove_module(
+        &mut self,
+        modules: &mut Modules,
+        db: &mut Database,
+        name: &str,
+    ) -> Result<(), StorageError> {
+        self.commit(db)?;
+        let (modules_dir, _, _) = dirs(&self.config.dir);
+        if let Some(position) = self.installed.iter().position(|(n, _)| n == name) {
+            let (_, path) = self.installed.remove(position);
+            std::fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
+            fsutil::sync_dir(&modules_dir).map_err(|e| StorageError::io(&modules_dir, e))?;
+        }
+        modules.unload(db, name);
+        self.write_snapshot(db, true)
     }
 
     /// The name of the installed module whose wasm is exactly `wasm`, if any.
@@ -483,10 +515,16 @@ impl Storage {
     /// Writes a snapshot of every durable table now, starts a new log segment, and prunes
     /// what the snapshot covers (unless history is kept).
     pub fn snapshot(&mut self, db: &mut Database) -> Result<(), StorageError> {
+        self.write_snapshot(db, false)
+    }
+
+    /// Writes a snapshot; `again` rewrites it even when the last one is at the same log
+    /// position (the state changed without a record: a module was removed).
+    fn write_snapshot(&mut self, db: &mut Database, again: bool) -> Result<(), StorageError> {
         let Some(next_seq) = db.journal_mut().map(|j| j.next_seq()) else {
             return Ok(());
         };
-        if next_seq == 0 || self.last_snapshot == Some(next_seq - 1) {
+        if next_seq == 0 || (!again && self.last_snapshot == Some(next_seq - 1)) {
             return Ok(());
         }
         let seq = next_seq - 1;
@@ -531,8 +569,21 @@ fn recovery_table<'a>(
         .ok_or_else(|| format!("module `{module}` has no table `{table}`"))
 }
 
-fn restore_snapshot(db: &mut Database, data: &snapshot::SnapshotData) -> Result<(), String> {
+fn restore_snapshot(
+    db: &mut Database,
+    data: &snapshot::SnapshotData,
+    skipped: &mut u64,
+) -> Result<(), String> {
     for module in &data.modules {
+        if db.module(&module.name).is_none() {
+            // Removed after this snapshot: its data went with it.
+            *skipped += module
+                .tables
+                .iter()
+                .map(|t| t.rows.len() as u64)
+                .sum::<u64>();
+            continue;
+        }
         for t in &module.tables {
             let table = recovery_table(db, &module.name, &t.name)?;
             for bytes in &t.rows {
@@ -567,9 +618,14 @@ fn restore_snapshot(db: &mut Database, data: &snapshot::SnapshotData) -> Result<
 /// Replays one record. The events it makes in published streams are appended again, with the
 /// numbers the live node gave them: each change is the net change of one row, and the row
 /// before it is in the table being rebuilt.
-fn apply(db: &mut Database, record: &log::Record<'_>) -> Result<(), String> {
+fn apply(db: &mut Database, record: &log::Record<'_>, skipped: &mut u64) -> Result<(), String> {
     let publications = db.publications.clone();
     for group in &record.groups {
+        if db.module(group.module).is_none() {
+            // A removed module's changes (records are checksummed: this is not damage).
+            *skipped += group.changes.len() as u64;
+            continue;
+        }
         let publishes = publications.publishes(group.module);
         for change in &group.changes {
             let table = recovery_table(db, group.module, change.table)?;

@@ -72,10 +72,13 @@ pub struct Peer {
     pub version: u16,
 }
 
-/// Where to send the answer to a request received from a peer.
+/// Where to send the answer to a request received from a peer (and where the rest of a
+/// multi-message request, like an upload, is read from).
 #[derive(Debug)]
 pub struct Responder {
     send: quinn::SendStream,
+    recv: quinn::RecvStream,
+    connection: quinn::Connection,
 }
 
 async fn write_frame(
@@ -329,7 +332,14 @@ impl Peer {
             Err(_) => return None,
         };
         Some(match read_frame(&mut recv).await {
-            Ok(message) => Ok((message, Responder { send })),
+            Ok(message) => Ok((
+                message,
+                Responder {
+                    send,
+                    recv,
+                    connection: self.connection.clone(),
+                },
+            )),
             Err(e) => {
                 self.connection
                     .close(PROTOCOL_VIOLATION.into(), b"bad message");
@@ -360,6 +370,32 @@ impl Peer {
             recv,
             connection: self.connection.clone(),
         })
+    }
+
+    /// Uploads a module: `PublishChunk` messages of at most
+    /// [`MAX_CHUNK_BYTES`](crate::message::MAX_CHUNK_BYTES) on one stream, then waits for the
+    /// node's `PublishResult`.
+    pub async fn upload(&self, upload: u64, wasm: &[u8]) -> Result<Message, TransportError> {
+        use crate::message::MAX_CHUNK_BYTES;
+        let chunks: Vec<&[u8]> = if wasm.is_empty() {
+            vec![&[][..]]
+        } else {
+            wasm.chunks(MAX_CHUNK_BYTES).collect()
+        };
+        let total = u32::try_from(chunks.len())
+            .map_err(|_| TransportError::Protocol("upload too large".into()))?;
+        let (mut send, mut recv) = self.connection.open_bi().await.map_err(conn)?;
+        for (index, bytes) in chunks.into_iter().enumerate() {
+            let chunk = Message::PublishChunk {
+                upload,
+                index: index as u32,
+                total,
+                bytes: bytes.to_vec(),
+            };
+            write_frame(&mut send, &chunk).await?;
+        }
+        send.finish().map_err(conn)?;
+        read_frame(&mut recv).await
     }
 
     /// Resolves when the connection is closed, by either side.
@@ -403,6 +439,17 @@ impl Responder {
     /// Sends one message of a longer answer (a subscription's events), keeping the stream open.
     pub async fn send(&mut self, message: &Message) -> Result<(), TransportError> {
         write_frame(&mut self.send, message).await
+    }
+
+    /// The next message the peer sent on this request's stream (the following chunks of an
+    /// upload). A malformed or oversized one closes the connection.
+    pub async fn next_message(&mut self) -> Result<Message, TransportError> {
+        read_frame(&mut self.recv).await.inspect_err(|e| {
+            if matches!(e, TransportError::Decode(_)) {
+                self.connection
+                    .close(PROTOCOL_VIOLATION.into(), b"bad message");
+            }
+        })
     }
 
     /// Resolves when the peer no longer reads this stream (it dropped it, or the connection

@@ -30,6 +30,11 @@ impl TrustedPeers {
         }
     }
 
+    /// Whether a fingerprint is trusted.
+    pub fn contains(&self, fingerprint: &str) -> bool {
+        self.0.read().is_ok_and(|set| set.contains(fingerprint))
+    }
+
     /// Whether a certificate belongs to a trusted peer.
     pub fn accepts(&self, certificate: &CertificateDer<'_>) -> bool {
         let print = fingerprint(certificate.as_ref());

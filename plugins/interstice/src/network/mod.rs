@@ -48,6 +48,10 @@ pub struct NetworkConfig {
     /// bindings (`src/bindings/node_<name>.toml`): the same module can then reach a test,
     /// staging or production node.
     pub nodes: std::collections::BTreeMap<String, SocketAddr>,
+    /// Fingerprints allowed to publish and remove modules (the node's owner, usually the
+    /// CLI's identity). Anyone else needs the consent of the module holding the Module
+    /// authority, if one is loaded; otherwise admin actions are refused.
+    pub admins: TrustedPeers,
 }
 
 impl NetworkConfig {
@@ -59,6 +63,7 @@ impl NetworkConfig {
             trusted: TrustedPeers::default(),
             dial: Vec::new(),
             nodes: Default::default(),
+            admins: TrustedPeers::default(),
         }
     }
 
@@ -91,8 +96,20 @@ pub struct NetworkStatus {
 
 /// A request from a peer, waiting for the world to answer it.
 struct Inbound {
+    /// The peer's certificate fingerprint.
     peer: String,
+    /// Its node id.
+    node_id: String,
     message: Message,
+    reply: oneshot::Sender<Message>,
+}
+
+/// A complete module upload from a peer, waiting for the world to install it.
+struct Upload {
+    peer: String,
+    node_id: String,
+    upload: u64,
+    wasm: Vec<u8>,
     reply: oneshot::Sender<Message>,
 }
 
@@ -122,6 +139,8 @@ enum FromNetwork {
     },
     /// The answer to a reducer call a module sent to another node.
     CallAnswered(RemoteCallOutcome),
+    /// A module upload, every chunk received.
+    Upload(Upload),
 }
 
 /// What this node knows of each peer, by node id.
@@ -262,6 +281,7 @@ pub(crate) fn add(app: &mut App, config: NetworkConfig) {
         .unwrap_or_default();
     let node_id = config.node_id();
     let config_nodes = config.nodes.clone();
+    let admins = config.admins.clone();
     std::thread::Builder::new()
         .name("interstice-net".into())
         .spawn(move || run_network(config, to_world, stopped, command_rx, publications))
@@ -269,6 +289,7 @@ pub(crate) fn add(app: &mut App, config: NetworkConfig) {
         .unwrap_or_else(|e| error!("cannot start the network thread: {e}"));
     app.insert_resource(NetworkInbox(Mutex::new(inbox)))
         .insert_resource(NodeWake(wake))
+        .insert_resource(serve::Admins(admins))
         .insert_resource(NetworkOutbox(commands))
         .insert_resource(NetworkControl { stop })
         .insert_resource(NetworkStatus {
@@ -431,9 +452,47 @@ async fn serve_peer(
             );
             continue;
         }
+        if let Message::PublishChunk {
+            upload,
+            index,
+            total,
+            bytes,
+        } = message
+        {
+            let (to_world, peer) = (to_world.clone(), peer.clone());
+            tokio::spawn(async move {
+                let mut responder = responder;
+                let answer = match receive_upload(&mut responder, upload, index, total, bytes).await
+                {
+                    Ok(wasm) => {
+                        let (reply, answer) = oneshot::channel();
+                        let sent = to_world.send(FromNetwork::Upload(Upload {
+                            peer: peer.fingerprint.clone(),
+                            node_id: peer.node_id.clone(),
+                            upload,
+                            wasm,
+                            reply,
+                        }));
+                        match sent {
+                            Ok(()) => answer.await.ok(),
+                            Err(_) => None,
+                        }
+                    }
+                    Err(e) => Some(Message::PublishResult {
+                        upload,
+                        outcome: Err(e),
+                    }),
+                };
+                if let Some(answer) = answer {
+                    let _ = responder.respond(&answer).await;
+                }
+            });
+            continue;
+        }
         let (reply, answer) = oneshot::channel();
         let inbound = Inbound {
             peer: peer.fingerprint.clone(),
+            node_id: peer.node_id.clone(),
             message,
             reply,
         };
@@ -452,4 +511,52 @@ async fn serve_peer(
     let _ = to_world.send(FromNetwork::Disconnected {
         node_id: peer.node_id.clone(),
     });
+}
+
+/// Reads the rest of an upload whose first chunk arrived: every chunk of the same upload, in
+/// order, on the same stream. Bounded by the protocol's chunk size and count.
+async fn receive_upload(
+    responder: &mut interstice_net::transport::Responder,
+    upload: u64,
+    index: u32,
+    total: u32,
+    bytes: Vec<u8>,
+) -> Result<Vec<u8>, interstice_net::RemoteError> {
+    use interstice_net::RemoteError;
+    if index != 0 {
+        return Err(RemoteError::Failed(format!(
+            "upload {upload} must start with chunk 0, not {index}"
+        )));
+    }
+    let mut wasm = bytes;
+    for expected in 1..total {
+        match responder.next_message().await {
+            Ok(Message::PublishChunk {
+                upload: u,
+                index: i,
+                total: t,
+                bytes,
+            }) if u == upload && i == expected && t == total => wasm.extend_from_slice(&bytes),
+            Ok(other) => {
+                return Err(RemoteError::Failed(format!(
+                    "expected chunk {expected} of upload {upload}, got {}",
+                    describe(&other)
+                )));
+            }
+            Err(e) => return Err(RemoteError::Failed(format!("upload {upload}: {e}"))),
+        }
+    }
+    Ok(wasm)
+}
+
+fn describe(message: &Message) -> String {
+    match message {
+        Message::PublishChunk {
+            upload,
+            index,
+            total,
+            ..
+        } => format!("chunk {index} of {total} of upload {upload}"),
+        _ => "another message".into(),
+    }
 }

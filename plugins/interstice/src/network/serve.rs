@@ -9,7 +9,7 @@ use super::remote::{RemoteCallOutcome, WantedLinks};
 use super::{FromNetwork, Inbound, NetworkInbox, NetworkStatus, PeerHealth, PeerState};
 use bevy::prelude::*;
 use interstice_abi::Visibility;
-use interstice_core::{Database, InvocationId, Modules, ReducerOutcome, ReducerQueue};
+use interstice_core::{Database, InvocationId, Modules, ReducerOutcome, ReducerQueue, Storage};
 use interstice_net::message::{Message, RemoteError};
 use interstice_net::requests::{Admission, ExactlyOnce};
 use std::collections::HashMap;
@@ -22,6 +22,102 @@ pub(super) struct RemoteCalls {
     waiting: HashMap<InvocationId, (String, u64, Vec<oneshot::Sender<Message>>)>,
     by_request: HashMap<(String, u64), InvocationId>,
     seen: HashMap<String, ExactlyOnce<Result<(), RemoteError>>>,
+}
+
+/// Fingerprints allowed to publish and remove modules ([`NetworkConfig::admins`]).
+///
+/// [`NetworkConfig::admins`]: super::NetworkConfig::admins
+#[derive(Resource)]
+pub(super) struct Admins(pub(super) interstice_net::transport::TrustedPeers);
+
+/// Whether `peer` (fingerprint; `node_id` for the policy module) may do `action` ("publish",
+/// "remove") on `module` ("" for a publish, whose module is not known before it is checked):
+/// the node's admins may; anyone else only with the consent of the module holding the Module
+/// authority, whose query `authorize(node_id, action, module) -> bool` decides.
+fn authorize(
+    admins: &interstice_net::transport::TrustedPeers,
+    modules: &mut Modules,
+    db: &mut Database,
+    peer: &str,
+    node_id: &str,
+    action: &str,
+    module: &str,
+) -> Result<(), RemoteError> {
+    if admins.contains(peer) {
+        return Ok(());
+    }
+    let Some(holder) = modules
+        .authorities()
+        .get(&interstice_abi::Authority::Module)
+        .cloned()
+    else {
+        return Err(RemoteError::NotPermitted(format!(
+            "only this node's owner may {action} modules"
+        )));
+    };
+    let refused = |why: String| RemoteError::NotPermitted(format!("`{holder}` {why}"));
+    let handle = modules
+        .query(&holder, "authorize")
+        .map_err(|_| refused("holds the Module authority but has no `authorize` query".into()))?;
+    let mut args = Vec::new();
+    interstice_abi::codec::write_str(&mut args, node_id);
+    interstice_abi::codec::write_str(&mut args, action);
+    interstice_abi::codec::write_str(&mut args, module);
+    modules
+        .check_query_args(handle, &args)
+        .map_err(|e| refused(format!("has an `authorize` query of the wrong shape: {e}")))?;
+    let answer = modules
+        .call_query(db, handle, &args)
+        .map_err(|e| refused(format!("failed to decide: {e}")))?;
+    match answer.as_slice() {
+        [1] => Ok(()),
+        [0] => Err(refused(format!(
+            "refused to let node {node_id} {action} `{module}`"
+        ))),
+        _ => Err(refused("answered something other than a bool".into())),
+    }
+}
+
+/// Installs an uploaded module (durably when the node persists) and returns its name.
+fn publish(
+    modules: &mut Modules,
+    db: &mut Database,
+    storage: Option<&mut Storage>,
+    wasm: &[u8],
+) -> Result<String, RemoteError> {
+    let failed = |e: String| RemoteError::Failed(e);
+    let schema = match storage {
+        Some(storage) => {
+            let schema = storage
+                .load_module(modules, db, wasm)
+                .map_err(|e| failed(e.to_string()))?;
+            storage.commit(db).map_err(|e| failed(e.to_string()))?;
+            schema
+        }
+        None => modules.load(db, wasm).map_err(|e| failed(e.to_string()))?,
+    };
+    Ok(schema.name.clone())
+}
+
+/// Removes a module, its tables and (when the node persists) its stored code and data.
+fn remove(
+    modules: &mut Modules,
+    db: &mut Database,
+    storage: Option<&mut Storage>,
+    module: &str,
+) -> Result<(), RemoteError> {
+    if modules.schema(module).is_none() {
+        return Err(RemoteError::NotFound(format!("module `{module}`")));
+    }
+    match storage {
+        Some(storage) => storage
+            .remove_module(modules, db, module)
+            .map_err(|e| RemoteError::Failed(e.to_string())),
+        None => {
+            modules.unload(db, module);
+            Ok(())
+        }
+    }
 }
 
 /// Requests remembered per peer for exactly-once execution.
@@ -50,6 +146,8 @@ pub(super) fn serve_requests(
     mut calls: ResMut<RemoteCalls>,
     wanted: Res<WantedLinks>,
     mut call_outcomes: MessageWriter<RemoteCallOutcome>,
+    admins: Res<Admins>,
+    mut storage: Option<ResMut<Storage>>,
 ) {
     let Ok(inbox) = inbox.0.lock() else {
         return;
@@ -57,9 +155,33 @@ pub(super) fn serve_requests(
     while let Ok(item) = inbox.try_recv() {
         let Inbound {
             peer,
+            node_id,
             message,
             reply,
         } = match item {
+            FromNetwork::Upload(upload) => {
+                let outcome = authorize(
+                    &admins.0,
+                    &mut modules,
+                    &mut db,
+                    &upload.peer,
+                    &upload.node_id,
+                    "publish",
+                    "",
+                )
+                .and_then(|()| {
+                    publish(&mut modules, &mut db, storage.as_deref_mut(), &upload.wasm)
+                });
+                match &outcome {
+                    Ok(name) => info!("node {} published module `{name}`", upload.node_id),
+                    Err(e) => warn!("node {} could not publish a module: {e}", upload.node_id),
+                }
+                let _ = upload.reply.send(Message::PublishResult {
+                    upload: upload.upload,
+                    outcome,
+                });
+                continue;
+            }
             FromNetwork::Listening(addr) => {
                 info!("listening for peers on {addr}");
                 status.local_addr = Some(addr);
@@ -227,8 +349,25 @@ pub(super) fn serve_requests(
                     }
                 }
             }
+            Message::Remove { request, module } => {
+                let outcome = authorize(
+                    &admins.0,
+                    &mut modules,
+                    &mut db,
+                    &peer,
+                    &node_id,
+                    "remove",
+                    &module,
+                )
+                .and_then(|()| remove(&mut modules, &mut db, storage.as_deref_mut(), &module));
+                match &outcome {
+                    Ok(()) => info!("node {node_id} removed module `{module}`"),
+                    Err(e) => warn!("node {node_id} could not remove `{module}`: {e}"),
+                }
+                Message::RemoveResult { request, outcome }
+            }
             other => Message::Refuse {
-                reason: format!("this node does not serve {other:?} yet"),
+                reason: format!("this node does not serve {other:?}"),
             },
         };
         let _ = reply.send(answer);

@@ -26,6 +26,7 @@ pub fn wasm(package: &str) -> Vec<u8> {
             "teller",
             "greeter",
             "caller",
+            "gatekeeper",
         ];
         let paths = build_workspace_modules(
             Path::new(env!("CARGO_MANIFEST_DIR")),
