@@ -11,6 +11,7 @@
 
 pub mod answered;
 pub mod config;
+pub mod cursors;
 pub mod db;
 pub mod error;
 pub mod events;

@@ -125,6 +125,9 @@ pub struct Modules {
     outbox: Vec<crate::wasm::state::RemoteCall>,
     /// The peer and request id of the next reducer call, when it comes from a peer.
     origin: Option<(String, u64)>,
+    /// The cursor key and event number of the next reducer call, when it applies an event of
+    /// another node's table.
+    cursor: Option<(String, u64)>,
     now_ms: u64,
     invocation: u64,
 }
@@ -151,6 +154,7 @@ impl Modules {
             events: Vec::new(),
             outbox: Vec::new(),
             origin: None,
+            cursor: None,
             now_ms: 0,
             invocation: 0,
         })
@@ -441,6 +445,13 @@ impl Modules {
         self.origin = origin;
     }
 
+    /// Marks the next reducer call as applying event `seq` under cursor `key`: it runs only if
+    /// that event was not applied yet, and its transaction records it
+    /// ([`cursors`](crate::cursors)).
+    pub fn set_cursor(&mut self, cursor: Option<(String, u64)>) {
+        self.cursor = cursor;
+    }
+
     /// Takes the reducer calls to other nodes that committed transactions made, in order
     /// (the network layer sends them).
     pub fn take_remote_calls(&mut self) -> Vec<crate::wasm::state::RemoteCall> {
@@ -631,6 +642,14 @@ impl Modules {
         let memory_cap = self.config.memory_cap;
         // Meant for this call only, whatever happens to it.
         let origin = self.origin.take();
+        let cursor = self.cursor.take();
+        if let (Entry::Reducer(_), Some((key, seq))) = (entry, &cursor)
+            && let Some(module) = self.slots.get(slot).and_then(Option::as_ref)
+            && crate::cursors::position(db, &module.name, key).is_some_and(|done| done >= *seq)
+        {
+            // Applied before (the event was resent after a reconnect or a restart).
+            return Ok(Vec::new());
+        }
         let mut loaded = self
             .slots
             .get_mut(slot)
@@ -657,6 +676,9 @@ impl Modules {
         state.tx.tables = tables;
         std::mem::swap(&mut state.tx.undo, &mut self.undo);
         state.tx.read_only = read_only;
+        if let (Entry::Reducer(_), Some((key, seq))) = (entry, cursor) {
+            crate::cursors::advance(&mut state.tx.tables.tables, &mut state.tx.undo, &key, seq);
+        }
         if let (Entry::Reducer(_), Some((peer, request))) = (entry, origin) {
             crate::answered::record(
                 &mut state.tx.tables.tables,

@@ -119,6 +119,7 @@ pub fn run_reducers(world: &mut World) {
                 let checked = matches!(invocation.trigger, Trigger::Event { args_checked: true });
                 modules.set_invocation(invocation.id.0);
                 modules.set_origin(invocation.origin.clone());
+                modules.set_cursor(invocation.cursor.clone());
                 let mut result = handle.and_then(|handle| {
                     if !checked {
                         modules.check_reducer_args(handle, &invocation.args)?;

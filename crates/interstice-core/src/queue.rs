@@ -25,6 +25,10 @@ pub struct Invocation {
     /// For a call from a peer: its certificate fingerprint and request id, recorded with the
     /// transaction so the call never runs twice ([`answered`](crate::answered)).
     pub origin: Option<(String, u64)>,
+    /// For an event from another node's table: the subscriber's cursor key and the event's
+    /// number, recorded with the transaction so the event is applied once
+    /// ([`cursors`](crate::cursors)).
+    pub cursor: Option<(String, u64)>,
 }
 
 /// Why an invocation runs.
@@ -99,6 +103,30 @@ impl ReducerQueue {
         id
     }
 
+    /// Queues a subscriber invocation for event `seq` of another node's table, applied at most
+    /// once under the subscriber's cursor `key` ([`cursors`](crate::cursors)).
+    pub fn push_remote_event(
+        &mut self,
+        module: impl Into<String>,
+        reducer: impl Into<String>,
+        args: Vec<u8>,
+        key: String,
+        seq: u64,
+    ) -> InvocationId {
+        let mut invocation = self.invocation(
+            module.into(),
+            reducer.into(),
+            args,
+            Trigger::Event {
+                args_checked: false,
+            },
+        );
+        invocation.cursor = Some((key, seq));
+        let id = invocation.id;
+        self.pending.push_back(invocation);
+        id
+    }
+
     /// A new invocation with the next id, not queued yet.
     pub fn invocation(
         &mut self,
@@ -116,6 +144,7 @@ impl ReducerQueue {
             args,
             trigger,
             origin: None,
+            cursor: None,
         }
     }
 

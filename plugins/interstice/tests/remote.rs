@@ -54,6 +54,28 @@ fn hello_node(
     app
 }
 
+/// The caller node: `caller`, persisted in `data` when given, reaching hello at `hello_addr`.
+fn caller_node(
+    data: Option<&std::path::Path>,
+    identity: Arc<NodeIdentity>,
+    hello_print: String,
+    hello_addr: SocketAddr,
+) -> App {
+    let mut network = NetworkConfig::new("127.0.0.1:0".parse().unwrap(), identity);
+    network.trusted.trust(hello_print);
+    network.nodes.insert("hello_node".into(), hello_addr);
+    let mut plugin = IntersticePlugin::default()
+        .with_module_bytes("caller", wasm("caller"))
+        .with_network(network);
+    if let Some(data) = data {
+        plugin = plugin.with_storage(StorageConfig::new(data));
+    }
+    let mut caller = App::new();
+    caller.add_plugins((MinimalPlugins, plugin));
+    listening(&mut caller);
+    caller
+}
+
 fn pair(data: &std::path::Path) -> Pair {
     let hello_identity = Arc::new(NodeIdentity::generate().unwrap());
     let caller_identity = Arc::new(NodeIdentity::generate().unwrap());
@@ -67,18 +89,13 @@ fn pair(data: &std::path::Path) -> Pair {
     );
     let hello_addr = listening(&mut hello);
 
-    let mut network = NetworkConfig::new("127.0.0.1:0".parse().unwrap(), caller_identity);
-    network.trusted.trust(hello_identity.fingerprint());
     // The binding says 127.0.0.1:8080; this hello node is elsewhere.
-    network.nodes.insert("hello_node".into(), hello_addr);
-    let mut caller = App::new();
-    caller.add_plugins((
-        MinimalPlugins,
-        IntersticePlugin::default()
-            .with_module_bytes("caller", wasm("caller"))
-            .with_network(network),
-    ));
-    listening(&mut caller);
+    let caller = caller_node(
+        None,
+        caller_identity,
+        hello_identity.fingerprint(),
+        hello_addr,
+    );
     Pair {
         hello,
         caller,
@@ -221,4 +238,58 @@ fn the_subscription_resumes_after_the_hello_node_restarts() {
             "{greeting} ran exactly once"
         );
     }
+}
+
+#[test]
+fn a_restarted_subscriber_resumes_where_it_stood() {
+    let hello_data = tempfile::tempdir().unwrap();
+    let caller_data = tempfile::tempdir().unwrap();
+    let mut pair = pair(hello_data.path());
+    let caller_identity = Arc::new(NodeIdentity::generate().unwrap());
+    pair.hello_trust.trust(caller_identity.fingerprint());
+    // A persisting caller replaces the in-memory one.
+    pair.caller = caller_node(
+        Some(caller_data.path()),
+        caller_identity.clone(),
+        pair.hello_identity.fingerprint(),
+        pair.hello_addr,
+    );
+    call(
+        &mut pair.caller,
+        "caller",
+        "greet_many",
+        ("a".to_string(), 20u32),
+    )
+    .unwrap();
+    run_until(&mut pair, "the first greetings", |p| {
+        received(&mut p.caller).len() >= 21
+    });
+    // The caller stops; hello goes on greeting.
+    pair.caller = App::new();
+    for i in 0..5 {
+        call(&mut pair.hello, "hello", "hello", (format!("offline{i}"),)).unwrap();
+    }
+    pair.caller = caller_node(
+        Some(caller_data.path()),
+        caller_identity,
+        pair.hello_identity.fingerprint(),
+        pair.hello_addr,
+    );
+    run_until(&mut pair, "the greetings made while it was away", |p| {
+        received(&mut p.caller)
+            .iter()
+            .any(|g| g == "Hello, offline4!")
+    });
+    for _ in 0..100 {
+        pair.hello.update();
+        pair.caller.update();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let ids: Vec<u64> = query(&mut pair.caller, "caller", "received_ids", ()).unwrap();
+    let stored = greetings_on(&mut pair.hello);
+    assert_eq!(
+        ids,
+        (1..=stored).collect::<Vec<u64>>(),
+        "nothing missed while away, nothing applied twice after the restart"
+    );
 }

@@ -20,8 +20,8 @@ pub struct ModuleTables {
 }
 
 impl ModuleTables {
-    /// Empty tables for a validated schema, plus the host-managed `__schedule` and `__answered`
-    /// tables.
+    /// Empty tables for a validated schema, plus the host-managed `__schedule`, `__answered`
+    /// and `__cursors` tables.
     pub fn for_schema(schema: &ModuleSchema) -> ModuleTables {
         let types = Arc::new(schema.types.clone());
         let mut tables: Vec<Table> = schema
@@ -32,6 +32,7 @@ impl ModuleTables {
         // Host-managed, after the module's own tables so their ids are unchanged.
         tables.push(crate::schedule::new_table());
         tables.push(crate::answered::new_table());
+        tables.push(crate::cursors::new_table());
         ModuleTables { tables }
     }
 

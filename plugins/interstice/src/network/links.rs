@@ -46,6 +46,8 @@ pub(super) enum LinkCommand {
         address: SocketAddr,
         module: String,
         table: String,
+        /// The first event wanted (the subscribers' durable positions).
+        from_seq: u64,
     },
     /// Deliver a reducer call to the node at this address, exactly once.
     Call {
@@ -115,12 +117,16 @@ impl Link {
     pub(super) fn handle(&self, command: LinkCommand) {
         match command {
             LinkCommand::Keep { .. } => return,
-            LinkCommand::Subscribe { module, table, .. } => {
-                // New subscriptions start at the oldest event the other node retains.
+            LinkCommand::Subscribe {
+                module,
+                table,
+                from_seq,
+                ..
+            } => {
                 self.lock()
                     .cursors
                     .entry((module, table))
-                    .or_insert_with(|| Cursor::starting_at(1));
+                    .or_insert_with(|| Cursor::starting_at(from_seq.max(1)));
             }
             LinkCommand::Call { call, .. } => {
                 self.lock().calls.start(call);
@@ -321,6 +327,7 @@ impl Link {
                                     address: self.address,
                                     module: module.clone(),
                                     table: table.clone(),
+                                    first_seq: first_seq + skip as u64,
                                     events,
                                 });
                             }

@@ -135,6 +135,8 @@ enum FromNetwork {
         address: SocketAddr,
         module: String,
         table: String,
+        /// The number of the first event.
+        first_seq: u64,
         events: Vec<(interstice_abi::TableEvent, Vec<u8>)>,
     },
     /// The answer to a reducer call a module sent to another node.

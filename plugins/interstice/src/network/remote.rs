@@ -27,9 +27,21 @@ pub struct RemoteCallOutcome {
     pub outcome: Result<(), RemoteError>,
 }
 
-/// Subscriber reducers of remote tables: `(address, module, table)` → `(event, module,
-/// reducer)`.
-type RemoteSubscribers = BTreeMap<(SocketAddr, String, String), Vec<(TableEvent, String, String)>>;
+/// A local reducer subscribed to another node's table.
+#[derive(Debug, Clone)]
+pub(super) struct RemoteSubscriber {
+    /// Which change it wants.
+    pub event: TableEvent,
+    /// Its module.
+    pub module: String,
+    /// The reducer.
+    pub reducer: String,
+    /// Its durable position's key ([`interstice_core::cursors`]).
+    pub cursor: String,
+}
+
+/// Subscriber reducers of remote tables, by `(address, module, table)`.
+type RemoteSubscribers = BTreeMap<(SocketAddr, String, String), Vec<RemoteSubscriber>>;
 
 /// What loaded modules want from other nodes, as last told to the network thread.
 #[derive(Resource, Default)]
@@ -69,7 +81,7 @@ impl WantedLinks {
         address: SocketAddr,
         module: &str,
         table: &str,
-    ) -> &[(TableEvent, String, String)] {
+    ) -> &[RemoteSubscriber] {
         self.subscribers
             .get(&(address, module.to_string(), table.to_string()))
             .map_or(&[], Vec::as_slice)
@@ -83,6 +95,7 @@ fn resolve(address: &str) -> Option<SocketAddr> {
 /// Tells the network thread about the nodes and tables of newly loaded modules.
 pub(super) fn want_links(
     modules: Res<Modules>,
+    db: Res<interstice_core::Database>,
     mut wanted: ResMut<WantedLinks>,
     outbox: Res<NetworkOutbox>,
 ) {
@@ -118,17 +131,33 @@ pub(super) fn want_links(
                 subscribers
                     .entry((*address, module.clone(), table.clone()))
                     .or_default()
-                    .push((*event, schema.name.clone(), reducer.name.clone()));
+                    .push(RemoteSubscriber {
+                        event: *event,
+                        module: schema.name.clone(),
+                        reducer: reducer.name.clone(),
+                        cursor: interstice_core::cursors::key(&reducer.name, node, module, table),
+                    });
             }
         }
     }
-    for (address, module, table) in subscribers.keys() {
+    for ((address, module, table), local) in &subscribers {
         let key = (*address, module.clone(), table.clone());
         if wanted.subscribed.insert(key) {
+            // From the first event some subscriber has not applied yet (1: from the oldest
+            // the other node retains); what others applied already is skipped when it comes.
+            let from_seq = local
+                .iter()
+                .map(|s| {
+                    interstice_core::cursors::position(&db, &s.module, &s.cursor)
+                        .map_or(1, |done| done + 1)
+                })
+                .min()
+                .unwrap_or(1);
             let _ = outbox.0.send(LinkCommand::Subscribe {
                 address: *address,
                 module: module.clone(),
                 table: table.clone(),
+                from_seq,
             });
         }
     }

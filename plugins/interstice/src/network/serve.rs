@@ -230,14 +230,19 @@ pub(super) fn serve_requests(
                 address,
                 module,
                 table,
+                first_seq,
                 events,
             } => {
                 let subscribers = wanted.subscribers_of(address, &module, &table);
-                for (kind, rows) in events {
-                    for (event, subscriber, reducer) in subscribers {
-                        if *event == kind {
-                            queue.push_event(subscriber.clone(), reducer.clone(), rows.clone());
-                        }
+                for (seq, (kind, rows)) in (first_seq..).zip(events) {
+                    for subscriber in subscribers.iter().filter(|s| s.event == kind) {
+                        queue.push_remote_event(
+                            subscriber.module.clone(),
+                            subscriber.reducer.clone(),
+                            rows.clone(),
+                            subscriber.cursor.clone(),
+                            seq,
+                        );
                     }
                 }
                 continue;
