@@ -12,7 +12,7 @@ use bevy::prelude::*;
 use interstice::core::{DataRoot, NodeEntry, RegistryError};
 use interstice::network::NetworkConfig;
 use interstice::prelude::*;
-use interstice::{NodeIdentity, StorageConfig};
+use interstice::{NodeIdentity, StorageConfig, TrustedPeers};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -93,6 +93,14 @@ pub enum ExampleError {
     /// The data root or the node registry could not be used.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The node's trust file could not be read or written.
+    #[error("trust file {path}: {source}")]
+    Trust {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A node key could not be read or created.
     #[error("node key in {path}: {source}")]
     Identity {
@@ -176,11 +184,20 @@ pub fn run(args: ExampleArgs) -> Result<(), ExampleError> {
     let listen = args
         .listen
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], args.name.port())));
-    let mut network = NetworkConfig::new(listen, identity.clone());
-    network.trusted.trust(hello.fingerprint());
-    network.trusted.trust(caller.fingerprint());
-    network.nodes.extend(args.nodes.iter().cloned());
     let node_dir = root.node_dir(&entry.id);
+    // The node's trust file (`nodes/<id>/trusted`): what it had, plus the other example.
+    let trust_file = node_dir.join("trusted");
+    let trust_error = |source| ExampleError::Trust {
+        path: trust_file.clone(),
+        source,
+    };
+    let trusted = TrustedPeers::load(&trust_file).map_err(trust_error)?;
+    trusted.trust(hello.fingerprint());
+    trusted.trust(caller.fingerprint());
+    trusted.save(&trust_file).map_err(trust_error)?;
+    let mut network = NetworkConfig::new(listen, identity.clone());
+    network.trusted = trusted;
+    network.nodes.extend(args.nodes.iter().cloned());
 
     let mut app = App::new();
     app.add_plugins((

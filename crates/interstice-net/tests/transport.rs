@@ -107,6 +107,60 @@ async fn an_unknown_key_is_refused_both_ways() {
 }
 
 #[tokio::test]
+async fn trust_on_first_use_learns_the_key_without_being_trusted() {
+    // b trusts nobody; a learns b's fingerprint anyway, then trusts it, and still cannot get
+    // in until b trusts a back.
+    let a = node();
+    let b = node();
+    let b_addr = b.endpoint.local_addr().unwrap();
+    let b_print = b.identity.fingerprint();
+    let b_trust = b.trusted.clone();
+    let a_print = a.identity.fingerprint();
+    let b_endpoint = std::sync::Arc::new(b.endpoint);
+    let accepting = b_endpoint.clone();
+    let server = tokio::spawn(async move {
+        let mut peers = Vec::new();
+        while let Ok(Some(accepted)) =
+            tokio::time::timeout(Duration::from_secs(3), accepting.accept()).await
+        {
+            if let Ok(peer) = accepted {
+                peers.push(peer);
+            }
+        }
+        peers.len()
+    });
+    let learned = interstice_net::transport::probe_fingerprint(b_addr, &a.identity)
+        .await
+        .expect("probe");
+    assert_eq!(
+        learned, b_print,
+        "the probe reports the key the node really has"
+    );
+    a.trusted.trust(learned);
+    assert!(
+        a.endpoint.connect(b_addr).await.is_err(),
+        "b does not trust a yet"
+    );
+    b_trust.trust(a_print);
+    let peer = a
+        .endpoint
+        .connect(b_addr)
+        .await
+        .expect("both trust each other now");
+    drop(peer);
+    a.endpoint.close();
+    assert_eq!(server.await.unwrap(), 1);
+    // Nobody at the address: an error, not a fingerprint.
+    let nobody = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let silent = nobody.local_addr().unwrap();
+    assert!(
+        interstice_net::transport::probe_fingerprint(silent, &a.identity)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
 async fn an_oversized_message_closes_that_connection_only() {
     let a = node();
     let b = node();

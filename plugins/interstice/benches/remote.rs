@@ -42,7 +42,8 @@ fn main() {
     let (addr_tx, addr_rx) = mpsc::channel();
     let frames = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let frame_counter = frames.clone();
-    std::thread::spawn(move || {
+    let node = std::thread::Builder::new().name("node".into());
+    let _ = node.spawn(move || {
         let mut app = App::new();
         app.add_plugins((
             MinimalPlugins,

@@ -122,6 +122,7 @@ impl PeerEndpoint {
             .with_client_cert_verifier(Arc::new(Pinned {
                 trusted: trusted.clone(),
                 provider: provider.clone(),
+                first_use: None,
             }))
             .with_single_cert(vec![identity.certificate()], identity.key())
             .map_err(|e| setup(&e))?;
@@ -130,7 +131,11 @@ impl PeerEndpoint {
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| setup(&e))?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Pinned { trusted, provider }))
+            .with_custom_certificate_verifier(Arc::new(Pinned {
+                trusted,
+                provider,
+                first_use: None,
+            }))
             .with_client_auth_cert(vec![identity.certificate()], identity.key())
             .map_err(|e| setup(&e))?;
         client.alpn_protocols = vec![ALPN.to_vec()];
@@ -273,6 +278,52 @@ impl PeerEndpoint {
         self.close();
         let _ = tokio::time::timeout(limit, self.endpoint.wait_idle()).await;
     }
+}
+
+/// Trust on first use: the fingerprint of the key the node at `addr` presents, learned from the
+/// TLS handshake alone — that node does not have to trust `identity` yet, and nothing else is
+/// sent. Show it to the operator before trusting it (`node add`). Must be called inside a tokio
+/// runtime.
+pub async fn probe_fingerprint(
+    addr: SocketAddr,
+    identity: &NodeIdentity,
+) -> Result<String, TransportError> {
+    let setup = |e: &dyn std::fmt::Display| TransportError::Setup(e.to_string());
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut client = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| setup(&e))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Pinned {
+            trusted: TrustedPeers::default(),
+            provider,
+            first_use: Some(seen.clone()),
+        }))
+        .with_client_auth_cert(vec![identity.certificate()], identity.key())
+        .map_err(|e| setup(&e))?;
+    client.alpn_protocols = vec![ALPN.to_vec()];
+    let client = QuicClientConfig::try_from(client).map_err(|e| setup(&e))?;
+    let local: SocketAddr = if addr.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let mut endpoint = quinn::Endpoint::client(local).map_err(|source| TransportError::Bind {
+        addr: local,
+        source,
+    })?;
+    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(client)));
+    let connecting = endpoint.connect(addr, "interstice-node").map_err(conn)?;
+    // The other node may refuse us once it sees our (untrusted) key: by then its own key was
+    // checked, which is all this needs.
+    if let Ok(Ok(connection)) = tokio::time::timeout(Duration::from_secs(5), connecting).await {
+        connection.close(0u32.into(), b"probe");
+    }
+    endpoint.close(0u32.into(), b"probe");
+    let fingerprint = seen.lock().ok().and_then(|mut seen| seen.take());
+    fingerprint
+        .ok_or_else(|| TransportError::Connection(format!("no interstice node answered at {addr}")))
 }
 
 fn violation(connection: &quinn::Connection, what: String) -> TransportError {

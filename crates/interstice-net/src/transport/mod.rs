@@ -6,6 +6,8 @@ pub mod endpoint;
 pub mod identity;
 pub mod verify;
 
-pub use endpoint::{MessageStream, Peer, PeerEndpoint, Responder, TransportError};
+pub use endpoint::{
+    MessageStream, Peer, PeerEndpoint, Responder, TransportError, probe_fingerprint,
+};
 pub use identity::{NodeIdentity, fingerprint, node_id_of};
 pub use verify::TrustedPeers;

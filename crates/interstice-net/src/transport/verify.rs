@@ -30,6 +30,58 @@ impl TrustedPeers {
         }
     }
 
+    /// Reads a trust file: one hex fingerprint per line; blank lines and `#` comments are
+    /// ignored. A missing file is an empty set; a line that is not a SHA-256 fingerprint is an
+    /// error naming its line.
+    pub fn load(path: &std::path::Path) -> std::io::Result<TrustedPeers> {
+        let peers = TrustedPeers::default();
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(peers),
+            Err(e) => return Err(e),
+        };
+        for (number, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            if line.len() != 64 || !line.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "{}:{}: not a SHA-256 fingerprint: {line:?}",
+                        path.display(),
+                        number + 1
+                    ),
+                ));
+            }
+            peers.trust(line.to_ascii_lowercase());
+        }
+        Ok(peers)
+    }
+
+    /// Writes the trust file read by [`TrustedPeers::load`] (atomically: a temporary file
+    /// renamed over it).
+    pub fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let mut text =
+            String::from("# Fingerprints of the nodes this node trusts, one per line.\n");
+        for print in self.fingerprints() {
+            text.push_str(&print);
+            text.push('\n');
+        }
+        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, path)
+    }
+
+    /// The trusted fingerprints, sorted.
+    pub fn fingerprints(&self) -> Vec<String> {
+        self.0
+            .read()
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Whether a fingerprint is trusted.
     pub fn contains(&self, fingerprint: &str) -> bool {
         self.0.read().is_ok_and(|set| set.contains(fingerprint))
@@ -53,10 +105,20 @@ fn untrusted() -> Error {
 pub(crate) struct Pinned {
     pub trusted: TrustedPeers,
     pub provider: Arc<CryptoProvider>,
+    /// Trust on first use: record the certificate's fingerprint here and accept it (only for
+    /// [`probe_fingerprint`](super::endpoint::probe_fingerprint), which sends nothing over
+    /// such a connection).
+    pub first_use: Option<Arc<std::sync::Mutex<Option<String>>>>,
 }
 
 impl Pinned {
     fn check(&self, end_entity: &CertificateDer<'_>) -> Result<(), Error> {
+        if let Some(seen) = &self.first_use {
+            if let Ok(mut seen) = seen.lock() {
+                *seen = Some(fingerprint(end_entity.as_ref()));
+            }
+            return Ok(());
+        }
         if self.trusted.accepts(end_entity) {
             Ok(())
         } else {
@@ -174,5 +236,32 @@ impl ClientCertVerifier for Pinned {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trust_files_round_trip_and_bad_lines_are_named() {
+        let dir = std::env::temp_dir().join(format!("interstice-trust-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("trusted");
+        assert!(TrustedPeers::load(&path).unwrap().fingerprints().is_empty());
+        let peers = TrustedPeers::default();
+        peers.trust("ab".repeat(32));
+        peers.trust("cd".repeat(32));
+        peers.save(&path).unwrap();
+        let back = TrustedPeers::load(&path).unwrap();
+        assert_eq!(back.fingerprints(), peers.fingerprints());
+        std::fs::write(
+            &path,
+            format!("{}\n# a comment\n\nnot-a-key\n", "ab".repeat(32)),
+        )
+        .unwrap();
+        let error = TrustedPeers::load(&path).unwrap_err().to_string();
+        assert!(error.contains(":4:"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
