@@ -116,7 +116,8 @@ pub fn run_reducers(world: &mut World) {
                         modules.subscriber(&invocation.module, &invocation.reducer)
                     }
                 };
-                let checked = matches!(invocation.trigger, Trigger::Event { args_checked: true });
+                let checked = invocation.args_checked
+                    || matches!(invocation.trigger, Trigger::Event { args_checked: true });
                 modules.set_invocation(invocation.id.0);
                 modules.set_origin(invocation.origin.clone());
                 modules.set_cursor(invocation.cursor.clone());

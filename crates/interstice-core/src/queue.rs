@@ -29,6 +29,8 @@ pub struct Invocation {
     /// number, recorded with the transaction so the event is applied once
     /// ([`cursors`](crate::cursors)).
     pub cursor: Option<(String, u64)>,
+    /// Whether its arguments were already checked against the reducer (by whoever queued it).
+    pub args_checked: bool,
 }
 
 /// Why an invocation runs.
@@ -65,8 +67,9 @@ impl ReducerQueue {
         id
     }
 
-    /// Queues a reducer call from a peer (`peer` is its certificate fingerprint): the call and
-    /// the fact that this request ran commit together.
+    /// Queues a reducer call from a peer (`peer` is its certificate fingerprint) whose
+    /// arguments the caller checked against the reducer: the call and the fact that this
+    /// request ran commit together.
     pub fn push_remote(
         &mut self,
         module: impl Into<String>,
@@ -77,6 +80,7 @@ impl ReducerQueue {
     ) -> InvocationId {
         let mut invocation = self.invocation(module.into(), reducer.into(), args, Trigger::Call);
         invocation.origin = Some((peer.to_string(), request));
+        invocation.args_checked = true;
         let id = invocation.id;
         self.pending.push_back(invocation);
         id
@@ -145,6 +149,7 @@ impl ReducerQueue {
             trigger,
             origin: None,
             cursor: None,
+            args_checked: false,
         }
     }
 

@@ -129,6 +129,14 @@ fn main() {
             PIPELINED as f64 / started.elapsed().as_secs_f64()
         );
 
+        // The call machinery alone: a reducer that does nothing (`stream.emit(0)`).
+        let noop = |request: u64| Message::CallReducer {
+            request,
+            module: "stream".into(),
+            reducer: "emit".into(),
+            args: (0u32,).to_bytes(),
+        };
+
         // Single calls, one after the other.
         let mut rtts = Vec::with_capacity(SEQUENTIAL);
         for request in 0..SEQUENTIAL as u64 {
@@ -154,34 +162,41 @@ fn main() {
             p(0.99)
         );
 
-        // Pipelined: up to WINDOW calls in flight on one connection.
-        let started = Instant::now();
-        let mut in_flight: tokio::task::JoinSet<
-            Result<Message, interstice_net::transport::TransportError>,
-        > = tokio::task::JoinSet::new();
-        let first = SEQUENTIAL as u64;
-        for request in first..first + PIPELINED {
-            if in_flight.len() >= WINDOW {
-                in_flight
-                    .join_next()
-                    .await
-                    .expect("task")
-                    .expect("join")
-                    .expect("answer");
+        // Pipelined: up to WINDOW calls in flight on one connection — of `hello` (an insert,
+        // a log line, a published event), then of a reducer that does nothing.
+        let mut next_request = SEQUENTIAL as u64;
+        for (label, make) in [
+            ("hello", &call as &(dyn Fn(u64) -> Message + Sync)),
+            ("noop", &noop),
+        ] {
+            let started = Instant::now();
+            let mut in_flight: tokio::task::JoinSet<
+                Result<Message, interstice_net::transport::TransportError>,
+            > = tokio::task::JoinSet::new();
+            for request in next_request..next_request + PIPELINED {
+                if in_flight.len() >= WINDOW {
+                    in_flight
+                        .join_next()
+                        .await
+                        .expect("task")
+                        .expect("join")
+                        .expect("answer");
+                }
+                let peer = peer.clone();
+                let message = make(request);
+                in_flight.spawn(async move { peer.request(&message).await });
             }
-            let peer = peer.clone();
-            let message = call(request);
-            in_flight.spawn(async move { peer.request(&message).await });
+            while let Some(done) = in_flight.join_next().await {
+                done.expect("join").expect("answer");
+            }
+            next_request += PIPELINED;
+            let elapsed = started.elapsed();
+            println!(
+                "remote/pipelined_calls/{label}: {:.0} calls/s ({PIPELINED} calls, {WINDOW} in flight, {:?})",
+                PIPELINED as f64 / elapsed.as_secs_f64(),
+                elapsed
+            );
         }
-        while let Some(done) = in_flight.join_next().await {
-            done.expect("join").expect("answer");
-        }
-        let elapsed = started.elapsed();
-        println!(
-            "remote/pipelined_calls: {:.0} calls/s ({PIPELINED} calls, {WINDOW} in flight, {:?})",
-            PIPELINED as f64 / elapsed.as_secs_f64(),
-            elapsed
-        );
 
         // Subscription: rows inserted on the node, delivered to this subscriber.
         let subscribe = Message::Subscribe {

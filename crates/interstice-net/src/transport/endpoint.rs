@@ -16,6 +16,8 @@ use thiserror::Error;
 const ALPN: &[u8] = b"interstice/1";
 /// How long a silent connection lives.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Requests (streams) a peer may have open at once on one connection.
+const MAX_STREAMS: u32 = 1024;
 /// How often an idle connection says it is alive.
 const KEEP_ALIVE: Duration = Duration::from_secs(1);
 /// Application error code when a peer breaks the protocol.
@@ -148,7 +150,9 @@ impl PeerEndpoint {
             .max_idle_timeout(Some(
                 quinn::IdleTimeout::try_from(IDLE_TIMEOUT).map_err(|e| setup(&e))?,
             ))
-            .keep_alive_interval(Some(KEEP_ALIVE));
+            .keep_alive_interval(Some(KEEP_ALIVE))
+            // Every request is a stream: room for many in flight (pipelining, subscriptions).
+            .max_concurrent_bidi_streams(MAX_STREAMS.into());
         let transport = Arc::new(transport);
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(server));
         server.transport_config(transport.clone());

@@ -97,7 +97,7 @@ pub struct NetworkStatus {
 /// A request from a peer, waiting for the world to answer it.
 struct Inbound {
     /// The peer's certificate fingerprint.
-    peer: String,
+    peer: Arc<str>,
     /// Its node id.
     node_id: String,
     message: Message,
@@ -106,7 +106,7 @@ struct Inbound {
 
 /// A complete module upload from a peer, waiting for the world to install it.
 struct Upload {
-    peer: String,
+    peer: Arc<str>,
     node_id: String,
     upload: u64,
     wasm: Vec<u8>,
@@ -422,6 +422,8 @@ async fn serve_peer(
         })
     };
     let mut streams = tokio::task::JoinSet::new();
+    // Shared by every request of this connection instead of copied into each.
+    let fingerprint: Arc<str> = peer.fingerprint.as_str().into();
     while let Some(request) = peer.next_request().await {
         let (message, responder) = match request {
             Ok(request) => request,
@@ -461,7 +463,8 @@ async fn serve_peer(
             bytes,
         } = message
         {
-            let (to_world, peer) = (to_world.clone(), peer.clone());
+            let (to_world, peer, fingerprint) =
+                (to_world.clone(), peer.clone(), fingerprint.clone());
             tokio::spawn(async move {
                 let mut responder = responder;
                 let answer = match receive_upload(&mut responder, upload, index, total, bytes).await
@@ -469,7 +472,7 @@ async fn serve_peer(
                     Ok(wasm) => {
                         let (reply, answer) = oneshot::channel();
                         let sent = to_world.send(FromNetwork::Upload(Upload {
-                            peer: peer.fingerprint.clone(),
+                            peer: fingerprint,
                             node_id: peer.node_id.clone(),
                             upload,
                             wasm,
@@ -493,7 +496,7 @@ async fn serve_peer(
         }
         let (reply, answer) = oneshot::channel();
         let inbound = Inbound {
-            peer: peer.fingerprint.clone(),
+            peer: fingerprint.clone(),
             node_id: peer.node_id.clone(),
             message,
             reply,

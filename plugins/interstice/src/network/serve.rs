@@ -13,15 +13,19 @@ use interstice_core::{Database, InvocationId, Modules, ReducerOutcome, ReducerQu
 use interstice_net::message::{Message, RemoteError};
 use interstice_net::requests::{Admission, ExactlyOnce};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::oneshot;
+
+/// A call waiting for its outcome: the peer, its request id, and everyone to answer.
+type Waiting = (Arc<str>, u64, Vec<oneshot::Sender<Message>>);
 
 /// Remote reducer calls waiting for their outcome, and each peer's request ids.
 #[derive(Resource, Default)]
 pub(super) struct RemoteCalls {
-    waiting: HashMap<InvocationId, (String, u64, Vec<oneshot::Sender<Message>>)>,
-    by_request: HashMap<(String, u64), InvocationId>,
-    seen: HashMap<String, ExactlyOnce<Result<(), RemoteError>>>,
+    waiting: HashMap<InvocationId, Waiting>,
+    by_request: HashMap<(Arc<str>, u64), InvocationId>,
+    seen: HashMap<Arc<str>, ExactlyOnce<Result<(), RemoteError>>>,
 }
 
 /// Fingerprints allowed to publish and remove modules ([`NetworkConfig::admins`]).
@@ -296,7 +300,7 @@ pub(super) fn serve_requests(
                 reducer,
                 args,
             } => {
-                let seen = calls.seen.entry(peer.clone()).or_insert_with(|| {
+                if !calls.seen.contains_key(&peer) {
                     // What this peer's calls committed before (even before a crash) is
                     // answered, never run again.
                     let mut window = ExactlyOnce::new(REQUEST_WINDOW);
@@ -304,8 +308,11 @@ pub(super) fn serve_requests(
                         let _ = window.admit(request);
                         window.complete(request, Ok(()));
                     }
-                    window
-                });
+                    calls.seen.insert(peer.clone(), window);
+                }
+                let Some(seen) = calls.seen.get_mut(&peer) else {
+                    continue;
+                };
                 match seen.admit(request) {
                     Admission::Repeat(outcome) => Message::CallResult { request, outcome },
                     Admission::TooOld => Message::CallResult {
