@@ -94,6 +94,21 @@ pub struct NetworkStatus {
     pub node_id: String,
 }
 
+/// Where the world sends the answer to one request: the connection's answer queue, with the
+/// token of the request's stream. One queue per connection, drained by one task, so a frame that
+/// answers many requests wakes the network thread once rather than once per request.
+struct Reply {
+    token: u64,
+    answers: mpsc::UnboundedSender<(u64, Message)>,
+}
+
+impl Reply {
+    /// Sends the answer; `Err` once the connection is gone.
+    fn send(self, answer: Message) -> Result<(), ()> {
+        self.answers.send((self.token, answer)).map_err(drop)
+    }
+}
+
 /// A request from a peer, waiting for the world to answer it.
 struct Inbound {
     /// The peer's certificate fingerprint.
@@ -101,7 +116,7 @@ struct Inbound {
     /// Its node id.
     node_id: String,
     message: Message,
-    reply: oneshot::Sender<Message>,
+    reply: Reply,
 }
 
 /// A complete module upload from a peer, waiting for the world to install it.
@@ -424,6 +439,21 @@ async fn serve_peer(
     let mut streams = tokio::task::JoinSet::new();
     // Shared by every request of this connection instead of copied into each.
     let fingerprint: Arc<str> = peer.fingerprint.as_str().into();
+    // Requests waiting for the world, by token, and the task that answers them.
+    let waiting: Arc<Mutex<HashMap<u64, interstice_net::transport::Responder>>> = Arc::default();
+    let (answers, mut answered) = mpsc::unbounded_channel::<(u64, Message)>();
+    let answerer = {
+        let waiting = waiting.clone();
+        tokio::spawn(async move {
+            while let Some((token, answer)) = answered.recv().await {
+                let responder = waiting.lock().ok().and_then(|mut w| w.remove(&token));
+                if let Some(responder) = responder {
+                    let _ = responder.respond(&answer).await;
+                }
+            }
+        })
+    };
+    let mut next_token = 0u64;
     while let Some(request) = peer.next_request().await {
         let (message, responder) = match request {
             Ok(request) => request,
@@ -494,22 +524,25 @@ async fn serve_peer(
             });
             continue;
         }
-        let (reply, answer) = oneshot::channel();
+        let token = next_token;
+        next_token += 1;
+        if let Ok(mut waiting) = waiting.lock() {
+            waiting.insert(token, responder);
+        }
         let inbound = Inbound {
             peer: fingerprint.clone(),
             node_id: peer.node_id.clone(),
             message,
-            reply,
+            reply: Reply {
+                token,
+                answers: answers.clone(),
+            },
         };
         if to_world.send(FromNetwork::Request(inbound)).is_err() {
             break;
         }
-        tokio::spawn(async move {
-            if let Ok(answer) = answer.await {
-                let _ = responder.respond(&answer).await;
-            }
-        });
     }
+    answerer.abort();
     pinger.abort();
     streams.abort_all();
     info!("peer {} disconnected", peer.node_id);

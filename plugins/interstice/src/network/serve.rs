@@ -6,7 +6,7 @@
 //! peer, so a call retried after a lost answer runs once.
 
 use super::remote::{RemoteCallOutcome, WantedLinks};
-use super::{FromNetwork, Inbound, NetworkInbox, NetworkStatus, PeerHealth, PeerState};
+use super::{FromNetwork, Inbound, NetworkInbox, NetworkStatus, PeerHealth, PeerState, Reply};
 use bevy::prelude::*;
 use interstice_abi::Visibility;
 use interstice_core::{Database, InvocationId, Modules, ReducerOutcome, ReducerQueue, Storage};
@@ -15,10 +15,9 @@ use interstice_net::requests::{Admission, ExactlyOnce};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::oneshot;
 
 /// A call waiting for its outcome: the peer, its request id, and everyone to answer.
-type Waiting = (Arc<str>, u64, Vec<oneshot::Sender<Message>>);
+type Waiting = (Arc<str>, u64, Vec<Reply>);
 
 /// Remote reducer calls waiting for their outcome, and each peer's request ids.
 #[derive(Resource, Default)]
