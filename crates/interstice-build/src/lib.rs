@@ -120,6 +120,10 @@ impl ModuleBuild {
         ] {
             cmd.env_remove(var);
         }
+        // The project's own `rust-toolchain.toml` applies, wherever this runs from.
+        if let Some(dir) = self.manifest.parent().filter(|d| !d.as_os_str().is_empty()) {
+            cmd.current_dir(dir);
+        }
         cmd.stdin(Stdio::null());
         let status = cmd.status().map_err(|source| BuildError::Spawn {
             cargo: cargo.clone(),

@@ -60,10 +60,6 @@ pub struct ExampleArgs {
     /// Listen here instead of 127.0.0.1 on the example's port.
     #[arg(long)]
     pub listen: Option<SocketAddr>,
-    /// Where nodes keep their data (default: the OS data directory's `interstice` folder, or
-    /// `$INTERSTICE_DATA_DIR`).
-    #[arg(long, env = "INTERSTICE_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
     /// Reach a node the module names somewhere else than its binding says:
     /// `--node hello_node=127.0.0.1:9000` (caller).
     #[arg(long = "node", value_parser = parse_node)]
@@ -167,13 +163,13 @@ fn example_node(
 }
 
 /// Runs an example node.
-pub fn run(args: ExampleArgs) -> Result<(), ExampleError> {
+pub fn run(args: ExampleArgs, data_dir: Option<PathBuf>) -> Result<(), ExampleError> {
     let (wasm, label) = match args.name {
         Example::Hello => (HELLO_WASM, "hello (built in)"),
         Example::Caller => (CALLER_WASM, "caller (built in)"),
         other => return Err(ExampleError::NotAvailable(other)),
     };
-    let root = match &args.data_dir {
+    let root = match &data_dir {
         Some(dir) => DataRoot::at(dir),
         None => DataRoot::os_default()?,
     };

@@ -1,14 +1,25 @@
 //! The `interstice` command-line tool.
 
+mod calls;
+mod client;
 mod example;
+mod home;
+mod node;
+mod values;
 
 use clap::{Parser, Subcommand};
+use home::{CliError, Home};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Interstice: sandboxed WebAssembly modules with typed tables and deterministic reducers.
 #[derive(Debug, Parser)]
 #[command(name = "interstice", version, about, long_about = None)]
 struct Cli {
+    /// Where nodes and this CLI keep their data (default: the OS data directory's `interstice`
+    /// folder).
+    #[arg(long, global = true, env = "INTERSTICE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -17,14 +28,124 @@ struct Cli {
 enum Command {
     /// Run a built-in example node (hello=8080, caller=8081, graphics=8082, audio=8083).
     Example(example::ExampleArgs),
+    /// Manage nodes: add, create, list, remove, rename, show, start, ping, schema.
+    #[command(subcommand)]
+    Node(node::NodeCommand),
+    /// Build a module crate for wasm and install it on a node.
+    Publish {
+        /// The node's name or id.
+        node: String,
+        /// The module crate's directory.
+        module_path: PathBuf,
+    },
+    /// Remove a module from a node.
+    Remove {
+        /// The node's name or id.
+        node: String,
+        /// The module.
+        module_name: String,
+    },
+    /// Call a reducer: arguments are checked against its signature (numbers, bools and
+    /// strings as typed; structs, enums, vectors and options as JSON).
+    #[command(name = "call_reducer")]
+    CallReducer {
+        /// The node's name or id.
+        node: String,
+        /// The module.
+        module_name: String,
+        /// The reducer.
+        reducer_name: String,
+        /// Its arguments, in order.
+        args: Vec<String>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a query and print its result.
+    #[command(name = "call_query")]
+    CallQuery {
+        /// The node's name or id.
+        node: String,
+        /// The module.
+        module_name: String,
+        /// The query.
+        query_name: String,
+        /// Its arguments, in order.
+        args: Vec<String>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write typed bindings for other nodes' modules into a module crate's `src/bindings/`.
+    #[command(subcommand)]
+    Bindings(BindingsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BindingsCommand {
+    /// Add bindings.
+    #[command(subcommand)]
+    Add(BindingsAdd),
+}
+
+#[derive(Debug, Subcommand)]
+enum BindingsAdd {
+    /// A module on a node, for modules on the same node (`src/bindings/<module>.toml`).
+    Module {
+        /// The node's name or id.
+        node: String,
+        /// The module.
+        module: String,
+        /// The module crate to write into (default: the current directory).
+        project_path: Option<PathBuf>,
+    },
+    /// A node and its public modules, for modules on other nodes
+    /// (`src/bindings/node_<name>.toml`).
+    Node {
+        /// The node's name or id.
+        node: String,
+        /// The module crate to write into (default: the current directory).
+        project_path: Option<PathBuf>,
+    },
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    if let Command::Example(args) = cli.command {
+        return example::run(args, cli.data_dir).map_err(|e| CliError::Other(e.to_string()));
+    }
+    let home = Home::open(cli.data_dir)?;
+    match cli.command {
+        Command::Example(_) => Ok(()),
+        Command::Node(command) => node::run(&home, command),
+        Command::Publish { node, module_path } => calls::publish(&home, &node, &module_path),
+        Command::Remove { node, module_name } => calls::remove(&home, &node, &module_name),
+        Command::CallReducer {
+            node,
+            module_name,
+            reducer_name,
+            args,
+            json,
+        } => calls::call_reducer(&home, &node, &module_name, &reducer_name, &args, json),
+        Command::CallQuery {
+            node,
+            module_name,
+            query_name,
+            args,
+            json,
+        } => calls::call_query(&home, &node, &module_name, &query_name, &args, json),
+        Command::Bindings(BindingsCommand::Add(BindingsAdd::Module {
+            node,
+            module,
+            project_path,
+        })) => calls::bindings_add_module(&home, &node, &module, project_path),
+        Command::Bindings(BindingsCommand::Add(BindingsAdd::Node { node, project_path })) => {
+            calls::bindings_add_node(&home, &node, project_path)
+        }
+    }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Example(args) => example::run(args),
-    };
-    match result {
+    match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -14,6 +14,8 @@ use thiserror::Error;
 
 /// ALPN of the protocol's first version.
 const ALPN: &[u8] = b"interstice/1";
+/// How long a connecting peer has to complete the handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a silent connection lives.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests (streams) a peer may have open at once on one connection.
@@ -222,12 +224,31 @@ impl PeerEndpoint {
     }
 
     /// Waits for the next peer and performs the handshake; `None` once the endpoint is closed.
+    /// A server should rather take [`PeerEndpoint::incoming`] connections and run each
+    /// [`PeerEndpoint::handshake`] in its own task, so a slow peer does not hold up the next.
     pub async fn accept(&self) -> Option<Result<Peer, TransportError>> {
-        let incoming = self.endpoint.accept().await?;
+        let incoming = self.incoming().await?;
         Some(self.handshake(incoming).await)
     }
 
-    async fn handshake(&self, incoming: quinn::Incoming) -> Result<Peer, TransportError> {
+    /// Waits for the next connection attempt; `None` once the endpoint is closed.
+    pub async fn incoming(&self) -> Option<quinn::Incoming> {
+        self.endpoint.accept().await
+    }
+
+    /// Completes a connection attempt: TLS (the peer's key must be trusted), then `Hello`,
+    /// within [`HANDSHAKE_TIMEOUT`].
+    pub async fn handshake(&self, incoming: quinn::Incoming) -> Result<Peer, TransportError> {
+        tokio::time::timeout(HANDSHAKE_TIMEOUT, self.handshake_inner(incoming))
+            .await
+            .unwrap_or_else(|_| {
+                Err(TransportError::Protocol(format!(
+                    "no handshake within {HANDSHAKE_TIMEOUT:?}"
+                )))
+            })
+    }
+
+    async fn handshake_inner(&self, incoming: quinn::Incoming) -> Result<Peer, TransportError> {
         let connection = incoming.await.map_err(conn)?;
         let (mut send, mut recv) = connection.accept_bi().await.map_err(conn)?;
         let (versions, node_id) = match read_frame(&mut recv).await {
@@ -324,7 +345,9 @@ pub async fn probe_fingerprint(
     if let Ok(Ok(connection)) = tokio::time::timeout(Duration::from_secs(5), connecting).await {
         connection.close(0u32.into(), b"probe");
     }
+    // Let the close reach the node, so it does not wait for a handshake that will not come.
     endpoint.close(0u32.into(), b"probe");
+    let _ = tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await;
     let fingerprint = seen.lock().ok().and_then(|mut seen| seen.take());
     fingerprint
         .ok_or_else(|| TransportError::Connection(format!("no interstice node answered at {addr}")))

@@ -390,14 +390,17 @@ fn run_network(
                         .or_insert_with(|| Link::start(address, context.clone()));
                     link.handle(command);
                 }
-                accepted = endpoint.accept() => {
-                    let Some(accepted) = accepted else { break };
-                    match accepted {
-                        Ok(peer) => {
-                            tokio::spawn(serve_peer(peer, None, to_world.clone(), served.clone()));
+                incoming = endpoint.incoming() => {
+                    let Some(incoming) = incoming else { break };
+                    // Each handshake in its own task: a slow or silent peer holds up nobody.
+                    let (endpoint, to_world, served) =
+                        (endpoint.clone(), to_world.clone(), served.clone());
+                    tokio::spawn(async move {
+                        match endpoint.handshake(incoming).await {
+                            Ok(peer) => serve_peer(peer, None, to_world, served).await,
+                            Err(e) => warn!("peer refused: {e}"),
                         }
-                        Err(e) => warn!("peer refused: {e}"),
-                    }
+                    });
                 }
             }
         }

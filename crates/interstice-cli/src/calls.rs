@@ -1,0 +1,379 @@
+//! Module commands: `publish`, `remove`, `call_reducer`, `call_query`, `bindings add`.
+
+use crate::client::{ask, with_node};
+use crate::home::{CliError, Home};
+use crate::node::public_schemas;
+use crate::values;
+use interstice::ModuleSchema;
+use interstice::abi::{FieldDef, TypeSet, Value, ValueType};
+use interstice_net::message::{Message, RemoteError};
+use std::path::{Path, PathBuf};
+
+/// A request id that keeps increasing across runs of the CLI (the node remembers ids).
+fn request_id() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_micros() as u64)
+}
+
+fn remote(e: RemoteError) -> CliError {
+    CliError::Refused(match e {
+        RemoteError::NotFound(what) => format!("the node has no public {what}"),
+        RemoteError::NotPermitted(why) => format!("not permitted: {why}"),
+        RemoteError::Failed(why) => format!("failed: {why}"),
+        RemoteError::Timeout => "the node did not answer in time".into(),
+    })
+}
+
+fn unexpected(answer: Message) -> CliError {
+    CliError::Other(format!("unexpected answer from the node: {answer:?}"))
+}
+
+/// Encodes command-line arguments for a reducer or query.
+fn encode_args(
+    what: &str,
+    params: &[FieldDef],
+    args: &[String],
+    types: &TypeSet,
+) -> Result<Vec<u8>, CliError> {
+    let signature = params
+        .iter()
+        .map(|p| format!("{}: {}", p.name, p.ty))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if params.len() != args.len() {
+        return Err(CliError::Usage(format!(
+            "{what} takes {} argument(s) ({signature}), got {}",
+            params.len(),
+            args.len()
+        )));
+    }
+    let mut bytes = Vec::new();
+    for (param, text) in params.iter().zip(args) {
+        let value = values::parse(text, &param.ty, types).map_err(|reason| {
+            CliError::Usage(
+                values::ArgError {
+                    name: param.name.clone(),
+                    expected: param.ty.to_string(),
+                    reason,
+                }
+                .to_string(),
+            )
+        })?;
+        interstice::abi::codec::encode_value(&value, &param.ty, types, &mut bytes)
+            .map_err(|e| CliError::Usage(format!("argument `{}`: {e}", param.name)))?;
+    }
+    Ok(bytes)
+}
+
+fn find_module<'a>(modules: &'a [ModuleSchema], name: &str) -> Result<&'a ModuleSchema, CliError> {
+    modules.iter().find(|m| m.name == name).ok_or_else(|| {
+        let known: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
+        CliError::Refused(format!(
+            "the node has no public module `{name}` (public modules: {})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        ))
+    })
+}
+
+/// `interstice call_reducer`.
+pub fn call_reducer(
+    home: &Home,
+    node: &str,
+    module: &str,
+    reducer: &str,
+    args: &[String],
+    json: bool,
+) -> Result<(), CliError> {
+    let entry = home.node(node)?;
+    let (module, reducer) = (module.to_string(), reducer.to_string());
+    let args = args.to_vec();
+    with_node(home, &entry, |peer| async move {
+        let modules = match ask(&peer, &Message::SchemaRequest { request: 1 }).await? {
+            Message::Schema { modules, .. } => modules,
+            other => return Err(unexpected(other)),
+        };
+        let schema = find_module(&modules, &module)?;
+        let target = schema.reducer(&reducer).ok_or_else(|| {
+            CliError::Refused(format!(
+                "module `{module}` has no reducer `{reducer}` that can be called (reducers: {})",
+                schema
+                    .reducers
+                    .iter()
+                    .map(|r| r.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        let bytes = encode_args(
+            &format!("reducer `{module}.{reducer}`"),
+            &target.args,
+            &args,
+            &schema.types,
+        )?;
+        let answer = ask(
+            &peer,
+            &Message::CallReducer {
+                request: request_id(),
+                module: module.clone(),
+                reducer: reducer.clone(),
+                args: bytes,
+            },
+        )
+        .await?;
+        match answer {
+            Message::CallResult {
+                outcome: Ok(()), ..
+            } => {
+                if json {
+                    println!("{}", serde_json::json!({ "ok": true }));
+                } else {
+                    println!("{module}.{reducer}: committed");
+                }
+                Ok(())
+            }
+            Message::CallResult {
+                outcome: Err(e), ..
+            } => Err(remote(e)),
+            other => Err(unexpected(other)),
+        }
+    })
+}
+
+/// `interstice call_query`.
+pub fn call_query(
+    home: &Home,
+    node: &str,
+    module: &str,
+    query: &str,
+    args: &[String],
+    json: bool,
+) -> Result<(), CliError> {
+    let entry = home.node(node)?;
+    let (module, query) = (module.to_string(), query.to_string());
+    let args = args.to_vec();
+    with_node(home, &entry, |peer| async move {
+        let modules = match ask(&peer, &Message::SchemaRequest { request: 1 }).await? {
+            Message::Schema { modules, .. } => modules,
+            other => return Err(unexpected(other)),
+        };
+        let schema = find_module(&modules, &module)?;
+        let target = schema.query(&query).ok_or_else(|| {
+            CliError::Refused(format!(
+                "module `{module}` has no query `{query}` (queries: {})",
+                schema
+                    .queries
+                    .iter()
+                    .map(|q| q.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        let bytes = encode_args(
+            &format!("query `{module}.{query}`"),
+            &target.args,
+            &args,
+            &schema.types,
+        )?;
+        let answer = ask(
+            &peer,
+            &Message::Query {
+                request: request_id(),
+                module: module.clone(),
+                query: query.clone(),
+                args: bytes,
+            },
+        )
+        .await?;
+        let result = match answer {
+            Message::QueryResult {
+                outcome: Ok(bytes), ..
+            } => bytes,
+            Message::QueryResult {
+                outcome: Err(e), ..
+            } => return Err(remote(e)),
+            other => return Err(unexpected(other)),
+        };
+        let value = decode(&result, &target.returns, &schema.types)?;
+        if json {
+            println!(
+                "{}",
+                values::to_json(&value, &target.returns, &schema.types)
+            );
+        } else {
+            println!(
+                "{}",
+                values::display(&value, &target.returns, &schema.types)
+            );
+        }
+        Ok(())
+    })
+}
+
+fn decode(bytes: &[u8], ty: &ValueType, types: &TypeSet) -> Result<Value, CliError> {
+    let mut reader = interstice::abi::Reader::new(bytes);
+    let value = interstice::abi::codec::decode_value(ty, types, &mut reader)
+        .map_err(|e| CliError::Other(format!("the node's answer does not decode: {e}")))?;
+    reader
+        .finish()
+        .map_err(|e| CliError::Other(format!("the node's answer does not decode: {e}")))?;
+    Ok(value)
+}
+
+/// The package name in a crate's `Cargo.toml`.
+fn package_name(project: &Path) -> Result<String, CliError> {
+    let manifest = project.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).map_err(|source| CliError::File {
+        path: manifest.clone(),
+        source,
+    })?;
+    let value: toml::Value = toml::from_str(&text)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", manifest.display())))?;
+    value
+        .get("package")
+        .and_then(|p| p.get("name"))
+        .and_then(|n| n.as_str())
+        .map(String::from)
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "{} has no [package] name: is it a module crate?",
+                manifest.display()
+            ))
+        })
+}
+
+/// `interstice publish`: builds the module crate at `project` for wasm (cargo's progress is
+/// shown), uploads it, and prints the node's verdict.
+pub fn publish(home: &Home, node: &str, project: &Path) -> Result<(), CliError> {
+    let entry = home.node(node)?;
+    let package = package_name(project)?;
+    let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir).join("interstice-wasm"),
+        None => project.join("target").join("interstice-wasm"),
+    };
+    eprintln!("building `{package}` for wasm...");
+    let built = interstice_build::ModuleBuild::new(project.join("Cargo.toml"), target_dir)
+        .package(&package)
+        .run()
+        .map_err(|e| CliError::Build(e.to_string()))?;
+    let path = built
+        .first()
+        .ok_or_else(|| CliError::Build("nothing was built".into()))?;
+    let wasm = std::fs::read(path).map_err(|source| CliError::File {
+        path: path.clone(),
+        source,
+    })?;
+    eprintln!(
+        "uploading {} ({} KiB) to `{}`...",
+        path.display(),
+        wasm.len() / 1024,
+        entry.name
+    );
+    let name = entry.name.clone();
+    with_node(home, &entry, |peer| async move {
+        match peer
+            .upload(request_id(), &wasm)
+            .await
+            .map_err(|e| CliError::Other(format!("upload interrupted: {e}")))?
+        {
+            Message::PublishResult {
+                outcome: Ok(module),
+                ..
+            } => {
+                println!("published `{module}` on `{name}`");
+                Ok(())
+            }
+            Message::PublishResult {
+                outcome: Err(e), ..
+            } => Err(remote(e)),
+            other => Err(unexpected(other)),
+        }
+    })
+}
+
+/// `interstice remove`.
+pub fn remove(home: &Home, node: &str, module: &str) -> Result<(), CliError> {
+    let entry = home.node(node)?;
+    let (name, module) = (entry.name.clone(), module.to_string());
+    with_node(home, &entry, |peer| async move {
+        let answer = ask(
+            &peer,
+            &Message::Remove {
+                request: request_id(),
+                module: module.clone(),
+            },
+        )
+        .await?;
+        match answer {
+            Message::RemoveResult {
+                outcome: Ok(()), ..
+            } => {
+                println!("removed `{module}` from `{name}`");
+                Ok(())
+            }
+            Message::RemoveResult {
+                outcome: Err(e), ..
+            } => Err(remote(e)),
+            other => Err(unexpected(other)),
+        }
+    })
+}
+
+fn bindings_dir(project: Option<PathBuf>) -> Result<PathBuf, CliError> {
+    let project = project.unwrap_or_else(|| PathBuf::from("."));
+    if !project.join("Cargo.toml").is_file() {
+        return Err(CliError::Usage(format!(
+            "{} is not a crate (no Cargo.toml)",
+            project.display()
+        )));
+    }
+    let dir = project.join("src").join("bindings");
+    std::fs::create_dir_all(&dir).map_err(|source| CliError::File {
+        path: dir.clone(),
+        source,
+    })?;
+    Ok(dir)
+}
+
+fn write(path: PathBuf, text: &str) -> Result<(), CliError> {
+    std::fs::write(&path, text).map_err(|source| CliError::File {
+        path: path.clone(),
+        source,
+    })?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+/// `interstice bindings add module`: a module on a node, called from modules on that node.
+pub fn bindings_add_module(
+    home: &Home,
+    node: &str,
+    module: &str,
+    project: Option<PathBuf>,
+) -> Result<(), CliError> {
+    let entry = home.node(node)?;
+    let modules = public_schemas(home, &entry)?;
+    let schema = find_module(&modules, module)?.clone();
+    let text = toml::to_string_pretty(&interstice::abi::Binding { module: schema })
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    write(bindings_dir(project)?.join(format!("{module}.toml")), &text)
+}
+
+/// `interstice bindings add node`: a node and its public modules, reached from another node.
+pub fn bindings_add_node(
+    home: &Home,
+    node: &str,
+    project: Option<PathBuf>,
+) -> Result<(), CliError> {
+    let entry = home.node(node)?;
+    let text = crate::node::schema(home, &entry)?;
+    let name = entry.name.replace('-', "_");
+    write(
+        bindings_dir(project)?.join(format!("node_{name}.toml")),
+        &text,
+    )
+}

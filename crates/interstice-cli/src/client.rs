@@ -1,0 +1,58 @@
+//! Talking to a node as the CLI: one connection, pinned to the keys the CLI trusts.
+
+use crate::home::{CliError, Home, resolve};
+use interstice::core::NodeEntry;
+use interstice_net::message::Message;
+use interstice_net::transport::{Peer, PeerEndpoint};
+use std::future::Future;
+use std::time::Duration;
+
+/// How long a node has to answer the handshake.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connects to `node` and runs `work` with the connection, on a runtime of its own.
+pub fn with_node<T, F>(
+    home: &Home,
+    node: &NodeEntry,
+    work: impl FnOnce(Peer) -> F,
+) -> Result<T, CliError>
+where
+    F: Future<Output = Result<T, CliError>>,
+{
+    let address = resolve(&node.address)?;
+    let trusted = home.trusted()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Other(format!("tokio runtime: {e}")))?;
+    let unreachable = |reason: String| CliError::Unreachable {
+        name: node.name.clone(),
+        address: node.address.clone(),
+        reason,
+        cli: home.identity.fingerprint(),
+    };
+    runtime.block_on(async {
+        let local: std::net::SocketAddr = if address.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let endpoint = PeerEndpoint::bind(local, &home.identity, trusted)
+            .map_err(|e| unreachable(e.to_string()))?;
+        let peer = match tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect(address)).await {
+            Ok(Ok(peer)) => peer,
+            Ok(Err(e)) => return Err(unreachable(e.to_string())),
+            Err(_) => return Err(unreachable(format!("no answer within {CONNECT_TIMEOUT:?}"))),
+        };
+        let result = work(peer).await;
+        endpoint.close_and_wait(Duration::from_millis(200)).await;
+        result
+    })
+}
+
+/// Sends one request and returns the answer, or a clear error.
+pub async fn ask(peer: &Peer, message: &Message) -> Result<Message, CliError> {
+    peer.request(message)
+        .await
+        .map_err(|e| CliError::Other(format!("the node dropped the request: {e}")))
+}

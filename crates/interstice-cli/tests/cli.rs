@@ -1,0 +1,270 @@
+//! End-to-end: the real `interstice` binary managing nodes, publishing, calling and querying
+//! against a real node process over UDP on 127.0.0.1 — the failures included.
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("interstice")
+}
+
+/// Runs `interstice` with this data directory; returns (success, stdout, stderr).
+fn cli(data: &Path, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(bin())
+        .args(args)
+        .env("INTERSTICE_DATA_DIR", data)
+        .env("NO_COLOR", "1")
+        // Where `publish` builds modules: shared with the other tests' wasm builds.
+        .env("CARGO_TARGET_DIR", env!("CARGO_TARGET_TMPDIR"))
+        .timeout(Duration::from_secs(300))
+        .output()
+        .expect("running interstice");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn ok(data: &Path, args: &[&str]) -> String {
+    let (success, out, err) = cli(data, args);
+    assert!(
+        success,
+        "`interstice {}` failed:\n{out}\n{err}",
+        args.join(" ")
+    );
+    out
+}
+
+fn fails(data: &Path, args: &[&str]) -> String {
+    let (success, out, err) = cli(data, args);
+    assert!(
+        !success,
+        "`interstice {}` should fail:\n{out}",
+        args.join(" ")
+    );
+    err
+}
+
+fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `interstice node start <name>`, once it listens.
+fn start(data: &Path, name: &str, log: &Path) -> Running {
+    let file = std::fs::File::create(log).unwrap();
+    let child = std::process::Command::new(bin())
+        .args(["node", "start", name])
+        .env("INTERSTICE_DATA_DIR", data)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::from(file.try_clone().unwrap()))
+        .stderr(Stdio::from(file))
+        .spawn()
+        .expect("starting the node");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .contains("listening for peers")
+    {
+        assert!(Instant::now() < deadline, "the node did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Running(child)
+}
+
+fn fingerprint_of_cli(data: &Path) -> String {
+    let cert = std::fs::read(data.join("cli").join("identity.cert.der")).unwrap();
+    interstice_net::transport::fingerprint(&cert)
+}
+
+#[test]
+fn the_registry_commands() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    assert!(ok(d, &["node", "list"]).contains("no nodes yet"));
+    let created = ok(d, &["node", "create", "alpha", "9401"]);
+    assert!(created.contains("created node `alpha`"), "{created}");
+    assert!(ok(d, &["node", "list"]).contains("127.0.0.1:9401"));
+    let shown = ok(d, &["node", "show", "alpha"]);
+    assert!(shown.contains("key:") && shown.contains("local"), "{shown}");
+    assert!(fails(d, &["node", "create", "alpha", "9402"]).contains("alpha"));
+    ok(d, &["node", "rename", "alpha", "beta"]);
+    assert!(fails(d, &["node", "show", "alpha"]).contains("unknown node `alpha`"));
+    ok(d, &["node", "remove", "beta"]);
+    assert!(fails(d, &["node", "ping", "beta"]).contains("unknown node `beta`"));
+}
+
+#[test]
+fn publish_call_query_remove_against_a_running_node() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let port = free_port();
+    ok(d, &["node", "create", "alpha", &port.to_string()]);
+    let node = start(d, "alpha", &logs.path().join("alpha.log"));
+
+    assert!(ok(d, &["node", "ping", "alpha", "--count", "3"]).contains("3 pings"));
+    let hello = concat!(env!("CARGO_MANIFEST_DIR"), "/../../modules/hello");
+    assert!(ok(d, &["publish", "alpha", hello]).contains("published `hello` on `alpha`"));
+
+    assert!(ok(d, &["call_reducer", "alpha", "hello", "hello", "Ada"]).contains("committed"));
+    assert_eq!(
+        ok(d, &["call_query", "alpha", "hello", "greeting_count"]).trim(),
+        "1"
+    );
+    let json = ok(
+        d,
+        &[
+            "call_query",
+            "alpha",
+            "hello",
+            "greetings_for",
+            "Ada",
+            "--json",
+        ],
+    );
+    assert_eq!(json.trim(), r#"["Hello, Ada!"]"#);
+
+    // Mistakes: a clear message and a failing exit code.
+    let arity = fails(d, &["call_reducer", "alpha", "hello", "hello"]);
+    assert!(
+        arity.contains("takes 1 argument(s) (name: String), got 0"),
+        "{arity}"
+    );
+    let wrong = fails(d, &["call_query", "alpha", "hello", "greeting_count", "x"]);
+    assert!(wrong.contains("takes 0 argument(s)"), "{wrong}");
+    let missing = fails(d, &["call_query", "alpha", "nothere", "q"]);
+    assert!(missing.contains("no public module `nothere`"), "{missing}");
+    let no_reducer = fails(d, &["call_reducer", "alpha", "hello", "nope"]);
+    assert!(no_reducer.contains("no reducer `nope`"), "{no_reducer}");
+
+    // The schema and bindings.
+    let schema = ok(d, &["node", "schema", "alpha"]);
+    assert!(
+        schema.contains("name = \"hello\"") && schema.contains("[node]"),
+        "{schema}"
+    );
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(
+        project.path().join("Cargo.toml"),
+        "[package]\nname = \"p\"\n",
+    )
+    .unwrap();
+    let project_path = project.path().to_str().unwrap();
+    ok(d, &["bindings", "add", "node", "alpha", project_path]);
+    ok(
+        d,
+        &["bindings", "add", "module", "alpha", "hello", project_path],
+    );
+    assert!(
+        project
+            .path()
+            .join("src/bindings/node_alpha.toml")
+            .is_file()
+    );
+    assert!(project.path().join("src/bindings/hello.toml").is_file());
+
+    // Another CLI: it learns the node's key with `node add`, but the node does not trust it
+    // until its owner says so — and then it may call, not publish or remove.
+    let other = tempfile::tempdir().unwrap();
+    let o = other.path();
+    let address = format!("127.0.0.1:{port}");
+    let added = ok(o, &["node", "add", "alpha", &address]);
+    let key_line = ok(d, &["node", "show", "alpha"]);
+    let node_key = key_line
+        .lines()
+        .find_map(|l| l.strip_prefix("key:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(
+        added.contains(&node_key),
+        "node add shows the node's key:\n{added}"
+    );
+    assert!(fails(o, &["node", "ping", "alpha"]).contains("cannot reach node `alpha`"));
+    let trusted = d
+        .join("nodes")
+        .join(interstice_net::transport::node_id_of(&node_key))
+        .join("trusted");
+    let mut text = std::fs::read_to_string(&trusted).unwrap();
+    text.push_str(&fingerprint_of_cli(o));
+    text.push('\n');
+    std::fs::write(&trusted, text).unwrap();
+    // The trust file is read at start: restart the node.
+    drop(node);
+    let node = start(d, "alpha", &logs.path().join("alpha2.log"));
+    ok(o, &["call_reducer", "alpha", "hello", "hello", "Bob"]);
+    let refused = fails(o, &["remove", "alpha", "hello"]);
+    assert!(refused.contains("not permitted"), "{refused}");
+    let refused = fails(o, &["publish", "alpha", hello]);
+    assert!(refused.contains("not permitted"), "{refused}");
+    let wrong_key = fails(
+        o,
+        &[
+            "node",
+            "add",
+            "alpha2",
+            &address,
+            "--fingerprint",
+            &"ab".repeat(32),
+        ],
+    );
+    assert!(wrong_key.contains("not added"), "{wrong_key}");
+
+    // The owner removes it.
+    assert!(ok(d, &["remove", "alpha", "hello"]).contains("removed `hello`"));
+    assert!(
+        fails(d, &["call_query", "alpha", "hello", "greeting_count"]).contains("no public module")
+    );
+
+    // A node that is down: a clear message.
+    drop(node);
+    let down = fails(d, &["node", "ping", "alpha"]);
+    assert!(
+        down.contains("cannot reach node `alpha`") && down.contains("is it running"),
+        "{down}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_a_node_cleanly_and_its_data_survives() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let port = free_port();
+    ok(d, &["node", "create", "alpha", &port.to_string()]);
+    let mut node = start(d, "alpha", &logs.path().join("a.log"));
+    let hello = concat!(env!("CARGO_MANIFEST_DIR"), "/../../modules/hello");
+    ok(d, &["publish", "alpha", hello]);
+    ok(d, &["call_reducer", "alpha", "hello", "hello", "Ada"]);
+    let pid = node.0.id().to_string();
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let status = node.0.wait().unwrap();
+    assert!(status.success(), "Ctrl-C is a clean stop: {status:?}");
+    let log = std::fs::read_to_string(logs.path().join("a.log")).unwrap();
+    assert!(log.contains("stopped (Ctrl-C)"), "{log}");
+    let _node = start(d, "alpha", &logs.path().join("b.log"));
+    assert_eq!(
+        ok(d, &["call_query", "alpha", "hello", "greeting_count"]).trim(),
+        "1"
+    );
+}
