@@ -4,6 +4,7 @@ mod calls;
 mod client;
 mod example;
 mod home;
+mod init;
 mod node;
 mod values;
 
@@ -28,6 +29,8 @@ struct Cli {
 enum Command {
     /// Run a built-in example node (hello=8080, caller=8081, graphics=8082, audio=8083).
     Example(example::ExampleArgs),
+    /// Create a module crate that builds to wasm (a table, a reducer, a query to start from).
+    Init(init::InitArgs),
     /// Manage nodes: add, create, list, remove, rename, show, start, ping, schema.
     #[command(subcommand)]
     Node(node::NodeCommand),
@@ -76,6 +79,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script: `interstice completions bash > ~/.local/share/bash-completion/completions/interstice`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Write typed bindings for other nodes' modules into a module crate's `src/bindings/`.
     #[command(subcommand)]
     Bindings(BindingsCommand),
@@ -110,12 +118,26 @@ enum BindingsAdd {
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
-    if let Command::Example(args) = cli.command {
-        return example::run(args, cli.data_dir).map_err(|e| CliError::Other(e.to_string()));
+    match cli.command {
+        Command::Example(args) => {
+            return example::run(args, cli.data_dir).map_err(|e| CliError::Other(e.to_string()));
+        }
+        Command::Init(args) => return init::run(args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "interstice",
+                &mut std::io::stdout(),
+            );
+            return Ok(());
+        }
+        _ => {}
     }
     let home = Home::open(cli.data_dir)?;
     match cli.command {
-        Command::Example(_) => Ok(()),
+        Command::Example(_) | Command::Init(_) | Command::Completions { .. } => Ok(()),
         Command::Node(command) => node::run(&home, command),
         Command::Publish { node, module_path } => calls::publish(&home, &node, &module_path),
         Command::Remove { node, module_name } => calls::remove(&home, &node, &module_name),

@@ -92,6 +92,29 @@ fn fingerprint_of_cli(data: &Path) -> String {
 }
 
 #[test]
+fn help_and_completions() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let help = ok(d, &["--help"]);
+    for command in [
+        "node",
+        "publish",
+        "remove",
+        "call_reducer",
+        "call_query",
+        "init",
+        "bindings",
+    ] {
+        assert!(
+            help.contains(command),
+            "{command} missing from --help:\n{help}"
+        );
+    }
+    assert!(ok(d, &["node", "--help"]).contains("schema"));
+    assert!(ok(d, &["completions", "bash"]).contains("call_reducer"));
+}
+
+#[test]
 fn the_registry_commands() {
     let data = tempfile::tempdir().unwrap();
     let d = data.path();
@@ -266,5 +289,39 @@ fn ctrl_c_stops_a_node_cleanly_and_its_data_survives() {
     assert_eq!(
         ok(d, &["call_query", "alpha", "hello", "greeting_count"]).trim(),
         "1"
+    );
+}
+
+#[test]
+fn init_then_publish_then_call() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let projects = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let project = projects.path().join("my-notes");
+    let project_path = project.to_str().unwrap();
+    assert!(ok(d, &["init", project_path]).contains("created module `my_notes`"));
+    assert!(fails(d, &["init", project_path]).contains("exists already"));
+    let port = free_port();
+    ok(d, &["node", "create", "alpha", &port.to_string()]);
+    let _node = start(d, "alpha", &logs.path().join("alpha.log"));
+    assert!(ok(d, &["publish", "alpha", project_path]).contains("published `my_notes`"));
+    ok(
+        d,
+        &["call_reducer", "alpha", "my_notes", "add_note", "first"],
+    );
+    ok(
+        d,
+        &[
+            "call_reducer",
+            "alpha",
+            "my_notes",
+            "add_note",
+            "second note",
+        ],
+    );
+    assert_eq!(
+        ok(d, &["call_query", "alpha", "my_notes", "notes", "--json"]).trim(),
+        r#"["first","second note"]"#
     );
 }
