@@ -28,4 +28,18 @@ rustup toolchain install "$channel" --profile minimal \
 # One target directory shared by every clone: Bevy and wasmtime are slow to build.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/interstice-target}"
 echo "==> build output in $CARGO_TARGET_DIR"
+
+# Every dependency or feature change leaves old test executables (hundreds of MB each) and
+# incremental state behind: drop what no build touched for a day (cargo rebuilds what it
+# needs), so a long-lived shared target directory does not fill the disk.
+for profile in debug release; do
+    deps="$CARGO_TARGET_DIR/$profile/deps"
+    if [ -d "$deps" ]; then
+        find "$deps" -maxdepth 1 -type f -perm -u+x ! -name '*.so' -mtime +0 -delete
+    fi
+    incremental="$CARGO_TARGET_DIR/$profile/incremental"
+    if [ -d "$incremental" ]; then
+        find "$incremental" -mindepth 1 -maxdepth 1 -type d -mtime +0 -exec rm -rf {} +
+    fi
+done
 cd "$repo_root"

@@ -174,6 +174,19 @@ fn publish_call_query_remove_against_a_running_node() {
     assert!(missing.contains("no public module `nothere`"), "{missing}");
     let no_reducer = fails(d, &["call_reducer", "alpha", "hello", "nope"]);
     assert!(no_reducer.contains("no reducer `nope`"), "{no_reducer}");
+    let stream = concat!(env!("CARGO_MANIFEST_DIR"), "/../../modules/fixtures/stream");
+    ok(d, &["publish", "alpha", stream]);
+    let wrong_type = fails(d, &["call_reducer", "alpha", "stream", "emit", "many"]);
+    assert!(
+        wrong_type.contains("argument `count` expects u32: `many` is not a number"),
+        "{wrong_type}"
+    );
+    let too_big = fails(
+        d,
+        &["call_reducer", "alpha", "stream", "emit", "5000000000"],
+    );
+    assert!(too_big.contains("does not fit in u32"), "{too_big}");
+    ok(d, &["call_reducer", "alpha", "stream", "emit", "3"]);
 
     // The schema and bindings.
     let schema = ok(d, &["node", "schema", "alpha"]);
