@@ -79,6 +79,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Update this CLI: rebuild and reinstall it with cargo from the sources it was built from.
+    Update {
+        /// Only print what would be run.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print a shell completion script: `interstice completions bash > ~/.local/share/bash-completion/completions/interstice`.
     Completions {
         /// The shell.
@@ -123,6 +129,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             return example::run(args, cli.data_dir).map_err(|e| CliError::Other(e.to_string()));
         }
         Command::Init(args) => return init::run(args),
+        Command::Update { dry_run } => return update(dry_run),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(
@@ -137,7 +144,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
     }
     let home = Home::open(cli.data_dir)?;
     match cli.command {
-        Command::Example(_) | Command::Init(_) | Command::Completions { .. } => Ok(()),
+        Command::Example(_)
+        | Command::Init(_)
+        | Command::Update { .. }
+        | Command::Completions { .. } => Ok(()),
         Command::Node(command) => node::run(&home, command),
         Command::Publish { node, module_path } => calls::publish(&home, &node, &module_path),
         Command::Remove { node, module_name } => calls::remove(&home, &node, &module_name),
@@ -166,11 +176,61 @@ fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+/// Where this CLI's sources were when it was built.
+const SOURCES: &str = concat!(env!("CARGO_MANIFEST_DIR"));
+
+/// `interstice update`: `cargo install --path <sources> --locked`, then what changed.
+fn update(dry_run: bool) -> Result<(), CliError> {
+    let sources = PathBuf::from(SOURCES);
+    if !sources.join("Cargo.toml").is_file() {
+        return Err(CliError::Usage(format!(
+            "the sources this CLI was built from are gone ({}); install a new one with `cargo install --path <checkout>/crates/interstice-cli`",
+            sources.display()
+        )));
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let args = [
+        "install",
+        "--path",
+        &sources.to_string_lossy(),
+        "--locked",
+        "--bin",
+        "interstice",
+    ];
+    println!("{cargo} {}", args.join(" "));
+    if dry_run {
+        return Ok(());
+    }
+    let before = env!("CARGO_PKG_VERSION");
+    let status = std::process::Command::new(&cargo)
+        .args(args)
+        .current_dir(&sources)
+        .status()
+        .map_err(|e| CliError::Build(format!("cannot run {cargo}: {e}")))?;
+    if !status.success() {
+        return Err(CliError::Build(format!("cargo install failed ({status})")));
+    }
+    let after = std::process::Command::new("interstice")
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "interstice (not on PATH)".into());
+    println!("updated: was interstice {before}, now {after}");
+    Ok(())
+}
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            use std::io::IsTerminal;
+            let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            if color {
+                eprintln!("\x1b[1;31merror\x1b[0m: {e}");
+            } else {
+                eprintln!("error: {e}");
+            }
             ExitCode::FAILURE
         }
     }

@@ -112,6 +112,11 @@ fn help_and_completions() {
     }
     assert!(ok(d, &["node", "--help"]).contains("schema"));
     assert!(ok(d, &["completions", "bash"]).contains("call_reducer"));
+    let update = ok(d, &["update", "--dry-run"]);
+    assert!(
+        update.contains("install --path") && update.contains("interstice-cli --locked"),
+        "{update}"
+    );
 }
 
 #[test]
