@@ -248,7 +248,7 @@ fn package_name(project: &Path) -> Result<String, CliError> {
 
 /// `interstice publish`: builds the module crate at `project` for wasm (cargo's progress is
 /// shown), uploads it, and prints the node's verdict.
-pub fn publish(home: &Home, node: &str, project: &Path) -> Result<(), CliError> {
+pub fn publish(home: &Home, node: &str, project: &Path, drop_data: bool) -> Result<(), CliError> {
     let entry = home.node(node)?;
     let package = package_name(project)?;
     let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
@@ -276,15 +276,23 @@ pub fn publish(home: &Home, node: &str, project: &Path) -> Result<(), CliError> 
     let name = entry.name.clone();
     with_node(home, &entry, |peer| async move {
         match peer
-            .upload(request_id(), &wasm)
+            .upload(request_id(), &wasm, drop_data)
             .await
             .map_err(|e| CliError::Other(format!("upload interrupted: {e}")))?
         {
             Message::PublishResult {
-                outcome: Ok(module),
+                outcome: Ok(published),
                 ..
             } => {
-                println!("published `{module}` on `{name}`");
+                let module = published.module;
+                if published.upgraded {
+                    println!("upgraded `{module}` on `{name}`: its data is kept");
+                } else {
+                    println!("published `{module}` on `{name}`");
+                }
+                for dropped in published.dropped {
+                    println!("  dropped: {dropped}");
+                }
                 Ok(())
             }
             Message::PublishResult {

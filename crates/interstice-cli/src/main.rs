@@ -34,12 +34,16 @@ enum Command {
     /// Manage nodes: add, create, list, remove, rename, show, start, ping, schema.
     #[command(subcommand)]
     Node(node::NodeCommand),
-    /// Build a module crate for wasm and install it on a node.
+    /// Build a module crate for wasm and install it on a node; a module installed there
+    /// already is upgraded in place, keeping its data (compatible changes only).
     Publish {
         /// The node's name or id.
         node: String,
         /// The module crate's directory.
         module_path: PathBuf,
+        /// Upgrade even if the new version cannot keep some tables: they start empty.
+        #[arg(long)]
+        drop_data: bool,
     },
     /// Remove a module from a node.
     Remove {
@@ -149,7 +153,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
         | Command::Update { .. }
         | Command::Completions { .. } => Ok(()),
         Command::Node(command) => node::run(&home, command),
-        Command::Publish { node, module_path } => calls::publish(&home, &node, &module_path),
+        Command::Publish {
+            node,
+            module_path,
+            drop_data,
+        } => calls::publish(&home, &node, &module_path, drop_data),
         Command::Remove { node, module_name } => calls::remove(&home, &node, &module_name),
         Command::CallReducer {
             node,

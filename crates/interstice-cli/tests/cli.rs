@@ -343,3 +343,87 @@ fn init_then_publish_then_call() {
         r#"["first","second note"]"#
     );
 }
+
+#[test]
+fn publishing_a_new_version_upgrades_in_place() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let projects = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let project = projects.path().join("notes");
+    let project_path = project.to_str().unwrap();
+    ok(d, &["init", project_path]);
+    let port = free_port();
+    ok(d, &["node", "create", "alpha", &port.to_string()]);
+    let node = start(d, "alpha", &logs.path().join("1.log"));
+    ok(d, &["publish", "alpha", project_path]);
+    ok(d, &["call_reducer", "alpha", "notes", "add_note", "a"]);
+    let notes = |d: &Path| ok(d, &["call_query", "alpha", "notes", "notes", "--json"]);
+    assert_eq!(notes(d).trim(), r#"["a"]"#);
+
+    // Compatible: a trailing optional field, a new table and a new query.
+    let lib = project.join("src/lib.rs");
+    let original = std::fs::read_to_string(&lib).unwrap();
+    let v2 = original
+        .replace(
+            "    pub text: String,\n}",
+            "    pub text: String,\n    pub tag: Option<String>,\n}\n\n/// New in v2.\n#[table]\npub struct Label {\n    #[primary_key]\n    pub name: String,\n}",
+        )
+        .replace("Note { id: 0, text }", "Note { id: 0, text, tag: None }")
+        .replace(
+            "/// Every note, oldest first.",
+            "/// How many notes.\n#[query]\nfn count(ctx: QueryContext) -> u64 {\n    ctx.current.tables.note().count()\n}\n\n/// Every note, oldest first.",
+        );
+    assert_ne!(v2, original);
+    std::fs::write(&lib, &v2).unwrap();
+    let upgraded = ok(d, &["publish", "alpha", project_path]);
+    assert!(
+        upgraded.contains("upgraded `notes` on `alpha`: its data is kept"),
+        "{upgraded}"
+    );
+    assert_eq!(notes(d).trim(), r#"["a"]"#, "rows survive the upgrade");
+    ok(d, &["call_reducer", "alpha", "notes", "add_note", "b"]);
+    assert_eq!(
+        ok(d, &["call_query", "alpha", "notes", "count"]).trim(),
+        "2"
+    );
+
+    // And a restart: the node loads v2 and its rows.
+    drop(node);
+    let node = start(d, "alpha", &logs.path().join("2.log"));
+    assert_eq!(notes(d).trim(), r#"["a","b"]"#);
+
+    // Incompatible: a field changes type. Refused, with the reason, unless --drop-data.
+    let v3 = v2
+        .replace(
+            "    pub text: String,\n    pub tag",
+            "    pub text: u64,\n    pub tag",
+        )
+        .replace(
+            "fn add_note(ctx: ReducerContext, text: String)",
+            "fn add_note(ctx: ReducerContext, text: u64)",
+        )
+        .replace(
+            ".map(|n| n.text).collect()",
+            ".map(|n| n.text.to_string()).collect()",
+        );
+    std::fs::write(&lib, &v3).unwrap();
+    let refused = fails(d, &["publish", "alpha", project_path]);
+    assert!(
+        refused.contains("field `text` changed type from String to u64")
+            && refused.contains("--drop-data"),
+        "{refused}"
+    );
+    assert_eq!(
+        notes(d).trim(),
+        r#"["a","b"]"#,
+        "a refused upgrade changes nothing"
+    );
+    let forced = ok(d, &["publish", "alpha", project_path, "--drop-data"]);
+    assert!(forced.contains("dropped:"), "{forced}");
+    assert_eq!(notes(d).trim(), "[]");
+    drop(node);
+    let _node = start(d, "alpha", &logs.path().join("3.log"));
+    ok(d, &["call_reducer", "alpha", "notes", "add_note", "7"]);
+    assert_eq!(notes(d).trim(), r#"["7"]"#);
+}

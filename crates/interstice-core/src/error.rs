@@ -7,6 +7,14 @@ use thiserror::Error;
 /// authorities, no instance.
 #[derive(Debug, Error)]
 pub enum LoadError {
+    /// A new version of an installed module changes its tables in a way that would lose data.
+    #[error("module `{module}` cannot be upgraded without losing data:\n  {}", differences.join("\n  "))]
+    Incompatible {
+        /// The module.
+        module: String,
+        /// What changed, one line each.
+        differences: Vec<String>,
+    },
     /// The bytes are not a valid WebAssembly module.
     #[error("invalid wasm: {0}")]
     InvalidWasm(String),

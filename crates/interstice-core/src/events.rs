@@ -176,7 +176,13 @@ impl Subscriptions {
 
 /// Whether values of `a` (described by `at`) and `b` (by `bt`) have the same encoding. Names of
 /// types and fields do not matter; only what is on the wire. Too deep a comparison says no.
-fn same_shape(a: &ValueType, at: &TypeSet, b: &ValueType, bt: &TypeSet, depth: u32) -> bool {
+pub(crate) fn same_shape(
+    a: &ValueType,
+    at: &TypeSet,
+    b: &ValueType,
+    bt: &TypeSet,
+    depth: u32,
+) -> bool {
     if depth > 32 {
         return false;
     }

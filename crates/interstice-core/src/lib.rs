@@ -21,6 +21,7 @@ pub mod publish;
 pub mod queue;
 pub mod schedule;
 pub mod storage;
+pub mod upgrade;
 pub mod wasm;
 
 pub use config::EngineConfig;

@@ -295,6 +295,17 @@ impl Modules {
         db: &mut Database,
         wasm: &[u8],
     ) -> Result<Arc<ModuleSchema>, LoadError> {
+        let prepared = self.prepare(wasm)?;
+        self.register(db, prepared, None)
+    }
+
+    /// The schema a module would have, checked as for loading, without loading it.
+    pub fn inspect(&self, wasm: &[u8]) -> Result<ModuleSchema, LoadError> {
+        Ok(self.prepare(wasm)?.schema)
+    }
+
+    /// Compiles, instantiates and describes a module; checks its imports, ABI and schema.
+    fn prepare(&self, wasm: &[u8]) -> Result<Prepared, LoadError> {
         let module = cache::compile(&self.engine, self.cache_dir.as_deref(), wasm)
             .map_err(|e| LoadError::InvalidWasm(format!("{e:#}")))?;
         for import in module.imports() {
@@ -332,6 +343,27 @@ impl Modules {
 
         let schema = describe(&module, &mut instance, fuel)?;
         schema.validate()?;
+        Ok(Prepared {
+            module,
+            pre,
+            instance,
+            schema,
+        })
+    }
+
+    /// Installs a prepared module, with `tables` (filled by an upgrade) or empty ones.
+    fn register(
+        &mut self,
+        db: &mut Database,
+        prepared: Prepared,
+        tables: Option<ModuleTables>,
+    ) -> Result<Arc<ModuleSchema>, LoadError> {
+        let Prepared {
+            module,
+            pre,
+            mut instance,
+            schema,
+        } = prepared;
         if self.by_name.contains_key(&schema.name) {
             return Err(LoadError::DuplicateModule(schema.name.clone()));
         }
@@ -367,11 +399,65 @@ impl Modules {
         for authority in &schema.authorities {
             self.authorities.insert(*authority, schema.name.clone());
         }
-        db.insert_module(&schema, ModuleTables::for_schema(&schema));
+        let tables = tables.unwrap_or_else(|| ModuleTables::for_schema(&schema));
+        db.insert_module(&schema, tables);
         self.rebuild_subscriptions();
         tracing::info!(target: "interstice", module = %schema.name, version = %schema.version, "module loaded");
 
         Ok(schema)
+    }
+
+    /// Replaces an installed module with new code, keeping its data: rows move into the new
+    /// tables (new trailing optional fields start as `None`), schedules, answered calls and
+    /// subscriber positions carry over. A change that would lose data is refused with its
+    /// differences unless `drop_data` (then the affected tables start empty). On any error
+    /// the installed module is left as it was. No hook runs.
+    pub fn upgrade(
+        &mut self,
+        db: &mut Database,
+        wasm: &[u8],
+        drop_data: bool,
+    ) -> Result<(Arc<ModuleSchema>, Vec<String>), LoadError> {
+        let prepared = self.prepare(wasm)?;
+        let name = prepared.schema.name.clone();
+        let old = self
+            .schema(&name)
+            .cloned()
+            .ok_or_else(|| LoadError::Storage(format!("module `{name}` is not installed")))?;
+        for authority in &prepared.schema.authorities {
+            if let Some(holder) = self.authorities.get(authority)
+                && *holder != name
+            {
+                return Err(LoadError::AuthorityTaken {
+                    authority: *authority,
+                    holder: holder.clone(),
+                });
+            }
+        }
+        let plan = crate::upgrade::plan(&old, &prepared.schema);
+        let dropped = match &plan {
+            Ok(_) => Vec::new(),
+            Err(differences) if !drop_data => {
+                return Err(LoadError::Incompatible {
+                    module: name,
+                    differences: differences.clone(),
+                });
+            }
+            Err(differences) => differences.clone(),
+        };
+        // Fill the new tables aside: nothing changes until every row fits.
+        let old_tables = db
+            .module(&name)
+            .ok_or_else(|| LoadError::Storage(format!("module `{name}` has no tables")))?;
+        let tables = crate::upgrade::migrate(old_tables, &prepared.schema).map_err(|reason| {
+            LoadError::Incompatible {
+                module: name.clone(),
+                differences: vec![reason],
+            }
+        })?;
+        self.unload(db, &name);
+        let schema = self.register(db, prepared, Some(tables))?;
+        Ok((schema, dropped))
     }
 
     /// Runs a module's `init` hooks (on its first load only) and then its `load` hooks, in name
@@ -1136,6 +1222,14 @@ fn decode_description<T: serde::de::DeserializeOwned>(
         export: export.into(),
         reason: e.to_string(),
     })
+}
+
+/// A module compiled, instantiated and described, not registered yet.
+struct Prepared {
+    module: Module,
+    pre: wasmtime::InstancePre<HostState>,
+    instance: Instance,
+    schema: ModuleSchema,
 }
 
 /// Assembles a module's schema from its describe exports.

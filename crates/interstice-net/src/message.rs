@@ -36,6 +36,17 @@ pub enum RemoteError {
     Timeout,
 }
 
+/// What a publish did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Published {
+    /// The module's name.
+    pub module: String,
+    /// Whether it replaced an installed version (keeping its data).
+    pub upgraded: bool,
+    /// What the upgrade dropped (only with `drop_data`), one line each.
+    pub dropped: Vec<String>,
+}
+
 /// A protocol message, in either direction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
@@ -160,13 +171,16 @@ pub enum Message {
         total: u32,
         /// At most [`MAX_CHUNK_BYTES`] bytes of wasm.
         bytes: Vec<u8>,
+        /// When the module is installed and the new version would lose data: replace it
+        /// anyway (the affected tables start empty). Read from the first chunk.
+        drop_data: bool,
     },
     /// The node's verdict on a complete upload.
     PublishResult {
         /// The upload.
         upload: u64,
-        /// The installed module's name, or why it was refused.
-        outcome: Result<String, RemoteError>,
+        /// What was installed, or why it was refused.
+        outcome: Result<Published, RemoteError>,
     },
     /// Remove a module (`interstice remove`).
     Remove {

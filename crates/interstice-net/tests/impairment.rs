@@ -163,6 +163,7 @@ fn oversized_and_malformed_messages_are_errors() {
         index: 0,
         total: 1,
         bytes: vec![0; MAX_CHUNK_BYTES + 1],
+        drop_data: false,
     };
     let bytes = postcard::to_allocvec(&chunk).unwrap();
     assert!(matches!(
@@ -174,6 +175,7 @@ fn oversized_and_malformed_messages_are_errors() {
         index: 3,
         total: 3,
         bytes: vec![],
+        drop_data: false,
     };
     assert!(matches!(
         Message::decode(&bad_index.encode().unwrap()),
@@ -185,6 +187,7 @@ fn oversized_and_malformed_messages_are_errors() {
         index: 0,
         total: interstice_net::message::MAX_UPLOAD_CHUNKS + 1,
         bytes: vec![],
+        drop_data: false,
     };
     assert!(matches!(
         Message::decode(&postcard::to_allocvec(&too_many).unwrap()),

@@ -96,7 +96,7 @@ fn as_client<T: Send + 'static>(
 
 fn published(answer: Message) -> Result<String, RemoteError> {
     match answer {
-        Message::PublishResult { outcome, .. } => outcome,
+        Message::PublishResult { outcome, .. } => outcome.map(|p| p.module),
         other => panic!("expected PublishResult, got {other:?}"),
     }
 }
@@ -126,7 +126,7 @@ fn the_owner_publishes_and_removes_and_both_survive_a_restart() {
     let stranger_copy = copy(&stranger, &keys.path().join("s1"));
     let upload = hello.clone();
     let refused = as_client(&mut n, stranger_copy, move |peer| {
-        Box::pin(async move { published(peer.upload(1, &upload).await.unwrap()) })
+        Box::pin(async move { published(peer.upload(1, &upload, false).await.unwrap()) })
     });
     assert!(
         matches!(refused, Err(RemoteError::NotPermitted(_))),
@@ -136,7 +136,7 @@ fn the_owner_publishes_and_removes_and_both_survive_a_restart() {
     let upload = hello.clone();
     let answers = as_client(&mut n, owner_copy, move |peer| {
         Box::pin(async move {
-            let installed = published(peer.upload(2, &upload).await.unwrap());
+            let installed = published(peer.upload(2, &upload, false).await.unwrap());
             let call = Message::CallReducer {
                 request: 1,
                 module: "hello".into(),
@@ -236,7 +236,7 @@ fn the_owner_publishes_and_removes_and_both_survive_a_restart() {
     let owner_copy = copy(&owner, &keys.path().join("o3"));
     let upload = hello.clone();
     let again = as_client(&mut n, owner_copy, move |peer| {
-        Box::pin(async move { published(peer.upload(3, &upload).await.unwrap()) })
+        Box::pin(async move { published(peer.upload(3, &upload, false).await.unwrap()) })
     });
     assert_eq!(again, Ok("hello".to_string()));
     let count: u64 = query(&mut n.app, "hello", "greeting_count", ()).unwrap();
@@ -259,7 +259,7 @@ fn the_module_authority_decides_for_everyone_else() {
     let upload = wasm("hello");
     let (publish, remove) = as_client(&mut n, stranger_copy, move |peer| {
         Box::pin(async move {
-            let publish = published(peer.upload(1, &upload).await.unwrap());
+            let publish = published(peer.upload(1, &upload, false).await.unwrap());
             let remove = removed(
                 peer.request(&Message::Remove {
                     request: 1,
@@ -293,7 +293,7 @@ fn broken_uploads_are_refused_and_nothing_is_installed() {
     let mut n = node(data.path(), &[&owner], &owner, &[]);
     let owner_copy = copy(&owner, &keys.path().join("o"));
     let outcome = as_client(&mut n, owner_copy, |peer| {
-        Box::pin(async move { published(peer.upload(1, b"not wasm at all").await.unwrap()) })
+        Box::pin(async move { published(peer.upload(1, b"not wasm at all", false).await.unwrap()) })
     });
     assert!(
         matches!(outcome, Err(RemoteError::Failed(_))),

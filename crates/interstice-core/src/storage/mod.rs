@@ -240,6 +240,30 @@ impl Storage {
                 .unwrap_or(0);
             next_install = next_install.max(order + 1);
             let wasm = log::read(&path)?;
+            // An upgrade writes the new code before it deletes the old: when both are here,
+            // the later install (files are visited in install order) replaces the earlier.
+            let name = modules
+                .inspect(&wasm)
+                .map_err(|error| StorageError::Module {
+                    path: path.clone(),
+                    error,
+                })?
+                .name;
+            if let Some(position) = installed
+                .iter()
+                .position(|(n, _): &(String, PathBuf)| *n == name)
+            {
+                let (_, superseded) = installed.remove(position);
+                modules.unload(db, &name);
+                report.modules.retain(|m| *m != name);
+                tracing::warn!(
+                    target: "interstice::storage",
+                    "{} supersedes {} (an upgrade was interrupted); removing the older",
+                    path.display(),
+                    superseded.display()
+                );
+                std::fs::remove_file(&superseded).map_err(|e| StorageError::io(&superseded, e))?;
+            }
             let schema = modules
                 .install(db, &wasm)
                 .map_err(|error| StorageError::Module {
@@ -456,6 +480,45 @@ impl Storage {
         self.write_snapshot(db, true)
     }
 
+    /// Upgrades an installed module durably ([`Modules::upgrade`]): its rows carry over.
+    /// The steps leave a recoverable state at every point: a snapshot (all pending commits
+    /// durable first), the new code next to the old, a snapshot of the migrated tables (with
+    /// the old layout recorded in the first, recovery can migrate again), then the old code
+    /// deleted. Returns the new schema and, with `drop_data`, what was dropped.
+    pub fn upgrade_module(
+        &mut self,
+        modules: &mut Modules,
+        db: &mut Database,
+        wasm: &[u8],
+        drop_data: bool,
+    ) -> Result<(Arc<ModuleSchema>, Vec<String>), LoadError> {
+        let storage_error = |e: StorageError| LoadError::Storage(e.to_string());
+        self.commit(db).map_err(storage_error)?;
+        self.write_snapshot(db, true).map_err(storage_error)?;
+        let (schema, dropped) = modules.upgrade(db, wasm, drop_data)?;
+        let (modules_dir, _, _) = dirs(&self.config.dir);
+        let path = modules_dir.join(format!("{:06}-{}.wasm", self.next_install, schema.name));
+        fsutil::write_atomic(&path, wasm)
+            .map_err(|e| LoadError::Storage(format!("{}: {e}", path.display())))?;
+        self.next_install += 1;
+        self.write_snapshot(db, true).map_err(storage_error)?;
+        let old: Vec<PathBuf> = self
+            .installed
+            .iter()
+            .filter(|(n, _)| *n == schema.name)
+            .map(|(_, p)| p.clone())
+            .collect();
+        self.installed.retain(|(n, _)| *n != schema.name);
+        for superseded in old {
+            std::fs::remove_file(&superseded)
+                .map_err(|e| LoadError::Storage(format!("{}: {e}", superseded.display())))?;
+        }
+        fsutil::sync_dir(&modules_dir)
+            .map_err(|e| LoadError::Storage(format!("{}: {e}", modules_dir.display())))?;
+        self.installed.push((schema.name.clone(), path));
+        Ok((schema, dropped))
+    }
+
     /// The name of the installed module whose wasm is exactly `wasm`, if any.
     pub fn installed_with_code(&self, wasm: &[u8]) -> Option<String> {
         self.installed.iter().find_map(|(name, path)| {
@@ -584,11 +647,27 @@ fn restore_snapshot(
                 .sum::<u64>();
             continue;
         }
+        let layout = data.layouts.iter().find(|l| l.module == module.name);
         for t in &module.tables {
             let table = recovery_table(db, &module.name, &t.name)?;
-            for bytes in &t.rows {
-                let row = table.decode_row(bytes).map_err(|e| e.to_string())?;
-                table.put_recovered(row).map_err(|e| e.to_string())?;
+            // Written by an older version of the module (upgraded since): take its rows in.
+            let older = layout.and_then(|l| {
+                l.tables
+                    .iter()
+                    .find(|old| old.name == t.name && old.fields != table.schema().fields)
+                    .map(|old| (old, &l.types))
+            });
+            match older {
+                Some((old, types)) => {
+                    crate::upgrade::restore_rows(table, old, types, &t.rows)
+                        .map_err(|e| format!("table `{}.{}`: {e}", module.name, t.name))?;
+                }
+                None => {
+                    for bytes in &t.rows {
+                        let row = table.decode_row(bytes).map_err(|e| e.to_string())?;
+                        table.put_recovered(row).map_err(|e| e.to_string())?;
+                    }
+                }
             }
             table.restore_counters(t.next_pk, &t.counters);
         }

@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 4] = b"ISNP";
-/// Version 2 added the published event streams; version 1 files are still read.
-const VERSION: u32 = 2;
+/// Version 2 added the published event streams, version 3 the table layouts; older files are
+/// still read.
+const VERSION: u32 = 3;
 const HEADER_LEN: usize = 20;
 
 /// One table's rows and counters.
@@ -66,6 +67,29 @@ pub struct SnapshotData {
     pub modules: Vec<ModuleData>,
     /// The event streams of durable public tables, so subscribers resume across a restart.
     pub streams: Vec<StreamData>,
+    /// How each module's rows are laid out, so a module upgraded since (with compatible
+    /// changes) can take them in.
+    pub layouts: Vec<ModuleLayout>,
+}
+
+/// The layout of one module's tables when the snapshot was taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleLayout {
+    /// Module name.
+    pub module: String,
+    /// The types its rows use.
+    pub types: interstice_abi::TypeSet,
+    /// Its tables' schemas.
+    pub tables: Vec<interstice_abi::TableSchema>,
+}
+
+/// Version 2: no layouts.
+#[derive(Deserialize)]
+struct SnapshotDataV2 {
+    seq: u64,
+    time: u64,
+    modules: Vec<ModuleData>,
+    streams: Vec<StreamData>,
 }
 
 /// Version 1: no streams.
@@ -136,11 +160,29 @@ pub fn capture(db: &Database, seq: u64, time: u64) -> SnapshotData {
             }
         }
     }
+    let layouts = db
+        .module_names()
+        .filter_map(|name| db.module(name).map(|m| (name, m)))
+        .map(|(name, tables)| ModuleLayout {
+            module: name.to_string(),
+            types: tables
+                .tables
+                .first()
+                .map(|t| (**t.types()).clone())
+                .unwrap_or_default(),
+            tables: tables
+                .tables
+                .iter()
+                .map(|t| (**t.schema()).clone())
+                .collect(),
+        })
+        .collect();
     SnapshotData {
         seq,
         time,
         modules,
         streams,
+        layouts,
     }
 }
 
@@ -169,7 +211,7 @@ pub fn read(path: &Path) -> Result<SnapshotData, StorageError> {
         return Err(bad("not a snapshot file (bad header)"));
     }
     let version = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
-    if version != VERSION && version != 1 {
+    if !(1..=VERSION).contains(&version) {
         return Err(bad(&format!("unsupported snapshot version {version}")));
     }
     let mut len = [0u8; 8];
@@ -194,6 +236,17 @@ pub fn read(path: &Path) -> Result<SnapshotData, StorageError> {
             time: v1.time,
             modules: v1.modules,
             streams: Vec::new(),
+            layouts: Vec::new(),
+        });
+    }
+    if version == 2 {
+        let v2: SnapshotDataV2 = postcard::from_bytes(payload).map_err(undecodable)?;
+        return Ok(SnapshotData {
+            seq: v2.seq,
+            time: v2.time,
+            modules: v2.modules,
+            streams: v2.streams,
+            layouts: Vec::new(),
         });
     }
     postcard::from_bytes(payload).map_err(undecodable)

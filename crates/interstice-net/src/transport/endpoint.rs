@@ -453,7 +453,12 @@ impl Peer {
     /// Uploads a module: `PublishChunk` messages of at most
     /// [`MAX_CHUNK_BYTES`](crate::message::MAX_CHUNK_BYTES) on one stream, then waits for the
     /// node's `PublishResult`.
-    pub async fn upload(&self, upload: u64, wasm: &[u8]) -> Result<Message, TransportError> {
+    pub async fn upload(
+        &self,
+        upload: u64,
+        wasm: &[u8],
+        drop_data: bool,
+    ) -> Result<Message, TransportError> {
         use crate::message::MAX_CHUNK_BYTES;
         let chunks: Vec<&[u8]> = if wasm.is_empty() {
             vec![&[][..]]
@@ -469,6 +474,7 @@ impl Peer {
                 index: index as u32,
                 total,
                 bytes: bytes.to_vec(),
+                drop_data,
             };
             write_frame(&mut send, &chunk).await?;
         }

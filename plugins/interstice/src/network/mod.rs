@@ -125,6 +125,7 @@ struct Upload {
     node_id: String,
     upload: u64,
     wasm: Vec<u8>,
+    drop_data: bool,
     reply: oneshot::Sender<Message>,
 }
 
@@ -494,6 +495,7 @@ async fn serve_peer(
             index,
             total,
             bytes,
+            drop_data,
         } = message
         {
             let (to_world, peer, fingerprint) =
@@ -509,6 +511,7 @@ async fn serve_peer(
                             node_id: peer.node_id.clone(),
                             upload,
                             wasm,
+                            drop_data,
                             reply,
                         }));
                         match sent {
@@ -577,6 +580,7 @@ async fn receive_upload(
                 index: i,
                 total: t,
                 bytes,
+                ..
             }) if u == upload && i == expected && t == total => wasm.extend_from_slice(&bytes),
             Ok(other) => {
                 return Err(RemoteError::Failed(format!(

@@ -81,25 +81,42 @@ fn authorize(
     }
 }
 
-/// Installs an uploaded module (durably when the node persists) and returns its name.
+/// Installs an uploaded module (durably when the node persists); a module that is installed
+/// already is upgraded, keeping its data ([`Modules::upgrade`]).
 fn publish(
     modules: &mut Modules,
     db: &mut Database,
     storage: Option<&mut Storage>,
     wasm: &[u8],
-) -> Result<String, RemoteError> {
-    let failed = |e: String| RemoteError::Failed(e);
-    let schema = match storage {
-        Some(storage) => {
-            let schema = storage
-                .load_module(modules, db, wasm)
-                .map_err(|e| failed(e.to_string()))?;
-            storage.commit(db).map_err(|e| failed(e.to_string()))?;
-            schema
-        }
-        None => modules.load(db, wasm).map_err(|e| failed(e.to_string()))?,
+    drop_data: bool,
+) -> Result<interstice_net::message::Published, RemoteError> {
+    let refused = |e: interstice_core::LoadError| match e {
+        interstice_core::LoadError::Incompatible { .. } => RemoteError::NotPermitted(format!(
+            "{e}\n(publish with --drop-data to replace it anyway)"
+        )),
+        e => RemoteError::Failed(e.to_string()),
     };
-    Ok(schema.name.clone())
+    let name = modules.inspect(wasm).map_err(refused)?.name;
+    let upgraded = modules.schema(&name).is_some();
+    let (schema, dropped) = match (storage, upgraded) {
+        (Some(storage), true) => storage
+            .upgrade_module(modules, db, wasm, drop_data)
+            .map_err(refused)?,
+        (None, true) => modules.upgrade(db, wasm, drop_data).map_err(refused)?,
+        (Some(storage), false) => {
+            let schema = storage.load_module(modules, db, wasm).map_err(refused)?;
+            storage
+                .commit(db)
+                .map_err(|e| RemoteError::Failed(e.to_string()))?;
+            (schema, Vec::new())
+        }
+        (None, false) => (modules.load(db, wasm).map_err(refused)?, Vec::new()),
+    };
+    Ok(interstice_net::message::Published {
+        module: schema.name.clone(),
+        upgraded,
+        dropped,
+    })
 }
 
 /// Removes a module, its tables and (when the node persists) its stored code and data.
@@ -173,10 +190,25 @@ pub(super) fn serve_requests(
                     "",
                 )
                 .and_then(|()| {
-                    publish(&mut modules, &mut db, storage.as_deref_mut(), &upload.wasm)
+                    publish(
+                        &mut modules,
+                        &mut db,
+                        storage.as_deref_mut(),
+                        &upload.wasm,
+                        upload.drop_data,
+                    )
                 });
                 match &outcome {
-                    Ok(name) => info!("node {} published module `{name}`", upload.node_id),
+                    Ok(p) => info!(
+                        "node {} published module `{}`{}",
+                        upload.node_id,
+                        p.module,
+                        if p.upgraded {
+                            " (upgraded, data kept)"
+                        } else {
+                            ""
+                        }
+                    ),
                     Err(e) => warn!("node {} could not publish a module: {e}", upload.node_id),
                 }
                 let _ = upload.reply.send(Message::PublishResult {
