@@ -468,3 +468,81 @@ fn calls_from_peers_are_remembered_with_their_commit_across_restart() {
     assert_eq!(answered_by(db, "peer-a"), vec![41], "survives a restart");
     assert!(answered_by(db, "peer-c").is_empty());
 }
+
+/// Builds a one-table module named `versioned` from `fields` (extra fields of its row) and
+/// returns its wasm: two calls give two versions of one module.
+fn versioned_module(dir: &Path, fields: &str, insert: &str) -> Vec<u8> {
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/interstice-sdk");
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"versioned\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\ninterstice-sdk = {{ path = \"{}\" }}\n\n[profile.wasm-module]\ninherits = \"release\"\ndebug = false\nstrip = true\n\n[workspace]\n",
+            sdk.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("src/lib.rs"),
+        format!(
+            "use interstice_sdk::*;\ninterstice_module!();\n#[table]\npub struct Item {{\n    #[primary_key(auto_inc)]\n    pub id: u64,\n    pub name: String,\n{fields}}}\n#[reducer]\nfn add(ctx: ReducerContext, name: String) -> Result<(), HostError> {{\n    ctx.current.tables.item().insert(Item {{ id: 0, name{insert} }})?;\n    Ok(())\n}}\n#[query]\nfn names(ctx: QueryContext) -> Vec<String> {{\n    ctx.current.tables.item().scan().map(|i| i.name).collect()\n}}\n"
+        ),
+    )
+    .unwrap();
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("versioned-target");
+    let built = interstice_build::ModuleBuild::new(dir.join("Cargo.toml"), target)
+        .package("versioned")
+        .quiet(true)
+        .run()
+        .expect("building the versioned module");
+    std::fs::read(&built[0]).unwrap()
+}
+
+#[test]
+fn an_upgrade_interrupted_after_writing_the_new_code_recovers_to_the_new_version() {
+    let project = tempfile::tempdir().unwrap();
+    let v1 = versioned_module(project.path(), "", "");
+    let v2 = versioned_module(
+        project.path(),
+        "    pub note: Option<String>,\n",
+        ", note: None",
+    );
+    assert_ne!(v1, v2);
+    let dir = tempfile::tempdir().unwrap();
+
+    // v1 with rows, everything durable and snapshotted: the state after step 1 of an upgrade.
+    {
+        let mut modules = Modules::new(EngineConfig::default()).unwrap();
+        let mut db = Database::default();
+        let (mut storage, _) =
+            Storage::open(StorageConfig::new(dir.path()), &mut modules, &mut db).unwrap();
+        storage.load_module(&mut modules, &mut db, &v1).unwrap();
+        for name in ["a", "b"] {
+            let handle = modules.reducer("versioned", "add").unwrap();
+            let mut args = Vec::new();
+            interstice::abi::codec::write_str(&mut args, name);
+            modules.call_reducer(&mut db, handle, &args).unwrap();
+        }
+        storage.commit(&mut db).unwrap();
+        storage.snapshot(&mut db).unwrap();
+    }
+    // Step 2: the new code next to the old, under a higher install number. Then the crash.
+    std::fs::write(dir.path().join("modules/000099-versioned.wasm"), &v2).unwrap();
+
+    let mut modules = Modules::new(EngineConfig::default()).unwrap();
+    let mut db = Database::default();
+    let (_storage, report) =
+        Storage::open(StorageConfig::new(dir.path()), &mut modules, &mut db).unwrap();
+    assert_eq!(report.modules, vec!["versioned".to_string()]);
+    let schema = modules.schema("versioned").unwrap();
+    assert_eq!(schema.tables[0].fields.len(), 3, "v2 won");
+    let names = modules
+        .call_query(&mut db, modules.query("versioned", "names").unwrap(), &[])
+        .unwrap();
+    let names: Vec<String> = interstice::IntersticeType::from_bytes(&names).unwrap();
+    assert_eq!(names, ["a", "b"], "the rows came through the layout change");
+    let files = std::fs::read_dir(dir.path().join("modules"))
+        .unwrap()
+        .count();
+    assert_eq!(files, 1, "the superseded code is gone");
+}
