@@ -34,6 +34,7 @@
 //! | `random_seed` | `() -> i64` | the call's deterministic random seed |
 //! | `call_module` | `(kind: i32, ptr: i32, len: i32) -> i64` | call another module's reducer (kind 0) or query (1) on this node, or send a reducer call to another node (2) |
 //! | `caller` | `() -> i64` | the calling module's name |
+//! | `file_op` | `(op: i32, ptr: i32, len: i32) -> i64` | a [`FileOp`] in the module's file sandbox (File authority) |
 //!
 //! `table_op` answers `r >= 0` when it succeeded, with an `r`-byte response pending, and
 //! `r < 0` when it failed, with a `(-r - 1)`-byte postcard [`HostError`] pending. The guest
@@ -109,6 +110,38 @@ pub mod imports {
     /// `caller() -> i64`: the length of the calling module's name, left as the response, or
     /// -1 when the call came from outside any module.
     pub const CALLER: &str = "caller";
+    /// `file_op(op, ptr, len) -> outcome`: a [`FileOp`](super::FileOp) on a path in the
+    /// module's own directory (payload `path: str`, then `bytes` for a write); only for the
+    /// holder of the File authority; answers like `table_op`.
+    pub const FILE_OP: &str = "file_op";
+}
+
+/// What `file_op` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum FileOp {
+    /// The file's bytes.
+    Read = 0,
+    /// Replace the file's bytes (created with its directories); applied when the transaction
+    /// commits.
+    Write = 1,
+    /// The names in a directory (`""`: the module's directory), sorted; directories end in `/`.
+    List = 2,
+    /// Remove the file; applied when the transaction commits.
+    Delete = 3,
+}
+
+impl FileOp {
+    /// The op with this number.
+    pub fn from_u32(op: u32) -> Option<FileOp> {
+        match op {
+            0 => Some(FileOp::Read),
+            1 => Some(FileOp::Write),
+            2 => Some(FileOp::List),
+            3 => Some(FileOp::Delete),
+            _ => None,
+        }
+    }
 }
 
 /// Log levels of the `log` import.

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use wasmtime::{Engine, InstancePre, Linker, Module};
 
 /// Every function a module may import.
-const HOST_FUNCTIONS: [&str; 11] = [
+const HOST_FUNCTIONS: [&str; 12] = [
     imports::LOG,
     imports::PANIC,
     imports::RESOLVE_TABLE,
@@ -32,6 +32,7 @@ const HOST_FUNCTIONS: [&str; 11] = [
     imports::RANDOM_SEED,
     imports::CALL_MODULE,
     imports::CALLER,
+    imports::FILE_OP,
 ];
 
 /// Deepest chain of cross-module calls (a calls b calls c ...) in one transaction.
@@ -128,6 +129,8 @@ pub struct Modules {
     /// The cursor key and event number of the next reducer call, when it applies an event of
     /// another node's table.
     cursor: Option<(String, u64)>,
+    /// Where modules holding the File authority keep their files (`<data>/files`).
+    files_dir: Option<std::path::PathBuf>,
     now_ms: u64,
     invocation: u64,
 }
@@ -155,6 +158,7 @@ impl Modules {
             outbox: Vec::new(),
             origin: None,
             cursor: None,
+            files_dir: None,
             now_ms: 0,
             invocation: 0,
         })
@@ -215,6 +219,12 @@ impl Modules {
         );
         undo.clear();
         self.undo = undo;
+    }
+
+    /// Gives modules holding the File authority a directory each under `dir`
+    /// (`dir/<module>/`); without one, their file calls are refused.
+    pub fn set_files_dir(&mut self, dir: Option<std::path::PathBuf>) {
+        self.files_dir = dir;
     }
 
     /// Keeps compiled modules in `dir` so loading the same wasm again skips compilation.
@@ -780,6 +790,9 @@ impl Modules {
         if state.schema.is_none() {
             state.schema = Some(loaded.schema.clone());
         }
+        if state.files_root.is_none() {
+            state.files_root = self.files_dir.as_ref().map(|d| d.join(&*loaded.name));
+        }
         if loaded.calls_modules {
             state.env = Some(CallEnv {
                 slots: std::mem::take(&mut self.slots),
@@ -807,8 +820,15 @@ impl Modules {
             rollback(&mut state.tx.tables.tables, &mut state.tx.undo);
             rollback_nested(db, nested.drain(..));
             state.remote_calls.clear();
+            state.pending_files.clear();
         } else {
             self.outbox.append(&mut state.remote_calls);
+            if !state.pending_files.is_empty()
+                && let Some(root) = state.files_root.clone()
+            {
+                let pending = std::mem::take(&mut state.pending_files);
+                crate::wasm::files::apply(&root, &loaded.name, pending);
+            }
         }
         if let Some(home) = db.module_mut(&loaded.name) {
             *home = std::mem::take(&mut state.tx.tables);

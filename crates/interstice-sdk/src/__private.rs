@@ -227,13 +227,13 @@ pub fn table_call(
 }
 
 /// Decodes an error the host left pending.
-fn host_error(bytes: &[u8]) -> HostError {
+pub(crate) fn host_error(bytes: &[u8]) -> HostError {
     postcard::from_bytes(bytes)
         .unwrap_or_else(|e| HostError::InvalidPayload(format!("undecodable host error: {e}")))
 }
 
 /// Copies the `len`-byte response the host left pending.
-fn take_response(len: usize) -> Vec<u8> {
+pub(crate) fn take_response(len: usize) -> Vec<u8> {
     let mut response = Vec::with_capacity(len);
     if len > 0 {
         // SAFETY: the host writes exactly `len` bytes, the pending response, into capacity we

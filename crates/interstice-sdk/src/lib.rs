@@ -34,6 +34,7 @@
 
 pub mod context;
 mod ffi;
+pub mod files;
 pub mod host_calls;
 pub mod table;
 
@@ -50,9 +51,9 @@ pub use table::{
 
 /// Everything a module usually needs: `use interstice_sdk::prelude::*;` (or `use interstice_sdk::*;`).
 pub mod prelude {
-    pub use crate::host_calls;
     pub use crate::{
         HostError, IntersticeType, QueryCaller, QueryContext, ReducerContext, TableRow,
         interstice_module, interstice_type, query, reducer, table,
     };
+    pub use crate::{files, host_calls};
 }

@@ -221,6 +221,7 @@ impl Storage {
         }
         let mut report = RecoveryReport::default();
         modules.set_cache_dir(Some(config.dir.join("cache")));
+        modules.set_files_dir(Some(config.dir.join("files")));
 
         // 1. Modules, in install order, with empty tables and no hooks yet.
         let mut installed = Vec::new();

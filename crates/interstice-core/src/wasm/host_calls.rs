@@ -191,6 +191,7 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         imports::CALL_MODULE,
         crate::modules::call_module,
     )?;
+    linker.func_wrap(IMPORT_MODULE, imports::FILE_OP, super::files::file_op)?;
     linker.func_wrap(
         IMPORT_MODULE,
         imports::CALLER,

@@ -1,6 +1,7 @@
 //! The wasmtime side: engine configuration, host functions, instances.
 
 pub mod cache;
+pub mod files;
 pub mod host_calls;
 pub mod instance;
 pub mod state;

@@ -62,6 +62,10 @@ pub struct HostState {
     pub caller: Option<Arc<str>>,
     /// Reducer calls to other nodes made by the current call, sent only if it commits.
     pub remote_calls: Vec<RemoteCall>,
+    /// The module's file directory (File authority), when the node keeps a data directory.
+    pub files_root: Option<std::path::PathBuf>,
+    /// File writes and deletes of the current call, applied only if it commits.
+    pub pending_files: Vec<super::files::PendingFile>,
 }
 
 /// A reducer call a module sends to another node (`ctx.call_remote_reducer`).
@@ -111,6 +115,8 @@ impl HostState {
             nested: Vec::new(),
             caller: None,
             remote_calls: Vec::new(),
+            files_root: None,
+            pending_files: Vec::new(),
         }
     }
 }

@@ -27,6 +27,7 @@ pub fn wasm(package: &str) -> Vec<u8> {
             "greeter",
             "caller",
             "gatekeeper",
+            "filer",
         ];
         let paths = build_workspace_modules(
             Path::new(env!("CARGO_MANIFEST_DIR")),

@@ -1,0 +1,129 @@
+//! The File authority: a module's own directory in the node's data directory, transactional
+//! writes, and no way out of it.
+
+mod common;
+
+use common::*;
+use interstice::StorageConfig;
+
+fn text(app: &mut bevy::prelude::App, query_name: &str, arg: &str) -> String {
+    query(app, "filer", query_name, (arg.to_string(),)).unwrap()
+}
+
+fn entries(app: &mut bevy::prelude::App, dir: &str) -> Vec<String> {
+    query(app, "filer", "entries", (dir.to_string(),)).unwrap()
+}
+
+#[test]
+fn the_holder_reads_writes_lists_and_deletes_inside_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = persisting_node(StorageConfig::new(dir.path()), &["filer", "kitchen"]);
+    call(
+        &mut app,
+        "filer",
+        "save",
+        ("notes/a.txt".to_string(), "alpha".to_string()),
+    )
+    .unwrap();
+    call(
+        &mut app,
+        "filer",
+        "save",
+        ("top.txt".to_string(), "top".to_string()),
+    )
+    .unwrap();
+    assert_eq!(text(&mut app, "load", "notes/a.txt"), "alpha");
+    assert_eq!(entries(&mut app, ""), ["notes/", "top.txt"]);
+    assert_eq!(entries(&mut app, "notes"), ["a.txt"]);
+    // On disk, in the module's own directory.
+    let file = dir.path().join("files/filer/notes/a.txt");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "alpha");
+
+    // A failed reducer writes nothing; reads inside a transaction see its own writes.
+    assert!(
+        call(
+            &mut app,
+            "filer",
+            "save_then_fail",
+            ("b.txt".to_string(), "no".to_string())
+        )
+        .is_err()
+    );
+    assert!(!dir.path().join("files/filer/b.txt").exists());
+    call(
+        &mut app,
+        "filer",
+        "save_and_check",
+        ("c.txt".to_string(), "seen".to_string()),
+    )
+    .unwrap();
+    call(&mut app, "filer", "remove", ("top.txt".to_string(),)).unwrap();
+    assert!(!dir.path().join("files/filer/top.txt").exists());
+    assert!(
+        call(&mut app, "filer", "remove", ("top.txt".to_string(),)).is_err(),
+        "already gone"
+    );
+    assert!(text(&mut app, "load", "top.txt").starts_with("error:"));
+    let from_query = text(&mut app, "write_from_query", "q.txt");
+    assert!(from_query.contains("queries cannot change"), "{from_query}");
+
+    // Another module does not hold the authority.
+    let refused: String = query(&mut app, "kitchen", "try_file", ()).unwrap();
+    assert!(refused.contains("File authority"), "{refused}");
+}
+
+#[test]
+fn paths_cannot_leave_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("secret.txt");
+    std::fs::write(&outside, "secret").unwrap();
+    let mut app = persisting_node(StorageConfig::new(dir.path()), &["filer"]);
+    for path in [
+        "../../secret.txt",
+        "/etc/passwd",
+        "./x",
+        "a/../../b",
+        "",
+        "a//b/..",
+    ] {
+        let answer = text(&mut app, "load", path);
+        assert!(answer.starts_with("error:"), "{path}: {answer}");
+        assert!(
+            call(
+                &mut app,
+                "filer",
+                "save",
+                (path.to_string(), "x".to_string())
+            )
+            .is_err(),
+            "{path} was writable"
+        );
+    }
+    // A symbolic link inside the directory that points out is not followed.
+    let own = dir.path().join("files/filer");
+    std::fs::create_dir_all(&own).unwrap();
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(dir.path(), own.join("escape")).unwrap();
+        let answer = text(&mut app, "load", "escape/secret.txt");
+        assert!(answer.contains("symbolic link"), "{answer}");
+        assert!(
+            call(
+                &mut app,
+                "filer",
+                "save",
+                ("escape/new.txt".to_string(), "x".to_string())
+            )
+            .is_err()
+        );
+        assert!(!dir.path().join("new.txt").exists());
+    }
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "secret");
+}
+
+#[test]
+fn a_node_without_a_data_directory_has_no_files() {
+    let mut app = app();
+    load(&mut app, "filer").unwrap();
+    assert!(text(&mut app, "load", "a.txt").contains("no data directory"));
+}
