@@ -422,6 +422,22 @@ impl ModuleSchema {
             }
         }
         for r in &self.reducers {
+            if let Some(EventSpec::Host(event)) = &r.on {
+                let needed = match event.as_str() {
+                    "render" => Authority::Gpu,
+                    "input" => Authority::Input,
+                    _ => Authority::Audio,
+                };
+                if !self.authorities.contains(&needed) {
+                    return Err(SchemaError::InvalidNode {
+                        node: "(this node)".into(),
+                        reason: format!(
+                            "reducer `{}` subscribes to `{event}`, which only the holder of the {needed} authority receives: claim it with interstice_module!(authorities: [{needed}])",
+                            r.name
+                        ),
+                    });
+                }
+            }
             if let Some(EventSpec::Table {
                 node: Some(node), ..
             }) = &r.on
@@ -627,6 +643,26 @@ mod tests {
             })
         ));
         assert!(EventSpec::parse("hello.greetings.upsert").is_err());
+
+        // Host events go to the holder of their authority only: claiming it is required.
+        let mut schema = ModuleSchema {
+            abi_version: 1,
+            name: "m".into(),
+            version: "0.1.0".into(),
+            ..ModuleSchema::default()
+        };
+        schema.reducers.push(ReducerSchema {
+            name: "on_input".into(),
+            args: Vec::new(),
+            on: Some(EventSpec::Host("input".into())),
+        });
+        assert!(
+            schema
+                .validate()
+                .is_err_and(|e| alloc::format!("{e}").contains("Input authority"))
+        );
+        schema.authorities.push(Authority::Input);
+        assert_eq!(schema.validate(), Ok(()));
         assert!(EventSpec::parse("bogus").is_err());
     }
 }

@@ -32,10 +32,14 @@
 //! Outside wasm (for example when a game depends on a module crate to share its types) the
 //! types and tables compile as ordinary Rust, but host calls panic: they need a node.
 
+// The macros name this crate by its path, also from inside it.
+extern crate self as interstice_sdk;
+
 pub mod context;
 mod ffi;
 pub mod files;
 pub mod host_calls;
+pub mod input;
 pub mod table;
 
 #[doc(hidden)]

@@ -1,0 +1,84 @@
+//! Bevy input reaches the module holding the Input authority, in order; a module that
+//! subscribes to input without holding it is refused at load.
+
+use bevy::ecs::system::RunSystemOnce;
+use bevy::input::ButtonState;
+use bevy::input::InputPlugin;
+use bevy::input::keyboard::{Key, KeyCode, KeyboardInput};
+use bevy::input::mouse::{MouseButton, MouseButtonInput, MouseScrollUnit, MouseWheel};
+use bevy::prelude::*;
+use interstice::prelude::*;
+use interstice_input::IntersticeInputPlugin;
+use std::path::Path;
+
+fn keys_wasm() -> Vec<u8> {
+    let built = interstice_build::build_workspace_modules(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        Path::new(env!("CARGO_TARGET_TMPDIR")),
+        &["keys"],
+    )
+    .expect("building the keys module");
+    std::fs::read(&built[0]).unwrap()
+}
+
+fn seen(app: &mut App) -> Vec<String> {
+    app.world_mut()
+        .run_system_once(|mut interstice: Interstice| {
+            interstice
+                .query::<_, Vec<String>>("keys", "seen", ())
+                .unwrap()
+        })
+        .unwrap()
+}
+
+#[test]
+fn input_is_delivered_to_the_holder_in_order() {
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        InputPlugin,
+        IntersticePlugin::default().with_module_bytes("keys", keys_wasm()),
+        IntersticeInputPlugin,
+    ));
+    app.update();
+    let window = Entity::PLACEHOLDER;
+    app.world_mut().write_message(KeyboardInput {
+        key_code: KeyCode::KeyA,
+        logical_key: Key::Character("a".into()),
+        state: ButtonState::Pressed,
+        text: Some("a".into()),
+        repeat: false,
+        window,
+    });
+    app.world_mut().write_message(MouseButtonInput {
+        button: MouseButton::Left,
+        state: ButtonState::Pressed,
+        window,
+    });
+    app.world_mut().write_message(MouseWheel {
+        unit: MouseScrollUnit::Line,
+        x: 0.0,
+        y: 2.0,
+        window,
+        phase: bevy::input::touch::TouchPhase::Moved,
+    });
+    app.world_mut().write_message(KeyboardInput {
+        key_code: KeyCode::KeyA,
+        logical_key: Key::Character("a".into()),
+        state: ButtonState::Released,
+        text: None,
+        repeat: false,
+        window,
+    });
+    app.update();
+    app.update();
+    assert_eq!(
+        seen(&mut app),
+        [
+            "key KeyA down a",
+            "key KeyA up",
+            "button Left down",
+            "wheel 0 2"
+        ]
+    );
+}
