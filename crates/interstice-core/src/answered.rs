@@ -14,10 +14,7 @@
 
 use crate::db::tx::Undo;
 use crate::db::{Database, Table};
-use interstice_abi::{
-    FieldDef, Persistence, TableSchema, TypeDef, TypeKind, TypeSet, Value, ValueType,
-};
-use std::sync::Arc;
+use interstice_abi::{Value, ValueType};
 
 /// Name of the host-managed table of every module.
 pub const ANSWERED_TABLE: &str = "__answered";
@@ -25,43 +22,20 @@ const ROW_TYPE: &str = "__AnsweredCall";
 /// Most rows kept per module.
 pub const MAX_ROWS: usize = 65_536;
 
-/// The table schema of `__answered`: `key` (`<peer>:<request, 20 digits>`), `peer`, `request`.
-pub fn table_schema() -> (TableSchema, TypeSet) {
-    let fields = vec![
-        FieldDef {
-            name: "key".into(),
-            ty: ValueType::String,
-        },
-        FieldDef {
-            name: "peer".into(),
-            ty: ValueType::String,
-        },
-        FieldDef {
-            name: "request".into(),
-            ty: ValueType::U64,
-        },
-    ];
-    let mut types = TypeSet::new();
-    let _ = types.insert(TypeDef {
-        name: ROW_TYPE.into(),
-        kind: TypeKind::Struct(fields.clone()),
-    });
-    let schema = TableSchema {
-        name: ANSWERED_TABLE.into(),
-        row_type: ROW_TYPE.into(),
-        fields,
-        primary_key: 0,
-        primary_key_auto_inc: false,
-        indexes: Vec::new(),
-        persistence: Persistence::Logged,
-    };
-    (schema, types)
-}
-
-/// A new, empty table.
+/// A new, empty table: `key` (`<peer>:<request, 20 digits>`), `peer`, `request`.
 pub fn new_table() -> Table {
-    let (schema, types) = table_schema();
-    Table::new(Arc::new(schema), Arc::new(types))
+    crate::db::host_table(
+        ANSWERED_TABLE,
+        ROW_TYPE,
+        &[
+            ("key", ValueType::String),
+            ("peer", ValueType::String),
+            ("request", ValueType::U64),
+        ],
+        0,
+        false,
+        Vec::new(),
+    )
 }
 
 fn key(peer: &str, request: u64) -> String {

@@ -10,48 +10,22 @@
 
 use crate::db::tx::Undo;
 use crate::db::{Database, Table};
-use interstice_abi::{
-    FieldDef, Persistence, TableSchema, TypeDef, TypeKind, TypeSet, Value, ValueType,
-};
-use std::sync::Arc;
+use interstice_abi::{Value, ValueType};
 
 /// Name of the host-managed table of every module.
 pub const CURSORS_TABLE: &str = "__cursors";
 const ROW_TYPE: &str = "__Cursor";
 
-/// The table schema of `__cursors`: `key`, `seq`.
-pub fn table_schema() -> (TableSchema, TypeSet) {
-    let fields = vec![
-        FieldDef {
-            name: "key".into(),
-            ty: ValueType::String,
-        },
-        FieldDef {
-            name: "seq".into(),
-            ty: ValueType::U64,
-        },
-    ];
-    let mut types = TypeSet::new();
-    let _ = types.insert(TypeDef {
-        name: ROW_TYPE.into(),
-        kind: TypeKind::Struct(fields.clone()),
-    });
-    let schema = TableSchema {
-        name: CURSORS_TABLE.into(),
-        row_type: ROW_TYPE.into(),
-        fields,
-        primary_key: 0,
-        primary_key_auto_inc: false,
-        indexes: Vec::new(),
-        persistence: Persistence::Logged,
-    };
-    (schema, types)
-}
-
-/// A new, empty table.
+/// A new, empty table: `key`, `seq`.
 pub fn new_table() -> Table {
-    let (schema, types) = table_schema();
-    Table::new(Arc::new(schema), Arc::new(types))
+    crate::db::host_table(
+        CURSORS_TABLE,
+        ROW_TYPE,
+        &[("key", ValueType::String), ("seq", ValueType::U64)],
+        0,
+        false,
+        Vec::new(),
+    )
 }
 
 /// The key of a subscriber reducer's position in a remote table's stream.

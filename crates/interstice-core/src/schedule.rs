@@ -11,12 +11,8 @@
 
 use crate::db::{ModuleTables, Table};
 use bevy_ecs::resource::Resource;
-use interstice_abi::{
-    FieldDef, IndexKind, IndexSchema, Persistence, TableSchema, TypeDef, TypeKind, TypeSet, Value,
-    ValueType,
-};
+use interstice_abi::{IndexKind, IndexSchema, Value, ValueType};
 use std::ops::Bound;
-use std::sync::Arc;
 
 /// Name of the host-managed schedule table of every module.
 pub const SCHEDULE_TABLE: &str = "__schedule";
@@ -77,56 +73,28 @@ impl LogicalClock {
     }
 }
 
-/// The table schema of `__schedule`.
-pub fn table_schema() -> (TableSchema, TypeSet) {
-    let fields = vec![
-        FieldDef {
-            name: "id".into(),
-            ty: ValueType::U64,
-        },
-        FieldDef {
-            name: "due".into(),
-            ty: ValueType::U64,
-        },
-        FieldDef {
-            name: "reducer".into(),
-            ty: ValueType::String,
-        },
-        FieldDef {
-            name: "args".into(),
-            ty: ValueType::Vec(Box::new(ValueType::U8)),
-        },
-        FieldDef {
-            name: "repeat".into(),
-            ty: ValueType::U64,
-        },
-    ];
-    let mut types = TypeSet::new();
-    let _ = types.insert(TypeDef {
-        name: ENTRY_TYPE.into(),
-        kind: TypeKind::Struct(fields.clone()),
-    });
-    let schema = TableSchema {
-        name: SCHEDULE_TABLE.into(),
-        row_type: ENTRY_TYPE.into(),
-        fields,
-        primary_key: ID as u16,
-        primary_key_auto_inc: true,
-        indexes: vec![IndexSchema {
+/// A new, empty schedule table: `id` (auto_inc key), `due` (indexed), `reducer`, `args`,
+/// `repeat`.
+pub fn new_table() -> Table {
+    crate::db::host_table(
+        SCHEDULE_TABLE,
+        ENTRY_TYPE,
+        &[
+            ("id", ValueType::U64),
+            ("due", ValueType::U64),
+            ("reducer", ValueType::String),
+            ("args", ValueType::Vec(Box::new(ValueType::U8))),
+            ("repeat", ValueType::U64),
+        ],
+        ID as u16,
+        true,
+        vec![IndexSchema {
             field: DUE as u16,
             kind: IndexKind::BTree,
             unique: false,
             auto_inc: false,
         }],
-        persistence: Persistence::Logged,
-    };
-    (schema, types)
-}
-
-/// A new, empty schedule table.
-pub fn new_table() -> Table {
-    let (schema, types) = table_schema();
-    Table::new(Arc::new(schema), Arc::new(types))
+    )
 }
 
 /// A schedule row.

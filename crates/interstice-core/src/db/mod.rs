@@ -12,6 +12,40 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 pub use table::{Row, Table};
 
+/// A host-managed table (`__schedule`, `__answered`, `__cursors`): logged, guests cannot reach
+/// it, its rows are a struct `row_type` of `fields`.
+pub fn host_table(
+    name: &str,
+    row_type: &str,
+    fields: &[(&str, interstice_abi::ValueType)],
+    primary_key: u16,
+    primary_key_auto_inc: bool,
+    indexes: Vec<interstice_abi::IndexSchema>,
+) -> Table {
+    let fields: Vec<interstice_abi::FieldDef> = fields
+        .iter()
+        .map(|(name, ty)| interstice_abi::FieldDef {
+            name: (*name).into(),
+            ty: ty.clone(),
+        })
+        .collect();
+    let mut types = TypeSet::new();
+    let _ = types.insert(interstice_abi::TypeDef {
+        name: row_type.into(),
+        kind: interstice_abi::TypeKind::Struct(fields.clone()),
+    });
+    let schema = interstice_abi::TableSchema {
+        name: name.into(),
+        row_type: row_type.into(),
+        fields,
+        primary_key,
+        primary_key_auto_inc,
+        indexes,
+        persistence: interstice_abi::Persistence::Logged,
+    };
+    Table::new(Arc::new(schema), Arc::new(types))
+}
+
 /// The tables of one module, indexed by the table ids the module sees (its schema's order).
 #[derive(Default)]
 pub struct ModuleTables {
