@@ -66,16 +66,31 @@ fn encode_args(
     Ok(bytes)
 }
 
+/// Names for a message: `a, b, c`, or `none`.
+fn names<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let list: Vec<&str> = names.map(String::as_str).collect();
+    if list.is_empty() {
+        "none".into()
+    } else {
+        list.join(", ")
+    }
+}
+
+/// The public schemas the node serves.
+pub async fn schemas(
+    peer: &interstice_net::transport::Peer,
+) -> Result<Vec<ModuleSchema>, CliError> {
+    match ask(peer, &Message::SchemaRequest { request: 1 }).await? {
+        Message::Schema { modules, .. } => Ok(modules),
+        other => Err(unexpected(other)),
+    }
+}
+
 fn find_module<'a>(modules: &'a [ModuleSchema], name: &str) -> Result<&'a ModuleSchema, CliError> {
     modules.iter().find(|m| m.name == name).ok_or_else(|| {
-        let known: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
         CliError::Refused(format!(
             "the node has no public module `{name}` (public modules: {})",
-            if known.is_empty() {
-                "none".to_string()
-            } else {
-                known.join(", ")
-            }
+            names(modules.iter().map(|m| &m.name))
         ))
     })
 }
@@ -93,20 +108,12 @@ pub fn call_reducer(
     let (module, reducer) = (module.to_string(), reducer.to_string());
     let args = args.to_vec();
     with_node(home, &entry, |peer| async move {
-        let modules = match ask(&peer, &Message::SchemaRequest { request: 1 }).await? {
-            Message::Schema { modules, .. } => modules,
-            other => return Err(unexpected(other)),
-        };
+        let modules = schemas(&peer).await?;
         let schema = find_module(&modules, &module)?;
         let target = schema.reducer(&reducer).ok_or_else(|| {
             CliError::Refused(format!(
                 "module `{module}` has no reducer `{reducer}` that can be called (reducers: {})",
-                schema
-                    .reducers
-                    .iter()
-                    .map(|r| r.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                names(schema.reducers.iter().map(|r| &r.name))
             ))
         })?;
         let bytes = encode_args(
@@ -157,20 +164,12 @@ pub fn call_query(
     let (module, query) = (module.to_string(), query.to_string());
     let args = args.to_vec();
     with_node(home, &entry, |peer| async move {
-        let modules = match ask(&peer, &Message::SchemaRequest { request: 1 }).await? {
-            Message::Schema { modules, .. } => modules,
-            other => return Err(unexpected(other)),
-        };
+        let modules = schemas(&peer).await?;
         let schema = find_module(&modules, &module)?;
         let target = schema.query(&query).ok_or_else(|| {
             CliError::Refused(format!(
                 "module `{module}` has no query `{query}` (queries: {})",
-                schema
-                    .queries
-                    .iter()
-                    .map(|q| q.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                names(schema.queries.iter().map(|q| &q.name))
             ))
         })?;
         let bytes = encode_args(

@@ -10,6 +10,14 @@ use std::time::Duration;
 /// How long a node has to answer the handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A runtime for one command's network work.
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Other(format!("tokio runtime: {e}")))
+}
+
 /// Connects to `node` and runs `work` with the connection, on a runtime of its own.
 pub fn with_node<T, F>(
     home: &Home,
@@ -21,10 +29,7 @@ where
 {
     let address = resolve(&node.address)?;
     let trusted = home.trusted()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Other(format!("tokio runtime: {e}")))?;
+    let runtime = runtime()?;
     let unreachable = |reason: String| CliError::Unreachable {
         name: node.name.clone(),
         address: node.address.clone(),
@@ -32,11 +37,7 @@ where
         cli: home.identity.fingerprint(),
     };
     runtime.block_on(async {
-        let local: std::net::SocketAddr = if address.is_ipv4() {
-            ([0, 0, 0, 0], 0).into()
-        } else {
-            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-        };
+        let local = interstice_net::transport::any_port_for(address);
         let endpoint = PeerEndpoint::bind(local, &home.identity, trusted)
             .map_err(|e| unreachable(e.to_string()))?;
         let peer = match tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect(address)).await {

@@ -66,7 +66,8 @@ pub struct Home {
     pub identity: Arc<NodeIdentity>,
 }
 
-fn file_error(path: PathBuf) -> impl FnOnce(std::io::Error) -> CliError {
+/// Maps an I/O error on `path` to [`CliError::File`].
+pub fn file_error(path: PathBuf) -> impl FnOnce(std::io::Error) -> CliError {
     move |source| CliError::File { path, source }
 }
 

@@ -1,7 +1,7 @@
 //! `interstice node ...`: the node registry, starting a node, and asking one how it is.
 
 use crate::client::{ask, with_node};
-use crate::home::{CliError, Home, resolve};
+use crate::home::{CliError, Home, file_error, resolve};
 use bevy::prelude::*;
 use interstice::core::NodeEntry;
 use interstice::network::NetworkConfig;
@@ -76,10 +76,6 @@ pub enum NodeCommand {
         /// A file to write instead of printing.
         out: Option<PathBuf>,
     },
-}
-
-fn file_error(path: PathBuf) -> impl FnOnce(std::io::Error) -> CliError {
-    move |source| CliError::File { path, source }
 }
 
 /// Runs a node command.
@@ -172,11 +168,7 @@ fn add(
     expected: Option<String>,
 ) -> Result<(), CliError> {
     let addr = resolve(&address)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Other(format!("tokio runtime: {e}")))?;
-    let fingerprint = runtime
+    let fingerprint = crate::client::runtime()?
         .block_on(interstice_net::transport::probe_fingerprint(
             addr,
             &home.identity,
@@ -362,9 +354,6 @@ pub fn public_schemas(
     node: &NodeEntry,
 ) -> Result<Vec<interstice::ModuleSchema>, CliError> {
     with_node(home, node, |peer| async move {
-        match ask(&peer, &Message::SchemaRequest { request: 1 }).await? {
-            Message::Schema { modules, .. } => Ok(modules),
-            other => Err(CliError::Other(format!("unexpected answer {other:?}"))),
-        }
+        crate::calls::schemas(&peer).await
     })
 }

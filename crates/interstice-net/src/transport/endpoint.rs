@@ -305,6 +305,15 @@ impl PeerEndpoint {
     }
 }
 
+/// Any local port of the address family that reaches `addr` (what a client binds).
+pub fn any_port_for(addr: SocketAddr) -> SocketAddr {
+    if addr.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    }
+}
+
 /// Trust on first use: the fingerprint of the key the node at `addr` presents, learned from the
 /// TLS handshake alone — that node does not have to trust `identity` yet, and nothing else is
 /// sent. Show it to the operator before trusting it (`node add`). Must be called inside a tokio
@@ -329,11 +338,7 @@ pub async fn probe_fingerprint(
         .map_err(|e| setup(&e))?;
     client.alpn_protocols = vec![ALPN.to_vec()];
     let client = QuicClientConfig::try_from(client).map_err(|e| setup(&e))?;
-    let local: SocketAddr = if addr.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
+    let local = any_port_for(addr);
     let mut endpoint = quinn::Endpoint::client(local).map_err(|source| TransportError::Bind {
         addr: local,
         source,

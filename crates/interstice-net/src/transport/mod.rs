@@ -7,7 +7,7 @@ pub mod identity;
 pub mod verify;
 
 pub use endpoint::{
-    MessageStream, Peer, PeerEndpoint, Responder, TransportError, probe_fingerprint,
+    MessageStream, Peer, PeerEndpoint, Responder, TransportError, any_port_for, probe_fingerprint,
 };
 pub use identity::{NodeIdentity, fingerprint, node_id_of};
 pub use verify::TrustedPeers;
