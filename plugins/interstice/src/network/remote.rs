@@ -99,11 +99,11 @@ pub(super) fn want_links(
     mut wanted: ResMut<WantedLinks>,
     outbox: Res<NetworkOutbox>,
 ) {
-    let names: Vec<String> = modules.schemas().map(|s| s.name.clone()).collect();
-    if names == wanted.seen {
+    // Every frame: compare without allocating; rebuild only when the modules changed.
+    if modules.schemas().map(|s| &s.name).eq(wanted.seen.iter()) {
         return;
     }
-    wanted.seen = names;
+    wanted.seen = modules.schemas().map(|s| s.name.clone()).collect();
     let mut addresses = BTreeMap::new();
     let mut subscribers: RemoteSubscribers = BTreeMap::new();
     for schema in modules.schemas() {

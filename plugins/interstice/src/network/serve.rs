@@ -96,22 +96,34 @@ fn publish(
         )),
         e => RemoteError::Failed(e.to_string()),
     };
-    let name = modules.inspect(wasm).map_err(refused)?.name;
-    let upgraded = modules.schema(&name).is_some();
-    let (schema, dropped) = match (storage, upgraded) {
-        (Some(storage), true) => storage
-            .upgrade_module(modules, db, wasm, drop_data)
-            .map_err(refused)?,
-        (None, true) => modules.upgrade(db, wasm, drop_data).map_err(refused)?,
-        (Some(storage), false) => {
-            let schema = storage.load_module(modules, db, wasm).map_err(refused)?;
-            storage
-                .commit(db)
-                .map_err(|e| RemoteError::Failed(e.to_string()))?;
-            (schema, Vec::new())
-        }
-        (None, false) => (modules.load(db, wasm).map_err(refused)?, Vec::new()),
+    // Installing finds out whether the module is there already (compiling it once).
+    let installed = match storage {
+        Some(storage) => storage
+            .load_module(modules, db, wasm)
+            .and_then(|schema| {
+                storage
+                    .commit(db)
+                    .map(|()| schema)
+                    .map_err(|e| interstice_core::LoadError::Storage(e.to_string()))
+            })
+            .map(|schema| (schema, Vec::new(), false))
+            .or_else(|e| match e {
+                interstice_core::LoadError::DuplicateModule(_) => storage
+                    .upgrade_module(modules, db, wasm, drop_data)
+                    .map(|(schema, dropped)| (schema, dropped, true)),
+                e => Err(e),
+            }),
+        None => modules
+            .load(db, wasm)
+            .map(|schema| (schema, Vec::new(), false))
+            .or_else(|e| match e {
+                interstice_core::LoadError::DuplicateModule(_) => modules
+                    .upgrade(db, wasm, drop_data)
+                    .map(|(schema, dropped)| (schema, dropped, true)),
+                e => Err(e),
+            }),
     };
+    let (schema, dropped, upgraded) = installed.map_err(refused)?;
     Ok(interstice_net::message::Published {
         module: schema.name.clone(),
         upgraded,
