@@ -36,16 +36,7 @@ pub fn parse(text: &str, ty: &ValueType, types: &TypeSet) -> Result<Value, Strin
             "" | "()" | "null" => Ok(Value::Unit),
             _ => Err(format!("`{text}` is not ()")),
         },
-        ValueType::U8
-        | ValueType::U16
-        | ValueType::U32
-        | ValueType::U64
-        | ValueType::I8
-        | ValueType::I16
-        | ValueType::I32
-        | ValueType::I64
-        | ValueType::F32
-        | ValueType::F64 => {
+        number if number.is_integer() || matches!(number, ValueType::F32 | ValueType::F64) => {
             let json: Json =
                 serde_json::from_str(text).map_err(|_| format!("`{text}` is not a number"))?;
             from_json(&json, ty, types, 0)
