@@ -5,7 +5,7 @@ use interstice_build::{ModuleBuild, wasm_target_dir_near, workspace_root};
 use std::path::{Path, PathBuf};
 
 /// Example modules embedded in the binary.
-const EXAMPLES: [&str; 2] = ["hello", "caller"];
+const EXAMPLES: [&str; 4] = ["hello", "caller", "graphics", "audio"];
 
 fn main() {
     let manifest_dir =

@@ -8,13 +8,17 @@
 //! - [`codec`]: the wire encoding of values, byte-compatible with postcard's serde format;
 //! - [`typed`]: [`IntersticeType`], the link between Rust types and the dynamic model;
 //! - [`schema`]: module, table, reducer and query schemas;
-//! - [`protocol`]: the host-call protocol, the export names and the ABI version.
+//! - [`protocol`]: the host-call protocol, the export names and the ABI version;
+//! - [`draw`] and [`input`]: what the Gpu authority's holder draws and what the Input
+//!   authority's holder can poll.
 #![no_std]
 #![warn(missing_docs)]
 
 extern crate alloc;
 
 pub mod codec;
+pub mod draw;
+pub mod input;
 pub mod protocol;
 pub mod schema;
 pub mod typed;

@@ -35,6 +35,9 @@
 //! | `call_module` | `(kind: i32, ptr: i32, len: i32) -> i64` | call another module's reducer (kind 0) or query (1) on this node, or send a reducer call to another node (2) |
 //! | `caller` | `() -> i64` | the calling module's name |
 //! | `file_op` | `(op: i32, ptr: i32, len: i32) -> i64` | a [`FileOp`] in the module's file sandbox (File authority) |
+//! | `gpu_submit` | `(ptr: i32, len: i32) -> i64` | add postcard [`DrawCommand`](crate::draw::DrawCommand)s to this frame's draw list (Gpu authority) |
+//! | `audio_write` | `(ptr: i32, len: i32) -> i64` | queue interleaved little-endian `f32` samples for the output device (Audio authority) |
+//! | `input_state` | `() -> i64` | the current [`InputState`](crate::input::InputState), postcard, as the response (Input authority) |
 //!
 //! `table_op` answers `r >= 0` when it succeeded, with an `r`-byte response pending, and
 //! `r < 0` when it failed, with a `(-r - 1)`-byte postcard [`HostError`] pending. The guest
@@ -114,6 +117,21 @@ pub mod imports {
     /// module's own directory (payload `path: str`, then `bytes` for a write); only for the
     /// holder of the File authority; answers like `table_op`.
     pub const FILE_OP: &str = "file_op";
+    /// `gpu_submit(ptr, len) -> outcome`: postcard-encoded
+    /// [`DrawCommand`](crate::draw::DrawCommand)s, one after another, added to the draw list
+    /// of the current transaction; the list of the last committed reducer call is what the
+    /// next frame shows. Only for the holder of the Gpu authority, only in reducers; answers
+    /// like `table_op`.
+    pub const GPU_SUBMIT: &str = "gpu_submit";
+    /// `audio_write(ptr, len) -> outcome`: interleaved little-endian `f32` samples (in the
+    /// channel count of the `audio_output` request) queued for the output device when the
+    /// transaction commits. Only for the holder of the Audio authority, only in reducers;
+    /// answers like `table_op`.
+    pub const AUDIO_WRITE: &str = "audio_write";
+    /// `input_state() -> outcome`: the keys, buttons, cursor and gamepads held down now, as a
+    /// postcard [`InputState`](crate::input::InputState) response. Only for the holder of the
+    /// Input authority; answers like `table_op`.
+    pub const INPUT_STATE: &str = "input_state";
 }
 
 /// What `file_op` does.
@@ -129,6 +147,9 @@ pub enum FileOp {
     List = 2,
     /// Remove the file; applied when the transaction commits.
     Delete = 3,
+    /// Watch a file or directory (`""`: the whole module directory): changes to it are
+    /// delivered to the module's `#[reducer(on = "file_changed")]` reducers.
+    Watch = 4,
 }
 
 impl FileOp {
@@ -139,6 +160,7 @@ impl FileOp {
             1 => Some(FileOp::Write),
             2 => Some(FileOp::List),
             3 => Some(FileOp::Delete),
+            4 => Some(FileOp::Watch),
             _ => None,
         }
     }

@@ -180,7 +180,13 @@ pub enum EventSpec {
 }
 
 /// Host events an authority holder may subscribe to.
-pub const HOST_EVENTS: [&str; 4] = ["render", "input", "audio_output", "audio_input"];
+pub const HOST_EVENTS: [&str; 5] = [
+    "render",
+    "input",
+    "audio_output",
+    "audio_input",
+    "file_changed",
+];
 
 impl EventSpec {
     /// Parses the text of `on = "..."`.
@@ -426,6 +432,7 @@ impl ModuleSchema {
                 let needed = match event.as_str() {
                     "render" => Authority::Gpu,
                     "input" => Authority::Input,
+                    "file_changed" => Authority::File,
                     _ => Authority::Audio,
                 };
                 if !self.authorities.contains(&needed) {

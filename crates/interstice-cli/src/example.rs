@@ -22,6 +22,10 @@ use std::time::Duration;
 const HELLO_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hello.wasm"));
 /// The caller module, built from `modules/caller`.
 const CALLER_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/caller.wasm"));
+/// The graphics module, built from `modules/graphics`.
+const GRAPHICS_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/graphics.wasm"));
+/// The audio module, built from `modules/audio`.
+const AUDIO_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/audio.wasm"));
 
 /// The built-in examples and their fixed ports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -68,6 +72,10 @@ pub struct ExampleArgs {
     /// start, one call each.
     #[arg(long, default_value_t = 0)]
     pub greet: u32,
+    /// Graphics only: save the window as a PNG after `--frames` frames (60 without it), then
+    /// exit.
+    #[arg(long, value_name = "PNG")]
+    pub screenshot: Option<PathBuf>,
 }
 
 fn parse_node(text: &str) -> Result<(String, SocketAddr), String> {
@@ -83,9 +91,9 @@ fn parse_node(text: &str) -> Result<(String, SocketAddr), String> {
 /// Errors of `interstice example`.
 #[derive(Debug, thiserror::Error)]
 pub enum ExampleError {
-    /// The example is not part of this build yet.
-    #[error("the `{0:?}` example is not available yet: this build ships `hello` and `caller`")]
-    NotAvailable(Example),
+    /// An option was given to an example that has no use for it.
+    #[error("{0}")]
+    Usage(String),
     /// The data root or the node registry could not be used.
     #[error(transparent)]
     Registry(#[from] RegistryError),
@@ -167,8 +175,14 @@ pub fn run(args: ExampleArgs, data_dir: Option<PathBuf>) -> Result<(), ExampleEr
     let (wasm, label) = match args.name {
         Example::Hello => (HELLO_WASM, "hello (built in)"),
         Example::Caller => (CALLER_WASM, "caller (built in)"),
-        other => return Err(ExampleError::NotAvailable(other)),
+        Example::Graphics => (GRAPHICS_WASM, "graphics (built in)"),
+        Example::Audio => (AUDIO_WASM, "audio (built in)"),
     };
+    if args.screenshot.is_some() && args.name != Example::Graphics {
+        return Err(ExampleError::Usage(
+            "--screenshot is for the graphics example (the others have no window)".into(),
+        ));
+    }
     let root = match &data_dir {
         Some(dir) => DataRoot::at(dir),
         None => DataRoot::os_default()?,
@@ -195,20 +209,35 @@ pub fn run(args: ExampleArgs, data_dir: Option<PathBuf>) -> Result<(), ExampleEr
     network.trusted = trusted;
     network.nodes.extend(args.nodes.iter().cloned());
 
+    let interstice = IntersticePlugin::default()
+        .with_storage(StorageConfig::new(&node_dir))
+        .with_module_bytes(label, wasm)
+        .with_network(network);
     let mut app = App::new();
-    app.add_plugins((
-        MinimalPlugins,
-        LogPlugin::default(),
-        IntersticePlugin::default()
-            .with_storage(StorageConfig::new(&node_dir))
-            .with_module_bytes(label, wasm)
-            .with_network(network),
-    ))
-    .insert_resource(FrameLimit(args.frames))
-    .add_systems(Last, stop_after_frames);
-    // A node: 60 frames a second, and a frame at once when a peer's request arrives.
-    interstice::run_single_threaded(&mut app);
-    app.set_runner(|app| interstice::run_node(app, Duration::from_secs_f64(1.0 / 60.0)));
+    if args.name == Example::Graphics {
+        // A window: Bevy's own runner paces frames with the display.
+        app.add_plugins((
+            crate::window::plugins("Interstice — graphics example"),
+            interstice,
+            interstice_render::IntersticeRenderPlugin::default(),
+            interstice_input::IntersticeInputPlugin,
+        ));
+        if let Some(path) = &args.screenshot {
+            crate::window::screenshot_after(&mut app, path, args.frames.unwrap_or(60));
+        }
+    } else {
+        app.add_plugins((MinimalPlugins, LogPlugin::default(), interstice));
+        // A node: 60 frames a second, and a frame at once when a peer's request arrives.
+        interstice::run_single_threaded(&mut app);
+        app.set_runner(|app| interstice::run_node(app, Duration::from_secs_f64(1.0 / 60.0)));
+    }
+    if args.name == Example::Audio {
+        app.add_plugins(interstice_audio::IntersticeAudioPlugin::default());
+    }
+    if args.screenshot.is_none() {
+        app.insert_resource(FrameLimit(args.frames))
+            .add_systems(Last, stop_after_frames);
+    }
     match args.name {
         Example::Hello => {
             app.init_resource::<Demo>()
@@ -216,10 +245,11 @@ pub fn run(args: ExampleArgs, data_dir: Option<PathBuf>) -> Result<(), ExampleEr
                 .add_systems(Update, greet.in_set(IntersticeSystems::Ingest))
                 .add_systems(Update, report.in_set(IntersticeSystems::Publish));
         }
-        _ => {
+        Example::Caller => {
             app.insert_resource(CallerDemo { greet: args.greet })
                 .add_systems(Update, caller_greets.in_set(IntersticeSystems::Ingest));
         }
+        Example::Graphics | Example::Audio => {}
     }
     info!(
         "example node `{}` (id {}, key {}) listening on {listen}, data in {}",

@@ -7,6 +7,7 @@ mod home;
 mod init;
 mod node;
 mod values;
+mod window;
 
 use clap::{Parser, Subcommand};
 use home::{CliError, Home};

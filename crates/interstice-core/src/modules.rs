@@ -10,6 +10,8 @@ use crate::wasm::state::{GuestLog, HostState};
 use crate::wasm::{cache, engine, host_calls};
 use bevy_ecs::resource::Resource;
 use interstice_abi::codec::{Reader, decode_value};
+use interstice_abi::draw::DrawCommand;
+use interstice_abi::input::InputState;
 use interstice_abi::protocol::{
     ABI_VERSION, IMPORT_MODULE, ModuleDescription, QueryDescription, ReducerDescription,
     TableDescription, exports, imports,
@@ -20,7 +22,7 @@ use std::sync::Arc;
 use wasmtime::{Engine, InstancePre, Linker, Module};
 
 /// Every function a module may import.
-const HOST_FUNCTIONS: [&str; 12] = [
+const HOST_FUNCTIONS: [&str; 15] = [
     imports::LOG,
     imports::PANIC,
     imports::RESOLVE_TABLE,
@@ -33,6 +35,9 @@ const HOST_FUNCTIONS: [&str; 12] = [
     imports::CALL_MODULE,
     imports::CALLER,
     imports::FILE_OP,
+    imports::GPU_SUBMIT,
+    imports::AUDIO_WRITE,
+    imports::INPUT_STATE,
 ];
 
 /// Deepest chain of cross-module calls (a calls b calls c ...) in one transaction.
@@ -108,6 +113,11 @@ pub struct QueryHandle {
     query: usize,
 }
 
+fn encode_input_state(state: &InputState) -> Arc<[u8]> {
+    // Plain strings, floats and vectors: postcard cannot fail on them.
+    Arc::from(postcard::to_allocvec(state).unwrap_or_default())
+}
+
 /// Every loaded module and the wasm engine that runs them.
 #[derive(Resource)]
 pub struct Modules {
@@ -131,6 +141,12 @@ pub struct Modules {
     cursor: Option<(String, u64)>,
     /// Where modules holding the File authority keep their files (`<data>/files`).
     files_dir: Option<std::path::PathBuf>,
+    /// Paths committed calls asked to watch, not yet taken by the plugin that watches them.
+    watches: Vec<(Arc<str>, std::path::PathBuf)>,
+    /// What committed calls drew and played, not yet taken by the presenting plugins.
+    presented: crate::wasm::present::Presented,
+    /// The input state the Input holder polls (postcard), shared with every call.
+    input_state: Arc<[u8]>,
     now_ms: u64,
     invocation: u64,
 }
@@ -159,9 +175,41 @@ impl Modules {
             origin: None,
             cursor: None,
             files_dir: None,
+            watches: Vec::new(),
+            presented: Default::default(),
+            input_state: encode_input_state(&InputState::default()),
             now_ms: 0,
             invocation: 0,
         })
+    }
+
+    /// The draw list of the last committed reducer call of the Gpu holder that drew, since
+    /// the last take (`None`: nothing new; keep showing the previous frame).
+    pub fn take_draw_list(&mut self) -> Option<(Arc<str>, Vec<DrawCommand>)> {
+        self.presented.draw.take()
+    }
+
+    /// The samples the Audio holder's committed calls queued since the last take,
+    /// interleaved in the channel count it was asked for.
+    pub fn take_audio(&mut self) -> Vec<f32> {
+        std::mem::take(&mut self.presented.samples)
+    }
+
+    /// Sets what the Input holder sees when it polls (`input_state`).
+    pub fn set_input_state(&mut self, state: &InputState) {
+        self.input_state = encode_input_state(state);
+    }
+
+    /// Takes the paths committed calls asked to watch (File authority): the module and the
+    /// file or directory, inside the module's own directory.
+    pub fn take_watch_requests(&mut self) -> Vec<(Arc<str>, std::path::PathBuf)> {
+        std::mem::take(&mut self.watches)
+    }
+
+    /// The directory of a File holder's files (`<data>/files/<module>`), when the node keeps
+    /// a data directory.
+    pub fn files_dir_of(&self, module: &str) -> Option<std::path::PathBuf> {
+        self.files_dir.as_ref().map(|d| d.join(module))
     }
 
     /// Sets the logical time the next calls run at (the transaction timestamp).
@@ -784,6 +832,9 @@ impl Modules {
             );
         }
         state.in_call = true;
+        if !Arc::ptr_eq(&state.input, &self.input_state) {
+            state.input = self.input_state.clone();
+        }
         state.now_ms = self.now_ms;
         state.random_seed = random_seed(self.invocation, self.now_ms, &loaded.name);
         state.caller = None;
@@ -821,8 +872,16 @@ impl Modules {
             rollback_nested(db, nested.drain(..));
             state.remote_calls.clear();
             state.pending_files.clear();
+            state.pending_watches.clear();
+            state.output = Default::default();
         } else {
             self.outbox.append(&mut state.remote_calls);
+            self.presented.commit(&loaded.name, &mut state.output);
+            if !state.pending_watches.is_empty() {
+                let name = loaded.name.clone();
+                self.watches
+                    .extend(state.pending_watches.drain(..).map(|p| (name.clone(), p)));
+            }
             if !state.pending_files.is_empty()
                 && let Some(root) = state.files_root.clone()
             {

@@ -232,6 +232,16 @@ pub(crate) fn host_error(bytes: &[u8]) -> HostError {
         .unwrap_or_else(|e| HostError::InvalidPayload(format!("undecodable host error: {e}")))
 }
 
+/// The response of a host call that answers like `table_op`: `r >= 0` is an `r`-byte
+/// response, `r < 0` a `(-r - 1)`-byte encoded [`HostError`].
+pub(crate) fn outcome(r: i64) -> Result<Vec<u8>, HostError> {
+    if r >= 0 {
+        Ok(take_response(r as usize))
+    } else {
+        Err(host_error(&take_response((-(r + 1)) as usize)))
+    }
+}
+
 /// Copies the `len`-byte response the host left pending.
 pub(crate) fn take_response(len: usize) -> Vec<u8> {
     let mut response = Vec::with_capacity(len);

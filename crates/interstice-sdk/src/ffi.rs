@@ -16,6 +16,9 @@ mod imp {
         pub fn call_module(kind: u32, ptr: *const u8, len: usize) -> i64;
         pub fn caller() -> i64;
         pub fn file_op(op: u32, ptr: *const u8, len: usize) -> i64;
+        pub fn gpu_submit(ptr: *const u8, len: usize) -> i64;
+        pub fn audio_write(ptr: *const u8, len: usize) -> i64;
+        pub fn input_state() -> i64;
     }
 }
 
@@ -57,6 +60,15 @@ mod imp {
         panic!("{NEEDS_NODE}")
     }
     pub unsafe fn file_op(_op: u32, _ptr: *const u8, _len: usize) -> i64 {
+        panic!("{NEEDS_NODE}")
+    }
+    pub unsafe fn gpu_submit(_ptr: *const u8, _len: usize) -> i64 {
+        panic!("{NEEDS_NODE}")
+    }
+    pub unsafe fn audio_write(_ptr: *const u8, _len: usize) -> i64 {
+        panic!("{NEEDS_NODE}")
+    }
+    pub unsafe fn input_state() -> i64 {
         panic!("{NEEDS_NODE}")
     }
 }

@@ -17,13 +17,7 @@ fn op(kind: FileOp, path: &str, bytes: Option<&[u8]>) -> Result<Vec<u8>, HostErr
     }
     // SAFETY: pointer and length of a live buffer.
     let outcome = unsafe { ffi::file_op(kind as u32, payload.as_ptr(), payload.len()) };
-    if outcome >= 0 {
-        Ok(crate::__private::take_response(outcome as usize))
-    } else {
-        Err(crate::__private::host_error(
-            &crate::__private::take_response((-(outcome + 1)) as usize),
-        ))
-    }
+    crate::__private::outcome(outcome)
 }
 
 /// The file's bytes.
@@ -48,6 +42,24 @@ pub fn list(dir: &str) -> Result<Vec<String>, HostError> {
     let bytes = op(FileOp::List, dir, None)?;
     <Vec<String> as interstice_abi::IntersticeType>::from_bytes(&bytes)
         .map_err(|e| HostError::InvalidPayload(format!("file list: {e}")))
+}
+
+/// Watches a file or directory (`""`: the module's whole directory) once the transaction
+/// commits: every change under it is delivered to the module's
+/// `#[reducer(on = "file_changed")]` reducers as a [`FileChanged`]. Watches last until the node
+/// stops; watching the same path again is harmless.
+pub fn watch(path: &str) -> Result<(), HostError> {
+    op(FileOp::Watch, path, None).map(drop)
+}
+
+/// A change to a watched path.
+#[crate::interstice_type]
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileChanged {
+    /// The path that changed, relative to the module's directory.
+    pub path: String,
+    /// Whether it is gone (removed or renamed away) rather than created or written.
+    pub removed: bool,
 }
 
 /// Removes the file when the transaction commits.

@@ -1,7 +1,8 @@
 //! Input, for the module holding the Input authority
 //! (`interstice_module!(authorities: [Input])`): its `#[reducer(on = "input")]` reducers
 //! receive one [`InputEvent`] per event: each frame's key events in order, then mouse
-//! buttons, mouse motion and wheel events (Bevy reports each kind on its own):
+//! buttons, cursor movement, mouse motion, wheel and gamepad events (Bevy reports each kind on
+//! its own). [`state`] tells what is held down right now:
 //!
 //! ```ignore
 //! #[reducer(on = "input")]
@@ -11,6 +12,15 @@
 //! ```
 
 use crate::interstice_type;
+use interstice_abi::HostError;
+pub use interstice_abi::input::{Cursor, GamepadState, InputState};
+
+/// What is held down now and where the cursor is (for the Input holder only).
+pub fn state() -> Result<InputState, HostError> {
+    // SAFETY: no arguments; the response is copied into our own buffer.
+    let bytes = crate::__private::outcome(unsafe { crate::ffi::input_state() })?;
+    postcard::from_bytes(&bytes).map_err(|e| HostError::InvalidPayload(format!("input state: {e}")))
+}
 
 /// Something the player did.
 #[interstice_type]
@@ -46,5 +56,45 @@ pub enum InputEvent {
         x: f32,
         /// Vertical scroll.
         y: f32,
+    },
+    /// The cursor moved over the window: `x`, `y` in window pixels from the top-left
+    /// corner, `world_x`, `world_y` the same point in world units through the 2D camera
+    /// (with no camera, relative to the window's centre, `y` up).
+    CursorMoved {
+        /// Window x.
+        x: f32,
+        /// Window y.
+        y: f32,
+        /// World x.
+        world_x: f32,
+        /// World y.
+        world_y: f32,
+    },
+    /// A gamepad was connected (`connected`) or disconnected.
+    GamepadConnection {
+        /// Which gamepad.
+        id: u64,
+        /// Its name (empty when disconnected).
+        name: String,
+        /// Connected or gone.
+        connected: bool,
+    },
+    /// A gamepad button changed (`South`, `DPadUp`, `LeftTrigger2`, ...), `value` 0 to 1.
+    GamepadButton {
+        /// Which gamepad.
+        id: u64,
+        /// The button.
+        button: String,
+        /// How far it is pressed.
+        value: f32,
+    },
+    /// A gamepad axis moved (`LeftStickX`, ...), `value` -1 to 1.
+    GamepadAxis {
+        /// Which gamepad.
+        id: u64,
+        /// The axis.
+        axis: String,
+        /// Its position.
+        value: f32,
     },
 }

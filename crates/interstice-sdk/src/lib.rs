@@ -35,9 +35,11 @@
 // The macros name this crate by its path, also from inside it.
 extern crate self as interstice_sdk;
 
+pub mod audio;
 pub mod context;
 mod ffi;
 pub mod files;
+pub mod gpu;
 pub mod host_calls;
 pub mod input;
 pub mod table;
@@ -46,6 +48,7 @@ pub mod table;
 pub mod __private;
 
 pub use context::{Current, QueryCaller, QueryContext, ReducerContext, ScheduleId, Tables};
+pub use gpu::{Color, Vec2};
 pub use interstice_abi::{self as abi, HostError, IntersticeType, Value};
 pub use interstice_sdk_macros::{interstice_module, interstice_type, query, reducer, table};
 pub use table::{
@@ -55,9 +58,10 @@ pub use table::{
 
 /// Everything a module usually needs: `use interstice_sdk::prelude::*;` (or `use interstice_sdk::*;`).
 pub mod prelude {
+    pub use crate::gpu::{Color, Vec2};
     pub use crate::{
         HostError, IntersticeType, QueryCaller, QueryContext, ReducerContext, TableRow,
         interstice_module, interstice_type, query, reducer, table,
     };
-    pub use crate::{files, host_calls};
+    pub use crate::{audio, files, gpu, host_calls, input};
 }

@@ -148,7 +148,7 @@ fn run(state: &mut HostState, op: u32, payload: &[u8]) -> Result<Vec<u8>, HostEr
     let path = r
         .string()
         .map_err(|e| HostError::InvalidPayload(format!("file path: {e}")))?;
-    let writes = matches!(op, FileOp::Write | FileOp::Delete);
+    let writes = matches!(op, FileOp::Write | FileOp::Delete | FileOp::Watch);
     if writes && state.tx.read_only {
         return Err(HostError::ReadOnly);
     }
@@ -193,6 +193,16 @@ fn run(state: &mut HostState, op: u32, payload: &[u8]) -> Result<Vec<u8>, HostEr
                 .map_err(|e| HostError::InvalidPayload(e.to_string()))?
                 .to_vec();
             state.pending_files.push((path, Some(bytes)));
+            Ok(Vec::new())
+        }
+        FileOp::Watch => {
+            let target = resolve(&root, &path, true)?;
+            if state.pending_watches.len() >= MAX_PENDING {
+                return Err(refused(format!(
+                    "a transaction may add at most {MAX_PENDING} watches"
+                )));
+            }
+            state.pending_watches.push(target);
             Ok(Vec::new())
         }
         FileOp::Delete => {

@@ -194,6 +194,21 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(IMPORT_MODULE, imports::FILE_OP, super::files::file_op)?;
     linker.func_wrap(
         IMPORT_MODULE,
+        imports::GPU_SUBMIT,
+        super::present::gpu_submit,
+    )?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        imports::AUDIO_WRITE,
+        super::present::audio_write,
+    )?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        imports::INPUT_STATE,
+        super::present::input_state,
+    )?;
+    linker.func_wrap(
+        IMPORT_MODULE,
         imports::CALLER,
         |mut caller: Caller<'_, HostState>| -> i64 {
             let state = caller.data_mut();

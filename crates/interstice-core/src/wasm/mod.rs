@@ -4,6 +4,7 @@ pub mod cache;
 pub mod files;
 pub mod host_calls;
 pub mod instance;
+pub mod present;
 pub mod state;
 
 use crate::config::EngineConfig;

@@ -66,6 +66,12 @@ pub struct HostState {
     pub files_root: Option<std::path::PathBuf>,
     /// File writes and deletes of the current call, applied only if it commits.
     pub pending_files: Vec<super::files::PendingFile>,
+    /// Paths the current call asked to watch, registered only if it commits.
+    pub pending_watches: Vec<std::path::PathBuf>,
+    /// What the current call drew or played, presented only if it commits.
+    pub output: super::present::PendingOutput,
+    /// The input state the Input holder polls (postcard `InputState`), set before each call.
+    pub input: Arc<[u8]>,
 }
 
 /// A reducer call a module sends to another node (`ctx.call_remote_reducer`).
@@ -117,6 +123,9 @@ impl HostState {
             remote_calls: Vec::new(),
             files_root: None,
             pending_files: Vec::new(),
+            pending_watches: Vec::new(),
+            output: Default::default(),
+            input: Arc::from(&[][..]),
         }
     }
 }
