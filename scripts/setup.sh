@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building Interstice needs on a fresh Debian/Ubuntu machine that has rustup:
-# the pinned Rust toolchain with rustfmt, clippy and the wasm32 target, and a C toolchain.
+# the pinned Rust toolchain with rustfmt, clippy and the wasm32 target, a C toolchain and the
+# system libraries and tools the audio, window and screenshot tests use.
 # Sourced by the other scripts; safe to run again (it only installs what is missing).
 set -euo pipefail
 
@@ -12,13 +13,25 @@ if ! command -v rustup >/dev/null 2>&1; then
     exit 1
 fi
 
-# wasmtime and some dependencies compile C; rustc needs a linker.
-if ! command -v cc >/dev/null 2>&1; then
-    echo "==> installing a C toolchain (build-essential)"
+# wasmtime and some dependencies compile C; cpal needs ALSA's headers, gilrs udev's. The
+# windowed tests run under Xvfb with Mesa's lavapipe (Vulkan on the CPU) and type with xdotool.
+packages=(build-essential pkg-config libasound2-dev libudev-dev libxkbcommon-x11-0
+    libvulkan1 mesa-vulkan-drivers xvfb xdotool)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" ||
+        missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "error: install these packages (or your system's equivalents): ${missing[*]}" >&2
+        exit 1
+    fi
+    echo "==> installing ${missing[*]}"
     sudo_cmd=""
     if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
     $sudo_cmd apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q build-essential pkg-config
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q "${missing[@]}"
 fi
 
 echo "==> Rust $channel with rustfmt, clippy and wasm32-unknown-unknown"

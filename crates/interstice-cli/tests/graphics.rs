@@ -1,0 +1,243 @@
+//! End-to-end, on a real X server and a real Vulkan driver: `interstice example graphics`
+//! opens a window under Xvfb (Mesa's lavapipe renders on the CPU), the graphics module draws
+//! its triangle through the Gpu authority, and `--screenshot` saves what Bevy rendered.
+//! Keys typed with xdotool (the XTEST extension: real X input events, through winit and
+//! Bevy's input, to the module's Input authority) move the triangle.
+//!
+//! Needs the packages `scripts/setup.sh` installs: xvfb, xdotool, mesa-vulkan-drivers.
+//! Each run is its own process (winit allows one event loop per process).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The triangle's and the background's colours (sRGB bytes of modules/graphics' colours).
+const TRIANGLE: [u8; 3] = [242, 89, 51];
+const BACKGROUND: [u8; 3] = [20, 23, 31];
+
+/// An Xvfb server on a free display, stopped on drop.
+struct Xvfb {
+    child: Child,
+    display: String,
+}
+
+impl Xvfb {
+    fn start() -> Xvfb {
+        for n in 90..200u32 {
+            if Path::new(&format!("/tmp/.X{n}-lock")).exists() {
+                continue;
+            }
+            let child = Command::new("Xvfb")
+                .arg(format!(":{n}"))
+                .args(["-screen", "0", "1024x768x24", "-nolisten", "tcp"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting Xvfb (install it with scripts/setup.sh: apt package xvfb)");
+            let mut xvfb = Xvfb {
+                child,
+                display: format!(":{n}"),
+            };
+            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(10) {
+                if let Ok(Some(_)) = xvfb.child.try_wait() {
+                    break; // Lost a race for this display: try the next.
+                }
+                if socket.exists() {
+                    return xvfb;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = xvfb.child.kill();
+        }
+        panic!("no free X display for Xvfb");
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Mesa's lavapipe ICD, so wgpu finds a Vulkan device without a GPU.
+fn lavapipe() -> Option<PathBuf> {
+    let dir = Path::new("/usr/share/vulkan/icd.d");
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("lvp_icd"))
+        })
+}
+
+fn graphics(xvfb: &Xvfb, data: &Path, frames: u32, screenshot: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_interstice"));
+    command
+        .args(["example", "graphics", "--listen", "127.0.0.1:0"])
+        .arg("--frames")
+        .arg(frames.to_string())
+        .arg("--screenshot")
+        .arg(screenshot)
+        .arg("--data-dir")
+        .arg(data)
+        .env("DISPLAY", &xvfb.display)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .env_remove("WAYLAND_DISPLAY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(icd) = lavapipe() {
+        command.env("VK_ICD_FILENAMES", icd);
+    }
+    command
+}
+
+fn wait_ok(child: Child, what: &str) {
+    let output = child.wait_with_output().expect("waiting for interstice");
+    assert!(
+        output.status.success(),
+        "{what}: exit status {:?}\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The screenshot as RGB rows.
+struct Picture {
+    width: usize,
+    height: usize,
+    rgb: Vec<[u8; 3]>,
+}
+
+impl Picture {
+    fn load(path: &Path) -> Picture {
+        let file = std::fs::File::open(path).expect("the screenshot exists");
+        let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+        decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+        let mut reader = decoder.read_info().expect("a PNG");
+        let mut buffer = vec![0; reader.output_buffer_size().expect("an image size")];
+        let info = reader.next_frame(&mut buffer).expect("PNG pixels");
+        let channels = info.color_type.samples();
+        let rgb = buffer[..info.buffer_size()]
+            .chunks_exact(channels)
+            .map(|p| [p[0], p[1], p[2]])
+            .collect();
+        Picture {
+            width: info.width as usize,
+            height: info.height as usize,
+            rgb,
+        }
+    }
+
+    fn at(&self, x: usize, y: usize) -> [u8; 3] {
+        self.rgb[y * self.width + x]
+    }
+
+    /// The bounding box (min x, min y, max x, max y) of the pixels of `color`.
+    fn bounds_of(&self, color: [u8; 3]) -> Option<(usize, usize, usize, usize)> {
+        let mut bounds: Option<(usize, usize, usize, usize)> = None;
+        for y in 0..self.height {
+            for x in 0..self.width {
+                if close(self.at(x, y), color) {
+                    let b = bounds.get_or_insert((x, y, x, y));
+                    *b = (b.0.min(x), b.1.min(y), b.2.max(x), b.3.max(y));
+                }
+            }
+        }
+        bounds
+    }
+}
+
+fn close(a: [u8; 3], b: [u8; 3]) -> bool {
+    a.iter().zip(b).all(|(a, b)| a.abs_diff(b) <= 4)
+}
+
+fn near(value: usize, expected: usize, slack: usize) -> bool {
+    value.abs_diff(expected) <= slack
+}
+
+#[test]
+fn the_triangle_is_drawn_and_moves_with_the_keyboard() {
+    let xvfb = Xvfb::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    // 1. Untouched: the triangle's corners (0, 80), (-70, -50), (70, -50) around the
+    //    window's centre (400, 300), y up: pixels x 330..470, y 220..350.
+    let still = dir.path().join("still.png");
+    let child = graphics(&xvfb, &dir.path().join("a"), 30, &still)
+        .spawn()
+        .expect("starting interstice");
+    wait_ok(child, "graphics example");
+    let picture = Picture::load(&still);
+    assert_eq!((picture.width, picture.height), (800, 600));
+    assert!(
+        close(picture.at(400, 300), TRIANGLE),
+        "{:?}",
+        picture.at(400, 300)
+    );
+    for (x, y) in [(5, 5), (795, 5), (400, 200), (300, 300), (500, 340)] {
+        assert!(
+            close(picture.at(x, y), BACKGROUND),
+            "({x}, {y}): {:?}",
+            picture.at(x, y)
+        );
+    }
+    let (x0, y0, x1, y1) = picture.bounds_of(TRIANGLE).expect("a triangle");
+    assert!(
+        near(x0, 330, 2) && near(x1, 470, 2) && near(y0, 220, 2) && near(y1, 350, 2),
+        "triangle at {:?}",
+        (x0, y0, x1, y1)
+    );
+
+    // 2. Four taps on Right and two on Up move it 4 × 25 right and 2 × 25 up (plus what
+    //    the keys' short holds add at 200 units a second).
+    let moved = dir.path().join("moved.png");
+    let child = graphics(&xvfb, &dir.path().join("b"), 400, &moved)
+        .spawn()
+        .expect("starting interstice");
+    let search = Command::new("xdotool")
+        .env("DISPLAY", &xvfb.display)
+        .args(["search", "--sync", "--name", "graphics example"])
+        .output()
+        .expect("running xdotool (install it with scripts/setup.sh: apt package xdotool)");
+    let window = String::from_utf8_lossy(&search.stdout)
+        .lines()
+        .next()
+        .expect("the example's window")
+        .to_string();
+    // Let the module load and draw before typing.
+    std::thread::sleep(Duration::from_millis(1500));
+    let typed = Command::new("xdotool")
+        .env("DISPLAY", &xvfb.display)
+        .args(["windowfocus", "--sync", &window])
+        .args([
+            "key", "--delay", "40", "Right", "Right", "Right", "Right", "Up", "Up",
+        ])
+        .status()
+        .expect("running xdotool");
+    assert!(typed.success(), "xdotool failed");
+    wait_ok(child, "graphics example with keys");
+    let picture = Picture::load(&moved);
+    let (x0, y0, x1, y1) = picture.bounds_of(TRIANGLE).expect("a triangle");
+    let (dx, dy) = (x0 as i64 - 330, 220 - y0 as i64);
+    assert!(
+        (100..=160).contains(&dx) && (50..=90).contains(&dy),
+        "moved by ({dx}, {dy}), triangle at {:?}",
+        (x0, y0, x1, y1)
+    );
+    assert!(
+        near(x1 - x0, 140, 5) && near(y1 - y0, 130, 5),
+        "same size after moving: {:?}",
+        (x0, y0, x1, y1)
+    );
+    assert!(
+        close(picture.at(400, 300), BACKGROUND),
+        "the old place is empty"
+    );
+}
