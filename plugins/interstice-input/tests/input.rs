@@ -7,6 +7,7 @@ use bevy::input::InputPlugin;
 use bevy::input::keyboard::{Key, KeyCode, KeyboardInput};
 use bevy::input::mouse::{MouseButton, MouseButtonInput, MouseScrollUnit, MouseWheel};
 use bevy::prelude::*;
+use bevy::window::CursorMoved;
 use interstice::prelude::*;
 use interstice_input::IntersticeInputPlugin;
 use std::path::Path;
@@ -70,6 +71,11 @@ fn input_is_delivered_to_the_holder_in_order() {
         repeat: false,
         window,
     });
+    app.world_mut().write_message(CursorMoved {
+        window,
+        position: Vec2::new(10.0, 20.0),
+        delta: None,
+    });
     app.update();
     app.update();
     assert_eq!(
@@ -78,7 +84,60 @@ fn input_is_delivered_to_the_holder_in_order() {
             "key KeyA down a",
             "key KeyA up",
             "button Left down",
+            // No window or camera: world is relative to the (absent) window's centre, y up.
+            "cursor 10 20 world 10 -20",
             "wheel 0 2"
         ]
     );
+}
+
+fn held(app: &mut App) -> Vec<String> {
+    app.world_mut()
+        .run_system_once(|mut interstice: Interstice| {
+            interstice
+                .query::<_, Vec<String>>("keys", "held", ())
+                .unwrap()
+        })
+        .unwrap()
+}
+
+#[test]
+fn the_holder_polls_what_is_held_down() {
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        InputPlugin,
+        IntersticePlugin::default().with_module_bytes("keys", keys_wasm()),
+        IntersticeInputPlugin,
+    ));
+    app.update();
+    assert_eq!(held(&mut app), Vec::<String>::new());
+    let window = Entity::PLACEHOLDER;
+    for key in [KeyCode::ArrowLeft, KeyCode::KeyQ] {
+        app.world_mut().write_message(KeyboardInput {
+            key_code: key,
+            logical_key: Key::Unidentified(bevy::input::keyboard::NativeKey::Unidentified),
+            state: ButtonState::Pressed,
+            text: None,
+            repeat: false,
+            window,
+        });
+    }
+    app.world_mut().write_message(MouseButtonInput {
+        button: MouseButton::Right,
+        state: ButtonState::Pressed,
+        window,
+    });
+    app.update();
+    assert_eq!(held(&mut app), ["ArrowLeft", "KeyQ", "button Right"]);
+    app.world_mut().write_message(KeyboardInput {
+        key_code: KeyCode::KeyQ,
+        logical_key: Key::Unidentified(bevy::input::keyboard::NativeKey::Unidentified),
+        state: ButtonState::Released,
+        text: None,
+        repeat: false,
+        window,
+    });
+    app.update();
+    assert_eq!(held(&mut app), ["ArrowLeft", "button Right"]);
 }

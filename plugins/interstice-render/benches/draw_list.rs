@@ -33,7 +33,11 @@ fn configure(app: &mut App, count: u32) {
         app.update();
     }
     let scene = app.world().resource::<DrawScene>();
-    assert_eq!(scene.commands, count as usize + 2, "the module draws what it was told");
+    assert_eq!(
+        scene.commands,
+        count as usize + 2,
+        "the module draws what it was told"
+    );
 }
 
 /// Median frame time over `FRAMES` frames.

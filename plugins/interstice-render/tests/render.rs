@@ -96,7 +96,10 @@ fn draw_lists_are_pooled_and_in_order() {
         .map(|t| t.translation.z)
         .collect();
     batch_z.sort_by(f32::total_cmp);
-    assert!(batch_z[0] < text_z && text_z < batch_z[1], "{batch_z:?} {text_z}");
+    assert!(
+        batch_z[0] < text_z && text_z < batch_z[1],
+        "{batch_z:?} {text_z}"
+    );
 
     // Steady state: nothing spawned or allocated frame after frame.
     let before = census(&mut app);
@@ -127,7 +130,10 @@ fn a_failed_render_keeps_the_previous_frame() {
     let scene = app.world().resource::<DrawScene>();
     // `configure` runs before that frame's render, so no frame drew since.
     assert_eq!(scene.frames, shown, "a failed render shows nothing new");
-    assert_eq!(scene.commands, 7, "the last good list: clear, camera and 5 shapes");
+    assert_eq!(
+        scene.commands, 7,
+        "the last good list: clear, camera and 5 shapes"
+    );
 }
 
 #[test]
