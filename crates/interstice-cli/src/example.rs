@@ -232,7 +232,8 @@ pub fn run(args: ExampleArgs, data_dir: Option<PathBuf>) -> Result<(), ExampleEr
         app.set_runner(|app| interstice::run_node(app, Duration::from_secs_f64(1.0 / 60.0)));
     }
     if args.name == Example::Audio {
-        app.add_plugins(interstice_audio::IntersticeAudioPlugin::default());
+        app.add_plugins(interstice_audio::IntersticeAudioPlugin::default())
+            .add_systems(Last, report_audio);
     }
     if args.screenshot.is_none() {
         app.insert_resource(FrameLimit(args.frames))
@@ -356,6 +357,26 @@ fn report(
             Err(e) => error!("query greetings_for failed: {e}"),
         }
         info!("hello example node is running; press Ctrl-C to stop");
+    }
+}
+
+/// Audio: what the device played, once a second.
+fn report_audio(
+    stats: Res<interstice_audio::AudioStats>,
+    time: Res<Time<Real>>,
+    mut next: Local<f64>,
+) {
+    let now = time.elapsed_secs_f64();
+    if now >= *next {
+        *next = now + 1.0;
+        info!(
+            "audio on `{}` ({} Hz, {} channels): {} frames played, {} frames of silence for lack of samples",
+            stats.device,
+            stats.sample_rate,
+            stats.channels,
+            stats.played_frames,
+            stats.underrun_frames
+        );
     }
 }
 

@@ -1,0 +1,148 @@
+//! End-to-end through a real audio stack: `interstice example audio` opens ALSA's default
+//! device with cpal, and the audio module fills the blocks it asks for with a 440 Hz tone.
+//! The test points ALSA's default device at the `file` plugin (an `.asoundrc` in a temporary
+//! `HOME`), writing into a FIFO the test reads at exactly the device's rate, so the stream is
+//! paced like a sound card. The captured samples must hold the tone's frequency (±2%) without
+//! a gap or a jump.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const RATE: usize = 48_000;
+const CHANNELS: usize = 2;
+const BYTES_PER_SECOND: usize = RATE * CHANNELS * 4;
+/// What the test analyses, once the tone started.
+const ANALYSED_SECONDS: f64 = 2.0;
+
+/// Playback into the file plugin; no capture device (the file plugin would write what it
+/// captures into the same file, and a null capture device delivers silence unpaced).
+fn asoundrc(home: &Path, fifo: &Path) {
+    let config = format!(
+        r#"pcm.!default {{
+    type asym
+    playback.pcm "tofile"
+    capture.pcm "nocapture"
+}}
+pcm.tofile {{
+    type file
+    slave.pcm "null"
+    file "{}"
+    format "raw"
+}}
+"#,
+        fifo.display()
+    );
+    std::fs::write(home.join(".asoundrc"), config).expect("writing .asoundrc");
+}
+
+/// Reads the FIFO at `BYTES_PER_SECOND` until the writer closes it or `limit` bytes came.
+fn read_paced(fifo: &Path, limit: usize) -> Vec<u8> {
+    let mut file = std::fs::File::open(fifo).expect("opening the FIFO");
+    let mut out = Vec::with_capacity(limit);
+    let mut chunk = vec![0u8; BYTES_PER_SECOND / 100];
+    let start = Instant::now();
+    while out.len() < limit {
+        let due = (start.elapsed().as_secs_f64() * BYTES_PER_SECOND as f64) as usize;
+        if out.len() > due {
+            std::thread::sleep(Duration::from_millis(2));
+            continue;
+        }
+        match file.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&chunk[..n]),
+            Err(e) => panic!("reading the FIFO: {e}"),
+        }
+    }
+    out
+}
+
+#[test]
+fn the_tone_reaches_the_device_at_its_frequency_without_dropouts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fifo = dir.path().join("device.raw");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("running mkfifo");
+    assert!(made.success());
+    asoundrc(dir.path(), &fifo);
+
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || read_paced(&fifo, BYTES_PER_SECOND * 6))
+    };
+    let output = Command::new(env!("CARGO_BIN_EXE_interstice"))
+        .args([
+            "example",
+            "audio",
+            "--listen",
+            "127.0.0.1:0",
+            "--frames",
+            "300",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("HOME", dir.path())
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("running interstice");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{:?}\n{log}", output.status);
+    assert!(
+        !log.contains("null sink"),
+        "cpal should have opened ALSA's default device:\n{log}"
+    );
+    let bytes = reader.join().expect("the reader thread");
+
+    // Left channel, from the first sound on.
+    let left: Vec<f32> = bytes
+        .chunks_exact(4 * CHANNELS)
+        .map(|frame| f32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]))
+        .collect();
+    let start = left
+        .iter()
+        .position(|s| s.abs() > 1e-3)
+        .expect("the device received sound");
+    let wanted = (ANALYSED_SECONDS * RATE as f64) as usize;
+    assert!(
+        left.len() - start >= wanted,
+        "only {} frames of tone captured\n{log}",
+        left.len() - start
+    );
+    let tone = &left[start..start + wanted];
+
+    // Frequency: rising zero crossings per second.
+    let crossings = tone
+        .windows(2)
+        .filter(|w| w[0] < 0.0 && w[1] >= 0.0)
+        .count();
+    let frequency = crossings as f64 / ANALYSED_SECONDS;
+    assert!(
+        (frequency - 440.0).abs() <= 440.0 * 0.02,
+        "measured {frequency} Hz"
+    );
+    // Amplitude: the module plays at a quarter of full scale.
+    let peak = tone.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+    assert!((peak - 0.25).abs() < 0.01, "peak {peak}");
+    // No dropout: a sine at 440 Hz moves at most 0.25 × 2π × 440 / 48000 ≈ 0.0144 per
+    // sample; silence or a lost block shows as a jump or a flat run.
+    let jump = tone
+        .windows(2)
+        .map(|w| (w[1] - w[0]).abs())
+        .fold(0.0f32, f32::max);
+    assert!(jump < 0.02, "largest step between samples {jump}");
+    let flat = tone
+        .windows(4)
+        .filter(|w| w.iter().all(|s| s.abs() < 1e-4))
+        .count();
+    assert_eq!(flat, 0, "runs of silence inside the tone");
+}
