@@ -29,6 +29,7 @@
 mod api;
 mod loading;
 pub mod network;
+mod watch;
 
 pub use api::Interstice;
 pub use interstice_abi::{self as abi, IntersticeType, ModuleSchema, Value};

@@ -127,3 +127,47 @@ fn a_node_without_a_data_directory_has_no_files() {
     load(&mut app, "filer").unwrap();
     assert!(text(&mut app, "load", "a.txt").contains("no data directory"));
 }
+
+#[test]
+fn watched_paths_report_changes_from_outside_and_inside() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = persisting_node(StorageConfig::new(dir.path()), &["filer"]);
+    call(&mut app, "filer", "watch", ("levels".to_string(),)).unwrap();
+    app.update();
+    let root = dir.path().join("files/filer");
+    // Someone edits a level by hand; a file outside the watched folder changes too.
+    std::fs::create_dir_all(root.join("levels")).unwrap();
+    std::fs::write(root.join("levels/1.txt"), "###").unwrap();
+    std::fs::write(root.join("other.txt"), "not watched").unwrap();
+    let changes = |app: &mut bevy::prelude::App| -> Vec<String> {
+        query(app, "filer", "changes", ()).unwrap()
+    };
+    let wait_for = |app: &mut bevy::prelude::App, wanted: &str| {
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_secs(10) {
+            app.update();
+            if changes(app).iter().any(|c| c == wanted) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("no `{wanted}` in {:?}", changes(app));
+    };
+    wait_for(&mut app, "changed levels/1.txt");
+    // The module's own committed write and delete are changes too.
+    call(
+        &mut app,
+        "filer",
+        "save",
+        ("levels/2.txt".to_string(), "##".to_string()),
+    )
+    .unwrap();
+    wait_for(&mut app, "changed levels/2.txt");
+    call(&mut app, "filer", "remove", ("levels/1.txt".to_string(),)).unwrap();
+    wait_for(&mut app, "removed levels/1.txt");
+    assert!(
+        changes(&mut app).iter().all(|c| !c.contains("other.txt")),
+        "{:?}",
+        changes(&mut app)
+    );
+}
