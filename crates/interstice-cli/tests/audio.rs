@@ -105,7 +105,9 @@ fn the_tone_reaches_the_device_at_its_frequency_without_dropouts() {
 
     // Left channel, from the first sound on.
     let left: Vec<f32> = bytes
-        .chunks_exact(4 * CHANNELS)
+        .as_chunks::<{ 4 * CHANNELS }>()
+        .0
+        .iter()
         .map(|frame| f32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]))
         .collect();
     let start = left

@@ -68,6 +68,27 @@ fn color(c: &draw::Color) -> Color {
     Color::linear_rgba(r, g, b, a)
 }
 
+type BatchItem = (&'static mut Transform, &'static mut Visibility);
+type TextItem = (
+    &'static mut Text2d,
+    &'static mut TextFont,
+    &'static mut TextColor,
+    &'static mut Transform,
+    &'static mut Visibility,
+);
+type TextFilter = (With<ModuleText>, Without<ShapeBatch>, Without<ModuleCamera>);
+type SpriteItem = (
+    &'static mut Sprite,
+    &'static mut Transform,
+    &'static mut Visibility,
+);
+type SpriteFilter = (
+    With<ModuleSprite>,
+    Without<ModuleText>,
+    Without<ShapeBatch>,
+    Without<ModuleCamera>,
+);
+
 /// What `apply` needs from the world.
 #[derive(bevy::ecs::system::SystemParam)]
 pub struct SceneParams<'w, 's> {
@@ -77,39 +98,9 @@ pub struct SceneParams<'w, 's> {
     assets: Option<Res<'w, AssetServer>>,
     clear: ResMut<'w, ClearColor>,
     cameras: Query<'w, 's, (&'static mut Transform, &'static mut Projection), With<ModuleCamera>>,
-    batches: Query<
-        'w,
-        's,
-        (&'static mut Transform, &'static mut Visibility),
-        (With<ShapeBatch>, Without<ModuleCamera>),
-    >,
-    texts: Query<
-        'w,
-        's,
-        (
-            &'static mut Text2d,
-            &'static mut TextFont,
-            &'static mut TextColor,
-            &'static mut Transform,
-            &'static mut Visibility,
-        ),
-        (With<ModuleText>, Without<ShapeBatch>, Without<ModuleCamera>),
-    >,
-    sprites: Query<
-        'w,
-        's,
-        (
-            &'static mut Sprite,
-            &'static mut Transform,
-            &'static mut Visibility,
-        ),
-        (
-            With<ModuleSprite>,
-            Without<ModuleText>,
-            Without<ShapeBatch>,
-            Without<ModuleCamera>,
-        ),
-    >,
+    batches: Query<'w, 's, BatchItem, (With<ShapeBatch>, Without<ModuleCamera>)>,
+    texts: Query<'w, 's, TextItem, TextFilter>,
+    sprites: Query<'w, 's, SpriteItem, SpriteFilter>,
 }
 
 /// Shows a frame's draw list.

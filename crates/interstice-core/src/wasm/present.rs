@@ -94,7 +94,7 @@ fn submit(state: &mut HostState, mut bytes: &[u8]) -> Result<(), HostError> {
 
 fn write_samples(state: &mut HostState, bytes: &[u8]) -> Result<(), HostError> {
     check_caller(state, Authority::Audio, "playing audio")?;
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(HostError::InvalidPayload(
             "samples are 4-byte little-endian f32".into(),
         ));
@@ -106,8 +106,10 @@ fn write_samples(state: &mut HostState, bytes: &[u8]) -> Result<(), HostError> {
     }
     state.output.samples.extend(
         bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .as_chunks::<4>()
+            .0
+            .iter()
+            .map(|c| f32::from_le_bytes(*c))
             // Nothing louder than full scale, and no NaN, reaches the device.
             .map(|s| {
                 if s.is_finite() {
