@@ -91,6 +91,11 @@ fn parse_node(text: &str) -> Result<(String, SocketAddr), String> {
 /// Errors of `interstice example`.
 #[derive(Debug, thiserror::Error)]
 pub enum ExampleError {
+    /// The graphics example needs a display.
+    #[error(
+        "no display: the graphics example opens a window on an X11 display (set DISPLAY; under Wayland, XWayland provides one), or run it headless with `xvfb-run interstice example graphics`"
+    )]
+    NoDisplay,
     /// An option was given to an example that has no use for it.
     #[error("{0}")]
     Usage(String),
@@ -178,6 +183,9 @@ pub fn run(args: ExampleArgs, data_dir: Option<PathBuf>) -> Result<(), ExampleEr
         Example::Graphics => (GRAPHICS_WASM, "graphics (built in)"),
         Example::Audio => (AUDIO_WASM, "audio (built in)"),
     };
+    if args.name == Example::Graphics && std::env::var_os("DISPLAY").is_none_or(|d| d.is_empty()) {
+        return Err(ExampleError::NoDisplay);
+    }
     if args.screenshot.is_some() && args.name != Example::Graphics {
         return Err(ExampleError::Usage(
             "--screenshot is for the graphics example (the others have no window)".into(),

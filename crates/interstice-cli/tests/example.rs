@@ -43,15 +43,24 @@ fn example_hello_loads_calls_and_queries() {
 }
 
 #[test]
-fn examples_that_are_not_built_yet_fail_clearly() {
+fn the_graphics_example_without_a_display_fails_clearly() {
+    let data = tempfile::tempdir().expect("temp dir");
     let output = Command::cargo_bin("interstice")
         .expect("the interstice binary")
-        .args(["example", "graphics"])
+        .args(["example", "graphics", "--listen", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(data.path())
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
         .output()
         .expect("running interstice");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("not available yet"), "{stderr}");
+    assert!(
+        stderr.contains("no display") && stderr.contains("xvfb-run"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 #[test]
