@@ -1,7 +1,8 @@
 //! The graphics example module: holds the Gpu and Input authorities, draws a triangle every
 //! frame and moves it with the keyboard and mouse.
 //!
-//! - arrow keys / WASD: a tap moves the triangle 25 units; held, it keeps moving (200/s);
+//! - arrow keys / WASD: a tap moves the triangle 25 units; held (longer than 150 ms), it keeps
+//!   moving (200/s);
 //! - `Q` / `E`: a tap turns it 15°; held, it keeps turning;
 //! - left click: the triangle jumps to the cursor; wheel: grows or shrinks it;
 //! - `Space`: back to the start.
@@ -37,7 +38,12 @@ pub struct Triangle {
 pub struct Held {
     #[primary_key]
     pub key: String,
+    /// When it went down (logical ms): a key glides only once held for `HOLD_MS`, so a tap
+    /// is exactly one step.
+    pub since_ms: u64,
 }
+
+const HOLD_MS: u64 = 150;
 
 const STEP: f32 = 25.0;
 const TURN: f32 = core::f32::consts::PI / 12.0;
@@ -103,7 +109,12 @@ fn render(ctx: ReducerContext) -> Result<(), HostError> {
     let now = ctx.timestamp();
     let dt = now.saturating_sub(t.last_ms).min(100) as f32 / 1000.0;
     let held = ctx.current.tables.held();
-    let down = |names: &[&str]| names.iter().any(|n| held.get(&n.to_string()).is_some());
+    let down = |names: &[&str]| {
+        names.iter().any(|n| {
+            held.get(&n.to_string())
+                .is_some_and(|h| now.saturating_sub(h.since_ms) >= HOLD_MS)
+        })
+    };
     if down(&["ArrowLeft", "KeyA"]) {
         t.x -= SPEED * dt;
     }
@@ -159,7 +170,10 @@ fn input(ctx: ReducerContext, event: input::InputEvent) -> Result<(), HostError>
         } => {
             let held = ctx.current.tables.held();
             if held.get(&key).is_none() {
-                held.insert(Held { key: key.clone() })?;
+                held.insert(Held {
+                    key: key.clone(),
+                    since_ms: ctx.timestamp(),
+                })?;
             }
             match key.as_str() {
                 "ArrowLeft" | "KeyA" => t.x -= STEP,
