@@ -147,6 +147,8 @@ pub struct Modules {
     presented: crate::wasm::present::Presented,
     /// The input state the Input holder polls (postcard), shared with every call.
     input_state: Arc<[u8]>,
+    /// Changes of the tables the host watches.
+    feed: crate::feed::TableFeed,
     now_ms: u64,
     invocation: u64,
 }
@@ -178,6 +180,7 @@ impl Modules {
             watches: Vec::new(),
             presented: Default::default(),
             input_state: encode_input_state(&InputState::default()),
+            feed: Default::default(),
             now_ms: 0,
             invocation: 0,
         })
@@ -193,6 +196,17 @@ impl Modules {
     /// interleaved in the channel count it was asked for.
     pub fn take_audio(&mut self) -> Vec<f32> {
         std::mem::take(&mut self.presented.samples)
+    }
+
+    /// Records every committed change of `module.table` from now on, for
+    /// [`drain_table_changes_into`](Self::drain_table_changes_into).
+    pub fn watch_table(&mut self, module: &str, table: &str) {
+        self.feed.watch(module, table);
+    }
+
+    /// Moves the watched tables' changes since the last call, oldest first, into `out`.
+    pub fn drain_table_changes_into(&mut self, out: &mut Vec<crate::feed::TableChange>) {
+        self.feed.drain_into(out);
     }
 
     /// Sets what the Input holder sees when it polls (`input_state`).
@@ -918,6 +932,11 @@ impl Modules {
                 {
                     self.subscriptions
                         .events_of(module, &tables.tables, undo, &mut self.events);
+                }
+                if self.feed.watches_module(module)
+                    && let Some(tables) = db.module(module)
+                {
+                    self.feed.capture(module, &tables.tables, undo);
                 }
             }
         }

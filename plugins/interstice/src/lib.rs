@@ -28,19 +28,23 @@
 
 mod api;
 mod loading;
+pub mod mirror;
 pub mod network;
 mod watch;
 
 pub use api::Interstice;
 pub use interstice_abi::{self as abi, IntersticeType, ModuleSchema, Value};
 pub use interstice_core::{
-    self as core, CallError, Database, Durability, EngineConfig, GuestLog, IntersticeCorePlugin,
-    IntersticeSystems, Invocation, InvocationId, InvocationLog, LoadError, LogicalClock, Modules,
-    RecordedFrame, RecoveryReport, ReducerOutcome, ReducerQueue, Retention, Storage, StorageConfig,
-    StorageError,
+    self as core, CallError, ChangeKind, Database, Durability, EngineConfig, GuestLog,
+    IntersticeCorePlugin, IntersticeSystems, Invocation, InvocationId, InvocationLog, LoadError,
+    LogicalClock, Modules, RecordedFrame, RecoveryReport, ReducerOutcome, ReducerQueue, Retention,
+    Storage, StorageConfig, StorageError, TableChange,
 };
 pub use interstice_net::transport::{NodeIdentity, TrustedPeers};
 pub use loading::{IntersticePlugin, ModuleLoaded, ModuleSource};
+pub use mirror::{
+    IntersticeAppExt, MirrorKey, MirrorStats, MirrorSystems, MirrorTable, Mirrored, TableChanged,
+};
 
 /// Runs the app's main schedules on the calling thread instead of a thread pool. For a headless
 /// node (the engine is one exclusive system; the network has its own thread) this takes a
@@ -94,6 +98,7 @@ pub fn run_node(mut app: bevy::app::App, frame: std::time::Duration) -> bevy::ap
 /// What a game usually needs.
 pub mod prelude {
     pub use crate::{
-        Interstice, IntersticePlugin, IntersticeSystems, ModuleLoaded, ModuleSource, ReducerOutcome,
+        Interstice, IntersticeAppExt, IntersticePlugin, IntersticeSystems, MirrorKey, MirrorTable,
+        Mirrored, ModuleLoaded, ModuleSource, ReducerOutcome, TableChanged,
     };
 }

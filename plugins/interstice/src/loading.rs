@@ -120,6 +120,7 @@ impl Plugin for IntersticePlugin {
         .add_systems(PreStartup, (open_storage, load_startup_modules).chain())
         .add_systems(Last, forward_guest_logs);
         crate::watch::add(app);
+        crate::mirror::add(app);
         // After the core plugin: the network serves the database's published streams.
         if let Some(network) = &self.network {
             crate::network::add(app, network.clone());

@@ -28,6 +28,7 @@ pub fn wasm(package: &str) -> Vec<u8> {
             "caller",
             "gatekeeper",
             "filer",
+            "swarm",
         ];
         let paths = build_workspace_modules(
             Path::new(env!("CARGO_MANIFEST_DIR")),

@@ -1,0 +1,97 @@
+//! The table feed: committed changes of the tables the host watches (a game mirroring rows
+//! into entities, an inspector), captured from each transaction's undo log the same way table
+//! events are, so the host sees one net change per row and transaction.
+
+use crate::db::table::Table;
+use crate::db::tx::Undo;
+use interstice_abi::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// What happened to a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeKind {
+    /// It was inserted.
+    Insert,
+    /// It changed.
+    Update,
+    /// It was deleted.
+    Delete,
+}
+
+/// A committed change to a watched table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableChange {
+    /// The module owning the table.
+    pub module: Arc<str>,
+    /// The table.
+    pub table: Arc<str>,
+    /// What happened.
+    pub kind: ChangeKind,
+    /// The row's primary key.
+    pub key: Value,
+    /// The row after the change (insert, update) or before it (delete), encoded like a
+    /// reducer argument of the row's type.
+    pub row: Vec<u8>,
+}
+
+/// Which tables are watched, and what they changed since the host last took it.
+#[derive(Debug, Default)]
+pub struct TableFeed {
+    /// Module → its watched tables (by name, shared with the changes).
+    watched: BTreeMap<Arc<str>, Vec<Arc<str>>>,
+    changes: Vec<TableChange>,
+}
+
+impl TableFeed {
+    /// Starts recording changes of `module.table` (the table need not exist yet).
+    pub fn watch(&mut self, module: &str, table: &str) {
+        let tables = self.watched.entry(Arc::from(module)).or_default();
+        if !tables.iter().any(|t| &**t == table) {
+            tables.push(Arc::from(table));
+        }
+    }
+
+    /// Whether any table of `module` is watched (the cheap check on every commit).
+    pub fn watches_module(&self, module: &str) -> bool {
+        self.watched.contains_key(module)
+    }
+
+    /// Records what a committed transaction changed in `module`'s watched tables.
+    pub fn capture(&mut self, module: &str, tables: &[Table], undo: &[Undo]) {
+        let Some((module, watched)) = self.watched.get_key_value(module) else {
+            return;
+        };
+        for touched in crate::db::changes::touched(tables, undo) {
+            let Some(table) = tables.get(touched.table as usize) else {
+                continue;
+            };
+            let Some(name) = watched.iter().find(|t| ***t == *table.schema().name) else {
+                continue;
+            };
+            let after = table.get(&touched.pk);
+            let (kind, row) = match (touched.before, after) {
+                (None, Some(new)) => (ChangeKind::Insert, new.as_slice()),
+                (Some(old), None) => (ChangeKind::Delete, old),
+                (Some(old), Some(new)) if old != new.as_slice() => {
+                    (ChangeKind::Update, new.as_slice())
+                }
+                _ => continue,
+            };
+            let mut encoded = Vec::new();
+            table.encode_row(row, &mut encoded);
+            self.changes.push(TableChange {
+                module: module.clone(),
+                table: name.clone(),
+                kind,
+                key: touched.pk,
+                row: encoded,
+            });
+        }
+    }
+
+    /// Moves the recorded changes, oldest first, into `out`.
+    pub fn drain_into(&mut self, out: &mut Vec<TableChange>) {
+        out.append(&mut self.changes);
+    }
+}
