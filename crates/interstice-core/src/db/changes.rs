@@ -6,7 +6,7 @@
 use super::table::Table;
 use super::tx::Undo;
 use interstice_abi::Value;
-use std::collections::BTreeSet;
+use rustc_hash::FxHashSet;
 
 /// A row a transaction touched.
 #[derive(Debug)]
@@ -27,7 +27,7 @@ pub fn touched<'a>(tables: &[Table], undo: &'a [Undo]) -> Vec<Touched<'a>> {
         row.get(usize::from(t.schema().primary_key)).cloned()
     };
     let mut firsts: Vec<Touched<'a>> = Vec::with_capacity(undo.len());
-    let mut seen: BTreeSet<(u32, Value)> = BTreeSet::new();
+    let mut seen: FxHashSet<(u32, Value)> = FxHashSet::default();
     for entry in undo {
         let (table, pk, before) = match entry {
             Undo::Inserted { table, pk } => (*table, pk.clone(), None),
