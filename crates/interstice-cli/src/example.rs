@@ -76,6 +76,10 @@ pub struct ExampleArgs {
     /// exit.
     #[arg(long, value_name = "PNG")]
     pub screenshot: Option<PathBuf>,
+    /// Graphics only: open the inspector at start (F12 shows and hides it anyway), showing the
+    /// rows of `MODULE.TABLE` if given.
+    #[arg(long, value_name = "MODULE.TABLE", num_args = 0..=1, default_missing_value = "")]
+    pub inspector: Option<String>,
 }
 
 fn parse_node(text: &str) -> Result<(String, SocketAddr), String> {
@@ -186,6 +190,11 @@ pub fn run(args: ExampleArgs, data_dir: Option<PathBuf>) -> Result<(), ExampleEr
     if args.name == Example::Graphics && std::env::var_os("DISPLAY").is_none_or(|d| d.is_empty()) {
         return Err(ExampleError::NoDisplay);
     }
+    if args.inspector.is_some() && args.name != Example::Graphics {
+        return Err(ExampleError::Usage(
+            "--inspector is for the graphics example (the others have no window)".into(),
+        ));
+    }
     if args.screenshot.is_some() && args.name != Example::Graphics {
         return Err(ExampleError::Usage(
             "--screenshot is for the graphics example (the others have no window)".into(),
@@ -229,6 +238,15 @@ pub fn run(args: ExampleArgs, data_dir: Option<PathBuf>) -> Result<(), ExampleEr
             interstice,
             interstice_render::IntersticeRenderPlugin::default(),
             interstice_input::IntersticeInputPlugin,
+            interstice_inspector::IntersticeInspectorPlugin {
+                open: args.inspector.is_some(),
+                table: args
+                    .inspector
+                    .as_deref()
+                    .and_then(|t| t.split_once('.'))
+                    .map(|(m, t)| (m.to_string(), t.to_string())),
+                ..Default::default()
+            },
         ));
         if let Some(path) = &args.screenshot {
             crate::window::screenshot_after(&mut app, path, args.frames.unwrap_or(60));

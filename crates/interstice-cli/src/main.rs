@@ -6,7 +6,7 @@ mod example;
 mod home;
 mod init;
 mod node;
-mod values;
+pub(crate) use interstice::values;
 mod window;
 
 use clap::{Parser, Subcommand};

@@ -259,3 +259,40 @@ fn the_triangle_is_drawn_and_moves_with_the_keyboard() {
         "the old place is empty"
     );
 }
+
+/// The inspector's highlight colour for rows that just changed.
+const HIGHLIGHT: [u8; 3] = [255, 210, 90];
+
+#[test]
+fn the_inspector_shows_a_tables_rows_live() {
+    let xvfb = Xvfb::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let shot = dir.path().join("inspector.png");
+    let mut command = graphics(&xvfb, &dir.path().join("data"), 60, &shot);
+    command.args(["--inspector", "graphics.triangle"]);
+    wait_ok(
+        command.spawn().expect("starting interstice"),
+        "graphics example with the inspector",
+    );
+    let picture = Picture::load(&shot);
+    // The inspector's window sits at the top left, over the scene.
+    let (x0, y0, x1, y1) = picture
+        .bounds_of(HIGHLIGHT)
+        .expect("the triangle's row, highlighted: it changes every frame");
+    assert!(
+        x1 < 470 && y1 < 400 && x1 > x0 && y1 >= y0,
+        "{:?}",
+        (x0, y0, x1, y1)
+    );
+    let lit = (0..picture.height)
+        .flat_map(|y| (0..picture.width).map(move |x| (x, y)))
+        .filter(|&(x, y)| close(picture.at(x, y), HIGHLIGHT))
+        .count();
+    assert!(lit > 30, "only {lit} highlighted pixels");
+    // The row is text on the inspector's dark panel, not the scene's background.
+    assert!(
+        !close(picture.at(100, 100), BACKGROUND),
+        "{:?}",
+        picture.at(100, 100)
+    );
+}

@@ -110,6 +110,34 @@ impl Interstice<'_> {
         R::from_bytes(&result).map_err(|e| CallError::InvalidResult(e.to_string()))
     }
 
+    /// The loaded modules (schemas, authorities).
+    pub fn modules(&self) -> &Modules {
+        &self.modules
+    }
+
+    /// Every module's tables.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Sends [`TableChanged`](crate::TableChanged) messages for `module.table` from now on.
+    pub fn watch_table(&mut self, module: &str, table: &str) {
+        self.modules.watch_table(module, table);
+    }
+
+    /// Runs a query now on already encoded arguments (checked against its signature) and
+    /// returns its encoded result.
+    pub fn query_encoded(
+        &mut self,
+        module: &str,
+        query: &str,
+        args: &[u8],
+    ) -> Result<Vec<u8>, CallError> {
+        let handle = self.modules.query(module, query)?;
+        self.modules.check_query_args(handle, args)?;
+        self.modules.call_query(&mut self.db, handle, args)
+    }
+
     /// Every row of a table, in primary-key order, as the module's own row type `T` (a game
     /// may depend on the module crate natively to share it).
     pub fn rows<T: IntersticeType>(&self, module: &str, table: &str) -> Result<Vec<T>, CallError> {

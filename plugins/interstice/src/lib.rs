@@ -30,6 +30,7 @@ mod api;
 mod loading;
 pub mod mirror;
 pub mod network;
+pub mod values;
 mod watch;
 
 pub use api::Interstice;
@@ -41,7 +42,7 @@ pub use interstice_core::{
     Storage, StorageConfig, StorageError, TableChange,
 };
 pub use interstice_net::transport::{NodeIdentity, TrustedPeers};
-pub use loading::{IntersticePlugin, ModuleLoaded, ModuleSource};
+pub use loading::{GuestLogTail, IntersticePlugin, ModuleLoaded, ModuleSource};
 pub use mirror::{
     IntersticeAppExt, MirrorKey, MirrorStats, MirrorSystems, MirrorTable, Mirrored, TableChanged,
 };

@@ -116,6 +116,7 @@ impl Plugin for IntersticePlugin {
             engine: self.engine.clone(),
         })
         .add_message::<ModuleLoaded>()
+        .init_resource::<GuestLogTail>()
         .insert_resource(StartupModules(self.modules.clone()))
         .add_systems(PreStartup, (open_storage, load_startup_modules).chain())
         .add_systems(Last, forward_guest_logs);
@@ -222,6 +223,23 @@ fn load_source(world: &mut World, source: &ModuleSource) -> Result<Arc<ModuleSch
 
 /// Guest log lines are already written to the log as they happen; this only keeps the
 /// buffer from growing while nobody collects it.
-fn forward_guest_logs(mut modules: ResMut<Modules>) {
-    let _ = modules.drain_logs();
+/// The last guest log lines (they were already written to the node's log as they came).
+#[derive(Resource, Debug, Default)]
+pub struct GuestLogTail {
+    /// Oldest first, at most [`GuestLogTail::CAPACITY`].
+    pub lines: std::collections::VecDeque<interstice_core::GuestLog>,
+}
+
+impl GuestLogTail {
+    /// Lines kept.
+    pub const CAPACITY: usize = 500;
+}
+
+fn forward_guest_logs(mut modules: ResMut<Modules>, mut tail: ResMut<GuestLogTail>) {
+    for line in modules.drain_logs() {
+        if tail.lines.len() == GuestLogTail::CAPACITY {
+            tail.lines.pop_front();
+        }
+        tail.lines.push_back(line);
+    }
 }

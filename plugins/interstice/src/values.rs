@@ -1,5 +1,5 @@
-//! Arguments typed on the command line, checked against a reducer's or query's signature, and
-//! results printed back: integers, floats, bools and strings as they are; structs, enums,
+//! Arguments typed by people (on the command line, in the inspector), checked against a
+//! reducer's or query's signature, and results shown back: integers, floats, bools and strings as they are; structs, enums,
 //! vectors, options and tuples as JSON.
 //!
 //! JSON shapes: a struct is an object of its fields (`{"id": 1, "name": "a"}`); an enum variant
@@ -7,7 +7,7 @@
 //! `{"Point": [1, 2]}`, `{"Named": {"x": 1}}`); a vector or tuple is an array; an option is
 //! `null` or its value.
 
-use interstice::abi::{TypeKind, TypeSet, Value, ValueType, VariantFields};
+use interstice_abi::{TypeKind, TypeSet, Value, ValueType, VariantFields};
 use serde_json::{Map, Number, Value as Json};
 use thiserror::Error;
 
@@ -299,7 +299,7 @@ pub fn display(value: &Value, ty: &ValueType, types: &TypeSet) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use interstice::abi::{FieldDef, TypeDef, VariantDef};
+    use interstice_abi::{FieldDef, TypeDef, VariantDef};
 
     fn types() -> TypeSet {
         let mut types = TypeSet::new();
