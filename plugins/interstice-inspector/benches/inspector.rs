@@ -54,9 +54,9 @@ fn draw(
         )),
         ..Default::default()
     };
-    let output = ui
-        .ctx
-        .run(input, |ctx| show(ctx, &mut ui.state, &mut api, &sources));
+    ui.ctx.begin_pass(input);
+    show(&ui.ctx, &mut ui.state, &mut api, &sources);
+    let output = ui.ctx.end_pass();
     // Tessellation is part of a frame's CPU cost too.
     let primitives = ui.ctx.tessellate(output.shapes, output.pixels_per_point);
     assert!(!primitives.is_empty());
