@@ -194,3 +194,53 @@ pub fn build_workspace_modules(
     }
     build.run()
 }
+
+/// For a build script: builds module packages of the enclosing workspace and copies each to
+/// `$OUT_DIR/<package>.wasm` (for `include_bytes!(concat!(env!("OUT_DIR"), "/hello.wasm"))`),
+/// telling cargo to run the script again when the modules or the SDK change. Panics with the
+/// reason when it cannot: a build script has no other way to fail.
+pub fn embed_workspace_modules(packages: &[&str]) {
+    let var = |name: &str| {
+        std::env::var(name)
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| panic!("cargo sets {name} for build scripts"))
+    };
+    let (manifest_dir, out_dir) = (var("CARGO_MANIFEST_DIR"), var("OUT_DIR"));
+    let Some(root) = workspace_root(&manifest_dir) else {
+        panic!(
+            "{} must be built from the Interstice workspace (it embeds modules from it)",
+            manifest_dir.display()
+        );
+    };
+    let sdk = [
+        "crates/interstice-abi",
+        "crates/interstice-sdk",
+        "crates/interstice-sdk-macros",
+        "Cargo.toml",
+        "Cargo.lock",
+    ];
+    for path in sdk {
+        println!("cargo:rerun-if-changed={}", root.join(path).display());
+    }
+    let mut build = ModuleBuild::new(root.join("Cargo.toml"), wasm_target_dir_near(&out_dir));
+    for package in packages {
+        let modules = root.join("modules");
+        if let Some(dir) = [modules.join(package), modules.join("fixtures").join(package)]
+            .into_iter()
+            .find(|d| d.is_dir())
+        {
+            println!("cargo:rerun-if-changed={}", dir.display());
+        }
+        build = build.package(*package);
+    }
+    let paths = match build.run() {
+        Ok(paths) => paths,
+        Err(e) => panic!("cannot build {}: {e}", packages.join(", ")),
+    };
+    for (package, path) in packages.iter().zip(paths) {
+        let dest = out_dir.join(format!("{package}.wasm"));
+        if let Err(e) = std::fs::copy(&path, &dest) {
+            panic!("cannot copy {} to {}: {e}", path.display(), dest.display());
+        }
+    }
+}

@@ -22,6 +22,19 @@ fn keys_wasm() -> Vec<u8> {
     std::fs::read(&built[0]).unwrap()
 }
 
+/// A headless app with Bevy's input and the keys module holding the Input authority.
+fn keys_app() -> App {
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        InputPlugin,
+        IntersticePlugin::default().with_module_bytes("keys", keys_wasm()),
+        IntersticeInputPlugin,
+    ));
+    app.update();
+    app
+}
+
 fn seen(app: &mut App) -> Vec<String> {
     app.world_mut()
         .run_system_once(|mut interstice: Interstice| {
@@ -34,14 +47,7 @@ fn seen(app: &mut App) -> Vec<String> {
 
 #[test]
 fn input_is_delivered_to_the_holder_in_order() {
-    let mut app = App::new();
-    app.add_plugins((
-        MinimalPlugins,
-        InputPlugin,
-        IntersticePlugin::default().with_module_bytes("keys", keys_wasm()),
-        IntersticeInputPlugin,
-    ));
-    app.update();
+    let mut app = keys_app();
     let window = Entity::PLACEHOLDER;
     app.world_mut().write_message(KeyboardInput {
         key_code: KeyCode::KeyA,
@@ -103,14 +109,7 @@ fn held(app: &mut App) -> Vec<String> {
 
 #[test]
 fn the_holder_polls_what_is_held_down() {
-    let mut app = App::new();
-    app.add_plugins((
-        MinimalPlugins,
-        InputPlugin,
-        IntersticePlugin::default().with_module_bytes("keys", keys_wasm()),
-        IntersticeInputPlugin,
-    ));
-    app.update();
+    let mut app = keys_app();
     assert_eq!(held(&mut app), Vec::<String>::new());
     let window = Entity::PLACEHOLDER;
     for key in [KeyCode::ArrowLeft, KeyCode::KeyQ] {

@@ -135,32 +135,38 @@ fn answer(state: &mut HostState, outcome: Result<(), HostError>) -> wasmtime::Re
     })
 }
 
-/// The `gpu_submit` host function.
-pub(crate) fn gpu_submit(
+/// Runs a presenting host call on the guest's payload, inside a call only.
+fn with_payload(
     mut caller: Caller<'_, HostState>,
     ptr: u32,
     len: u32,
+    what: &str,
+    run: fn(&mut HostState, &[u8]) -> Result<(), HostError>,
 ) -> wasmtime::Result<i64> {
     let (memory, state) = memory_and_state(&mut caller)?;
     if !state.in_call {
-        return Err(trap("drawing is only allowed inside a reducer"));
+        return Err(trap(format!("{what} is only allowed inside a reducer")));
     }
-    let outcome = submit(state, guest_bytes(memory, ptr, len)?);
+    let outcome = run(state, guest_bytes(memory, ptr, len)?);
     answer(state, outcome)
+}
+
+/// The `gpu_submit` host function.
+pub(crate) fn gpu_submit(
+    caller: Caller<'_, HostState>,
+    ptr: u32,
+    len: u32,
+) -> wasmtime::Result<i64> {
+    with_payload(caller, ptr, len, "drawing", submit)
 }
 
 /// The `audio_write` host function.
 pub(crate) fn audio_write(
-    mut caller: Caller<'_, HostState>,
+    caller: Caller<'_, HostState>,
     ptr: u32,
     len: u32,
 ) -> wasmtime::Result<i64> {
-    let (memory, state) = memory_and_state(&mut caller)?;
-    if !state.in_call {
-        return Err(trap("audio is only allowed inside a reducer"));
-    }
-    let outcome = write_samples(state, guest_bytes(memory, ptr, len)?);
-    answer(state, outcome)
+    with_payload(caller, ptr, len, "audio", write_samples)
 }
 
 /// The `input_state` host function.
