@@ -225,9 +225,12 @@ pub fn embed_workspace_modules(packages: &[&str]) {
     let mut build = ModuleBuild::new(root.join("Cargo.toml"), wasm_target_dir_near(&out_dir));
     for package in packages {
         let modules = root.join("modules");
-        if let Some(dir) = [modules.join(package), modules.join("fixtures").join(package)]
-            .into_iter()
-            .find(|d| d.is_dir())
+        if let Some(dir) = [
+            modules.join(package),
+            modules.join("fixtures").join(package),
+        ]
+        .into_iter()
+        .find(|d| d.is_dir())
         {
             println!("cargo:rerun-if-changed={}", dir.display());
         }

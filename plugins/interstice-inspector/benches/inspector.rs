@@ -129,7 +129,10 @@ fn main() {
         spent.sort();
         let view = ui.state.table.as_ref().expect("a table");
         assert!(ui.primitives > 0, "the inspector drew nothing");
-        assert!(!view.rows.is_empty() || !filter.is_empty(), "the page shows rows");
+        assert!(
+            !view.rows.is_empty() || !filter.is_empty(),
+            "the page shows rows"
+        );
         println!(
             "inspector on {ROWS} rows{}: median {:.3} ms, p90 {:.3} ms, max {:.3} ms a frame ({} page rebuilds in {FRAMES} frames; budget 2 ms)",
             if filter.is_empty() {
