@@ -3,7 +3,9 @@
 //! The test points ALSA's default device at the `file` plugin (an `.asoundrc` in a temporary
 //! `HOME`), writing into a FIFO the test reads at exactly the device's rate, so the stream is
 //! paced like a sound card. The captured samples must hold the tone's frequency (±2%) without
-//! a gap or a jump.
+//! a gap or a jump. Capture works the same way backwards: the file plugin's `infile` reads a
+//! FIFO the test fills at the device's rate, and the module's `audio_input` reducer logs each
+//! block it receives.
 
 use std::io::Read;
 use std::path::Path;
@@ -16,14 +18,23 @@ const BYTES_PER_SECOND: usize = RATE * CHANNELS * 4;
 /// What the test analyses, once the tone started.
 const ANALYSED_SECONDS: f64 = 2.0;
 
-/// Playback into the file plugin; no capture device (the file plugin would write what it
-/// captures into the same file, and a null capture device delivers silence unpaced).
-fn asoundrc(home: &Path, fifo: &Path) {
+/// Playback into the file plugin. Capture, when asked for, reads another FIFO through its
+/// own file plugin (`infile`); otherwise there is no capture device (the file plugin on one
+/// device would write what it captures into the playback file, and a null capture device
+/// delivers silence unpaced).
+fn asoundrc(home: &Path, fifo: &Path, capture: Option<&Path>) {
+    let capture_pcm = match capture {
+        Some(input) => format!(
+            "pcm.fromfile {{\n    type file\n    slave.pcm \"null\"\n    file \"/dev/null\"\n    infile \"{}\"\n    format \"raw\"\n}}\n",
+            input.display()
+        ),
+        None => String::new(),
+    };
     let config = format!(
         r#"pcm.!default {{
     type asym
     playback.pcm "tofile"
-    capture.pcm "nocapture"
+    capture.pcm "{}"
 }}
 pcm.tofile {{
     type file
@@ -31,7 +42,12 @@ pcm.tofile {{
     file "{}"
     format "raw"
 }}
-"#,
+{capture_pcm}"#,
+        if capture.is_some() {
+            "fromfile"
+        } else {
+            "nocapture"
+        },
         fifo.display()
     );
     std::fs::write(home.join(".asoundrc"), config).expect("writing .asoundrc");
@@ -67,7 +83,7 @@ fn the_tone_reaches_the_device_at_its_frequency_without_dropouts() {
         .status()
         .expect("running mkfifo");
     assert!(made.success());
-    asoundrc(dir.path(), &fifo);
+    asoundrc(dir.path(), &fifo, None);
 
     let reader = {
         let fifo = fifo.clone();
@@ -147,4 +163,93 @@ fn the_tone_reaches_the_device_at_its_frequency_without_dropouts() {
         .filter(|w| w.iter().all(|s| s.abs() < 1e-4))
         .count();
     assert_eq!(flat, 0, "runs of silence inside the tone");
+}
+
+/// Writes silence into the FIFO at `BYTES_PER_SECOND` for `seconds`, or until the reader is
+/// gone.
+fn write_paced(fifo: &Path, seconds: f64) -> usize {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(fifo)
+        .expect("opening the capture FIFO");
+    let chunk = vec![0u8; BYTES_PER_SECOND / 100];
+    let start = Instant::now();
+    let mut written = 0;
+    while start.elapsed().as_secs_f64() < seconds {
+        let due = (start.elapsed().as_secs_f64() * BYTES_PER_SECOND as f64) as usize;
+        if written > due {
+            std::thread::sleep(Duration::from_millis(2));
+            continue;
+        }
+        if std::io::Write::write_all(&mut file, &chunk).is_err() {
+            break;
+        }
+        written += chunk.len();
+    }
+    written
+}
+
+#[test]
+fn captured_blocks_reach_the_module() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (out, input) = (dir.path().join("out.raw"), dir.path().join("in.raw"));
+    for fifo in [&out, &input] {
+        let made = Command::new("mkfifo")
+            .arg(fifo)
+            .status()
+            .expect("running mkfifo");
+        assert!(made.success());
+    }
+    asoundrc(dir.path(), &out, Some(&input));
+    let player = {
+        let out = out.clone();
+        std::thread::spawn(move || read_paced(&out, BYTES_PER_SECOND * 6))
+    };
+    let microphone = {
+        let input = input.clone();
+        std::thread::spawn(move || write_paced(&input, 6.0))
+    };
+    let output = Command::new(env!("CARGO_BIN_EXE_interstice"))
+        .args([
+            "example",
+            "audio",
+            "--listen",
+            "127.0.0.1:0",
+            "--frames",
+            "240",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("HOME", dir.path())
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info,interstice::module=debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("running interstice");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{:?}\n{log}", output.status);
+    player.join().expect("the player thread");
+    let fed = microphone.join().expect("the microphone thread") / (4 * CHANNELS);
+    // The module logs each block: "audio input: N frames x 2 channels at 48000 Hz".
+    let frames: Vec<usize> = log
+        .lines()
+        .filter_map(|l| l.split("audio input: ").nth(1))
+        .filter_map(|rest| rest.split(' ').next()?.parse().ok())
+        .collect();
+    assert!(
+        log.contains("x 2 channels at 48000 Hz"),
+        "no input block logged:\n{log}"
+    );
+    let captured: usize = frames.iter().sum();
+    // About four seconds of the app's life were captured, and never more than was fed.
+    assert!(
+        captured >= RATE * 2 && captured <= fed,
+        "{captured} frames captured of {fed} fed, in {} blocks",
+        frames.len()
+    );
 }
