@@ -74,6 +74,30 @@ fn read_paced(fifo: &Path, limit: usize) -> Vec<u8> {
     out
 }
 
+/// Runs `interstice example audio` for `frames` frames with `HOME` (and so ALSA's
+/// `.asoundrc`) in `dir`; returns its log after checking it exited well.
+fn run_audio_example(dir: &Path, frames: u32, rust_log: &str) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_interstice"))
+        .args(["example", "audio", "--listen", "127.0.0.1:0", "--frames"])
+        .arg(frames.to_string())
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .env("HOME", dir)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", rust_log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("running interstice");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{:?}\n{log}", output.status);
+    log
+}
+
 #[test]
 fn the_tone_reaches_the_device_at_its_frequency_without_dropouts() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -89,30 +113,7 @@ fn the_tone_reaches_the_device_at_its_frequency_without_dropouts() {
         let fifo = fifo.clone();
         std::thread::spawn(move || read_paced(&fifo, BYTES_PER_SECOND * 6))
     };
-    let output = Command::new(env!("CARGO_BIN_EXE_interstice"))
-        .args([
-            "example",
-            "audio",
-            "--listen",
-            "127.0.0.1:0",
-            "--frames",
-            "300",
-        ])
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .env("HOME", dir.path())
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("running interstice");
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "{:?}\n{log}", output.status);
+    let log = run_audio_example(dir.path(), 300, "info");
     assert!(
         !log.contains("null sink"),
         "cpal should have opened ALSA's default device:\n{log}"
@@ -209,30 +210,7 @@ fn captured_blocks_reach_the_module() {
         let input = input.clone();
         std::thread::spawn(move || write_paced(&input, 6.0))
     };
-    let output = Command::new(env!("CARGO_BIN_EXE_interstice"))
-        .args([
-            "example",
-            "audio",
-            "--listen",
-            "127.0.0.1:0",
-            "--frames",
-            "240",
-        ])
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .env("HOME", dir.path())
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "info,interstice::module=debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("running interstice");
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "{:?}\n{log}", output.status);
+    let log = run_audio_example(dir.path(), 240, "info,interstice::module=debug");
     player.join().expect("the player thread");
     let fed = microphone.join().expect("the microphone thread") / (4 * CHANNELS);
     // The module logs each block: "audio input: N frames x 2 channels at 48000 Hz".
