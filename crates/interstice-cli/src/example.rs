@@ -249,7 +249,11 @@ pub fn run(args: ExampleArgs, data_dir: Option<PathBuf>) -> Result<(), ExampleEr
             },
         ));
         if let Some(path) = &args.screenshot {
-            crate::window::screenshot_after(&mut app, path, args.frames.unwrap_or(60));
+            interstice_render::screenshot::screenshot_after(
+                &mut app,
+                path,
+                args.frames.unwrap_or(60),
+            );
         }
     } else {
         app.add_plugins((MinimalPlugins, LogPlugin::default(), interstice));

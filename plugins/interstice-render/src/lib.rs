@@ -22,6 +22,7 @@
 //! ```
 
 pub mod scene;
+pub mod screenshot;
 pub mod tessellate;
 
 use bevy::prelude::*;

@@ -36,6 +36,28 @@ fn the_checked_in_binding_is_what_the_node_exports() {
 }
 
 #[test]
+fn the_arena_client_node_binding_is_what_the_arena_host_exports() {
+    const NODE_BINDING: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../modules/arena_client/src/bindings/node_arena_node.toml"
+    );
+    let mut app = app();
+    load(&mut app, "arena").unwrap();
+    let exported =
+        app.world()
+            .resource::<Modules>()
+            .export_node_binding("arena_node", "127.0.0.1:8090", &[]);
+    if std::env::var_os("INTERSTICE_BLESS").is_some() {
+        std::fs::write(NODE_BINDING, &exported).unwrap();
+    }
+    let checked_in = std::fs::read_to_string(Path::new(NODE_BINDING)).unwrap_or_default();
+    assert_eq!(
+        checked_in, exported,
+        "modules/arena_client/src/bindings/node_arena_node.toml is stale: rerun with INTERSTICE_BLESS=1"
+    );
+}
+
+#[test]
 fn the_caller_node_binding_is_what_the_hello_node_exports() {
     const NODE_BINDING: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -29,6 +29,7 @@ pub fn wasm(package: &str) -> Vec<u8> {
             "gatekeeper",
             "filer",
             "swarm",
+            "arena",
         ];
         let paths = build_workspace_modules(
             Path::new(env!("CARGO_MANIFEST_DIR")),

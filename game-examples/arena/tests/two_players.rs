@@ -1,0 +1,168 @@
+//! Two games play together: a host and a guest, each its own process with its own node and
+//! window (under Xvfb, rendered by Mesa's lavapipe), connected over UDP on 127.0.0.1. Each
+//! screenshot must show both players: the guest joined through its node's remote call to the
+//! host's arena, and sees the host's player through its subscription.
+
+use bevy::color::{Color, ColorToPacked};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// An Xvfb server on a free display, stopped on drop.
+struct Xvfb {
+    child: Child,
+    display: String,
+}
+
+impl Xvfb {
+    fn start() -> Xvfb {
+        for n in 200..300u32 {
+            if Path::new(&format!("/tmp/.X{n}-lock")).exists() {
+                continue;
+            }
+            let mut child = Command::new("Xvfb")
+                .arg(format!(":{n}"))
+                .args(["-screen", "0", "1024x768x24", "-nolisten", "tcp"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting Xvfb (install it with scripts/setup.sh: apt package xvfb)");
+            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(10) {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                if socket.exists() {
+                    return Xvfb {
+                        child,
+                        display: format!(":{n}"),
+                    };
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("no free X display for Xvfb");
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn game(xvfb: &Xvfb, args: &[String]) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_arena-game"));
+    command
+        .args(args)
+        .env("DISPLAY", &xvfb.display)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .env_remove("WAYLAND_DISPLAY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let lavapipe = std::fs::read_dir("/usr/share/vulkan/icd.d")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().contains("lvp_icd"));
+    if let Some(icd) = lavapipe {
+        command.env("VK_ICD_FILENAMES", icd);
+    }
+    command.spawn().expect("starting arena-game")
+}
+
+fn wait_ok(child: Child, what: &str) {
+    let output = child.wait_with_output().expect("waiting for arena-game");
+    assert!(
+        output.status.success(),
+        "{what}: {:?}\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// How many pixels of the screenshot have (about) this colour.
+fn pixels_of(path: &Path, color: Color) -> usize {
+    let [r, g, b, _] = color.to_srgba().to_u8_array();
+    let file = std::fs::File::open(path).expect("the screenshot exists");
+    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut buffer = vec![0; reader.output_buffer_size().expect("an image size")];
+    let info = reader.next_frame(&mut buffer).expect("PNG pixels");
+    buffer[..info.buffer_size()]
+        .chunks(info.color_type.samples())
+        .filter(|p| p[0].abs_diff(r) <= 4 && p[1].abs_diff(g) <= 4 && p[2].abs_diff(b) <= 4)
+        .count()
+}
+
+#[test]
+fn host_and_guest_see_each_other() {
+    let xvfb = Xvfb::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free port")
+        .port();
+    let keys = dir.path().join("keys");
+    let (host_png, guest_png) = (dir.path().join("host.png"), dir.path().join("guest.png"));
+    let arg = |p: &Path| p.display().to_string();
+    let host = game(
+        &xvfb,
+        &[
+            "--host".into(),
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+            "--data-dir".into(),
+            arg(&keys),
+            "--frames".into(),
+            "300".into(),
+            "--screenshot".into(),
+            arg(&host_png),
+        ],
+    );
+    // The host creates both keys on its first start; a guest starting at the same moment
+    // would race it for them.
+    let started = Instant::now();
+    let complete = |role: &str| std::fs::read_dir(keys.join(role)).map_or(0, |d| d.count()) >= 2;
+    while !(complete("host") && complete("guest")) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the host made no keys"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let guest = game(
+        &xvfb,
+        &[
+            "--join".into(),
+            format!("127.0.0.1:{port}"),
+            "--data-dir".into(),
+            arg(&keys),
+            "--frames".into(),
+            "150".into(),
+            "--screenshot".into(),
+            arg(&guest_png),
+        ],
+    );
+    wait_ok(guest, "the guest");
+    wait_ok(host, "the host");
+    // The default colours: the host's player is blue (hue 210), the guest's orange (hue 25);
+    // each is a 24 × 24 square.
+    let host_color = Color::hsl(210.0, 0.75, 0.55);
+    let guest_color = Color::hsl(25.0, 0.75, 0.55);
+    for (shot, who) in [(&host_png, "host"), (&guest_png, "guest")] {
+        let (h, g) = (pixels_of(shot, host_color), pixels_of(shot, guest_color));
+        assert!(
+            h >= 400 && g >= 400,
+            "the {who}'s screen shows {h} pixels of the host's player and {g} of the guest's"
+        );
+    }
+}
