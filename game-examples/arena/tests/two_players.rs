@@ -4,56 +4,10 @@
 //! host's arena, and sees the host's player through its subscription.
 
 use bevy::color::{Color, ColorToPacked};
-use std::path::{Path, PathBuf};
+use interstice_testkit::{Picture, Xvfb, lavapipe};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// An Xvfb server on a free display, stopped on drop.
-struct Xvfb {
-    child: Child,
-    display: String,
-}
-
-impl Xvfb {
-    fn start() -> Xvfb {
-        for n in 200..300u32 {
-            if Path::new(&format!("/tmp/.X{n}-lock")).exists() {
-                continue;
-            }
-            let mut child = Command::new("Xvfb")
-                .arg(format!(":{n}"))
-                .args(["-screen", "0", "1024x768x24", "-nolisten", "tcp"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("starting Xvfb (install it with scripts/setup.sh: apt package xvfb)");
-            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
-            let started = Instant::now();
-            while started.elapsed() < Duration::from_secs(10) {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                if socket.exists() {
-                    return Xvfb {
-                        child,
-                        display: format!(":{n}"),
-                    };
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("no free X display for Xvfb");
-    }
-}
-
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn game(xvfb: &Xvfb, args: &[String]) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_arena-game"));
@@ -65,13 +19,7 @@ fn game(xvfb: &Xvfb, args: &[String]) -> Child {
         .env_remove("WAYLAND_DISPLAY")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let lavapipe = std::fs::read_dir("/usr/share/vulkan/icd.d")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().contains("lvp_icd"));
-    if let Some(icd) = lavapipe {
+    if let Some(icd) = lavapipe() {
         command.env("VK_ICD_FILENAMES", icd);
     }
     command.spawn().expect("starting arena-game")
@@ -91,16 +39,7 @@ fn wait_ok(child: Child, what: &str) {
 /// How many pixels of the screenshot have (about) this colour.
 fn pixels_of(path: &Path, color: Color) -> usize {
     let [r, g, b, _] = color.to_srgba().to_u8_array();
-    let file = std::fs::File::open(path).expect("the screenshot exists");
-    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
-    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-    let mut reader = decoder.read_info().expect("a PNG");
-    let mut buffer = vec![0; reader.output_buffer_size().expect("an image size")];
-    let info = reader.next_frame(&mut buffer).expect("PNG pixels");
-    buffer[..info.buffer_size()]
-        .chunks(info.color_type.samples())
-        .filter(|p| p[0].abs_diff(r) <= 4 && p[1].abs_diff(g) <= 4 && p[2].abs_diff(b) <= 4)
-        .count()
+    Picture::load(path).count_of([r, g, b])
 }
 
 #[test]
