@@ -75,33 +75,56 @@ impl NodeIdentity {
     }
 
     /// The identity kept in `dir` (`identity.cert.der`, `identity.key.der`), created on first
-    /// use.
+    /// use. Two processes creating it at once end up with the same one: the key file is
+    /// created exclusively, and whoever loses waits for the winner's certificate.
     pub fn load_or_create(dir: &Path) -> std::io::Result<NodeIdentity> {
+        if let Some(identity) = Self::load_complete(dir)? {
+            return Ok(identity);
+        }
+        if !dir.join("identity.key.der").exists() {
+            let identity = NodeIdentity::generate().map_err(std::io::Error::other)?;
+            match identity.save(dir) {
+                Ok(()) => return Ok(identity),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // Someone else is writing it (or a crash left half of it): give them a moment.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            if let Some(identity) = Self::load_complete(dir)? {
+                return Ok(identity);
+            }
+        }
+        Err(std::io::Error::other(format!(
+            "{} holds half an identity (certificate or key missing); refusing to replace it",
+            dir.display()
+        )))
+    }
+
+    /// The identity in `dir` if both of its files are there.
+    fn load_complete(dir: &Path) -> std::io::Result<Option<NodeIdentity>> {
         let cert_path = dir.join("identity.cert.der");
         let key_path = dir.join("identity.key.der");
-        if cert_path.is_file() && key_path.is_file() {
-            return Ok(NodeIdentity {
-                certificate: CertificateDer::from(std::fs::read(&cert_path)?),
-                key: std::fs::read(&key_path)?,
-            });
+        if !(cert_path.is_file() && key_path.is_file()) {
+            return Ok(None);
         }
-        if cert_path.exists() || key_path.exists() {
-            return Err(std::io::Error::other(format!(
-                "{} holds half an identity (certificate or key missing); refusing to replace it",
-                dir.display()
-            )));
-        }
-        let identity = NodeIdentity::generate().map_err(std::io::Error::other)?;
-        identity.save(dir)?;
-        Ok(identity)
+        Ok(Some(NodeIdentity {
+            certificate: CertificateDer::from(std::fs::read(&cert_path)?),
+            key: std::fs::read(&key_path)?,
+        }))
     }
 
     /// Writes this identity into `dir` (created if needed); refuses to replace one there.
     pub fn save(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         write_private(&dir.join("identity.key.der"), &self.key)?;
-        // The certificate last: its presence says the identity is complete.
-        std::fs::write(dir.join("identity.cert.der"), self.certificate.as_ref())
+        // The certificate last, renamed into place whole: its presence says the identity is
+        // complete, to this process and to any other loading it at the same time.
+        let partial = dir.join(format!("identity.cert.der.{}.partial", std::process::id()));
+        std::fs::write(&partial, self.certificate.as_ref())?;
+        std::fs::rename(&partial, dir.join("identity.cert.der"))
     }
 
     /// This node's fingerprint.
@@ -130,6 +153,46 @@ impl NodeIdentity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn processes_creating_one_identity_at_once_share_it() {
+        let dir =
+            std::env::temp_dir().join(format!("interstice-identity-race-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let racers: Vec<_> = (0..4)
+            .map(|_| {
+                let dir = dir.clone();
+                std::thread::spawn(move || {
+                    NodeIdentity::load_or_create(&dir).map(|i| i.fingerprint())
+                })
+            })
+            .collect();
+        let prints: Vec<String> = racers
+            .into_iter()
+            .map(|r| r.join().unwrap().unwrap())
+            .collect();
+        assert!(prints.windows(2).all(|w| w[0] == w[1]), "{prints:?}");
+        assert_eq!(
+            NodeIdentity::load_or_create(&dir).unwrap().fingerprint(),
+            prints[0]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn half_an_identity_is_refused() {
+        let dir =
+            std::env::temp_dir().join(format!("interstice-identity-half-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("identity.key.der"), b"key without a certificate").unwrap();
+        let refused = NodeIdentity::load_or_create(&dir).unwrap_err();
+        assert!(
+            refused.to_string().contains("half an identity"),
+            "{refused}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn node_ids_are_uuids_bound_to_the_fingerprint() {
