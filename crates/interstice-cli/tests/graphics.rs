@@ -7,9 +7,9 @@
 //! Needs the packages `scripts/setup.sh` installs: xvfb, xdotool, mesa-vulkan-drivers.
 //! Each run is its own process (winit allows one event loop per process).
 
-use interstice_testkit::{Picture, Xvfb, close, lavapipe};
+use interstice_testkit::{Picture, Xvfb, close, wait_ok};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 /// The triangle's and the background's colours (sRGB bytes of modules/graphics' colours).
@@ -17,7 +17,7 @@ const TRIANGLE: [u8; 3] = [242, 89, 51];
 const BACKGROUND: [u8; 3] = [20, 23, 31];
 
 fn graphics(xvfb: &Xvfb, data: &Path, frames: u32, screenshot: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_interstice"));
+    let mut command = xvfb.command(env!("CARGO_BIN_EXE_interstice"));
     command
         .args(["example", "graphics", "--listen", "127.0.0.1:0"])
         .arg("--frames")
@@ -25,28 +25,8 @@ fn graphics(xvfb: &Xvfb, data: &Path, frames: u32, screenshot: &Path) -> Command
         .arg("--screenshot")
         .arg(screenshot)
         .arg("--data-dir")
-        .arg(data)
-        .env("DISPLAY", &xvfb.display)
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "info")
-        .env_remove("WAYLAND_DISPLAY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(icd) = lavapipe() {
-        command.env("VK_ICD_FILENAMES", icd);
-    }
+        .arg(data);
     command
-}
-
-fn wait_ok(child: Child, what: &str) {
-    let output = child.wait_with_output().expect("waiting for interstice");
-    assert!(
-        output.status.success(),
-        "{what}: exit status {:?}\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 fn near(value: usize, expected: usize, slack: usize) -> bool {

@@ -145,3 +145,34 @@ impl Picture {
         self.rgb.iter().filter(|p| close(**p, color)).count()
     }
 }
+
+impl Xvfb {
+    /// A command running `program` on this display with Mesa's lavapipe, plain log output and
+    /// its output captured (for [`wait_ok`]).
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new(program);
+        command
+            .env("DISPLAY", &self.display)
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "info")
+            .env_remove("WAYLAND_DISPLAY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(icd) = lavapipe() {
+            command.env("VK_ICD_FILENAMES", icd);
+        }
+        command
+    }
+}
+
+/// Waits for `child` and fails the test, with its output, unless it exited successfully.
+pub fn wait_ok(child: Child, what: &str) {
+    let output = child.wait_with_output().expect("waiting for the program");
+    assert!(
+        output.status.success(),
+        "{what}: exit status {:?}\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

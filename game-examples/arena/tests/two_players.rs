@@ -4,35 +4,15 @@
 //! host's arena, and sees the host's player through its subscription.
 
 use bevy::color::{Color, ColorToPacked};
-use interstice_testkit::{Picture, Xvfb, lavapipe};
+use interstice_testkit::{Picture, Xvfb, wait_ok};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 
 fn game(xvfb: &Xvfb, args: &[String]) -> Child {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_arena-game"));
-    command
+    xvfb.command(env!("CARGO_BIN_EXE_arena-game"))
         .args(args)
-        .env("DISPLAY", &xvfb.display)
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "info")
-        .env_remove("WAYLAND_DISPLAY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(icd) = lavapipe() {
-        command.env("VK_ICD_FILENAMES", icd);
-    }
-    command.spawn().expect("starting arena-game")
-}
-
-fn wait_ok(child: Child, what: &str) {
-    let output = child.wait_with_output().expect("waiting for arena-game");
-    assert!(
-        output.status.success(),
-        "{what}: {:?}\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+        .spawn()
+        .expect("starting arena-game")
 }
 
 /// How many pixels of the screenshot have (about) this colour.
