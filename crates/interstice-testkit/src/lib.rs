@@ -4,47 +4,50 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 /// An Xvfb server on a free display, stopped on drop.
 pub struct Xvfb {
     child: Child,
+    /// Kept open: the server may write to it again.
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
     /// The display, for `DISPLAY` (`:93`).
     pub display: String,
 }
 
 impl Xvfb {
-    /// Starts one on the first free display from :90.
+    /// Starts one on a display the server picks itself (`-displayfd`), so tests starting
+    /// servers at the same moment never share one (a window on a shared display could take
+    /// another test's keyboard focus).
     pub fn start() -> Xvfb {
-        for n in 90..200u32 {
-            if Path::new(&format!("/tmp/.X{n}-lock")).exists() {
-                continue;
-            }
-            let child = Command::new("Xvfb")
-                .arg(format!(":{n}"))
-                .args(["-screen", "0", "1024x768x24", "-nolisten", "tcp"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("starting Xvfb (install it with scripts/setup.sh: apt package xvfb)");
-            let mut xvfb = Xvfb {
-                child,
-                display: format!(":{n}"),
-            };
-            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
-            let started = Instant::now();
-            while started.elapsed() < Duration::from_secs(10) {
-                if let Ok(Some(_)) = xvfb.child.try_wait() {
-                    break; // Lost a race for this display: try the next.
-                }
-                if socket.exists() {
-                    return xvfb;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = xvfb.child.kill();
+        let mut child = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1024x768x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting Xvfb (install it with scripts/setup.sh: apt package xvfb)");
+        // The server writes its display number once it accepts connections.
+        let mut line = String::new();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("Xvfb's stdout"));
+        let read = std::io::BufRead::read_line(&mut stdout, &mut line);
+        let number = line.trim().to_string();
+        if read.is_err() || number.is_empty() || !number.chars().all(|c| c.is_ascii_digit()) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("Xvfb did not start (it said {line:?})");
         }
-        panic!("no free X display for Xvfb");
+        Xvfb {
+            child,
+            _stdout: stdout,
+            display: format!(":{number}"),
+        }
     }
 }
 
