@@ -362,9 +362,11 @@ fn interval_durability_holds_outcomes_until_the_fsync() {
     let mut config = StorageConfig::new(dir.path());
     let interval = std::time::Duration::from_millis(500);
     config.durability = interstice::Durability::Interval(interval);
-    let mut app = node(config);
-    // Loading the module ended with an fsync, so the next one is due an interval from now.
+    // Loading the module ends with an fsync, so the next one is due an interval after that.
+    // Taken before the node starts, this is no later than that fsync: on a busy machine the
+    // start itself can take a good part of the interval.
     let synced = std::time::Instant::now();
+    let mut app = node(config);
     let ids: Vec<_> = (0..3)
         .map(|i| {
             with_api(&mut app, |api| {
