@@ -6,7 +6,7 @@
 //! side use postcard directly. Decoding never trusts the input: every length is checked against
 //! the bytes that remain before anything is allocated, and nesting depth is bounded.
 
-use crate::types::{TypeKind, TypeSet, ValueType, VariantFields};
+use crate::types::{FieldDef, TypeKind, TypeSet, ValueType, VariantFields};
 use crate::value::Value;
 use alloc::{boxed::Box, string::String, vec::Vec};
 use core::fmt;
@@ -266,7 +266,32 @@ pub fn min_size(ty: &ValueType, types: &TypeSet) -> usize {
 }
 
 /// Encodes `value` as `ty`, appending to `out`.
+///
+/// Scalars are encoded inline (a row is mostly scalars, and rows are encoded on every scan
+/// and change); everything else in [`encode_composite`].
+#[inline]
 pub fn encode_value(
+    value: &Value,
+    ty: &ValueType,
+    types: &TypeSet,
+    out: &mut Vec<u8>,
+) -> Result<(), TypeMismatch> {
+    match (ty, value) {
+        (ValueType::U32, Value::U32(v)) => write_varint(out, u64::from(*v)),
+        (ValueType::U64, Value::U64(v)) => write_varint(out, *v),
+        (ValueType::I32, Value::I32(v)) => write_signed(out, i64::from(*v)),
+        (ValueType::I64, Value::I64(v)) => write_signed(out, *v),
+        (ValueType::F32, Value::F32(v)) => out.extend_from_slice(&v.to_le_bytes()),
+        (ValueType::F64, Value::F64(v)) => out.extend_from_slice(&v.to_le_bytes()),
+        (ValueType::Bool, Value::Bool(b)) => out.push(u8::from(*b)),
+        _ => return encode_composite(value, ty, types, out),
+    }
+    Ok(())
+}
+
+/// [`encode_value`] for everything but the most common scalars.
+#[inline(never)]
+fn encode_composite(
     value: &Value,
     ty: &ValueType,
     types: &TypeSet,
@@ -344,7 +369,32 @@ pub fn encode_value(
 }
 
 /// Decodes one value of type `ty`.
+///
+/// Scalars are decoded inline (a row is mostly scalars, and rows are decoded on every insert
+/// and update); everything else in [`decode_composite`].
+#[inline]
 pub fn decode_value(
+    ty: &ValueType,
+    types: &TypeSet,
+    r: &mut Reader<'_>,
+) -> Result<Value, DecodeError> {
+    Ok(match ty {
+        ValueType::U32 => Value::U32(r.varint(32)? as u32),
+        ValueType::U64 => Value::U64(r.varint(64)?),
+        ValueType::I32 => Value::I32(r.signed(32)? as i32),
+        ValueType::I64 => Value::I64(r.signed(64)?),
+        ValueType::F32 => {
+            let b = r.bytes(4)?;
+            Value::F32(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        }
+        ValueType::Bool => Value::Bool(r.bool()?),
+        _ => return decode_composite(ty, types, r),
+    })
+}
+
+/// [`decode_value`] for everything but the most common scalars.
+#[inline(never)]
+fn decode_composite(
     ty: &ValueType,
     types: &TypeSet,
     r: &mut Reader<'_>,
@@ -443,6 +493,22 @@ fn decode_all<'t>(
         items.push(decode_value(t, types, r)?);
     }
     Ok(items)
+}
+
+/// Decodes exactly one struct with these fields from `bytes`, rejecting trailing bytes: what
+/// [`decode_exact`] does for a named struct type, without looking the type up by name (a
+/// table's rows, decoded on every insert and update).
+pub fn decode_fields_exact(
+    fields: &[FieldDef],
+    types: &TypeSet,
+    bytes: &[u8],
+) -> Result<Vec<Value>, DecodeError> {
+    let mut r = Reader::new(bytes);
+    r.enter()?;
+    let v = decode_all(fields.iter().map(|f| &f.ty), types, &mut r)?;
+    r.leave();
+    r.finish()?;
+    Ok(v)
 }
 
 /// Decodes exactly one value of type `ty` from `bytes`, rejecting trailing bytes.

@@ -9,6 +9,7 @@
 //! - [`typed`]: [`IntersticeType`], the link between Rust types and the dynamic model;
 //! - [`schema`]: module, table, reducer and query schemas;
 //! - [`protocol`]: the host-call protocol, the export names and the ABI version;
+//! - [`key_hash`]: the hasher for maps keyed by values, kind to consecutive integer keys;
 //! - [`draw`] and [`input`]: what the Gpu authority's holder draws and what the Input
 //!   authority's holder can poll.
 #![no_std]
@@ -19,6 +20,7 @@ extern crate alloc;
 pub mod codec;
 pub mod draw;
 pub mod input;
+pub mod key_hash;
 pub mod protocol;
 pub mod schema;
 pub mod typed;
@@ -26,6 +28,7 @@ pub mod types;
 pub mod value;
 
 pub use codec::{DecodeError, Reader};
+pub use key_hash::{KeyHash, KeyHasher};
 pub use protocol::{ABI_VERSION, HostError};
 pub use schema::{
     Authority, Binding, EventSpec, IndexKind, IndexSchema, ModuleSchema, NodeBinding,

@@ -224,6 +224,10 @@ pub enum TableOp {
     /// Payload: two bounds of a btree index (each a `u8` tag — 0 unbounded, 1 included,
     /// 2 excluded — then the key when bounded). Response: `Vec<row>` in key order.
     Range = 10,
+    /// Payload: a row whose primary key exists. Response: empty — an update generates
+    /// nothing, so the stored row is the payload, and the guest keeps the row it sent
+    /// instead of decoding it back (what [`TableOp::Update`] answers).
+    Replace = 11,
 }
 
 impl TableOp {
@@ -240,6 +244,7 @@ impl TableOp {
             8 => TableOp::FindUnique,
             9 => TableOp::Filter,
             10 => TableOp::Range,
+            11 => TableOp::Replace,
             _ => return None,
         })
     }
@@ -248,7 +253,7 @@ impl TableOp {
     pub fn writes(self) -> bool {
         matches!(
             self,
-            TableOp::Insert | TableOp::Update | TableOp::Delete | TableOp::Clear
+            TableOp::Insert | TableOp::Update | TableOp::Replace | TableOp::Delete | TableOp::Clear
         )
     }
 }
