@@ -140,7 +140,7 @@ impl Subscriptions {
                 continue;
             };
             let name = &table.schema().name;
-            let after = table.get(&touched.pk);
+            let after = table.get(touched.pk);
             let (event, rows): (TableEventKey, [Option<&[Value]>; 2]) =
                 match (touched.before, after) {
                     (None, Some(new)) => (TableEventKey::Insert, [Some(new), None]),

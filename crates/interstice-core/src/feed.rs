@@ -4,6 +4,7 @@
 
 use crate::db::table::Table;
 use crate::db::tx::Undo;
+use bytes::Bytes;
 use interstice_abi::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,8 +32,8 @@ pub struct TableChange {
     /// The row's primary key.
     pub key: Value,
     /// The row after the change (insert, update) or before it (delete), encoded like a
-    /// reducer argument of the row's type.
-    pub row: Vec<u8>,
+    /// reducer argument of the row's type. The rows of one transaction share one buffer.
+    pub row: Bytes,
 }
 
 /// Which tables are watched, and what they changed since the host last took it.
@@ -41,6 +42,17 @@ pub struct TableFeed {
     /// Module → its watched tables (by name, shared with the changes).
     watched: BTreeMap<Arc<str>, Vec<Arc<str>>>,
     changes: Vec<TableChange>,
+    /// Changes of the transaction being captured, waiting for their rows' shared buffer.
+    pending: Vec<Pending>,
+}
+
+/// A change whose row lies at `range` of the transaction's row buffer.
+#[derive(Debug)]
+struct Pending {
+    table: Arc<str>,
+    kind: ChangeKind,
+    key: Value,
+    range: std::ops::Range<usize>,
 }
 
 impl TableFeed {
@@ -62,6 +74,8 @@ impl TableFeed {
         let Some((module, watched)) = self.watched.get_key_value(module) else {
             return;
         };
+        // One buffer for all rows of the transaction: one allocation instead of one per row.
+        let mut rows = Vec::new();
         for touched in crate::db::changes::touched(tables, undo) {
             let Some(table) = tables.get(touched.table as usize) else {
                 continue;
@@ -69,7 +83,7 @@ impl TableFeed {
             let Some(name) = watched.iter().find(|t| ***t == *table.schema().name) else {
                 continue;
             };
-            let after = table.get(&touched.pk);
+            let after = table.get(touched.pk);
             let (kind, row) = match (touched.before, after) {
                 (None, Some(new)) => (ChangeKind::Insert, new.as_slice()),
                 (Some(old), None) => (ChangeKind::Delete, old),
@@ -78,16 +92,24 @@ impl TableFeed {
                 }
                 _ => continue,
             };
-            let mut encoded = Vec::new();
-            table.encode_row(row, &mut encoded);
-            self.changes.push(TableChange {
-                module: module.clone(),
+            let start = rows.len();
+            table.encode_row(row, &mut rows);
+            self.pending.push(Pending {
                 table: name.clone(),
                 kind,
-                key: touched.pk,
-                row: encoded,
+                key: touched.pk.clone(),
+                range: start..rows.len(),
             });
         }
+        let rows = Bytes::from(rows);
+        self.changes
+            .extend(self.pending.drain(..).map(|p| TableChange {
+                module: module.clone(),
+                table: p.table,
+                kind: p.kind,
+                key: p.key,
+                row: rows.slice(p.range),
+            }));
     }
 
     /// Moves the recorded changes, oldest first, into `out`.

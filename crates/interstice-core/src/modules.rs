@@ -265,8 +265,7 @@ impl Modules {
                 table.delete(&id, &mut undo, index as u32);
             }
             Some(row) => {
-                let mut scratch = Vec::new();
-                if let Err(e) = table.update(row, &mut undo, index as u32, &mut scratch) {
+                if let Err(e) = table.update(row, &mut undo, index as u32, None) {
                     tracing::error!(target: "interstice", "cannot reschedule {}: {e}", entry.reducer);
                 }
             }

@@ -254,7 +254,7 @@ pub(crate) fn capture(
         let Some(table) = tables.get(touched.table as usize) else {
             continue;
         };
-        if let Some((kind, rows)) = event_of(table, touched.before, table.get(&touched.pk)) {
+        if let Some((kind, rows)) = event_of(table, touched.before, table.get(touched.pk)) {
             log.append(module, &table.schema().name, kind, rows);
         }
     }

@@ -5,8 +5,9 @@
 
 use super::table::Table;
 use super::tx::Undo;
+use interstice_abi::KeyHash;
 use interstice_abi::Value;
-use rustc_hash::FxHashSet;
+use std::collections::HashSet;
 
 /// A row a transaction touched.
 #[derive(Debug)]
@@ -14,7 +15,7 @@ pub struct Touched<'a> {
     /// Table id within the module.
     pub table: u32,
     /// The row's primary key.
-    pub pk: Value,
+    pub pk: &'a Value,
     /// The row before the transaction (`None`: it did not exist).
     pub before: Option<&'a [Value]>,
 }
@@ -22,34 +23,129 @@ pub struct Touched<'a> {
 /// The rows `undo` touched, each once, in the order the transaction first touched them.
 /// `tables` are the module's tables (the state after the transaction).
 pub fn touched<'a>(tables: &[Table], undo: &'a [Undo]) -> Vec<Touched<'a>> {
-    let pk_of = |table: u32, row: &[Value]| -> Option<Value> {
-        let t = tables.get(table as usize)?;
-        row.get(usize::from(t.schema().primary_key)).cloned()
-    };
+    let entries = undo.iter().filter_map(|entry| entry_of(tables, entry));
+    // A transaction that walks its rows in key order (the usual way to change many) touches
+    // each row once: one comparison per entry proves it, without hashing every key.
+    let mut previous: Option<(u32, &Value)> = None;
+    let ascending = entries.clone().all(|t| {
+        let key = (t.table, t.pk);
+        let after = previous.is_none_or(|p| p < key);
+        previous = Some(key);
+        after
+    });
+    if ascending {
+        return entries.collect();
+    }
     let mut firsts: Vec<Touched<'a>> = Vec::with_capacity(undo.len());
-    let mut seen: FxHashSet<(u32, Value)> = FxHashSet::default();
-    for entry in undo {
-        let (table, pk, before) = match entry {
-            Undo::Inserted { table, pk } => (*table, pk.clone(), None),
-            Undo::Updated { table, old } | Undo::Deleted { table, row: old } => {
-                let Some(pk) = pk_of(*table, old) else {
-                    continue;
-                };
-                (*table, pk, Some(old.as_slice()))
-            }
-        };
-        // Most transactions touch a few rows: a linear check beats building a set.
+    // Keys seen so far; filled only once the transaction is past a few rows, since for a
+    // few a linear check is cheaper than hashing. Keys are borrowed from the undo log.
+    let mut seen: HashSet<(u32, &'a Value), KeyHash> = HashSet::default();
+    for touched in entries {
+        let (table, pk) = (touched.table, touched.pk);
         let repeated = if firsts.len() < 32 {
             firsts.iter().any(|t| t.table == table && t.pk == pk)
         } else {
             if seen.is_empty() {
-                seen.extend(firsts.iter().map(|t| (t.table, t.pk.clone())));
+                seen.reserve(undo.len());
+                seen.extend(firsts.iter().map(|t| (t.table, t.pk)));
             }
-            !seen.insert((table, pk.clone()))
+            !seen.insert((table, pk))
         };
         if !repeated {
-            firsts.push(Touched { table, pk, before });
+            firsts.push(touched);
         }
     }
     firsts
+}
+
+/// The row an undo entry is about.
+fn entry_of<'a>(tables: &[Table], entry: &'a Undo) -> Option<Touched<'a>> {
+    Some(match entry {
+        Undo::Inserted { table, pk } => Touched {
+            table: *table,
+            pk,
+            before: None,
+        },
+        Undo::Updated { table, old } | Undo::Deleted { table, row: old } => Touched {
+            table: *table,
+            pk: old.get(usize::from(
+                tables.get(*table as usize)?.schema().primary_key,
+            ))?,
+            before: Some(old.as_slice()),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::host_table;
+    use interstice_abi::ValueType;
+
+    fn table() -> Table {
+        host_table(
+            "t",
+            "T",
+            &[("id", ValueType::U32), ("v", ValueType::U32)],
+            0,
+            false,
+            Vec::new(),
+        )
+    }
+
+    fn updated(id: u32, v: u32) -> Undo {
+        Undo::Updated {
+            table: 0,
+            old: vec![Value::U32(id), Value::U32(v)],
+        }
+    }
+
+    fn keys(touched: &[Touched<'_>]) -> Vec<(u32, Option<u32>)> {
+        touched
+            .iter()
+            .map(|t| {
+                let before = t.before.map(|row| match row[1] {
+                    Value::U32(v) => v,
+                    _ => u32::MAX,
+                });
+                match t.pk {
+                    Value::U32(k) => (*k, before),
+                    _ => (u32::MAX, before),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_row_once_with_its_first_before_image_whatever_the_order() {
+        let tables = [table()];
+        // In key order (the fast path), past the linear-check size.
+        let walk: Vec<Undo> = (0..100).map(|i| updated(i, i)).collect();
+        let t = touched(&tables, &walk);
+        assert_eq!(keys(&t), (0..100).map(|i| (i, Some(i))).collect::<Vec<_>>());
+        // Out of order with repeats, short and long: the first before-image wins.
+        for n in [10u32, 100] {
+            let mut undo: Vec<Undo> = (0..n).rev().map(|i| updated(i, i)).collect();
+            undo.push(updated(n - 1, 1000));
+            undo.push(Undo::Inserted {
+                table: 0,
+                pk: Value::U32(n),
+            });
+            undo.push(Undo::Deleted {
+                table: 0,
+                row: vec![Value::U32(n), Value::U32(7)],
+            });
+            undo.push(updated(0, 2000));
+            let t = touched(&tables, &undo);
+            let mut expected: Vec<_> = (0..n).rev().map(|i| (i, Some(i))).collect();
+            expected.push((n, None));
+            assert_eq!(keys(&t), expected, "{n} rows");
+        }
+        // Ascending but touching one row twice is not the fast path's to take.
+        let twice = [updated(1, 1), updated(1, 5), updated(2, 2)];
+        assert_eq!(
+            keys(&touched(&tables, &twice)),
+            [(1, Some(1)), (2, Some(2))]
+        );
+    }
 }

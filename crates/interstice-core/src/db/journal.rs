@@ -180,9 +180,9 @@ impl Journal {
                 continue;
             };
             scratch.clear();
-            let op = match table.get(&touched.pk) {
+            let op = match table.get(touched.pk) {
                 None => {
-                    table.encode_pk(&touched.pk, scratch);
+                    table.encode_pk(touched.pk, scratch);
                     OP_DELETE
                 }
                 Some(row) => {

@@ -2,6 +2,7 @@
 
 pub mod changes;
 pub mod journal;
+mod rows;
 pub mod table;
 pub mod tx;
 

@@ -1,13 +1,14 @@
 //! One table: rows by primary key, secondary indexes, auto-increment counters.
 //!
 //! Every map the host iterates is ordered (`BTreeMap`/`BTreeSet`), so scans, filters and ranges
-//! return rows in a deterministic order; hash indexes are only ever probed, never iterated.
+//! return rows in a deterministic order; hash maps (the rows' own, hash indexes) are only ever
+//! probed, never iterated.
 
+use super::rows::RowStore;
 use super::tx::Undo;
-use interstice_abi::codec::{decode_exact, encode_value};
-use interstice_abi::{HostError, IndexKind, TableSchema, TypeSet, Value, ValueType};
-use rustc_hash::FxHashMap;
-use std::collections::{BTreeMap, BTreeSet};
+use interstice_abi::codec::{decode_exact, decode_fields_exact, encode_value};
+use interstice_abi::{HostError, IndexKind, KeyHash, TableSchema, TypeSet, Value, ValueType};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ pub type Row = Vec<Value>;
 type Keys = BTreeSet<Value>;
 
 enum IndexMap {
-    Hash(FxHashMap<Value, Keys>),
+    Hash(HashMap<Value, Keys, KeyHash>),
     BTree(BTreeMap<Value, Keys>),
 }
 
@@ -83,7 +84,7 @@ pub struct Table {
     types: Arc<TypeSet>,
     pk: usize,
     next_pk: i128,
-    rows: BTreeMap<Value, Row>,
+    rows: RowStore,
     indexes: Vec<SecondaryIndex>,
 }
 
@@ -112,7 +113,7 @@ impl Table {
                 auto_inc: i.auto_inc,
                 next: 1,
                 map: match i.kind {
-                    IndexKind::Hash => IndexMap::Hash(FxHashMap::default()),
+                    IndexKind::Hash => IndexMap::Hash(HashMap::default()),
                     IndexKind::BTree => IndexMap::BTree(BTreeMap::new()),
                 },
             })
@@ -122,7 +123,7 @@ impl Table {
             schema,
             types,
             next_pk: 1,
-            rows: BTreeMap::new(),
+            rows: RowStore::default(),
             indexes,
         }
     }
@@ -149,18 +150,16 @@ impl Table {
 
     /// Rows in primary-key order.
     pub fn rows(&self) -> impl DoubleEndedIterator<Item = &Row> + ExactSizeIterator {
-        self.rows.values()
+        self.rows.iter()
     }
 
     /// Rows after `after` (exclusive) in primary-key order.
     pub fn rows_after<'a>(&'a self, after: Option<&Value>) -> impl Iterator<Item = &'a Row> + 'a {
         let lower = match after {
-            Some(k) => Bound::Excluded(k.clone()),
+            Some(k) => Bound::Excluded(k),
             None => Bound::Unbounded,
         };
-        self.rows
-            .range((lower, Bound::Unbounded))
-            .map(|(_, row)| row)
+        self.rows.range(lower, Bound::Unbounded)
     }
 
     /// The row with this primary key.
@@ -245,9 +244,9 @@ impl Table {
 
     /// Decodes an encoded row of this table.
     pub fn decode_row(&self, bytes: &[u8]) -> Result<Row, HostError> {
-        match decode_exact(&self.schema.row_value_type(), &self.types, bytes) {
-            Ok(Value::Struct(fields)) => Ok(fields),
-            Ok(_) => Err(HostError::InvalidPayload("a row must be a struct".into())),
+        // The row type is a struct of exactly the table's fields (checked with the schema).
+        match decode_fields_exact(&self.schema.fields, &self.types, bytes) {
+            Ok(fields) => Ok(fields),
             Err(e) => Err(HostError::InvalidPayload(format!(
                 "row of {}: {e}",
                 self.schema.name
@@ -257,11 +256,13 @@ impl Table {
 
     /// Decodes an encoded value of field `field`'s type.
     pub fn decode_key(&self, field: u16, bytes: &[u8]) -> Result<Value, HostError> {
-        let ty = self.field_type(field).ok_or(HostError::NoSuchIndex {
-            table: self.schema.name.clone(),
-            field,
-            expected: "field".into(),
-        })?;
+        let ty = self
+            .field_type(field)
+            .ok_or_else(|| HostError::NoSuchIndex {
+                table: self.schema.name.clone(),
+                field,
+                expected: "field".into(),
+            })?;
         decode_exact(ty, &self.types, bytes).map_err(|e| {
             HostError::InvalidPayload(format!(
                 "key of {}.{}: {e}",
@@ -336,7 +337,7 @@ impl Table {
             }
         }
         let pk = row[self.pk].clone();
-        if self.rows.contains_key(&pk) {
+        if self.rows.contains(&pk) {
             return Err(HostError::UniqueViolation {
                 table: self.schema.name.clone(),
                 column: self.column(self.pk),
@@ -359,29 +360,31 @@ impl Table {
             table: table_id,
             pk: pk.clone(),
         });
-        let stored = self.rows.entry(pk).or_insert(row);
+        let stored = self.rows.insert_new(pk, row);
         encode_fields(stored, &self.schema, &self.types, out);
         Ok(())
     }
 
-    /// Replaces the row with the same primary key; the stored row is encoded into `out`.
+    /// Replaces the row with the same primary key; the stored row is encoded into `echo` when
+    /// one is given.
     pub fn update(
         &mut self,
         row: Row,
         undo: &mut Vec<Undo>,
         table_id: u32,
-        out: &mut Vec<u8>,
+        echo: Option<&mut Vec<u8>>,
     ) -> Result<(), HostError> {
         if row.len() != self.schema.fields.len() {
             return Err(HostError::InvalidPayload("wrong number of fields".into()));
         }
-        let pk = row[self.pk].clone();
-        let Some(old) = self.rows.get(&pk) else {
+        let Some(slot) = self.rows.slot_of(&row[self.pk]) else {
             return Err(HostError::NotFound {
                 table: self.schema.name.clone(),
-                key: printed(&pk),
+                key: printed(&row[self.pk]),
             });
         };
+        let old = self.rows.at(slot);
+        let pk = &row[self.pk];
         for index in &self.indexes {
             let key = &row[index.field];
             if index.unique
@@ -389,7 +392,7 @@ impl Table {
                 && index
                     .map
                     .get(key)
-                    .is_some_and(|pks| pks.iter().any(|p| *p != pk))
+                    .is_some_and(|pks| pks.iter().any(|p| p != pk))
             {
                 return Err(HostError::UniqueViolation {
                     table: self.schema.name.clone(),
@@ -400,16 +403,14 @@ impl Table {
         }
         for index in &mut self.indexes {
             if row[index.field] != old[index.field] {
-                index.map.remove(&old[index.field], &pk);
+                index.map.remove(&old[index.field], pk);
                 index.map.add(row[index.field].clone(), pk.clone());
             }
         }
-        let slot = self.rows.get_mut(&pk).ok_or(HostError::NotFound {
-            table: self.schema.name.clone(),
-            key: printed(&pk),
-        })?;
-        let old = std::mem::replace(slot, row);
-        encode_fields(slot, &self.schema, &self.types, out);
+        let old = self.rows.replace_at(slot, row);
+        if let Some(out) = echo {
+            encode_fields(self.rows.at(slot), &self.schema, &self.types, out);
+        }
         undo.push(Undo::Updated {
             table: table_id,
             old,
@@ -433,12 +434,12 @@ impl Table {
 
     /// Removes every row; how many there were.
     pub fn clear(&mut self, undo: &mut Vec<Undo>, table_id: u32) -> u64 {
-        let rows = std::mem::take(&mut self.rows);
+        let rows = self.rows.take_all();
         for index in &mut self.indexes {
             index.map.clear();
         }
         let n = rows.len() as u64;
-        undo.extend(rows.into_values().map(|row| Undo::Deleted {
+        undo.extend(rows.into_iter().map(|row| Undo::Deleted {
             table: table_id,
             row,
         }));
@@ -463,7 +464,7 @@ impl Table {
         for index in &mut self.indexes {
             index.map.add(row[index.field].clone(), pk.clone());
         }
-        self.rows.insert(pk, row);
+        self.rows.insert_new(pk, row);
     }
 
     /// The row whose unique column `field` equals `key`.
@@ -526,5 +527,139 @@ impl Table {
             field,
             expected: expected.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::host_table;
+    use crate::db::tx::rollback;
+    use interstice_abi::IndexSchema;
+
+    /// `id` (primary key), `name` (unique hash index), `score`.
+    fn table() -> Table {
+        host_table(
+            "players",
+            "Player",
+            &[
+                ("id", ValueType::U32),
+                ("name", ValueType::String),
+                ("score", ValueType::I64),
+            ],
+            0,
+            false,
+            vec![IndexSchema {
+                field: 1,
+                kind: IndexKind::Hash,
+                unique: true,
+                auto_inc: false,
+            }],
+        )
+    }
+
+    fn player(id: u32, name: &str, score: i64) -> Row {
+        vec![
+            Value::U32(id),
+            Value::String(name.into()),
+            Value::I64(score),
+        ]
+    }
+
+    fn ids(t: &Table) -> Vec<u32> {
+        t.rows()
+            .map(|r| match r[0] {
+                Value::U32(id) => id,
+                _ => u32::MAX,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn updates_echo_only_when_asked_and_keep_indexes_and_order() {
+        let mut t = table();
+        let mut undo = Vec::new();
+        let mut out = Vec::new();
+        for (id, name) in [(3, "c"), (1, "a"), (2, "b")] {
+            t.insert(player(id, name, 0), &mut undo, 0, &mut out)
+                .unwrap();
+        }
+        assert_eq!(ids(&t), [1, 2, 3]);
+        out.clear();
+        t.update(player(2, "bee", 5), &mut undo, 0, Some(&mut out))
+            .unwrap();
+        assert_eq!(t.decode_row(&out).unwrap(), player(2, "bee", 5));
+        out.clear();
+        t.update(player(2, "bee", 6), &mut undo, 0, None).unwrap();
+        assert!(out.is_empty());
+        assert_eq!(t.get(&Value::U32(2)), Some(&player(2, "bee", 6)));
+        let by_name = |t: &Table, n: &str| {
+            t.find_unique(1, &Value::String(n.into()))
+                .unwrap()
+                .map(|r| r[0].clone())
+        };
+        assert_eq!(by_name(&t, "bee"), Some(Value::U32(2)));
+        assert_eq!(by_name(&t, "b"), None);
+        // Taking a unique name from another row, or updating a missing row, fails and
+        // changes nothing.
+        let before = undo.len();
+        assert!(matches!(
+            t.update(player(3, "a", 0), &mut undo, 0, None),
+            Err(HostError::UniqueViolation { .. })
+        ));
+        assert!(matches!(
+            t.update(player(9, "z", 0), &mut undo, 0, None),
+            Err(HostError::NotFound { .. })
+        ));
+        assert_eq!(undo.len(), before);
+        assert_eq!(t.get(&Value::U32(3)), Some(&player(3, "c", 0)));
+    }
+
+    #[test]
+    fn rollback_restores_rows_their_order_and_indexes() {
+        let mut t = table();
+        let mut undo = Vec::new();
+        let mut out = Vec::new();
+        for id in 1..=5 {
+            t.insert(player(id, &format!("p{id}"), 0), &mut undo, 0, &mut out)
+                .unwrap();
+        }
+        undo.clear(); // committed
+        t.update(player(2, "two", 9), &mut undo, 0, None).unwrap();
+        assert!(t.delete(&Value::U32(4), &mut undo, 0));
+        t.insert(player(7, "p7", 0), &mut undo, 0, &mut out)
+            .unwrap();
+        t.insert(player(4, "again", 0), &mut undo, 0, &mut out)
+            .unwrap();
+        assert_eq!(ids(&t), [1, 2, 3, 4, 5, 7]);
+        let mut tables = [t];
+        rollback(&mut tables, &mut undo);
+        let [t] = tables;
+        assert_eq!(ids(&t), [1, 2, 3, 4, 5]);
+        for id in 1..=5 {
+            assert_eq!(
+                t.get(&Value::U32(id)),
+                Some(&player(id, &format!("p{id}"), 0))
+            );
+        }
+        assert!(
+            t.find_unique(1, &Value::String("two".into()))
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            t.find_unique(1, &Value::String("again".into()))
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            t.find_unique(1, &Value::String("p4".into())).unwrap(),
+            Some(&player(4, "p4", 0))
+        );
+        let after: Vec<_> = t
+            .rows_after(Some(&Value::U32(3)))
+            .map(|r| r[0].clone())
+            .collect();
+        assert_eq!(after, [Value::U32(4), Value::U32(5)]);
     }
 }

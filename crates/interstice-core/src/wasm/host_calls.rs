@@ -332,11 +332,13 @@ fn read_bound(
             "invalid bound tag {tag}"
         )));
     }
-    let ty = table.field_type(field).ok_or(HostError::NoSuchIndex {
-        table: table.schema().name.clone(),
-        field,
-        expected: "btree".into(),
-    })?;
+    let ty = table
+        .field_type(field)
+        .ok_or_else(|| HostError::NoSuchIndex {
+            table: table.schema().name.clone(),
+            field,
+            expected: "btree".into(),
+        })?;
     let mut reader = interstice_abi::Reader::new(r);
     let key = interstice_abi::codec::decode_value(ty, table.types(), &mut reader)
         .map_err(|e| HostError::InvalidPayload(format!("range bound: {e}")))?;
@@ -376,7 +378,11 @@ fn table_op(
         }
         TableOp::Update => {
             let row = table.decode_row(payload)?;
-            table.update(row, &mut tx.undo, table_id, out)?;
+            table.update(row, &mut tx.undo, table_id, Some(out))?;
+        }
+        TableOp::Replace => {
+            let row = table.decode_row(payload)?;
+            table.update(row, &mut tx.undo, table_id, None)?;
         }
         TableOp::Get => {
             let pk = table.decode_pk(payload)?;
@@ -404,10 +410,12 @@ fn table_op(
                 Some((1, key)) => Some(table.decode_pk(key)?),
                 _ => return Err(HostError::InvalidPayload("scan cursor".into())),
             };
-            let page: Vec<&Row> = table
-                .rows_after(after.as_ref())
-                .take(SCAN_PAGE_ROWS as usize)
-                .collect();
+            let mut page: Vec<&Row> = Vec::with_capacity(table.len().min(SCAN_PAGE_ROWS as usize));
+            page.extend(
+                table
+                    .rows_after(after.as_ref())
+                    .take(SCAN_PAGE_ROWS as usize),
+            );
             encode_rows(table, page.into_iter(), out);
         }
         TableOp::FindUnique => {
