@@ -3,6 +3,7 @@
 use crate::__private::table_call;
 use interstice_abi::protocol::{SCAN_PAGE_ROWS, TableDescription, TableOp};
 use interstice_abi::{HostError, IntersticeType};
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
@@ -65,23 +66,30 @@ impl<T: TableRow> TableHandle<T> {
     /// `auto_inc` column asks for a generated value). Fails on a duplicate primary key or
     /// unique index key.
     pub fn insert(&self, row: T) -> Result<T, HostError> {
-        Self::call(TableOp::Insert, 0, &row.to_bytes())
+        with_encoded(&row, |bytes| Self::call(TableOp::Insert, 0, bytes))
     }
 
     /// The row with this primary key.
     pub fn get(&self, key: &T::PrimaryKey) -> Option<T> {
-        expect_read(Self::call(TableOp::Get, 0, &key.to_bytes()), "get")
+        expect_read(
+            with_encoded(key, |bytes| Self::call(TableOp::Get, 0, bytes)),
+            "get",
+        )
     }
 
     /// Replaces the row that has the same primary key. Fails if there is none, or on a unique
     /// index conflict.
     pub fn update(&self, row: T) -> Result<T, HostError> {
-        Self::call(TableOp::Update, 0, &row.to_bytes())
+        // An update generates nothing, so the stored row is `row`: no need to decode it back.
+        with_encoded(&row, |bytes| {
+            table_call(TableOp::Replace, T::table_id(), 0, bytes)
+        })?;
+        Ok(row)
     }
 
     /// Removes the row with this primary key; `Ok(false)` if there was none.
     pub fn delete(&self, key: &T::PrimaryKey) -> Result<bool, HostError> {
-        Self::call(TableOp::Delete, 0, &key.to_bytes())
+        with_encoded(key, |bytes| Self::call(TableOp::Delete, 0, bytes))
     }
 
     /// Number of rows.
@@ -184,7 +192,9 @@ impl<T: TableRow, K: IntersticeType, Kind> IndexHandle<T, K, Kind> {
     /// Every row whose column equals `key`, in primary-key order.
     pub fn filter(&self, key: &K) -> Vec<T> {
         expect_read(
-            TableHandle::<T>::call(TableOp::Filter, self.field, &key.to_bytes()),
+            with_encoded(key, |bytes| {
+                TableHandle::<T>::call(TableOp::Filter, self.field, bytes)
+            }),
             "filter",
         )
     }
@@ -194,7 +204,9 @@ impl<T: TableRow, K: IntersticeType, Kind: Unique> IndexHandle<T, K, Kind> {
     /// The row whose column equals `key`.
     pub fn find(&self, key: &K) -> Option<T> {
         expect_read(
-            TableHandle::<T>::call(TableOp::FindUnique, self.field, &key.to_bytes()),
+            with_encoded(key, |bytes| {
+                TableHandle::<T>::call(TableOp::FindUnique, self.field, bytes)
+            }),
             "find",
         )
     }
@@ -222,4 +234,27 @@ impl<T: TableRow, K: IntersticeType, Kind: Ordered> IndexHandle<T, K, Kind> {
             "range",
         )
     }
+}
+
+/// Runs `f` on the encoding of `value`, made in a buffer kept between calls: a reducer that
+/// updates thousands of rows would otherwise allocate and free a buffer for each.
+fn with_encoded<V: IntersticeType, R>(value: &V, f: impl FnOnce(&[u8]) -> R) -> R {
+    /// Above this, the buffer is given back after use instead of kept.
+    const KEEP: usize = 64 * 1024;
+    thread_local! {
+        static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut buffer) => {
+            buffer.clear();
+            value.encode(&mut buffer);
+            let result = f(&buffer);
+            if buffer.capacity() > KEEP {
+                *buffer = Vec::new();
+            }
+            result
+        }
+        // Only if `f` itself came back here: use a buffer of its own.
+        Err(_) => f(&value.to_bytes()),
+    })
 }

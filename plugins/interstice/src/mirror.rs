@@ -27,7 +27,7 @@
 //! ```
 
 use bevy::prelude::*;
-use interstice_abi::{IntersticeType, Value};
+use interstice_abi::{IntersticeType, KeyHash, Value};
 use interstice_core::{ChangeKind, Database, IntersticeSystems, Modules, TableChange};
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -168,7 +168,7 @@ impl<T> MirrorTable<T> {
 struct Mirror<T> {
     module: Arc<str>,
     table: Arc<str>,
-    entities: HashMap<Value, Entity>,
+    entities: HashMap<Value, Entity, KeyHash>,
     synced: bool,
     _row: PhantomData<fn() -> T>,
 }
@@ -179,7 +179,7 @@ impl<T: IntersticeType + Send + Sync + 'static> Plugin for MirrorTable<T> {
             .insert_resource(Mirror::<T> {
                 module: Arc::from(self.module.as_str()),
                 table: Arc::from(self.table.as_str()),
-                entities: HashMap::new(),
+                entities: HashMap::default(),
                 synced: false,
                 _row: PhantomData,
             })
