@@ -503,12 +503,28 @@ pub fn decode_fields_exact(
     types: &TypeSet,
     bytes: &[u8],
 ) -> Result<Vec<Value>, DecodeError> {
+    let mut v = Vec::new();
+    decode_fields_into(fields, types, bytes, &mut v)?;
+    Ok(v)
+}
+
+/// [`decode_fields_exact`] into a vector the caller had (cleared first): a host that keeps the
+/// vectors of rows it dropped decodes new rows without allocating.
+pub fn decode_fields_into(
+    fields: &[FieldDef],
+    types: &TypeSet,
+    bytes: &[u8],
+    out: &mut Vec<Value>,
+) -> Result<(), DecodeError> {
+    out.clear();
+    out.reserve(fields.len());
     let mut r = Reader::new(bytes);
     r.enter()?;
-    let v = decode_all(fields.iter().map(|f| &f.ty), types, &mut r)?;
+    for field in fields {
+        out.push(decode_value(&field.ty, types, &mut r)?);
+    }
     r.leave();
-    r.finish()?;
-    Ok(v)
+    r.finish()
 }
 
 /// Decodes exactly one value of type `ty` from `bytes`, rejecting trailing bytes.

@@ -74,9 +74,11 @@ impl IntersticeType for u8 {
     fn value_type() -> ValueType {
         ValueType::U8
     }
+    #[inline]
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(*self)
     }
+    #[inline]
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         r.byte()
     }
@@ -86,9 +88,11 @@ impl IntersticeType for i8 {
     fn value_type() -> ValueType {
         ValueType::I8
     }
+    #[inline]
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(*self as u8)
     }
+    #[inline]
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(r.byte()? as i8)
     }
@@ -98,9 +102,11 @@ impl IntersticeType for bool {
     fn value_type() -> ValueType {
         ValueType::Bool
     }
+    #[inline]
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(u8::from(*self))
     }
+    #[inline]
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         r.bool()
     }
@@ -110,9 +116,11 @@ impl IntersticeType for f32 {
     fn value_type() -> ValueType {
         ValueType::F32
     }
+    #[inline]
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes())
     }
+    #[inline]
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let b = r.bytes(4)?;
         Ok(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -123,9 +131,11 @@ impl IntersticeType for f64 {
     fn value_type() -> ValueType {
         ValueType::F64
     }
+    #[inline]
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes())
     }
+    #[inline]
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let mut a = [0u8; 8];
         a.copy_from_slice(r.bytes(8)?);

@@ -182,11 +182,19 @@ pub fn types_of(register: impl FnOnce(&mut TypeSet)) -> Vec<TypeDef> {
 }
 
 /// Resolves and caches a table id.
+#[inline]
 pub fn cached_table_id(cache: &AtomicU32, name: &str) -> u32 {
     let id = cache.load(Ordering::Relaxed);
     if id != u32::MAX {
         return id;
     }
+    resolve_table_id(cache, name)
+}
+
+/// The first use of a table: asks the host for its id.
+#[cold]
+#[inline(never)]
+fn resolve_table_id(cache: &AtomicU32, name: &str) -> u32 {
     // SAFETY: pointer and length of a live string.
     let resolved = unsafe { ffi::resolve_table(name.as_ptr(), name.len()) };
     if resolved < 0 {
