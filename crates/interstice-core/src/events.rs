@@ -133,9 +133,8 @@ impl Subscriptions {
         undo: &[Undo],
         out: &mut Vec<EventInvocation>,
     ) {
-        let firsts = crate::db::changes::touched(tables, undo);
         let mut args = Vec::new();
-        for touched in &firsts {
+        for touched in crate::db::changes::touched(tables, undo) {
             let Some(table) = tables.get(touched.table as usize) else {
                 continue;
             };

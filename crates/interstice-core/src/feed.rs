@@ -112,8 +112,8 @@ impl TableFeed {
             }));
     }
 
-    /// Moves the recorded changes, oldest first, into `out`.
-    pub fn drain_into(&mut self, out: &mut Vec<TableChange>) {
-        out.append(&mut self.changes);
+    /// Takes the recorded changes, oldest first.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, TableChange> {
+        self.changes.drain(..)
     }
 }

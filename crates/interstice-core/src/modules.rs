@@ -199,14 +199,14 @@ impl Modules {
     }
 
     /// Records every committed change of `module.table` from now on, for
-    /// [`drain_table_changes_into`](Self::drain_table_changes_into).
+    /// [`drain_table_changes`](Self::drain_table_changes).
     pub fn watch_table(&mut self, module: &str, table: &str) {
         self.feed.watch(module, table);
     }
 
-    /// Moves the watched tables' changes since the last call, oldest first, into `out`.
-    pub fn drain_table_changes_into(&mut self, out: &mut Vec<crate::feed::TableChange>) {
-        self.feed.drain_into(out);
+    /// Takes the watched tables' changes since the last call, oldest first.
+    pub fn drain_table_changes(&mut self) -> impl Iterator<Item = crate::feed::TableChange> + '_ {
+        self.feed.drain()
     }
 
     /// Sets what the Input holder sees when it polls (`input_state`).
@@ -939,7 +939,8 @@ impl Modules {
                 }
             }
         }
-        state.tx.undo.clear();
+        // Committed (or rolled back, leaving it empty): its rows' vectors serve the next call.
+        state.tx.recycle_undo();
         std::mem::swap(&mut state.tx.undo, &mut self.undo);
         if matches!(
             result,

@@ -94,13 +94,11 @@ fn publish_table_changes(
     mut modules: ResMut<Modules>,
     mut requests: ResMut<WatchRequests>,
     mut changes: MessageWriter<TableChanged>,
-    mut buffer: Local<Vec<TableChange>>,
 ) {
     for (module, table) in requests.0.drain(..) {
         modules.watch_table(&module, &table);
     }
-    modules.drain_table_changes_into(&mut buffer);
-    changes.write_batch(buffer.drain(..).map(TableChanged));
+    changes.write_batch(modules.drain_table_changes().map(TableChanged));
 }
 
 /// The row of a mirrored table, as the module's type.

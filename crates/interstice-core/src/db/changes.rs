@@ -22,7 +22,10 @@ pub struct Touched<'a> {
 
 /// The rows `undo` touched, each once, in the order the transaction first touched them.
 /// `tables` are the module's tables (the state after the transaction).
-pub fn touched<'a>(tables: &[Table], undo: &'a [Undo]) -> Vec<Touched<'a>> {
+pub fn touched<'a>(
+    tables: &'a [Table],
+    undo: &'a [Undo],
+) -> impl Iterator<Item = Touched<'a>> + 'a {
     let entries = undo.iter().filter_map(|entry| entry_of(tables, entry));
     // A transaction that walks its rows in key order (the usual way to change many) touches
     // each row once: one comparison per entry proves it, without hashing every key.
@@ -34,7 +37,7 @@ pub fn touched<'a>(tables: &[Table], undo: &'a [Undo]) -> Vec<Touched<'a>> {
         after
     });
     if ascending {
-        return entries.collect();
+        return TouchedRows::Walk(entries);
     }
     let mut firsts: Vec<Touched<'a>> = Vec::with_capacity(undo.len());
     // Keys seen so far; filled only once the transaction is past a few rows, since for a
@@ -55,7 +58,25 @@ pub fn touched<'a>(tables: &[Table], undo: &'a [Undo]) -> Vec<Touched<'a>> {
             firsts.push(touched);
         }
     }
-    firsts
+    TouchedRows::Listed(firsts.into_iter())
+}
+
+/// The rows a transaction touched: its undo log itself when that touches each row once, or
+/// the list of first touches.
+enum TouchedRows<'a, W> {
+    Walk(W),
+    Listed(std::vec::IntoIter<Touched<'a>>),
+}
+
+impl<'a, W: Iterator<Item = Touched<'a>>> Iterator for TouchedRows<'a, W> {
+    type Item = Touched<'a>;
+
+    fn next(&mut self) -> Option<Touched<'a>> {
+        match self {
+            TouchedRows::Walk(walk) => walk.next(),
+            TouchedRows::Listed(list) => list.next(),
+        }
+    }
 }
 
 /// The row an undo entry is about.
@@ -121,7 +142,7 @@ mod tests {
         let tables = [table()];
         // In key order (the fast path), past the linear-check size.
         let walk: Vec<Undo> = (0..100).map(|i| updated(i, i)).collect();
-        let t = touched(&tables, &walk);
+        let t: Vec<_> = touched(&tables, &walk).collect();
         assert_eq!(keys(&t), (0..100).map(|i| (i, Some(i))).collect::<Vec<_>>());
         // Out of order with repeats, short and long: the first before-image wins.
         for n in [10u32, 100] {
@@ -136,16 +157,14 @@ mod tests {
                 row: vec![Value::U32(n), Value::U32(7)],
             });
             undo.push(updated(0, 2000));
-            let t = touched(&tables, &undo);
+            let t: Vec<_> = touched(&tables, &undo).collect();
             let mut expected: Vec<_> = (0..n).rev().map(|i| (i, Some(i))).collect();
             expected.push((n, None));
             assert_eq!(keys(&t), expected, "{n} rows");
         }
         // Ascending but touching one row twice is not the fast path's to take.
         let twice = [updated(1, 1), updated(1, 5), updated(2, 2)];
-        assert_eq!(
-            keys(&touched(&tables, &twice)),
-            [(1, Some(1)), (2, Some(2))]
-        );
+        let t: Vec<_> = touched(&tables, &twice).collect();
+        assert_eq!(keys(&t), [(1, Some(1)), (2, Some(2))]);
     }
 }

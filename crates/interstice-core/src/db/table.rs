@@ -6,7 +6,7 @@
 
 use super::rows::RowStore;
 use super::tx::Undo;
-use interstice_abi::codec::{decode_exact, decode_fields_exact, encode_value};
+use interstice_abi::codec::{decode_exact, decode_fields_into, encode_value};
 use interstice_abi::{HostError, IndexKind, KeyHash, TableSchema, TypeSet, Value, ValueType};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
@@ -244,9 +244,14 @@ impl Table {
 
     /// Decodes an encoded row of this table.
     pub fn decode_row(&self, bytes: &[u8]) -> Result<Row, HostError> {
+        self.decode_row_into(bytes, Vec::new())
+    }
+
+    /// Decodes an encoded row of this table into `row`'s allocation (a row dropped earlier).
+    pub fn decode_row_into(&self, bytes: &[u8], mut row: Row) -> Result<Row, HostError> {
         // The row type is a struct of exactly the table's fields (checked with the schema).
-        match decode_fields_exact(&self.schema.fields, &self.types, bytes) {
-            Ok(fields) => Ok(fields),
+        match decode_fields_into(&self.schema.fields, &self.types, bytes, &mut row) {
+            Ok(()) => Ok(row),
             Err(e) => Err(HostError::InvalidPayload(format!(
                 "row of {}: {e}",
                 self.schema.name

@@ -373,15 +373,18 @@ fn table_op(
         .ok_or(HostError::NoSuchTable(table_id))?;
     match op {
         TableOp::Insert => {
-            let row = table.decode_row(payload)?;
+            let spare = tx.spare_rows.pop().unwrap_or_default();
+            let row = table.decode_row_into(payload, spare)?;
             table.insert(row, &mut tx.undo, table_id, out)?;
         }
         TableOp::Update => {
-            let row = table.decode_row(payload)?;
+            let spare = tx.spare_rows.pop().unwrap_or_default();
+            let row = table.decode_row_into(payload, spare)?;
             table.update(row, &mut tx.undo, table_id, Some(out))?;
         }
         TableOp::Replace => {
-            let row = table.decode_row(payload)?;
+            let spare = tx.spare_rows.pop().unwrap_or_default();
+            let row = table.decode_row_into(payload, spare)?;
             table.update(row, &mut tx.undo, table_id, None)?;
         }
         TableOp::Get => {

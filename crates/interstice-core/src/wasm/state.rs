@@ -15,6 +15,26 @@ pub struct CallTx {
     pub undo: Vec<Undo>,
     /// Queries may not write.
     pub read_only: bool,
+    /// Row vectors of committed transactions' undo logs, emptied, for the next rows decoded
+    /// from the guest: a reducer updating thousands of rows a frame then allocates none.
+    pub(crate) spare_rows: Vec<crate::db::Row>,
+}
+
+/// At most this many spare row vectors are kept per module.
+const MAX_SPARE_ROWS: usize = 16 * 1024;
+
+impl CallTx {
+    /// Empties the undo log of a committed transaction, keeping its rows' vectors as spares.
+    pub fn recycle_undo(&mut self) {
+        for entry in self.undo.drain(..) {
+            if let Undo::Updated { old: mut row, .. } | Undo::Deleted { mut row, .. } = entry
+                && self.spare_rows.len() < MAX_SPARE_ROWS
+            {
+                row.clear();
+                self.spare_rows.push(row);
+            }
+        }
+    }
 }
 
 /// A guest log line, kept for whoever wants to show it (the inspector, tests).
