@@ -12,6 +12,8 @@ const NULL_RATE: u32 = 48_000;
 const NULL_CHANNELS: u16 = 2;
 /// Most captured samples kept between frames (older ones are dropped).
 const MAX_CAPTURED: usize = 48_000 * 2;
+/// Most captured blocks kept between frames, however small (older ones are dropped).
+const MAX_CAPTURED_BLOCKS: usize = 1024;
 
 #[derive(Default)]
 struct Inner {
@@ -20,7 +22,7 @@ struct Inner {
     started: bool,
     played: u64,
     underrun: u64,
-    captured: Vec<Vec<f32>>,
+    captured: VecDeque<Vec<f32>>,
     captured_samples: usize,
 }
 
@@ -84,11 +86,19 @@ impl Shared {
     }
 
     fn capture(&self, samples: &[f32]) {
+        // A device at the end of its input (ALSA's `file` plugin once its FIFO closes) calls
+        // back with nothing, as fast as it can: such calls are no blocks, and the number of
+        // blocks is bounded as well as their samples.
+        if samples.is_empty() {
+            return;
+        }
         let mut inner = self.lock();
         inner.captured_samples += samples.len();
-        inner.captured.push(samples.to_vec());
-        while inner.captured_samples > MAX_CAPTURED && !inner.captured.is_empty() {
-            let dropped = inner.captured.remove(0);
+        inner.captured.push_back(samples.to_vec());
+        while inner.captured_samples > MAX_CAPTURED || inner.captured.len() > MAX_CAPTURED_BLOCKS {
+            let Some(dropped) = inner.captured.pop_front() else {
+                break;
+            };
             inner.captured_samples -= dropped.len();
         }
     }
@@ -97,7 +107,7 @@ impl Shared {
     pub fn take_captured(&self) -> Vec<Vec<f32>> {
         let mut inner = self.lock();
         inner.captured_samples = 0;
-        std::mem::take(&mut inner.captured)
+        std::mem::take(&mut inner.captured).into()
     }
 }
 
@@ -280,5 +290,23 @@ mod tests {
         assert_eq!(shared.counters(), (3, 1));
         shared.consume(2);
         assert_eq!(shared.counters(), (3, 3));
+    }
+
+    #[test]
+    fn empty_captures_are_no_blocks_and_blocks_are_bounded() {
+        let shared = Shared::default();
+        for _ in 0..10_000 {
+            shared.capture(&[]);
+        }
+        assert!(shared.take_captured().is_empty());
+        for i in 0..(MAX_CAPTURED_BLOCKS + 10) {
+            shared.capture(&[i as f32]);
+        }
+        let blocks = shared.take_captured();
+        assert_eq!(blocks.len(), MAX_CAPTURED_BLOCKS);
+        assert_eq!(blocks[0], [10.0], "the oldest blocks were dropped");
+        shared.capture(&vec![0.5; MAX_CAPTURED + 1]);
+        shared.capture(&[0.25]);
+        assert_eq!(shared.take_captured(), [vec![0.25]]);
     }
 }
