@@ -8,8 +8,11 @@
 //! block it receives.
 
 use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const RATE: usize = 48_000;
@@ -56,7 +59,7 @@ pcm.tofile {{
 /// Reads the FIFO at `BYTES_PER_SECOND` until the writer closes it or `limit` bytes came.
 fn read_paced(fifo: &Path, limit: usize) -> Vec<u8> {
     let mut file = std::fs::File::open(fifo).expect("opening the FIFO");
-    let mut out = Vec::with_capacity(limit);
+    let mut out = Vec::with_capacity(limit.min(BYTES_PER_SECOND * 8));
     let mut chunk = vec![0u8; BYTES_PER_SECOND / 100];
     let start = Instant::now();
     while out.len() < limit {
@@ -168,24 +171,44 @@ fn the_tone_reaches_the_device_at_its_frequency_without_dropouts() {
 
 /// Writes silence into the FIFO at `BYTES_PER_SECOND` for `seconds`, or until the reader is
 /// gone.
-fn write_paced(fifo: &Path, seconds: f64) -> usize {
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(fifo)
-        .expect("opening the capture FIFO");
+/// Writes silence into the FIFO at `BYTES_PER_SECOND` until `stop` is set (or `seconds`
+/// pass); returns the bytes written.
+///
+/// ALSA opens and closes the capture device while cpal probes it, before the stream opens it
+/// for good, so the FIFO is (re)opened whenever it has a reader, without blocking: a writer
+/// that gave up on the probe's close left the stream's open waiting for ever.
+fn write_paced(fifo: &Path, stop: &AtomicBool, seconds: f64) -> usize {
+    /// `O_NONBLOCK` on Linux: opening a FIFO for writing fails at once when it has no reader.
+    const O_NONBLOCK: i32 = 0o4000;
     let chunk = vec![0u8; BYTES_PER_SECOND / 100];
     let start = Instant::now();
     let mut written = 0;
-    while start.elapsed().as_secs_f64() < seconds {
+    let mut file: Option<std::fs::File> = None;
+    while start.elapsed().as_secs_f64() < seconds && !stop.load(Ordering::Relaxed) {
         let due = (start.elapsed().as_secs_f64() * BYTES_PER_SECOND as f64) as usize;
         if written > due {
             std::thread::sleep(Duration::from_millis(2));
             continue;
         }
-        if std::io::Write::write_all(&mut file, &chunk).is_err() {
-            break;
+        let Some(open) = file.as_mut() else {
+            file = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(O_NONBLOCK)
+                .open(fifo)
+                .ok();
+            if file.is_none() {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            continue;
+        };
+        // A chunk is under PIPE_BUF: it is written whole or not at all.
+        match std::io::Write::write(open, &chunk) {
+            Ok(n) => written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(_) => file = None,
         }
-        written += chunk.len();
     }
     written
 }
@@ -202,15 +225,20 @@ fn captured_blocks_reach_the_module() {
         assert!(made.success());
     }
     asoundrc(dir.path(), &out, Some(&input));
+    // Both ends keep going until the example has exited: a capture FIFO that ends while the
+    // example still runs (a slow, loaded machine) makes ALSA's `file` plugin deliver blocks
+    // as fast as it can, and the module would see more than was fed.
     let player = {
         let out = out.clone();
-        std::thread::spawn(move || read_paced(&out, BYTES_PER_SECOND * 6))
+        std::thread::spawn(move || read_paced(&out, BYTES_PER_SECOND * 120))
     };
+    let stop = Arc::new(AtomicBool::new(false));
     let microphone = {
-        let input = input.clone();
-        std::thread::spawn(move || write_paced(&input, 6.0))
+        let (input, stop) = (input.clone(), stop.clone());
+        std::thread::spawn(move || write_paced(&input, &stop, 120.0))
     };
     let log = run_audio_example(dir.path(), 240, "info,interstice::module=debug");
+    stop.store(true, Ordering::Relaxed);
     player.join().expect("the player thread");
     let fed = microphone.join().expect("the microphone thread") / (4 * CHANNELS);
     // The module logs each block: "audio input: N frames x 2 channels at 48000 Hz".
