@@ -7,8 +7,9 @@
 //! keeps an integer key's low bits in the hash's low bits (which pick the bucket), so
 //! consecutive keys fall into neighbouring buckets, and multiplies the rest into the high bits
 //! (which hashbrown uses as the tag that tells keys in a group apart) — the same idea as Bevy's
-//! entity hasher. Anything that is not a short run of integers (strings, vectors) is hashed
-//! like FxHash.
+//! entity hasher. When a key is written as several integers (a value's kind, then the number;
+//! a tuple; a vector of numbers), everything before the last one is folded FxHash-style into an
+//! offset; anything written as bytes (strings) is hashed FxHash-style throughout.
 //!
 //! Like FxHash it is not resistant to keys chosen to collide; a module choosing such keys only
 //! slows its own tables.
