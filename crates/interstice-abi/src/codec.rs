@@ -495,21 +495,10 @@ fn decode_all<'t>(
     Ok(items)
 }
 
-/// Decodes exactly one struct with these fields from `bytes`, rejecting trailing bytes: what
-/// [`decode_exact`] does for a named struct type, without looking the type up by name (a
-/// table's rows, decoded on every insert and update).
-pub fn decode_fields_exact(
-    fields: &[FieldDef],
-    types: &TypeSet,
-    bytes: &[u8],
-) -> Result<Vec<Value>, DecodeError> {
-    let mut v = Vec::new();
-    decode_fields_into(fields, types, bytes, &mut v)?;
-    Ok(v)
-}
-
-/// [`decode_fields_exact`] into a vector the caller had (cleared first): a host that keeps the
-/// vectors of rows it dropped decodes new rows without allocating.
+/// Decodes exactly one struct with these fields from `bytes` into `out` (cleared first),
+/// rejecting trailing bytes: what [`decode_exact`] does for a named struct type, without looking
+/// the type up by name, and into a vector the caller had — a host that keeps the vectors of rows
+/// it dropped decodes new rows (on every insert and update) without allocating.
 pub fn decode_fields_into(
     fields: &[FieldDef],
     types: &TypeSet,
