@@ -11,7 +11,7 @@ use core::fmt;
 use core::hash::{Hash, Hasher};
 
 /// A dynamically typed Interstice value.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Value {
     /// The unit value `()`; also the payload of unit enum variants.
     Unit,
@@ -114,21 +114,83 @@ impl Value {
 }
 
 impl PartialEq for Value {
+    /// Equal exactly when [`Ord::cmp`] says so (floats by their bits, as `total_cmp` orders
+    /// them); the common scalars are compared here without the full ordering.
+    #[inline]
     fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
+        use Value::*;
+        match (self, other) {
+            (U32(a), U32(b)) => a == b,
+            (U64(a), U64(b)) => a == b,
+            (I32(a), I32(b)) => a == b,
+            (I64(a), I64(b)) => a == b,
+            (F32(a), F32(b)) => a.to_bits() == b.to_bits(),
+            (F64(a), F64(b)) => a.to_bits() == b.to_bits(),
+            (Bool(a), Bool(b)) => a == b,
+            (String(a), String(b)) => a == b,
+            _ => self.cmp(other) == Ordering::Equal,
+        }
     }
 }
 
 impl Eq for Value {}
 
 impl PartialOrd for Value {
+    #[inline]
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl Ord for Value {
-    fn cmp(&self, other: &Self) -> Ordering {
+impl Clone for Value {
+    /// Keys and rows are mostly numbers: those are copied here, the rest in `clone_composite`.
+    #[inline]
+    fn clone(&self) -> Self {
+        use Value::*;
+        match *self {
+            U32(v) => U32(v),
+            U64(v) => U64(v),
+            I32(v) => I32(v),
+            I64(v) => I64(v),
+            F32(v) => F32(v),
+            F64(v) => F64(v),
+            Bool(v) => Bool(v),
+            _ => self.clone_composite(),
+        }
+    }
+}
+
+impl Value {
+    #[inline(never)]
+    fn clone_composite(&self) -> Value {
+        use Value::*;
+        match self {
+            Unit => Unit,
+            Bool(v) => Bool(*v),
+            U8(v) => U8(*v),
+            U16(v) => U16(*v),
+            U32(v) => U32(*v),
+            U64(v) => U64(*v),
+            I8(v) => I8(*v),
+            I16(v) => I16(*v),
+            I32(v) => I32(*v),
+            I64(v) => I64(*v),
+            F32(v) => F32(*v),
+            F64(v) => F64(*v),
+            String(v) => String(v.clone()),
+            Vec(v) => Vec(v.clone()),
+            Option(v) => Option(v.clone()),
+            Tuple(v) => Tuple(v.clone()),
+            Struct(v) => Struct(v.clone()),
+            Enum { variant, payload } => Enum {
+                variant: *variant,
+                payload: payload.clone(),
+            },
+        }
+    }
+
+    #[inline(never)]
+    fn cmp_composite(&self, other: &Self) -> Ordering {
         use Value::*;
         match (self, other) {
             (Unit, Unit) => Ordering::Equal,
@@ -157,6 +219,22 @@ impl Ord for Value {
                 },
             ) => va.cmp(vb).then_with(|| pa.cmp(pb)),
             _ => self.rank().cmp(&other.rank()),
+        }
+    }
+}
+
+impl Ord for Value {
+    /// Keys are mostly numbers: two of the same kind are compared here, the rest in
+    /// `cmp_composite`.
+    #[inline]
+    fn cmp(&self, other: &Self) -> Ordering {
+        use Value::*;
+        match (self, other) {
+            (U32(a), U32(b)) => a.cmp(b),
+            (U64(a), U64(b)) => a.cmp(b),
+            (I32(a), I32(b)) => a.cmp(b),
+            (I64(a), I64(b)) => a.cmp(b),
+            _ => self.cmp_composite(other),
         }
     }
 }
@@ -241,6 +319,63 @@ mod tests {
         assert!(Value::F64(-0.0) < Value::F64(0.0));
         assert_eq!(Value::F64(f64::NAN), Value::F64(f64::NAN));
         assert!(Value::F32(1.0) < Value::F32(f32::INFINITY));
+    }
+
+    /// One value of every kind, with neighbours for the common scalars.
+    fn samples() -> Vec<Value> {
+        use alloc::string::ToString;
+        use alloc::vec;
+        let mut values = vec![
+            Value::Unit,
+            Value::Bool(false),
+            Value::Bool(true),
+            Value::U8(7),
+            Value::U16(7),
+            Value::I8(-7),
+            Value::I16(-7),
+            Value::String("a".to_string()),
+            Value::String("b".to_string()),
+            Value::Vec(vec![Value::U32(1)]),
+            Value::Option(None),
+            Value::Option(Some(Box::new(Value::U32(1)))),
+            Value::Tuple(vec![Value::U32(1), Value::String("x".to_string())]),
+            Value::Struct(vec![Value::F32(1.0)]),
+            Value::Enum {
+                variant: 1,
+                payload: Box::new(Value::Unit),
+            },
+        ];
+        for n in [0u32, 1, u32::MAX] {
+            values.extend([
+                Value::U32(n),
+                Value::U64(u64::from(n) << 8),
+                Value::I32(n as i32),
+                Value::I64(-i64::from(n)),
+                Value::F32(n as f32),
+                Value::F64(-f64::from(n)),
+            ]);
+        }
+        values.extend([
+            Value::F32(-0.0),
+            Value::F32(f32::NAN),
+            Value::F64(-0.0),
+            Value::F64(f64::NAN),
+        ]);
+        values
+    }
+
+    #[test]
+    fn fast_paths_agree_with_the_full_comparison_and_clone() {
+        let values = samples();
+        for a in &values {
+            assert_eq!(a.clone().cmp_composite(a), Ordering::Equal, "{a:?}");
+            for b in &values {
+                let full = a.cmp_composite(b);
+                assert_eq!(a.cmp(b), full, "{a:?} vs {b:?}");
+                assert_eq!(a == b, full == Ordering::Equal, "{a:?} == {b:?}");
+                assert_eq!(a.partial_cmp(b), Some(full));
+            }
+        }
     }
 
     #[test]
