@@ -4,7 +4,6 @@ use crate::__private::table_call;
 use interstice_abi::protocol::{SCAN_PAGE_ROWS, TableDescription, TableOp};
 use interstice_abi::{HostError, IntersticeType};
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
 
@@ -105,7 +104,7 @@ impl<T: TableRow> TableHandle<T> {
     /// Every row, in primary-key order, fetched page by page.
     pub fn scan(&self) -> ScanIter<T> {
         ScanIter {
-            page: VecDeque::new(),
+            page: Vec::new().into_iter(),
             cursor: None,
             done: false,
         }
@@ -124,7 +123,7 @@ impl<T: TableRow> TableHandle<T> {
 /// Iterator over a table's rows in primary-key order. Each page is read inside the current
 /// transaction, so it sees the transaction's own writes.
 pub struct ScanIter<T: TableRow> {
-    page: VecDeque<T>,
+    page: std::vec::IntoIter<T>,
     cursor: Option<Vec<u8>>,
     done: bool,
 }
@@ -133,29 +132,33 @@ impl<T: TableRow> Iterator for ScanIter<T> {
     type Item = T;
 
     fn next(&mut self) -> Option<T> {
-        if self.page.is_empty() && !self.done {
-            let mut payload = Vec::new();
-            match &self.cursor {
-                None => payload.push(0),
-                Some(key) => {
-                    payload.push(1);
-                    payload.extend_from_slice(key);
-                }
-            }
-            let bytes = expect_read(
-                table_call(TableOp::Scan, T::table_id(), 0, &payload),
-                "scan",
-            );
-            let rows: Vec<T> = expect_read(decode_response(&bytes), "scan");
-            self.done = (rows.len() as u32) < SCAN_PAGE_ROWS;
-            self.page = rows.into();
-            self.cursor = self.page.back().map(|row| {
-                let mut key = Vec::new();
-                row.encode_primary_key(&mut key);
-                key
-            });
+        if let Some(row) = self.page.next() {
+            return Some(row);
         }
-        self.page.pop_front()
+        if self.done {
+            return None;
+        }
+        let mut payload = Vec::new();
+        match &self.cursor {
+            None => payload.push(0),
+            Some(key) => {
+                payload.push(1);
+                payload.extend_from_slice(key);
+            }
+        }
+        let bytes = expect_read(
+            table_call(TableOp::Scan, T::table_id(), 0, &payload),
+            "scan",
+        );
+        let rows: Vec<T> = expect_read(decode_response(&bytes), "scan");
+        self.done = (rows.len() as u32) < SCAN_PAGE_ROWS;
+        self.cursor = rows.last().map(|row| {
+            let mut key = Vec::new();
+            row.encode_primary_key(&mut key);
+            key
+        });
+        self.page = rows.into_iter();
+        self.page.next()
     }
 }
 
