@@ -56,7 +56,7 @@ pub(crate) fn advance(tables: &mut [Table], undo: &mut Vec<Undo>, key: &str, seq
     let mut scratch = Vec::new();
     let written = match stored(table, key) {
         Some(done) if done >= seq => return false,
-        Some(_) => table.update(row, undo, index as u32, None),
+        Some(_) => table.update(row, undo, index as u32, None).map(drop),
         None => table.insert(row, undo, index as u32, &mut scratch),
     };
     if let Err(e) = written {

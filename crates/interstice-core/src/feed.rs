@@ -1,12 +1,25 @@
 //! The table feed: committed changes of the tables the host watches (a game mirroring rows
-//! into entities, an inspector), captured from each transaction's undo log the same way table
-//! events are, so the host sees one net change per row and transaction.
+//! into entities, an inspector), one net change per row and transaction — the same net change
+//! table events and published streams describe.
+//!
+//! A transaction's changes are recorded in one of two ways, with the same result:
+//! - **as they are written** ([`WriteLog`]): `table_op` notes each insert, update and delete of
+//!   a watched table while the row is at hand, and an update's row is the guest's own encoding
+//!   of it (the payload it was decoded from), so nothing is looked up or encoded again at
+//!   commit. This covers the common case — a reducer touching each row once, in key order.
+//! - **from the undo log** at commit (the fallback): for everything else (a row touched twice,
+//!   writes that bypass `table_op`, modules called by other modules), the net change is
+//!   computed from the undo log and the rows are looked up and encoded.
+//!
+//! Either way one transaction's changes become one [`ChangeBatch`] whose rows share one
+//! buffer.
 
 use crate::db::table::Table;
 use crate::db::tx::Undo;
 use bytes::Bytes;
 use interstice_abi::Value;
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 /// What happened to a row.
@@ -36,23 +49,260 @@ pub struct TableChange {
     pub row: Bytes,
 }
 
+/// One row's change inside a [`ChangeBatch`], borrowed from it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RowChange<'a> {
+    /// What happened.
+    pub kind: ChangeKind,
+    /// The row's primary key.
+    pub key: &'a Value,
+    /// The row after the change (insert, update) or before it (delete), encoded like a
+    /// reducer argument of the row's type.
+    pub row: &'a [u8],
+}
+
+/// A change as recorded: the table by its id within the module, the row by its place in the
+/// batch's buffer.
+#[derive(Debug)]
+struct Change {
+    table: u32,
+    kind: ChangeKind,
+    key: Value,
+    row: Range<usize>,
+    /// Where its undo entry is (write log only: to check at commit that every write was seen).
+    undo: u32,
+    /// An update that left the row as it was: nothing to report (write log only).
+    unchanged: bool,
+}
+
+/// What one committed transaction changed in one module's watched tables, in the order it
+/// changed them. Cheap to read in bulk (a mirror applying thousands of rows a frame) and to
+/// turn into [`TableChange`]s one by one.
+#[derive(Debug)]
+pub struct ChangeBatch {
+    module: Arc<str>,
+    /// Watched tables' names by table id (`None`: not watched).
+    tables: Arc<[Option<Arc<str>>]>,
+    changes: Vec<Change>,
+    rows: Bytes,
+}
+
+impl ChangeBatch {
+    /// The module whose tables changed.
+    pub fn module(&self) -> &Arc<str> {
+        &self.module
+    }
+
+    /// How many row changes the batch holds.
+    pub fn len(&self) -> usize {
+        self.changes.len()
+    }
+
+    /// Whether the batch holds no change.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// The watched table's id within the module, if the batch can hold changes of it.
+    fn table_id(&self, table: &str) -> Option<u32> {
+        self.tables
+            .iter()
+            .position(|name| name.as_deref() == Some(table))
+            .map(|id| id as u32)
+    }
+
+    /// Whether any change of the batch is one of `table`'s.
+    pub fn touches(&self, table: &str) -> bool {
+        self.table_id(table)
+            .is_some_and(|id| self.changes.iter().any(|c| c.table == id))
+    }
+
+    /// The changes of `table`, oldest first.
+    pub fn rows_of<'a>(&'a self, table: &str) -> impl Iterator<Item = RowChange<'a>> + 'a {
+        let id = self.table_id(table);
+        self.changes
+            .iter()
+            .filter(move |c| Some(c.table) == id)
+            .map(|c| RowChange {
+                kind: c.kind,
+                key: &c.key,
+                row: self.rows.get(c.row.clone()).unwrap_or_default(),
+            })
+    }
+
+    /// Every change as a [`TableChange`] of its own, oldest first; `wanted` picks the tables
+    /// (by name).
+    pub fn changes<'a>(
+        &'a self,
+        mut wanted: impl FnMut(&str) -> bool + 'a,
+    ) -> impl Iterator<Item = TableChange> + 'a {
+        let wanted: Vec<bool> = self
+            .tables
+            .iter()
+            .map(|name| name.as_deref().is_some_and(&mut wanted))
+            .collect();
+        self.changes
+            .iter()
+            .filter(move |c| wanted.get(c.table as usize).copied().unwrap_or(false))
+            .filter_map(|c| {
+                Some(TableChange {
+                    module: self.module.clone(),
+                    table: self.tables.get(c.table as usize)?.clone()?,
+                    kind: c.kind,
+                    key: c.key.clone(),
+                    row: self.rows.slice(c.row.clone()),
+                })
+            })
+    }
+}
+
+/// A module's watched tables, as the write log sees them.
+pub(crate) type WatchedIds = Vec<bool>;
+
+/// The changes a call made to its module's watched tables, recorded as it made them (see the
+/// module docs). Off (and free) unless the call's module has a watched table.
+#[derive(Debug, Default)]
+pub struct WriteLog {
+    /// Watched or not, by table id; empty when recording is off.
+    watched: WatchedIds,
+    changes: Vec<Change>,
+    rows: Vec<u8>,
+}
+
+impl WriteLog {
+    /// Starts recording writes to the tables marked in `watched` (by table id).
+    pub(crate) fn begin(&mut self, watched: WatchedIds) {
+        self.clear();
+        if watched.iter().any(|w| *w) {
+            self.watched = watched;
+        }
+    }
+
+    /// Stops recording and forgets what was recorded.
+    pub(crate) fn clear(&mut self) {
+        self.watched.clear();
+        self.changes.clear();
+        self.rows.clear();
+    }
+
+    fn watches(&self, table_id: u32) -> bool {
+        self.watched
+            .get(table_id as usize)
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// Records a change whose undo entry is the last of `undo`; `row` writes its encoding.
+    fn push(
+        &mut self,
+        table: u32,
+        kind: ChangeKind,
+        key: &Value,
+        undo: &[Undo],
+        unchanged: bool,
+        row: impl FnOnce(&mut Vec<u8>),
+    ) {
+        let start = self.rows.len();
+        row(&mut self.rows);
+        let change = Change {
+            table,
+            kind,
+            key: key.clone(),
+            row: start..self.rows.len(),
+            undo: undo.len().saturating_sub(1) as u32,
+            unchanged,
+        };
+        self.changes.push(change);
+    }
+
+    /// Notes an insert into table `table_id` that just pushed its undo entry; `stored` is the
+    /// stored row's encoding.
+    pub(crate) fn inserted(&mut self, table_id: u32, undo: &[Undo], stored: &[u8]) {
+        if !self.watches(table_id) {
+            return;
+        }
+        if let Some(Undo::Inserted { pk, .. }) = undo.last() {
+            self.push(table_id, ChangeKind::Insert, pk, undo, false, |rows| {
+                rows.extend_from_slice(stored)
+            });
+        }
+    }
+
+    /// Notes an update of `table` (id `table_id`) that just pushed its undo entry; `encoded` is
+    /// the new row's encoding and `changed` whether it differs from the old one.
+    pub(crate) fn updated(
+        &mut self,
+        table: &Table,
+        table_id: u32,
+        undo: &[Undo],
+        encoded: &[u8],
+        changed: bool,
+    ) {
+        if !self.watches(table_id) {
+            return;
+        }
+        let pk = usize::from(table.schema().primary_key);
+        if let Some(Undo::Updated { old, .. }) = undo.last()
+            && let Some(key) = old.get(pk)
+        {
+            self.push(table_id, ChangeKind::Update, key, undo, !changed, |rows| {
+                rows.extend_from_slice(encoded)
+            });
+        }
+    }
+
+    /// Notes a delete from `table` (id `table_id`) that just pushed its undo entry.
+    pub(crate) fn deleted(&mut self, table: &Table, table_id: u32, undo: &[Undo]) {
+        if !self.watches(table_id) {
+            return;
+        }
+        let pk = usize::from(table.schema().primary_key);
+        if let Some(Undo::Deleted { row, .. }) = undo.last()
+            && let Some(key) = row.get(pk)
+        {
+            self.push(table_id, ChangeKind::Delete, key, undo, false, |rows| {
+                table.encode_row(row, rows)
+            });
+        }
+    }
+
+    /// Whether the log holds the whole net change of the transaction whose undo log is
+    /// `undo`: every write to a watched table was recorded, and no row was touched twice (its
+    /// changes would have to be merged).
+    fn covers(&self, undo: &[Undo]) -> bool {
+        if self.watched.is_empty() {
+            return false;
+        }
+        let mut recorded = self.changes.iter().map(|c| c.undo);
+        for (at, entry) in undo.iter().enumerate() {
+            let table = match entry {
+                Undo::Inserted { table, .. }
+                | Undo::Deleted { table, .. }
+                | Undo::Updated { table, .. } => *table,
+            };
+            if self.watches(table) && recorded.next() != Some(at as u32) {
+                return false;
+            }
+        }
+        if recorded.next().is_some() {
+            return false;
+        }
+        // Each row once: proved by strictly ascending (table, key), the way a reducer walks
+        // its table; anything else takes the undo-log path, which merges repeats.
+        self.changes
+            .windows(2)
+            .all(|pair| (pair[0].table, &pair[0].key) < (pair[1].table, &pair[1].key))
+    }
+}
+
 /// Which tables are watched, and what they changed since the host last took it.
 #[derive(Debug, Default)]
 pub struct TableFeed {
     /// Module → its watched tables (by name, shared with the changes).
     watched: BTreeMap<Arc<str>, Vec<Arc<str>>>,
-    changes: Vec<TableChange>,
-    /// Changes of the transaction being captured, waiting for their rows' shared buffer.
-    pending: Vec<Pending>,
-}
-
-/// A change whose row lies at `range` of the transaction's row buffer.
-#[derive(Debug)]
-struct Pending {
-    table: Arc<str>,
-    kind: ChangeKind,
-    key: Value,
-    range: std::ops::Range<usize>,
+    batches: Vec<ChangeBatch>,
+    /// Rows' buffer size of the last recorded transaction, to size the next one's.
+    last_rows: usize,
 }
 
 impl TableFeed {
@@ -69,51 +319,318 @@ impl TableFeed {
         self.watched.contains_key(module)
     }
 
-    /// Records what a committed transaction changed in `module`'s watched tables.
-    pub fn capture(&mut self, module: &str, tables: &[Table], undo: &[Undo]) {
-        let Some((module, watched)) = self.watched.get_key_value(module) else {
-            return;
-        };
-        // One buffer for all rows of the transaction: one allocation instead of one per row.
-        let mut rows = Vec::new();
-        for touched in crate::db::changes::touched(tables, undo) {
-            let Some(table) = tables.get(touched.table as usize) else {
-                continue;
-            };
-            let Some(name) = watched.iter().find(|t| ***t == *table.schema().name) else {
-                continue;
-            };
-            let after = table.get(touched.pk);
-            let (kind, row) = match (touched.before, after) {
-                (None, Some(new)) => (ChangeKind::Insert, new.as_slice()),
-                (Some(old), None) => (ChangeKind::Delete, old),
-                (Some(old), Some(new)) if old != new.as_slice() => {
-                    (ChangeKind::Update, new.as_slice())
-                }
-                _ => continue,
-            };
-            let start = rows.len();
-            table.encode_row(row, &mut rows);
-            self.pending.push(Pending {
-                table: name.clone(),
-                kind,
-                key: touched.pk.clone(),
-                range: start..rows.len(),
-            });
+    /// Which of `tables` (a module's, by table id) are watched: what a [`WriteLog`] records.
+    pub(crate) fn watched_ids(&self, module: &str, tables: &[Table]) -> WatchedIds {
+        match self.watched.get(module) {
+            None => Vec::new(),
+            Some(watched) => tables
+                .iter()
+                .map(|t| watched.iter().any(|w| **w == *t.schema().name))
+                .collect(),
         }
-        let rows = Bytes::from(rows);
-        self.changes
-            .extend(self.pending.drain(..).map(|p| TableChange {
-                module: module.clone(),
-                table: p.table,
-                kind: p.kind,
-                key: p.key,
-                row: rows.slice(p.range),
-            }));
     }
 
-    /// Takes the recorded changes, oldest first.
-    pub fn drain(&mut self) -> std::vec::Drain<'_, TableChange> {
-        self.changes.drain(..)
+    /// Records what a committed transaction changed in `module`'s watched tables: from
+    /// `written` when it holds the whole change, otherwise from the undo log. `tables` are the
+    /// module's tables after the transaction. Leaves `written` empty.
+    pub fn capture(
+        &mut self,
+        module: &str,
+        tables: &[Table],
+        undo: &[Undo],
+        written: Option<&mut WriteLog>,
+    ) {
+        let Some((module, watched)) = self.watched.get_key_value(module) else {
+            if let Some(log) = written {
+                log.clear();
+            }
+            return;
+        };
+        let names: Arc<[Option<Arc<str>>]> = tables
+            .iter()
+            .map(|t| watched.iter().find(|w| ***w == *t.schema().name).cloned())
+            .collect();
+        let (changes, rows) = match written {
+            Some(log) if log.covers(undo) => {
+                // The next transaction is likely to write as much: size its log alike.
+                let capacity = log.changes.len();
+                let mut changes = std::mem::replace(&mut log.changes, Vec::with_capacity(capacity));
+                changes.retain(|c| !c.unchanged);
+                let rows = std::mem::replace(&mut log.rows, Vec::with_capacity(self.last_rows));
+                log.clear();
+                (changes, rows)
+            }
+            log => {
+                if let Some(log) = log {
+                    log.clear();
+                }
+                from_undo(tables, &names, undo, self.last_rows)
+            }
+        };
+        if changes.is_empty() {
+            return;
+        }
+        self.last_rows = rows.len();
+        self.batches.push(ChangeBatch {
+            module: module.clone(),
+            tables: names,
+            changes,
+            rows: Bytes::from(rows),
+        });
+    }
+
+    /// Takes the recorded batches, oldest first.
+    pub fn take(&mut self) -> Vec<ChangeBatch> {
+        std::mem::take(&mut self.batches)
+    }
+}
+
+/// The net change of the watched tables (`names`, by table id) computed from an undo log, the
+/// rows looked up in `tables` and encoded into one buffer.
+fn from_undo(
+    tables: &[Table],
+    names: &[Option<Arc<str>>],
+    undo: &[Undo],
+    capacity: usize,
+) -> (Vec<Change>, Vec<u8>) {
+    let mut changes = Vec::new();
+    let mut rows = Vec::with_capacity(capacity);
+    for touched in crate::db::changes::touched(tables, undo) {
+        let (Some(table), Some(Some(_))) = (
+            tables.get(touched.table as usize),
+            names.get(touched.table as usize),
+        ) else {
+            continue;
+        };
+        let after = table.get(touched.pk);
+        let (kind, row) = match (touched.before, after) {
+            (None, Some(new)) => (ChangeKind::Insert, new.as_slice()),
+            (Some(old), None) => (ChangeKind::Delete, old),
+            (Some(old), Some(new)) if old != new.as_slice() => (ChangeKind::Update, new.as_slice()),
+            _ => continue,
+        };
+        let start = rows.len();
+        table.encode_row(row, &mut rows);
+        changes.push(Change {
+            table: touched.table,
+            kind,
+            key: touched.pk.clone(),
+            row: start..rows.len(),
+            undo: 0,
+            unchanged: false,
+        });
+    }
+    (changes, rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::host_table;
+    use crate::db::table::Row;
+    use interstice_abi::ValueType;
+
+    /// Two tables: `players` (watched) and `other` (not).
+    fn tables() -> Vec<Table> {
+        let fields = [("id", ValueType::U32), ("name", ValueType::String)];
+        vec![
+            host_table("players", "Player", &fields, 0, false, Vec::new()),
+            host_table("other", "Other", &fields, 0, false, Vec::new()),
+        ]
+    }
+
+    fn row(id: u32, name: &str) -> Row {
+        vec![Value::U32(id), Value::String(name.into())]
+    }
+
+    enum Op {
+        Insert(u32, Row),
+        Update(u32, Row),
+        Delete(u32, u32),
+        /// An update the write log does not hear of (like a host table write).
+        Unrecorded(u32, Row),
+    }
+
+    /// Runs `ops` the way `table_op` does, telling the write log, and returns what the feed
+    /// captured with the write log and what it captured from the undo log alone, and whether
+    /// the write log held the whole change.
+    fn capture(setup: &[Row], ops: Vec<Op>) -> (Vec<TableChange>, Vec<TableChange>, bool) {
+        let mut tables = tables();
+        let mut undo = Vec::new();
+        for r in setup {
+            tables[0]
+                .insert(r.clone(), &mut undo, 0, &mut Vec::new())
+                .unwrap();
+        }
+        undo.clear();
+        let (mut recorded, mut computed) = (TableFeed::default(), TableFeed::default());
+        for feed in [&mut recorded, &mut computed] {
+            feed.watch("m", "players");
+        }
+        let mut log = WriteLog::default();
+        log.begin(recorded.watched_ids("m", &tables));
+        for op in ops {
+            match op {
+                Op::Insert(t, r) => {
+                    let mut stored = Vec::new();
+                    let table = &mut tables[t as usize];
+                    table.insert(r, &mut undo, t, &mut stored).unwrap();
+                    log.inserted(t, &undo, &stored);
+                }
+                Op::Update(t, r) => {
+                    let table = &mut tables[t as usize];
+                    let mut encoded = Vec::new();
+                    table.encode_row(&r, &mut encoded);
+                    let changed = table.update(r, &mut undo, t, None).unwrap();
+                    log.updated(table, t, &undo, &encoded, changed);
+                }
+                Op::Delete(t, id) => {
+                    let table = &mut tables[t as usize];
+                    if table.delete(&Value::U32(id), &mut undo, t) {
+                        log.deleted(table, t, &undo);
+                    }
+                }
+                Op::Unrecorded(t, r) => {
+                    tables[t as usize].update(r, &mut undo, t, None).unwrap();
+                }
+            }
+        }
+        let covered = log.covers(&undo);
+        recorded.capture("m", &tables, &undo, Some(&mut log));
+        computed.capture("m", &tables, &undo, None);
+        let all = |feed: &mut TableFeed| -> Vec<TableChange> {
+            feed.take()
+                .iter()
+                .flat_map(|b| b.changes(|_| true).collect::<Vec<_>>())
+                .collect()
+        };
+        (all(&mut recorded), all(&mut computed), covered)
+    }
+
+    fn change(kind: ChangeKind, r: Row) -> (ChangeKind, Value, Vec<u8>) {
+        let mut bytes = Vec::new();
+        tables()[0].encode_row(&r, &mut bytes);
+        (kind, r[0].clone(), bytes)
+    }
+
+    fn summary(changes: &[TableChange]) -> Vec<(ChangeKind, Value, Vec<u8>)> {
+        changes
+            .iter()
+            .inspect(|c| assert_eq!((&*c.module, &*c.table), ("m", "players")))
+            .map(|c| (c.kind, c.key.clone(), c.row.to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn rows_written_once_in_key_order_come_from_the_write_log() {
+        let setup = [row(1, "a"), row(2, "b"), row(3, "c"), row(4, "d")];
+        let (recorded, computed, covered) = capture(
+            &setup,
+            vec![
+                Op::Update(0, row(1, "A")),
+                Op::Insert(1, row(9, "x")), // not watched
+                Op::Update(0, row(2, "b")), // unchanged: nothing to report
+                Op::Delete(0, 3),
+                Op::Insert(0, row(5, "e")),
+            ],
+        );
+        assert!(covered);
+        assert_eq!(recorded, computed);
+        assert_eq!(
+            summary(&recorded),
+            [
+                change(ChangeKind::Update, row(1, "A")),
+                change(ChangeKind::Delete, row(3, "c")),
+                change(ChangeKind::Insert, row(5, "e")),
+            ]
+        );
+    }
+
+    #[test]
+    fn rows_written_twice_or_out_of_order_are_merged_from_the_undo_log() {
+        let setup = [row(1, "a"), row(2, "b"), row(3, "c")];
+        // A row inserted, changed and another deleted after a change: one net change each.
+        let (recorded, computed, covered) = capture(
+            &setup,
+            vec![
+                Op::Insert(0, row(7, "g")),
+                Op::Update(0, row(7, "G")),
+                Op::Update(0, row(1, "A")),
+                Op::Delete(0, 1),
+                Op::Insert(0, row(8, "h")),
+                Op::Delete(0, 8),
+            ],
+        );
+        assert!(!covered);
+        assert_eq!(recorded, computed);
+        assert_eq!(
+            summary(&recorded),
+            [
+                change(ChangeKind::Insert, row(7, "G")),
+                change(ChangeKind::Delete, row(1, "a")),
+            ]
+        );
+        // Each row once, but walking the keys backwards.
+        let (recorded, computed, covered) = capture(
+            &setup,
+            vec![Op::Update(0, row(3, "C")), Op::Update(0, row(2, "B"))],
+        );
+        assert!(!covered);
+        assert_eq!(recorded, computed);
+        assert_eq!(
+            summary(&recorded),
+            [
+                change(ChangeKind::Update, row(3, "C")),
+                change(ChangeKind::Update, row(2, "B")),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_write_the_log_did_not_hear_of_falls_back_to_the_undo_log() {
+        let setup = [row(1, "a"), row(2, "b")];
+        let (recorded, computed, covered) = capture(
+            &setup,
+            vec![Op::Update(0, row(1, "A")), Op::Unrecorded(0, row(2, "B"))],
+        );
+        assert!(!covered);
+        assert_eq!(recorded, computed);
+        assert_eq!(
+            summary(&recorded),
+            [
+                change(ChangeKind::Update, row(1, "A")),
+                change(ChangeKind::Update, row(2, "B")),
+            ]
+        );
+    }
+
+    #[test]
+    fn batches_read_per_table_and_an_unwatched_module_records_nothing() {
+        let mut tables = tables();
+        let mut undo = Vec::new();
+        tables[0]
+            .insert(row(1, "a"), &mut undo, 0, &mut Vec::new())
+            .unwrap();
+        tables[1]
+            .insert(row(2, "b"), &mut undo, 1, &mut Vec::new())
+            .unwrap();
+        let mut feed = TableFeed::default();
+        feed.capture("m", &tables, &undo, None);
+        assert!(feed.take().is_empty());
+        feed.watch("m", "players");
+        feed.watch("m", "other");
+        feed.capture("m", &tables, &undo, None);
+        let batches = feed.take();
+        assert_eq!(batches.len(), 1);
+        let batch = &batches[0];
+        assert_eq!((&**batch.module(), batch.len()), ("m", 2));
+        assert!(batch.touches("other") && !batch.touches("nothing"));
+        let other: Vec<_> = batch.rows_of("other").collect();
+        assert_eq!(other.len(), 1);
+        assert_eq!(
+            (other[0].kind, other[0].key),
+            (ChangeKind::Insert, &Value::U32(2))
+        );
+        assert_eq!(batch.changes(|t| t == "players").count(), 1);
     }
 }

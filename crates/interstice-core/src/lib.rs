@@ -28,7 +28,7 @@ pub mod wasm;
 pub use config::EngineConfig;
 pub use db::Database;
 pub use error::{CallError, LoadError};
-pub use feed::{ChangeKind, TableChange};
+pub use feed::{ChangeBatch, ChangeKind, RowChange, TableChange};
 pub use modules::{Modules, QueryHandle, ReducerHandle};
 pub use plugin::{IntersticeCorePlugin, IntersticeSystems};
 pub use publish::{PublicationLog, PublishedEvent, ReadOutcome};

@@ -199,14 +199,15 @@ impl Modules {
     }
 
     /// Records every committed change of `module.table` from now on, for
-    /// [`drain_table_changes`](Self::drain_table_changes).
+    /// [`take_table_changes`](Self::take_table_changes).
     pub fn watch_table(&mut self, module: &str, table: &str) {
         self.feed.watch(module, table);
     }
 
-    /// Takes the watched tables' changes since the last call, oldest first.
-    pub fn drain_table_changes(&mut self) -> impl Iterator<Item = crate::feed::TableChange> + '_ {
-        self.feed.drain()
+    /// Takes the watched tables' changes since the last call: one batch per committed
+    /// transaction and module, oldest first.
+    pub fn take_table_changes(&mut self) -> Vec<crate::feed::ChangeBatch> {
+        self.feed.take()
     }
 
     /// Sets what the Input holder sees when it polls (`input_state`).
@@ -844,6 +845,10 @@ impl Modules {
                 request,
             );
         }
+        if matches!(entry, Entry::Reducer(_)) && self.feed.watches_module(&loaded.name) {
+            let watched = self.feed.watched_ids(&loaded.name, &state.tx.tables.tables);
+            state.tx.written.begin(watched);
+        }
         state.in_call = true;
         if !Arc::ptr_eq(&state.input, &self.input_state) {
             state.input = self.input_state.clone();
@@ -916,11 +921,12 @@ impl Modules {
                 &state.tx.undo,
                 &nested,
             );
-            let own = std::iter::once((&*loaded.name, state.tx.undo.as_slice()));
+            let tx = &mut state.tx;
+            let own = std::iter::once((&*loaded.name, tx.undo.as_slice(), Some(&mut tx.written)));
             let called = nested
                 .iter()
-                .map(|n| (n.module.as_str(), n.undo.as_slice()));
-            for (module, undo) in own.chain(called) {
+                .map(|n| (n.module.as_str(), n.undo.as_slice(), None));
+            for (module, undo, written) in own.chain(called) {
                 if db.publications.publishes(module)
                     && let Some(tables) = db.module(module)
                 {
@@ -935,12 +941,14 @@ impl Modules {
                 if self.feed.watches_module(module)
                     && let Some(tables) = db.module(module)
                 {
-                    self.feed.capture(module, &tables.tables, undo);
+                    self.feed.capture(module, &tables.tables, undo, written);
                 }
             }
         }
+        state.tx.written.clear();
         // Committed (or rolled back, leaving it empty): its rows' vectors serve the next call.
-        state.tx.recycle_undo();
+        let tables = db.module(&loaded.name).map_or(&[][..], |m| &m.tables[..]);
+        state.tx.recycle_undo(tables);
         std::mem::swap(&mut state.tx.undo, &mut self.undo);
         if matches!(
             result,

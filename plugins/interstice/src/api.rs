@@ -17,6 +17,7 @@ pub struct Interstice<'w> {
     modules: ResMut<'w, Modules>,
     db: ResMut<'w, Database>,
     queue: ResMut<'w, ReducerQueue>,
+    messages: ResMut<'w, crate::mirror::MessageWatches>,
 }
 
 fn same_type(expected: &ValueType, actual: &ValueType) -> bool {
@@ -123,6 +124,7 @@ impl Interstice<'_> {
     /// Sends [`TableChanged`](crate::TableChanged) messages for `module.table` from now on.
     pub fn watch_table(&mut self, module: &str, table: &str) {
         self.modules.watch_table(module, table);
+        self.messages.add(module, table);
     }
 
     /// Runs a query now on already encoded arguments (checked against its signature) and

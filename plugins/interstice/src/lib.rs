@@ -36,15 +36,16 @@ mod watch;
 pub use api::Interstice;
 pub use interstice_abi::{self as abi, IntersticeType, ModuleSchema, Value};
 pub use interstice_core::{
-    self as core, CallError, ChangeKind, Database, Durability, EngineConfig, GuestLog,
+    self as core, CallError, ChangeBatch, ChangeKind, Database, Durability, EngineConfig, GuestLog,
     IntersticeCorePlugin, IntersticeSystems, Invocation, InvocationId, InvocationLog, LoadError,
     LogicalClock, Modules, RecordedFrame, RecoveryReport, ReducerOutcome, ReducerQueue, Retention,
-    Storage, StorageConfig, StorageError, TableChange,
+    RowChange, Storage, StorageConfig, StorageError, TableChange,
 };
 pub use interstice_net::transport::{NodeIdentity, TrustedPeers};
 pub use loading::{GuestLogTail, IntersticePlugin, ModuleLoaded, ModuleSource};
 pub use mirror::{
     IntersticeAppExt, MirrorKey, MirrorStats, MirrorSystems, MirrorTable, Mirrored, TableChanged,
+    TableChanges,
 };
 
 /// Runs the app's main schedules on the calling thread instead of a thread pool. For a headless

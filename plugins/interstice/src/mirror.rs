@@ -28,7 +28,7 @@
 
 use bevy::prelude::*;
 use interstice_abi::{IntersticeType, KeyHash, Value};
-use interstice_core::{ChangeKind, Database, IntersticeSystems, Modules, TableChange};
+use interstice_core::{ChangeBatch, ChangeKind, Database, IntersticeSystems, Modules, TableChange};
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -49,9 +49,38 @@ impl TableChanged {
     }
 }
 
-/// Tables whose changes become [`TableChanged`] messages.
+/// Tables to watch, asked for before the engine existed: `(module, table, messages)`.
 #[derive(Resource, Debug, Default)]
-struct WatchRequests(Vec<(String, String)>);
+struct WatchRequests(Vec<(String, String, bool)>);
+
+/// Tables whose changes become [`TableChanged`] messages (a mirror alone reads its table's
+/// changes from [`TableChanges`], with no message per row).
+#[derive(Resource, Debug, Default)]
+pub(crate) struct MessageWatches(Vec<(Arc<str>, Arc<str>)>);
+
+impl MessageWatches {
+    /// Sends messages for `module.table` from now on.
+    pub(crate) fn add(&mut self, module: &str, table: &str) {
+        if !self.0.iter().any(|(m, t)| &**m == module && &**t == table) {
+            self.0.push((Arc::from(module), Arc::from(table)));
+        }
+    }
+
+    fn wants(&self, module: &str, table: &str) -> bool {
+        self.0.iter().any(|(m, t)| &**m == module && &**t == table)
+    }
+
+    fn wants_module(&self, module: &str) -> bool {
+        self.0.iter().any(|(m, _)| &**m == module)
+    }
+}
+
+/// The watched tables' changes committed this frame: one [`ChangeBatch`] per transaction and
+/// module, oldest first, replaced in every [`IntersticeSystems::Publish`]. The bulk way to
+/// read changes (mirrors use it); [`TableChanged`] messages carry the same changes one row at
+/// a time, for the tables given to [`IntersticeAppExt::watch_table`].
+#[derive(Resource, Debug, Default)]
+pub struct TableChanges(pub Vec<ChangeBatch>);
 
 /// Adding table watches to an app.
 pub trait IntersticeAppExt {
@@ -61,18 +90,25 @@ pub trait IntersticeAppExt {
 
 impl IntersticeAppExt for App {
     fn watch_table(&mut self, module: &str, table: &str) -> &mut Self {
-        self.init_resource::<WatchRequests>();
-        self.world_mut()
-            .resource_mut::<WatchRequests>()
-            .0
-            .push((module.to_string(), table.to_string()));
-        self
+        request(self, module, table, true)
     }
+}
+
+fn request<'a>(app: &'a mut App, module: &str, table: &str, messages: bool) -> &'a mut App {
+    app.init_resource::<WatchRequests>();
+    app.world_mut().resource_mut::<WatchRequests>().0.push((
+        module.to_string(),
+        table.to_string(),
+        messages,
+    ));
+    app
 }
 
 pub(crate) fn add(app: &mut App) {
     app.add_message::<TableChanged>()
         .init_resource::<WatchRequests>()
+        .init_resource::<MessageWatches>()
+        .init_resource::<TableChanges>()
         .add_systems(
             Update,
             publish_table_changes
@@ -84,21 +120,36 @@ pub(crate) fn add(app: &mut App) {
 /// Order inside [`IntersticeSystems::Publish`]: messages first, then mirrors.
 #[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
 pub enum MirrorSystems {
-    /// The feed becomes [`TableChanged`] messages.
+    /// The feed becomes [`TableChanges`] and [`TableChanged`] messages.
     Messages,
-    /// Mirrored entities follow the messages.
+    /// Mirrored entities follow the changes.
     Mirror,
 }
 
 fn publish_table_changes(
     mut modules: ResMut<Modules>,
     mut requests: ResMut<WatchRequests>,
+    mut watches: ResMut<MessageWatches>,
+    mut frame: ResMut<TableChanges>,
     mut changes: MessageWriter<TableChanged>,
 ) {
-    for (module, table) in requests.0.drain(..) {
+    for (module, table, messages) in requests.0.drain(..) {
         modules.watch_table(&module, &table);
+        if messages {
+            watches.add(&module, &table);
+        }
     }
-    changes.write_batch(modules.drain_table_changes().map(TableChanged));
+    frame.0 = modules.take_table_changes();
+    for batch in &frame.0 {
+        let module = batch.module();
+        if watches.wants_module(module) {
+            changes.write_batch(
+                batch
+                    .changes(|table| watches.wants(module, table))
+                    .map(TableChanged),
+            );
+        }
+    }
 }
 
 /// The row of a mirrored table, as the module's type.
@@ -173,7 +224,7 @@ struct Mirror<T> {
 
 impl<T: IntersticeType + Send + Sync + 'static> Plugin for MirrorTable<T> {
     fn build(&self, app: &mut App) {
-        app.watch_table(&self.module, &self.table)
+        request(app, &self.module, &self.table, false)
             .insert_resource(Mirror::<T> {
                 module: Arc::from(self.module.as_str()),
                 table: Arc::from(self.table.as_str()),
@@ -196,7 +247,7 @@ fn mirror<T: IntersticeType + Send + Sync + 'static>(
     mut mirror: ResMut<Mirror<T>>,
     mut stats: ResMut<MirrorStats<T>>,
     db: Res<Database>,
-    mut changes: MessageReader<TableChanged>,
+    changes: Res<TableChanges>,
     mut rows: Query<&mut Mirrored<T>>,
     mut commands: Commands,
 ) {
@@ -224,22 +275,20 @@ fn mirror<T: IntersticeType + Send + Sync + 'static>(
             stats.spawned += 1;
         }
     }
-    for TableChanged(change) in changes.read() {
-        if change.module != mirror.module || change.table != mirror.table {
-            continue;
-        }
+    let batches = changes.0.iter().filter(|b| *b.module() == mirror.module);
+    for change in batches.flat_map(|b| b.rows_of(&mirror.table)) {
         if change.kind == ChangeKind::Delete {
-            if let Some(entity) = mirror.entities.remove(&change.key) {
+            if let Some(entity) = mirror.entities.remove(change.key) {
                 commands.entity(entity).despawn();
                 stats.despawned += 1;
             }
             continue;
         }
-        let Ok(value) = T::from_bytes(&change.row) else {
+        let Ok(value) = T::from_bytes(change.row) else {
             stats.undecodable += 1;
             continue;
         };
-        match mirror.entities.get(&change.key) {
+        match mirror.entities.get(change.key) {
             Some(entity) => {
                 match rows.get_mut(*entity) {
                     Ok(mut row) => row.0 = value,

@@ -6,7 +6,7 @@ mod common;
 use bevy::prelude::*;
 use common::*;
 use interstice::prelude::*;
-use interstice::{ChangeKind, MirrorStats};
+use interstice::{ChangeKind, MirrorStats, TableChanges};
 use swarm::Dot;
 
 fn swarm_app(mirror: bool) -> App {
@@ -162,4 +162,43 @@ fn watched_tables_send_change_messages_in_order() {
             ),
         ]
     );
+}
+
+#[derive(Resource, Default)]
+struct Counted {
+    messages: usize,
+    batched: usize,
+}
+
+fn count(
+    mut changes: MessageReader<TableChanged>,
+    batches: Res<TableChanges>,
+    mut counted: ResMut<Counted>,
+) {
+    counted.messages += changes.read().count();
+    counted.batched += batches
+        .0
+        .iter()
+        .map(|b| b.rows_of("dot").count())
+        .sum::<usize>();
+}
+
+#[test]
+fn a_mirror_alone_sends_no_messages_and_watching_adds_them() {
+    let mut app = swarm_app(true);
+    app.init_resource::<Counted>()
+        .add_systems(Update, count.after(IntersticeSystems::Publish));
+    app.update();
+    call(&mut app, "swarm", "spawn", (0u32, 4u32)).unwrap();
+    call(&mut app, "swarm", "tick", ()).unwrap();
+    let counted = app.world().resource::<Counted>();
+    // The mirror reads the batches; nobody asked for messages.
+    assert_eq!((counted.messages, counted.batched), (0, 8));
+    assert_eq!(dots(&mut app).len(), 4);
+    // Asked from a system, messages start with the next change, beside the mirror.
+    with_api(&mut app, |api| api.watch_table("swarm", "dot"));
+    call(&mut app, "swarm", "tick", ()).unwrap();
+    let counted = app.world().resource::<Counted>();
+    assert_eq!((counted.messages, counted.batched), (4, 12));
+    assert!(dots(&mut app).iter().all(|d| d.y == 2.0));
 }

@@ -86,15 +86,15 @@ pub struct Table {
     next_pk: i128,
     rows: RowStore,
     indexes: Vec<SecondaryIndex>,
+    /// Every field is a number, a bool or `()`: a row owns no memory but its own vector.
+    scalar_rows: bool,
 }
 
 /// Appends the encoding of a row's fields. Rows are validated on the way in, so a stored row
 /// always matches its schema.
 fn encode_fields(row: &[Value], schema: &TableSchema, types: &TypeSet, out: &mut Vec<u8>) {
-    for (value, field) in row.iter().zip(&schema.fields) {
-        let encoded = encode_value(value, &field.ty, types, out);
-        debug_assert!(encoded.is_ok(), "stored row does not match its schema");
-    }
+    let encoded = interstice_abi::codec::encode_fields(row, &schema.fields, types, out);
+    debug_assert!(encoded.is_ok(), "stored row does not match its schema");
 }
 
 fn printed(v: &Value) -> String {
@@ -118,6 +118,13 @@ impl Table {
                 },
             })
             .collect();
+        let scalar_rows = schema.fields.iter().all(|f| {
+            use ValueType::*;
+            matches!(
+                f.ty,
+                Unit | Bool | U8 | U16 | U32 | U64 | I8 | I16 | I32 | I64 | F32 | F64
+            )
+        });
         Table {
             pk: usize::from(schema.primary_key),
             schema,
@@ -125,7 +132,14 @@ impl Table {
             next_pk: 1,
             rows: RowStore::default(),
             indexes,
+            scalar_rows,
         }
+    }
+
+    /// Whether every field is a number, a bool or `()`, so a row holds no memory beyond its
+    /// own vector (dropping its values frees nothing).
+    pub fn has_scalar_rows(&self) -> bool {
+        self.scalar_rows
     }
 
     /// The table's schema.
@@ -371,14 +385,14 @@ impl Table {
     }
 
     /// Replaces the row with the same primary key; the stored row is encoded into `echo` when
-    /// one is given.
+    /// one is given. Returns whether the new row differs from the old one.
     pub fn update(
         &mut self,
         row: Row,
         undo: &mut Vec<Undo>,
         table_id: u32,
         echo: Option<&mut Vec<u8>>,
-    ) -> Result<(), HostError> {
+    ) -> Result<bool, HostError> {
         if row.len() != self.schema.fields.len() {
             return Err(HostError::InvalidPayload("wrong number of fields".into()));
         }
@@ -413,14 +427,16 @@ impl Table {
             }
         }
         let old = self.rows.replace_at(slot, row);
+        let new = self.rows.at(slot);
+        let changed = old != *new;
         if let Some(out) = echo {
-            encode_fields(self.rows.at(slot), &self.schema, &self.types, out);
+            encode_fields(new, &self.schema, &self.types, out);
         }
         undo.push(Undo::Updated {
             table: table_id,
             old,
         });
-        Ok(())
+        Ok(changed)
     }
 
     /// Removes the row with this primary key; whether there was one.

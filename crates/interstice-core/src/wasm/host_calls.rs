@@ -8,6 +8,16 @@ use interstice_abi::{HostError, Value};
 use std::ops::Bound;
 use wasmtime::{Caller, Linker};
 
+/// Bytes the varint of `v` takes.
+const fn varint_len(mut v: u64) -> usize {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
 /// Longest payload a guest may pass to one host call.
 pub const MAX_PAYLOAD: usize = 16 * 1024 * 1024;
 
@@ -376,16 +386,16 @@ fn table_op(
             let spare = tx.spare_rows.pop().unwrap_or_default();
             let row = table.decode_row_into(payload, spare)?;
             table.insert(row, &mut tx.undo, table_id, out)?;
+            tx.written.inserted(table_id, &tx.undo, out);
         }
-        TableOp::Update => {
+        TableOp::Update | TableOp::Replace => {
             let spare = tx.spare_rows.pop().unwrap_or_default();
             let row = table.decode_row_into(payload, spare)?;
-            table.update(row, &mut tx.undo, table_id, Some(out))?;
-        }
-        TableOp::Replace => {
-            let spare = tx.spare_rows.pop().unwrap_or_default();
-            let row = table.decode_row_into(payload, spare)?;
-            table.update(row, &mut tx.undo, table_id, None)?;
+            let echo = (op == TableOp::Update).then_some(&mut *out);
+            let changed = table.update(row, &mut tx.undo, table_id, echo)?;
+            // The payload decoded exactly into the stored row: it is the row's encoding.
+            tx.written
+                .updated(table, table_id, &tx.undo, payload, changed);
         }
         TableOp::Get => {
             let pk = table.decode_pk(payload)?;
@@ -400,6 +410,9 @@ fn table_op(
         TableOp::Delete => {
             let pk = table.decode_pk(payload)?;
             let removed = table.delete(&pk, &mut tx.undo, table_id);
+            if removed {
+                tx.written.deleted(table, table_id, &tx.undo);
+            }
             out.push(u8::from(removed));
         }
         TableOp::Count => write_varint(out, table.len() as u64),
@@ -413,13 +426,26 @@ fn table_op(
                 Some((1, key)) => Some(table.decode_pk(key)?),
                 _ => return Err(HostError::InvalidPayload("scan cursor".into())),
             };
-            let mut page: Vec<&Row> = Vec::with_capacity(table.len().min(SCAN_PAGE_ROWS as usize));
-            page.extend(
-                table
-                    .rows_after(after.as_ref())
-                    .take(SCAN_PAGE_ROWS as usize),
-            );
-            encode_rows(table, page.into_iter(), out);
+            // The row count comes first but is known only at the end: the rows go after room
+            // for its longest encoding, which then moves next to them if it is shorter.
+            const ROOM: usize = varint_len(SCAN_PAGE_ROWS as u64);
+            let start = out.len();
+            out.resize(start + ROOM, 0);
+            let mut count = 0u64;
+            for row in table
+                .rows_after(after.as_ref())
+                .take(SCAN_PAGE_ROWS as usize)
+            {
+                table.encode_row(row, out);
+                count += 1;
+            }
+            let mut prefix = Vec::with_capacity(ROOM);
+            write_varint(&mut prefix, count);
+            let gap = ROOM - prefix.len();
+            out[start + gap..start + ROOM].copy_from_slice(&prefix);
+            if gap > 0 {
+                out.drain(start..start + gap);
+            }
         }
         TableOp::FindUnique => {
             let key = table.decode_key(field, payload)?;

@@ -1,6 +1,7 @@
 //! What a module's wasmtime `Store` carries: its limits and, during a call, its transaction.
 
 use crate::db::ModuleTables;
+use crate::db::Table;
 use crate::db::tx::Undo;
 use std::sync::Arc;
 use wasmtime::{Memory, ResourceLimiter};
@@ -18,6 +19,8 @@ pub struct CallTx {
     /// Row vectors of committed transactions' undo logs, emptied, for the next rows decoded
     /// from the guest: a reducer updating thousands of rows a frame then allocates none.
     pub(crate) spare_rows: Vec<crate::db::Row>,
+    /// Writes to watched tables, recorded as they are made (see [`crate::feed`]).
+    pub(crate) written: crate::feed::WriteLog,
 }
 
 /// At most this many spare row vectors are kept per module.
@@ -25,12 +28,28 @@ const MAX_SPARE_ROWS: usize = 16 * 1024;
 
 impl CallTx {
     /// Empties the undo log of a committed transaction, keeping its rows' vectors as spares.
-    pub fn recycle_undo(&mut self) {
+    /// `tables` are the module's (to tell which rows own memory beyond their vector).
+    pub fn recycle_undo(&mut self, tables: &[Table]) {
         for entry in self.undo.drain(..) {
-            if let Undo::Updated { old: mut row, .. } | Undo::Deleted { mut row, .. } = entry
+            if let Undo::Updated {
+                old: mut row,
+                table,
+            }
+            | Undo::Deleted { mut row, table, .. } = entry
                 && self.spare_rows.len() < MAX_SPARE_ROWS
             {
-                row.clear();
+                if tables
+                    .get(table as usize)
+                    .is_some_and(Table::has_scalar_rows)
+                {
+                    // SAFETY: a length of 0 is within capacity and leaves nothing
+                    // uninitialised in view. The values are forgotten rather than dropped:
+                    // they are numbers, whose drop does nothing, and the row is cold by now —
+                    // dropping them would fetch it from memory only to find that out.
+                    unsafe { row.set_len(0) };
+                } else {
+                    row.clear();
+                }
                 self.spare_rows.push(row);
             }
         }
