@@ -368,7 +368,10 @@ fn table_op(
     field: u32,
     payload: &[u8],
 ) -> Result<(), HostError> {
-    let op = TableOp::from_raw(op).ok_or(HostError::UnknownOp(op))?;
+    // `let … else` rather than `ok_or`: an error built eagerly is dropped on every call.
+    let Some(op) = TableOp::from_raw(op) else {
+        return Err(HostError::UnknownOp(op));
+    };
     if op.writes() && state.tx.read_only {
         return Err(HostError::ReadOnly);
     }
@@ -376,11 +379,9 @@ fn table_op(
         .map_err(|_| HostError::InvalidPayload("field number too large".into()))?;
     let tx = &mut state.tx;
     let out = &mut state.response;
-    let table = tx
-        .tables
-        .tables
-        .get_mut(table_id as usize)
-        .ok_or(HostError::NoSuchTable(table_id))?;
+    let Some(table) = tx.tables.tables.get_mut(table_id as usize) else {
+        return Err(HostError::NoSuchTable(table_id));
+    };
     match op {
         TableOp::Insert => {
             let spare = tx.spare_rows.pop().unwrap_or_default();
