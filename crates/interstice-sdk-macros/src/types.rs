@@ -86,9 +86,11 @@ pub fn struct_impl(s: &ItemStruct) -> syn::Result<TokenStream> {
                 });
                 #(<#tys as ::interstice_sdk::IntersticeType>::register_types(types);)*
             }
+            #[inline]
             fn encode(&self, out: &mut ::std::vec::Vec<u8>) {
                 #(::interstice_sdk::IntersticeType::encode(&self.#idents, out);)*
             }
+            #[inline]
             fn decode(
                 r: &mut ::interstice_sdk::__private::interstice_abi::Reader<'_>,
             ) -> ::std::result::Result<Self, ::interstice_sdk::__private::interstice_abi::DecodeError> {

@@ -204,15 +204,11 @@ fn resolve_table_id(cache: &AtomicU32, name: &str) -> u32 {
     resolved as u32
 }
 
-/// Runs one table operation and returns its response bytes.
-pub fn table_call(
-    op: TableOp,
-    table: u32,
-    field: u16,
-    payload: &[u8],
-) -> Result<Vec<u8>, HostError> {
+/// The `table_op` host call: `r >= 0` is an `r`-byte response, `r < 0` an error.
+#[inline]
+fn raw_table_op(op: TableOp, table: u32, field: u16, payload: &[u8]) -> i64 {
     // SAFETY: pointer and length of a live slice.
-    let outcome = unsafe {
+    unsafe {
         ffi::table_op(
             op as u32,
             table,
@@ -220,18 +216,42 @@ pub fn table_call(
             payload.as_ptr(),
             payload.len(),
         )
-    };
-    let (ok, len) = if outcome >= 0 {
-        (true, outcome as usize)
-    } else {
-        (false, (-(outcome + 1)) as usize)
-    };
-    let response = take_response(len);
-    if ok {
-        Ok(response)
-    } else {
-        Err(host_error(&response))
     }
+}
+
+/// Runs one table operation that answers nothing on success (an update): no response to
+/// fetch or allocate, which matters to a reducer writing thousands of rows.
+#[inline]
+pub fn table_call_unit(
+    op: TableOp,
+    table: u32,
+    field: u16,
+    payload: &[u8],
+) -> Result<(), HostError> {
+    let outcome = raw_table_op(op, table, field, payload);
+    if outcome == 0 {
+        Ok(())
+    } else {
+        unit_outcome(outcome)
+    }
+}
+
+/// [`table_call_unit`]'s answer when it is not a plain success.
+#[cold]
+#[inline(never)]
+fn unit_outcome(outcome: i64) -> Result<(), HostError> {
+    self::outcome(outcome).map(drop)
+}
+
+/// Runs one table operation and returns its response bytes.
+pub fn table_call(
+    op: TableOp,
+    table: u32,
+    field: u16,
+    payload: &[u8],
+) -> Result<Vec<u8>, HostError> {
+    let outcome = raw_table_op(op, table, field, payload);
+    self::outcome(outcome)
 }
 
 /// Decodes an error the host left pending.

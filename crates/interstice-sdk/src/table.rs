@@ -1,6 +1,6 @@
 //! Table handles: the typed face of the `table_op` host call.
 
-use crate::__private::table_call;
+use crate::__private::{table_call, table_call_unit};
 use interstice_abi::protocol::{SCAN_PAGE_ROWS, TableDescription, TableOp};
 use interstice_abi::{HostError, IntersticeType};
 use std::cell::RefCell;
@@ -81,7 +81,7 @@ impl<T: TableRow> TableHandle<T> {
     pub fn update(&self, row: T) -> Result<T, HostError> {
         // An update generates nothing, so the stored row is `row`: no need to decode it back.
         with_encoded(&row, |bytes| {
-            table_call(TableOp::Replace, T::table_id(), 0, bytes)
+            table_call_unit(TableOp::Replace, T::table_id(), 0, bytes)
         })?;
         Ok(row)
     }
