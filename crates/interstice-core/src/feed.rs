@@ -61,18 +61,89 @@ pub struct RowChange<'a> {
     pub row: &'a [u8],
 }
 
-/// A change as recorded: the table by its id within the module, the row by its place in the
-/// batch's buffer.
-#[derive(Debug)]
-struct Change {
+/// A change as recorded, but for its key: the table by its id within the module, the row by
+/// its place in the batch's buffer.
+#[derive(Debug, Clone)]
+struct Meta {
     table: u32,
     kind: ChangeKind,
-    key: Value,
     row: Range<usize>,
     /// Where its undo entry is (write log only: to check at commit that every write was seen).
     undo: u32,
     /// An update that left the row as it was: nothing to report (write log only).
     unchanged: bool,
+}
+
+/// Recorded changes, their keys apart from the rest: a key is a `Value`, and pushing it
+/// inside a larger struct had the compiler build the struct on the stack and copy it whole,
+/// which stalls the CPU's store forwarding once per row written.
+#[derive(Debug, Default)]
+struct Changes {
+    meta: Vec<Meta>,
+    keys: Vec<Value>,
+}
+
+impl Changes {
+    fn with_capacity(n: usize) -> Changes {
+        Changes {
+            meta: Vec::with_capacity(n),
+            keys: Vec::with_capacity(n),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.meta.len()
+    }
+
+    fn clear(&mut self) {
+        self.meta.clear();
+        self.keys.clear();
+    }
+
+    #[inline(always)]
+    fn push(&mut self, meta: Meta, key: &Value) {
+        self.meta.push(meta);
+        push_clone(&mut self.keys, key);
+    }
+
+    /// Drops the updates that changed nothing.
+    fn retain_changed(&mut self) {
+        if self.meta.iter().all(|m| !m.unchanged) {
+            return;
+        }
+        let mut kept = 0;
+        for i in 0..self.meta.len() {
+            if !self.meta[i].unchanged {
+                self.meta.swap(kept, i);
+                self.keys.swap(kept, i);
+                kept += 1;
+            }
+        }
+        self.meta.truncate(kept);
+        self.keys.truncate(kept);
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&Meta, &Value)> {
+        self.meta.iter().zip(&self.keys)
+    }
+}
+
+/// Appends a clone of `value`, the common numbers written straight into the vector's memory
+/// (see [`Changes`]).
+#[inline]
+fn push_clone(values: &mut Vec<Value>, value: &Value) {
+    values.reserve(1);
+    let len = values.len();
+    let slot = &mut values.spare_capacity_mut()[0];
+    match *value {
+        Value::U32(v) => slot.write(Value::U32(v)),
+        Value::U64(v) => slot.write(Value::U64(v)),
+        Value::I32(v) => slot.write(Value::I32(v)),
+        Value::I64(v) => slot.write(Value::I64(v)),
+        _ => slot.write(value.clone()),
+    };
+    // SAFETY: `reserve` made room for one more value, and it was just initialised.
+    unsafe { values.set_len(len + 1) };
 }
 
 /// What one committed transaction changed in one module's watched tables, in the order it
@@ -83,7 +154,7 @@ pub struct ChangeBatch {
     module: Arc<str>,
     /// Watched tables' names by table id (`None`: not watched).
     tables: Arc<[Option<Arc<str>>]>,
-    changes: Vec<Change>,
+    changes: Changes,
     rows: Bytes,
 }
 
@@ -100,7 +171,7 @@ impl ChangeBatch {
 
     /// Whether the batch holds no change.
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty()
+        self.changes.len() == 0
     }
 
     /// The watched table's id within the module, if the batch can hold changes of it.
@@ -114,7 +185,7 @@ impl ChangeBatch {
     /// Whether any change of the batch is one of `table`'s.
     pub fn touches(&self, table: &str) -> bool {
         self.table_id(table)
-            .is_some_and(|id| self.changes.iter().any(|c| c.table == id))
+            .is_some_and(|id| self.changes.meta.iter().any(|c| c.table == id))
     }
 
     /// The changes of `table`, oldest first.
@@ -122,10 +193,10 @@ impl ChangeBatch {
         let id = self.table_id(table);
         self.changes
             .iter()
-            .filter(move |c| Some(c.table) == id)
-            .map(|c| RowChange {
+            .filter(move |(c, _)| Some(c.table) == id)
+            .map(|(c, key)| RowChange {
                 kind: c.kind,
-                key: &c.key,
+                key,
                 row: self.rows.get(c.row.clone()).unwrap_or_default(),
             })
     }
@@ -143,13 +214,13 @@ impl ChangeBatch {
             .collect();
         self.changes
             .iter()
-            .filter(move |c| wanted.get(c.table as usize).copied().unwrap_or(false))
-            .filter_map(|c| {
+            .filter(move |(c, _)| wanted.get(c.table as usize).copied().unwrap_or(false))
+            .filter_map(|(c, key)| {
                 Some(TableChange {
                     module: self.module.clone(),
                     table: self.tables.get(c.table as usize)?.clone()?,
                     kind: c.kind,
-                    key: c.key.clone(),
+                    key: key.clone(),
                     row: self.rows.slice(c.row.clone()),
                 })
             })
@@ -165,7 +236,7 @@ pub(crate) type WatchedIds = Vec<bool>;
 pub struct WriteLog {
     /// Watched or not, by table id; empty when recording is off.
     watched: WatchedIds,
-    changes: Vec<Change>,
+    changes: Changes,
     rows: Vec<u8>,
 }
 
@@ -204,15 +275,14 @@ impl WriteLog {
     ) {
         let start = self.rows.len();
         row(&mut self.rows);
-        let change = Change {
+        let meta = Meta {
             table,
             kind,
-            key: key.clone(),
             row: start..self.rows.len(),
             undo: undo.len().saturating_sub(1) as u32,
             unchanged,
         };
-        self.changes.push(change);
+        self.changes.push(meta, key);
     }
 
     /// Notes an insert into table `table_id` that just pushed its undo entry; `stored` is the
@@ -273,7 +343,7 @@ impl WriteLog {
         if self.watched.is_empty() {
             return false;
         }
-        let mut recorded = self.changes.iter().map(|c| c.undo);
+        let mut recorded = self.changes.meta.iter().map(|c| c.undo);
         for (at, entry) in undo.iter().enumerate() {
             let table = match entry {
                 Undo::Inserted { table, .. }
@@ -289,9 +359,8 @@ impl WriteLog {
         }
         // Each row once: proved by strictly ascending (table, key), the way a reducer walks
         // its table; anything else takes the undo-log path, which merges repeats.
-        self.changes
-            .windows(2)
-            .all(|pair| (pair[0].table, &pair[0].key) < (pair[1].table, &pair[1].key))
+        let (meta, keys) = (&self.changes.meta, &self.changes.keys);
+        (1..meta.len()).all(|i| (meta[i - 1].table, &keys[i - 1]) < (meta[i].table, &keys[i]))
     }
 }
 
@@ -354,8 +423,9 @@ impl TableFeed {
             Some(log) if log.covers(undo) => {
                 // The next transaction is likely to write as much: size its log alike.
                 let capacity = log.changes.len();
-                let mut changes = std::mem::replace(&mut log.changes, Vec::with_capacity(capacity));
-                changes.retain(|c| !c.unchanged);
+                let mut changes =
+                    std::mem::replace(&mut log.changes, Changes::with_capacity(capacity));
+                changes.retain_changed();
                 let rows = std::mem::replace(&mut log.rows, Vec::with_capacity(self.last_rows));
                 log.clear();
                 (changes, rows)
@@ -367,7 +437,7 @@ impl TableFeed {
                 from_undo(tables, &names, undo, self.last_rows)
             }
         };
-        if changes.is_empty() {
+        if changes.len() == 0 {
             return;
         }
         self.last_rows = rows.len();
@@ -392,8 +462,8 @@ fn from_undo(
     names: &[Option<Arc<str>>],
     undo: &[Undo],
     capacity: usize,
-) -> (Vec<Change>, Vec<u8>) {
-    let mut changes = Vec::new();
+) -> (Changes, Vec<u8>) {
+    let mut changes = Changes::default();
     let mut rows = Vec::with_capacity(capacity);
     for touched in crate::db::changes::touched(tables, undo) {
         let (Some(table), Some(Some(_))) = (
@@ -411,14 +481,14 @@ fn from_undo(
         };
         let start = rows.len();
         table.encode_row(row, &mut rows);
-        changes.push(Change {
+        let meta = Meta {
             table: touched.table,
             kind,
-            key: touched.pk.clone(),
             row: start..rows.len(),
             undo: 0,
             unchanged: false,
-        });
+        };
+        changes.push(meta, touched.pk);
     }
     (changes, rows)
 }
