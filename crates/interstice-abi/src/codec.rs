@@ -287,7 +287,7 @@ pub fn min_size(ty: &ValueType, types: &TypeSet) -> usize {
 ///
 /// Scalars are encoded inline (a row is mostly scalars, and rows are encoded on every scan
 /// and change); everything else in [`encode_composite`].
-#[inline]
+#[inline(always)]
 pub fn encode_value(
     value: &Value,
     ty: &ValueType,
@@ -307,9 +307,8 @@ pub fn encode_value(
     Ok(())
 }
 
-/// Encodes a row's `values` as the struct of `fields`, appending to `out` — what
-/// [`encode_value`] does for each field, with the common scalars matched in the loop (a scan
-/// encodes every field of every row it returns).
+/// Encodes a row's `values` as the struct of `fields`, appending to `out`: [`encode_value`]
+/// for each field, inlined into the loop (a scan encodes every field of every row it returns).
 pub fn encode_fields(
     values: &[Value],
     fields: &[FieldDef],
@@ -322,16 +321,7 @@ pub fn encode_fields(
         });
     }
     for (value, field) in values.iter().zip(fields) {
-        match (&field.ty, value) {
-            (ValueType::U32, Value::U32(v)) => write_varint(out, u64::from(*v)),
-            (ValueType::U64, Value::U64(v)) => write_varint(out, *v),
-            (ValueType::I32, Value::I32(v)) => write_signed(out, i64::from(*v)),
-            (ValueType::I64, Value::I64(v)) => write_signed(out, *v),
-            (ValueType::F32, Value::F32(v)) => out.extend_from_slice(&v.to_le_bytes()),
-            (ValueType::F64, Value::F64(v)) => out.extend_from_slice(&v.to_le_bytes()),
-            (ValueType::Bool, Value::Bool(b)) => out.push(u8::from(*b)),
-            (ty, value) => encode_composite(value, ty, types, out)?,
-        }
+        encode_value(value, &field.ty, types, out)?;
     }
     Ok(())
 }

@@ -38,25 +38,20 @@ fn engine(c: &mut Criterion) {
 
     let mut args = Vec::with_capacity(16);
     let mut value = 0u64;
+    // One insert transaction of the next value.
+    let mut insert_next = |modules: &mut Modules, db: &mut Database| {
+        value += 1;
+        args.clear();
+        value.encode(&mut args);
+        modules.call_reducer(db, insert, &args).expect("insert")
+    };
     group.bench_function("insert_transaction_ephemeral", |b| {
-        b.iter(|| {
-            value += 1;
-            args.clear();
-            value.encode(&mut args);
-            modules
-                .call_reducer(&mut db, insert, &args)
-                .expect("insert")
-        })
+        b.iter(|| insert_next(&mut modules, &mut db))
     });
 
     // The insert benchmark filled the table; run alone (a filter), it fills it here.
     while db.table("bench", "entry").is_none_or(|t| t.len() < 100_000) {
-        value += 1;
-        args.clear();
-        value.encode(&mut args);
-        modules
-            .call_reducer(&mut db, insert, &args)
-            .expect("insert");
+        insert_next(&mut modules, &mut db);
     }
     let rows = db.table("bench", "entry").map_or(1, |t| t.len()) as u64;
     let mut id = 0u64;
