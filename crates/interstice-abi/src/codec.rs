@@ -24,6 +24,8 @@ pub enum DecodeError {
     UnexpectedEnd,
     /// A varint was longer than its type allows.
     VarintOverflow,
+    /// A varint was not in its shortest form.
+    NonMinimalVarint,
     /// An integer did not fit its type.
     IntegerOutOfRange,
     /// A `bool` byte other than 0 or 1.
@@ -56,6 +58,7 @@ impl fmt::Display for DecodeError {
         match self {
             DecodeError::UnexpectedEnd => f.write_str("input ended early"),
             DecodeError::VarintOverflow => f.write_str("varint too long"),
+            DecodeError::NonMinimalVarint => f.write_str("varint not in its shortest form"),
             DecodeError::IntegerOutOfRange => f.write_str("integer out of range"),
             DecodeError::InvalidBool(b) => write!(f, "invalid bool byte {b}"),
             DecodeError::InvalidOptionTag(b) => write!(f, "invalid option tag {b}"),
@@ -183,6 +186,12 @@ impl<'a> Reader<'a> {
             }
             result |= chunk << shift;
             if b & 0x80 == 0 {
+                // A last group of zeros adds nothing: the writer could have stopped before it.
+                // Only the shortest form is accepted, so every value has one encoding (the
+                // change feed hands a guest's own bytes on as the row's encoding).
+                if b == 0 && shift > 0 {
+                    return Err(DecodeError::NonMinimalVarint);
+                }
                 break;
             }
             shift += 7;
@@ -607,6 +616,25 @@ mod tests {
         assert_eq!(r.varint(16), Ok(u64::from(u16::MAX)));
         let mut r = Reader::new(&[0xff, 0xff, 0x04]);
         assert_eq!(r.varint(16), Err(DecodeError::IntegerOutOfRange));
+    }
+
+    #[test]
+    fn varint_accepts_only_the_shortest_form() {
+        for (bytes, value) in [
+            (&[0x00][..], Ok(0)),
+            (&[0x7f], Ok(127)),
+            (&[0x80, 0x01], Ok(128)),
+            (&[0x80, 0x00], Err(DecodeError::NonMinimalVarint)),
+            (&[0x85, 0x00], Err(DecodeError::NonMinimalVarint)),
+            (&[0xff, 0x80, 0x00], Err(DecodeError::NonMinimalVarint)),
+        ] {
+            assert_eq!(Reader::new(bytes).varint(64), value, "{bytes:?}");
+        }
+        for v in [0, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX] {
+            let mut out = Vec::new();
+            write_varint(&mut out, v);
+            assert_eq!(Reader::new(&out).varint(64), Ok(v));
+        }
     }
 
     #[test]
