@@ -79,8 +79,18 @@ impl MessageWatches {
 /// module, oldest first, replaced in every [`IntersticeSystems::Publish`]. The bulk way to
 /// read changes (mirrors use it); [`TableChanged`] messages carry the same changes one row at
 /// a time, for the tables given to [`IntersticeAppExt::watch_table`].
+///
+/// It is replaced, not appended to: a system reading it must run in every frame's `Publish`
+/// step (after [`MirrorSystems::Messages`]) to see every change.
 #[derive(Resource, Debug, Default)]
-pub struct TableChanges(pub Vec<ChangeBatch>);
+pub struct TableChanges(Vec<ChangeBatch>);
+
+impl TableChanges {
+    /// This frame's batches, oldest first.
+    pub fn iter(&self) -> std::slice::Iter<'_, ChangeBatch> {
+        self.0.iter()
+    }
+}
 
 /// Adding table watches to an app.
 pub trait IntersticeAppExt {
@@ -275,7 +285,7 @@ fn mirror<T: IntersticeType + Send + Sync + 'static>(
             stats.spawned += 1;
         }
     }
-    let batches = changes.0.iter().filter(|b| *b.module() == mirror.module);
+    let batches = changes.iter().filter(|b| *b.module() == mirror.module);
     for change in batches.flat_map(|b| b.rows_of(&mirror.table)) {
         if change.kind == ChangeKind::Delete {
             if let Some(entity) = mirror.entities.remove(change.key) {

@@ -177,7 +177,6 @@ fn count(
 ) {
     counted.messages += changes.read().count();
     counted.batched += batches
-        .0
         .iter()
         .map(|b| b.rows_of("dot").count())
         .sum::<usize>();
