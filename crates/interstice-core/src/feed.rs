@@ -345,12 +345,7 @@ impl WriteLog {
         }
         let mut recorded = self.changes.meta.iter().map(|c| c.undo);
         for (at, entry) in undo.iter().enumerate() {
-            let table = match entry {
-                Undo::Inserted { table, .. }
-                | Undo::Deleted { table, .. }
-                | Undo::Updated { table, .. } => *table,
-            };
-            if self.watches(table) && recorded.next() != Some(at as u32) {
+            if self.watches(entry.table()) && recorded.next() != Some(at as u32) {
                 return false;
             }
         }
@@ -392,9 +387,8 @@ impl TableFeed {
     pub(crate) fn watched_ids(&self, module: &str, tables: &[Table]) -> WatchedIds {
         match self.watched.get(module) {
             None => Vec::new(),
-            Some(watched) => tables
-                .iter()
-                .map(|t| watched.iter().any(|w| **w == *t.schema().name))
+            Some(watched) => watched_names(watched, tables)
+                .map(|n| n.is_some())
                 .collect(),
         }
     }
@@ -415,9 +409,8 @@ impl TableFeed {
             }
             return;
         };
-        let names: Arc<[Option<Arc<str>>]> = tables
-            .iter()
-            .map(|t| watched.iter().find(|w| ***w == *t.schema().name).cloned())
+        let names: Arc<[Option<Arc<str>>]> = watched_names(watched, tables)
+            .map(Option::<&_>::cloned)
             .collect();
         let (changes, rows) = match written {
             Some(log) if log.covers(undo) => {
@@ -453,6 +446,16 @@ impl TableFeed {
     pub fn take(&mut self) -> Vec<ChangeBatch> {
         std::mem::take(&mut self.batches)
     }
+}
+
+/// For each of `tables` (by table id), its name if it is one of `watched`.
+fn watched_names<'a>(
+    watched: &'a [Arc<str>],
+    tables: &'a [Table],
+) -> impl Iterator<Item = Option<&'a Arc<str>>> + 'a {
+    tables
+        .iter()
+        .map(|t| watched.iter().find(|w| ***w == *t.schema().name))
 }
 
 /// The net change of the watched tables (`names`, by table id) computed from an undo log, the

@@ -30,6 +30,17 @@ pub enum Undo {
     },
 }
 
+impl Undo {
+    /// The table (id within the module) the change was made to.
+    pub fn table(&self) -> u32 {
+        match self {
+            Undo::Inserted { table, .. }
+            | Undo::Deleted { table, .. }
+            | Undo::Updated { table, .. } => *table,
+        }
+    }
+}
+
 /// What a module called inside another module's transaction changed: kept until the whole
 /// transaction commits (journaled with it) or fails (rolled back with it).
 #[derive(Debug)]
