@@ -11,11 +11,7 @@ use crate::value::Value;
 use alloc::{boxed::Box, string::String, vec::Vec};
 use core::fmt;
 
-/// Deepest nesting of containers and named types a decoder accepts.
-pub const MAX_DEPTH: u32 = 64;
-
-/// Most elements a sequence of zero-sized values (e.g. `Vec<()>`) may claim.
-pub const MAX_ZERO_SIZED_ELEMENTS: u64 = 1 << 16;
+pub use crate::limits::{MAX_DEPTH, MAX_ZERO_SIZED_ELEMENTS};
 
 /// Why bytes could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,13 +112,20 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 pub struct Reader<'a> {
     input: &'a [u8],
     depth: u32,
+    /// Zero-sized elements the rest of the decode may still claim (see
+    /// [`MAX_ZERO_SIZED_ELEMENTS`]): shared by every sequence of one value.
+    zero_sized_left: u64,
 }
 
 impl<'a> Reader<'a> {
     /// A reader over `input`.
     #[inline]
     pub fn new(input: &'a [u8]) -> Self {
-        Reader { input, depth: 0 }
+        Reader {
+            input,
+            depth: 0,
+            zero_sized_left: MAX_ZERO_SIZED_ELEMENTS,
+        }
     }
 
     /// Bytes not read yet.
@@ -210,15 +213,16 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a length that must be satisfiable by the remaining input when each element takes
-    /// at least `min_elem_size` bytes.
+    /// at least `min_elem_size` bytes. Elements of no size are counted against one budget for
+    /// the whole reader ([`MAX_ZERO_SIZED_ELEMENTS`]), since no input bounds them.
     #[inline]
     pub fn length(&mut self, min_elem_size: usize) -> Result<usize, DecodeError> {
         let n = self.varint(64)?;
-        let bound = (self.input.len())
-            .checked_div(min_elem_size)
-            .map_or(MAX_ZERO_SIZED_ELEMENTS, |n| n as u64);
-        if n > bound {
-            return Err(DecodeError::LengthTooLarge(n));
+        match self.input.len().checked_div(min_elem_size) {
+            Some(bound) if n <= bound as u64 => {}
+            Some(_) => return Err(DecodeError::LengthTooLarge(n)),
+            None if n <= self.zero_sized_left => self.zero_sized_left -= n,
+            None => return Err(DecodeError::LengthTooLarge(n)),
         }
         Ok(n as usize)
     }

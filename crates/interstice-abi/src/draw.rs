@@ -13,12 +13,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
-/// Most vertices a polygon may have.
-pub const MAX_POLYGON_POINTS: usize = 4096;
-/// Longest text one command may draw, in bytes.
-pub const MAX_TEXT_BYTES: usize = 4096;
-/// Most commands one frame may hold.
-pub const MAX_COMMANDS_PER_FRAME: usize = 200_000;
+pub use crate::limits::{MAX_COMMANDS_PER_FRAME, MAX_POLYGON_POINTS, MAX_TEXT_BYTES};
 
 /// A point or a size in world units.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]

@@ -9,6 +9,7 @@
 //! - [`typed`]: [`IntersticeType`], the link between Rust types and the dynamic model;
 //! - [`schema`]: module, table, reducer and query schemas;
 //! - [`protocol`]: the host-call protocol, the export names and the ABI version;
+//! - [`limits`]: every bound a decoder of outside data enforces;
 //! - [`key_hash`]: the hasher for maps keyed by values, kind to consecutive integer keys;
 //! - [`draw`] and [`input`]: what the Gpu authority's holder draws and what the Input
 //!   authority's holder can poll.
@@ -21,6 +22,7 @@ pub mod codec;
 pub mod draw;
 pub mod input;
 pub mod key_hash;
+pub mod limits;
 pub mod protocol;
 pub mod schema;
 pub mod typed;

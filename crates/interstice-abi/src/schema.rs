@@ -9,10 +9,7 @@ use alloc::{collections::BTreeSet, format, string::String, vec::Vec};
 use core::fmt;
 use serde::{Deserialize, Serialize};
 
-/// Longest name (module, table, field, reducer, query, type) a schema may use.
-pub const MAX_NAME_LEN: usize = 128;
-/// Most items (tables, reducers, queries, types, fields, indexes) of one kind in a schema.
-pub const MAX_ITEMS: usize = 1024;
+pub use crate::limits::{MAX_ADDRESS_LEN, MAX_ITEMS, MAX_NAME_LEN};
 
 /// Whether other nodes may reach a module.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -298,9 +295,6 @@ pub struct NodeDependency {
     /// Its UDP address (`host:port`).
     pub address: String,
 }
-
-/// Longest node address accepted.
-pub const MAX_ADDRESS_LEN: usize = 256;
 
 /// Why a schema was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,12 +4,18 @@
 //! [`TypeDef`]s referred to by name ([`ValueType::Named`]) and collected in a [`TypeSet`], so a
 //! recursive type is described once.
 
+use crate::limits::{MAX_TUPLE_ARITY, MAX_TYPE_DEPTH};
 use alloc::{boxed::Box, collections::BTreeMap, string::String, vec::Vec};
 use core::fmt;
-use serde::{Deserialize, Serialize};
+use serde::de::{self, DeserializeSeed, EnumAccess, SeqAccess, VariantAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// The type of a value.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+///
+/// Its `Deserialize` is written by hand (the encoding is the derived one's): it counts nesting
+/// and refuses types deeper than [`MAX_TYPE_DEPTH`] and tuples wider than [`MAX_TUPLE_ARITY`]
+/// before recursing, whatever the format, so no input can overflow the decoding stack.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub enum ValueType {
     /// `()`
     Unit,
@@ -61,6 +67,161 @@ impl ValueType {
                 | ValueType::I32
                 | ValueType::I64
         )
+    }
+}
+
+/// The variant names, in declaration order (their index is the wire encoding).
+const VARIANTS: &[&str] = &[
+    "Unit", "Bool", "U8", "U16", "U32", "U64", "I8", "I16", "I32", "I64", "F32", "F64", "String",
+    "Vec", "Option", "Tuple", "Named",
+];
+
+/// The variants without data, by index.
+const SCALARS: [ValueType; 13] = [
+    ValueType::Unit,
+    ValueType::Bool,
+    ValueType::U8,
+    ValueType::U16,
+    ValueType::U32,
+    ValueType::U64,
+    ValueType::I8,
+    ValueType::I16,
+    ValueType::I32,
+    ValueType::I64,
+    ValueType::F32,
+    ValueType::F64,
+    ValueType::String,
+];
+
+impl<'de> Deserialize<'de> for ValueType {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        TypeAt { depth: 0 }.deserialize(deserializer)
+    }
+}
+
+/// Decodes a `ValueType` found `depth` levels inside another one.
+#[derive(Clone, Copy)]
+struct TypeAt {
+    depth: u32,
+}
+
+impl<'de> DeserializeSeed<'de> for TypeAt {
+    type Value = ValueType;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<ValueType, D::Error> {
+        if self.depth >= MAX_TYPE_DEPTH {
+            return Err(de::Error::custom(format_args!(
+                "type nested deeper than {MAX_TYPE_DEPTH} levels"
+            )));
+        }
+        deserializer.deserialize_enum("ValueType", VARIANTS, self)
+    }
+}
+
+impl<'de> Visitor<'de> for TypeAt {
+    type Value = ValueType;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a value type")
+    }
+
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<ValueType, A::Error> {
+        let (index, variant) = data.variant::<VariantIndex>()?;
+        let inner = TypeAt {
+            depth: self.depth + 1,
+        };
+        match index.0 {
+            i @ 0..=12 => {
+                variant.unit_variant()?;
+                Ok(SCALARS[i].clone())
+            }
+            13 => Ok(ValueType::Vec(Box::new(
+                variant.newtype_variant_seed(inner)?,
+            ))),
+            14 => Ok(ValueType::Option(Box::new(
+                variant.newtype_variant_seed(inner)?,
+            ))),
+            15 => Ok(ValueType::Tuple(
+                variant.newtype_variant_seed(TupleAt(inner))?,
+            )),
+            _ => Ok(ValueType::Named(variant.newtype_variant()?)),
+        }
+    }
+}
+
+/// The element types of a tuple type, each one level deeper.
+struct TupleAt(TypeAt);
+
+impl<'de> DeserializeSeed<'de> for TupleAt {
+    type Value = Vec<ValueType>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TupleAt {
+    type Value = Vec<ValueType>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of element types")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut elements = Vec::new();
+        while let Some(element) = seq.next_element_seed(self.0)? {
+            if elements.len() == MAX_TUPLE_ARITY {
+                return Err(de::Error::custom(format_args!(
+                    "tuple type of more than {MAX_TUPLE_ARITY} elements"
+                )));
+            }
+            elements.push(element);
+        }
+        Ok(elements)
+    }
+}
+
+/// A `ValueType` variant, by index (postcard) or by name (TOML, JSON).
+struct VariantIndex(usize);
+
+impl<'de> Deserialize<'de> for VariantIndex {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_identifier(VariantVisitor)
+    }
+}
+
+struct VariantVisitor;
+
+impl<'de> Visitor<'de> for VariantVisitor {
+    type Value = VariantIndex;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a value type variant")
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<VariantIndex, E> {
+        match usize::try_from(v) {
+            Ok(i) if i < VARIANTS.len() => Ok(VariantIndex(i)),
+            _ => Err(E::invalid_value(
+                de::Unexpected::Unsigned(v),
+                &"a variant index below 17",
+            )),
+        }
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<VariantIndex, E> {
+        VARIANTS
+            .iter()
+            .position(|name| *name == v)
+            .map(VariantIndex)
+            .ok_or_else(|| E::unknown_variant(v, VARIANTS))
+    }
+
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<VariantIndex, E> {
+        match core::str::from_utf8(v) {
+            Ok(s) => self.visit_str(s),
+            Err(_) => Err(E::invalid_value(de::Unexpected::Bytes(v), &self)),
+        }
     }
 }
 

@@ -1326,7 +1326,7 @@ fn decode_description<T: serde::de::DeserializeOwned>(
 ) -> Result<T, LoadError> {
     postcard::from_bytes(bytes).map_err(|e| LoadError::BadDescription {
         export: export.into(),
-        reason: e.to_string(),
+        reason: interstice_abi::limits::describe_postcard_error(&e),
     })
 }
 

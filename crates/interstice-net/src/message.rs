@@ -228,8 +228,9 @@ impl Message {
         if bytes.len() > MAX_MESSAGE_BYTES {
             return Err(DecodeError::TooLarge(bytes.len()));
         }
-        let (message, rest) = postcard::take_from_bytes::<Message>(bytes)
-            .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        let (message, rest) = postcard::take_from_bytes::<Message>(bytes).map_err(|e| {
+            DecodeError::Malformed(interstice_abi::limits::describe_postcard_error(&e))
+        })?;
         if !rest.is_empty() {
             return Err(DecodeError::Malformed(format!(
                 "{} trailing bytes",
@@ -267,5 +268,66 @@ impl Message {
             ),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use interstice_abi::{FieldDef, Persistence, TableSchema, ValueType};
+
+    /// A `Schema` message whose one field type is `Vec(Vec(…))` `depth` levels deep (built by
+    /// splicing: encoding such a type would itself need a deep stack).
+    fn deep_schema_message(depth: usize) -> Vec<u8> {
+        let schema = ModuleSchema {
+            name: "m".into(),
+            tables: vec![TableSchema {
+                name: "t".into(),
+                row_type: "T".into(),
+                fields: vec![FieldDef {
+                    name: "f".into(),
+                    ty: ValueType::Named("ZZZZZZ".into()),
+                }],
+                primary_key: 0,
+                primary_key_auto_inc: false,
+                indexes: vec![],
+                persistence: Persistence::Logged,
+            }],
+            ..ModuleSchema::default()
+        };
+        let encoded = Message::Schema {
+            request: 1,
+            modules: vec![schema],
+        }
+        .encode()
+        .unwrap();
+        let marker = [16u8, 6, b'Z', b'Z', b'Z', b'Z', b'Z', b'Z'];
+        let at = encoded
+            .windows(marker.len())
+            .position(|w| w == marker)
+            .unwrap();
+        let mut hostile = encoded[..at].to_vec();
+        hostile.extend(std::iter::repeat_n(13u8, depth)); // Vec(
+        hostile.push(4); // U32
+        hostile.extend(&encoded[at + marker.len()..]);
+        hostile
+    }
+
+    #[test]
+    fn a_deep_schema_message_is_refused_on_a_small_stack() {
+        let hostile = deep_schema_message(200_000);
+        assert!(hostile.len() < MAX_MESSAGE_BYTES);
+        let outcome = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || Message::decode(&hostile))
+            .unwrap()
+            .join()
+            .expect("the decoding thread survived");
+        match outcome {
+            Err(DecodeError::Malformed(why)) => assert!(why.contains("decoding limit"), "{why}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        // The same message with a shallow type decodes.
+        assert!(Message::decode(&deep_schema_message(3)).is_ok());
     }
 }

@@ -228,7 +228,12 @@ pub fn read(path: &Path) -> Result<SnapshotData, StorageError> {
     if crc32c::crc32c(payload) != crc {
         return Err(bad("checksum mismatch"));
     }
-    let undecodable = |e: postcard::Error| bad(&format!("undecodable: {e}"));
+    let undecodable = |e: postcard::Error| {
+        bad(&format!(
+            "undecodable: {}",
+            interstice_abi::limits::describe_postcard_error(&e)
+        ))
+    };
     if version == 1 {
         let v1: SnapshotDataV1 = postcard::from_bytes(payload).map_err(undecodable)?;
         return Ok(SnapshotData {
