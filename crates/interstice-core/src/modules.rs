@@ -978,12 +978,12 @@ fn rollback_nested(
 /// The `call_module` host function: runs a reducer or query of another module inside the
 /// caller's transaction, with the caller's remaining fuel.
 pub(crate) fn call_module(
-    mut caller: wasmtime::Caller<'_, HostState>,
+    caller: &mut wasmtime::Caller<'_, HostState>,
     kind: u32,
     ptr: u32,
     len: u32,
 ) -> wasmtime::Result<i64> {
-    let (memory, state) = host_calls::memory_and_state(&mut caller)?;
+    let (memory, state) = host_calls::memory_and_state(caller)?;
     if !state.in_call {
         return Err(host_calls::trap(
             "calls are only allowed inside a reducer or query",

@@ -49,7 +49,8 @@ pub fn parse(text: &str, ty: &ValueType, types: &TypeSet) -> Result<Value, Strin
     }
 }
 
-const MAX_DEPTH: u32 = 64;
+/// Arguments typed by people nest no deeper than decoded ones (serde_json stops at 128).
+use interstice_abi::limits::MAX_DEPTH;
 
 fn int<T: TryFrom<i128>>(json: &Json, what: &str) -> Result<T, String> {
     let n: i128 = match json {

@@ -50,8 +50,25 @@ pub fn host_table(
 /// The tables of one module, indexed by the table ids the module sees (its schema's order).
 #[derive(Default)]
 pub struct ModuleTables {
-    /// The tables.
+    /// The tables: the module's own, then the host-managed ones.
     pub tables: Vec<Table>,
+    /// How many of `tables` are the module's own. Ids at or past it are host-managed and are
+    /// never handed to a guest: [`GuestTableId`] can only name one below it.
+    guest: usize,
+}
+
+/// The id of one of a module's own tables, checked: the only way a host function reaches a
+/// table on a guest's behalf. Host-managed tables (`__schedule`, `__answered`, `__cursors`)
+/// sit past the module's own, so no id a guest passes can name them (a raw `table_op` on ids
+/// 1–3 of a one-table module used to count and clear them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestTableId(u32);
+
+impl GuestTableId {
+    /// The id as the guest and the undo log know it.
+    pub fn raw(self) -> u32 {
+        self.0
+    }
 }
 
 impl ModuleTables {
@@ -64,11 +81,32 @@ impl ModuleTables {
             .iter()
             .map(|t| Table::new(Arc::new(t.clone()), Arc::clone(&types)))
             .collect();
+        let guest = tables.len();
         // Host-managed, after the module's own tables so their ids are unchanged.
         tables.push(crate::schedule::new_table());
         tables.push(crate::answered::new_table());
         tables.push(crate::cursors::new_table());
-        ModuleTables { tables }
+        ModuleTables { tables, guest }
+    }
+
+    /// `raw` as one of the module's own tables, or `None` (a host-managed or missing table).
+    #[inline]
+    pub fn guest_table(&self, raw: u32) -> Option<GuestTableId> {
+        ((raw as usize) < self.guest).then_some(GuestTableId(raw))
+    }
+
+    /// The module's own table called `name` (host-managed tables are not found).
+    pub fn guest_table_named(&self, name: &[u8]) -> Option<GuestTableId> {
+        self.tables[..self.guest]
+            .iter()
+            .position(|t| t.schema().name.as_bytes() == name)
+            .map(|i| GuestTableId(i as u32))
+    }
+
+    /// One of the module's own tables.
+    #[inline]
+    pub fn guest_mut(&mut self, id: GuestTableId) -> &mut Table {
+        &mut self.tables[id.0 as usize]
     }
 
     /// The table of that name.

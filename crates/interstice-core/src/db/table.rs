@@ -503,6 +503,15 @@ impl Table {
 
     /// Rows whose indexed column `field` equals `key`, in primary-key order.
     pub fn filter(&self, field: u16, key: &Value) -> Result<Vec<&Row>, HostError> {
+        Ok(self.filter_iter(field, key)?.collect())
+    }
+
+    /// [`filter`](Table::filter), lazily: a caller that stops early does no more work.
+    pub fn filter_iter<'a>(
+        &'a self,
+        field: u16,
+        key: &Value,
+    ) -> Result<impl Iterator<Item = &'a Row> + 'a, HostError> {
         let index = self
             .index_of(field)
             .ok_or_else(|| self.no_index(field, "hash or btree"))?;
@@ -511,8 +520,7 @@ impl Table {
             .get(key)
             .into_iter()
             .flatten()
-            .filter_map(|pk| self.rows.get(pk))
-            .collect())
+            .filter_map(|pk| self.rows.get(pk)))
     }
 
     /// Rows whose btree-indexed column `field` lies between the bounds, in key order.
@@ -522,24 +530,34 @@ impl Table {
         lower: Bound<Value>,
         upper: Bound<Value>,
     ) -> Result<Vec<&Row>, HostError> {
+        Ok(self.range_iter(field, lower, upper)?.collect())
+    }
+
+    /// [`range`](Table::range), lazily: a caller that stops early does no more work.
+    pub fn range_iter(
+        &self,
+        field: u16,
+        lower: Bound<Value>,
+        upper: Bound<Value>,
+    ) -> Result<impl Iterator<Item = &Row>, HostError> {
         let Some(IndexMap::BTree(map)) = self.index_of(field).map(|i| &i.map) else {
             return Err(self.no_index(field, "btree"));
         };
+        let mut empty = false;
         if let (Bound::Included(l) | Bound::Excluded(l), Bound::Included(u) | Bound::Excluded(u)) =
             (&lower, &upper)
         {
             // BTreeMap::range panics on inverted bounds; an empty range is the answer.
             let both_excluded_equal =
                 matches!((&lower, &upper), (Bound::Excluded(_), Bound::Excluded(_))) && l == u;
-            if l > u || both_excluded_equal {
-                return Ok(Vec::new());
-            }
+            empty = l > u || both_excluded_equal;
         }
-        Ok(map
-            .range((lower, upper))
-            .flat_map(|(_, pks)| pks.iter())
-            .filter_map(|pk| self.rows.get(pk))
-            .collect())
+        let walk = (!empty).then(move || {
+            map.range((lower, upper))
+                .flat_map(|(_, pks)| pks.iter())
+                .filter_map(|pk| self.rows.get(pk))
+        });
+        Ok(walk.into_iter().flatten())
     }
 
     fn no_index(&self, field: u16, expected: &str) -> HostError {

@@ -216,12 +216,12 @@ fn run(state: &mut HostState, op: u32, payload: &[u8]) -> Result<Vec<u8>, HostEr
 
 /// The `file_op` host function.
 pub(crate) fn file_op(
-    mut caller: Caller<'_, HostState>,
+    caller: &mut Caller<'_, HostState>,
     op: u32,
     ptr: u32,
     len: u32,
 ) -> wasmtime::Result<i64> {
-    let (memory, state) = memory_and_state(&mut caller)?;
+    let (memory, state) = memory_and_state(caller)?;
     if !state.in_call {
         return Err(trap(
             "file calls are only allowed inside a reducer or query",

@@ -1,5 +1,6 @@
 //! The host functions a module imports, and the table operations behind `table_op`.
 
+use super::meter::{self, OutOfFuel};
 use super::state::{GuestLog, HostState, MAX_MESSAGE_LEN, MAX_PENDING_LOGS};
 use crate::db::table::Row;
 use interstice_abi::codec::write_varint;
@@ -49,6 +50,51 @@ pub(crate) fn memory_and_state<'a>(
     Ok(memory.data_and_store_mut(caller))
 }
 
+/// Runs a host function that takes a guest payload of `len` bytes and may leave a response,
+/// charging both to the call's fuel ([`meter`]).
+fn metered(
+    caller: &mut Caller<'_, HostState>,
+    len: u32,
+    run: impl FnOnce(&mut Caller<'_, HostState>) -> wasmtime::Result<i64>,
+) -> wasmtime::Result<i64> {
+    caller.data_mut().meter.bytes(len as usize);
+    let answer = run(caller)?;
+    let response = caller.data().response.len();
+    caller.data_mut().meter.bytes(response);
+    meter::settle_if_due(caller)?;
+    Ok(answer)
+}
+
+/// What ends a table operation early.
+enum Refusal {
+    /// An ordinary error, answered to the guest.
+    Host(HostError),
+    /// The guest cannot pay for the rows the operation would touch: the call traps.
+    OutOfFuel,
+}
+
+impl From<HostError> for Refusal {
+    #[inline]
+    fn from(error: HostError) -> Refusal {
+        Refusal::Host(error)
+    }
+}
+
+impl From<OutOfFuel> for Refusal {
+    fn from(_: OutOfFuel) -> Refusal {
+        Refusal::OutOfFuel
+    }
+}
+
+/// Operations whose rows are not bounded by their payload: they are limited to what the
+/// call's remaining fuel pays for before they start.
+fn touches_many(op: u32) -> bool {
+    matches!(
+        TableOp::from_raw(op),
+        Some(TableOp::Clear | TableOp::Filter | TableOp::Range)
+    )
+}
+
 fn text(bytes: &[u8]) -> String {
     let bytes = &bytes[..bytes.len().min(MAX_MESSAGE_LEN)];
     String::from_utf8_lossy(bytes).into_owned()
@@ -66,6 +112,7 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          -> wasmtime::Result<()> {
             let (memory, state) = memory_and_state(&mut caller)?;
             let message = text(guest_bytes(memory, ptr, len)?);
+            state.meter.bytes(message.len());
             log_guest(&state.module, level, &message);
             if state.logs.len() < MAX_PENDING_LOGS {
                 state.logs.push(GuestLog {
@@ -74,7 +121,7 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                     message,
                 });
             }
-            Ok(())
+            meter::settle_if_due(&mut caller)
         },
     )?;
     linker.func_wrap(
@@ -95,11 +142,8 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             Ok(state
                 .tx
                 .tables
-                .tables
-                .iter()
-                // Host-managed tables (`__schedule`) are not the guest's to touch.
-                .position(|t| t.schema().name.as_bytes() == name && !name.starts_with(b"__"))
-                .map_or(-1, |i| i as i32))
+                .guest_table_named(name)
+                .map_or(-1, |id| id.raw() as i32))
         },
     )?;
     linker.func_wrap(
@@ -112,6 +156,13 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          ptr: u32,
          len: u32|
          -> wasmtime::Result<i64> {
+            // Work on many rows is bounded by the fuel left once what is owed is paid.
+            let affordable = if touches_many(op) {
+                meter::settle(&mut caller)?;
+                caller.data().meter.rows_affordable(caller.get_fuel()?)
+            } else {
+                u64::MAX
+            };
             let (memory, state) = memory_and_state(&mut caller)?;
             if !state.in_call {
                 return Err(trap(
@@ -120,17 +171,21 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             }
             let payload = guest_bytes(memory, ptr, len)?;
             state.response.clear();
-            let outcome = table_op(state, op, table, field, payload);
-            Ok(match outcome {
+            let outcome = table_op(state, op, table, field, payload, affordable);
+            state.meter.bytes(payload.len() + state.response.len());
+            let answer = match outcome {
                 Ok(()) => state.response.len() as i64,
-                Err(error) => {
+                Err(Refusal::OutOfFuel) => return Err(meter::out_of_fuel(OutOfFuel)),
+                Err(Refusal::Host(error)) => {
                     state.response.clear();
                     let encoded = postcard::to_allocvec(&error)
                         .map_err(|e| trap(format!("cannot encode host error: {e}")))?;
                     state.response = encoded;
                     -(state.response.len() as i64) - 1
                 }
-            })
+            };
+            meter::settle_if_due(&mut caller)?;
+            Ok(answer)
         },
     )?;
     linker.func_wrap(
@@ -159,14 +214,18 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             }
             let payload = guest_bytes(memory, ptr, len)?;
             state.response.clear();
-            Ok(match schedule(state, payload) {
+            state.meter.rows(1);
+            state.meter.bytes(payload.len());
+            let answer = match schedule(state, payload) {
                 Ok(id) => id as i64,
                 Err(error) => {
                     state.response = postcard::to_allocvec(&error)
                         .map_err(|e| trap(format!("cannot encode host error: {e}")))?;
                     -(state.response.len() as i64) - 1
                 }
-            })
+            };
+            meter::settle_if_due(&mut caller)?;
+            Ok(answer)
         },
     )?;
     linker.func_wrap(
@@ -199,18 +258,36 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         IMPORT_MODULE,
         imports::CALL_MODULE,
-        crate::modules::call_module,
+        |mut caller: Caller<'_, HostState>, kind: u32, ptr: u32, len: u32| {
+            metered(&mut caller, len, |c| {
+                crate::modules::call_module(c, kind, ptr, len)
+            })
+        },
     )?;
-    linker.func_wrap(IMPORT_MODULE, imports::FILE_OP, super::files::file_op)?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        imports::FILE_OP,
+        |mut caller: Caller<'_, HostState>, op: u32, ptr: u32, len: u32| {
+            metered(&mut caller, len, |c| super::files::file_op(c, op, ptr, len))
+        },
+    )?;
     linker.func_wrap(
         IMPORT_MODULE,
         imports::GPU_SUBMIT,
-        super::present::gpu_submit,
+        |mut caller: Caller<'_, HostState>, ptr: u32, len: u32| {
+            metered(&mut caller, len, |c| {
+                super::present::gpu_submit(c, ptr, len)
+            })
+        },
     )?;
     linker.func_wrap(
         IMPORT_MODULE,
         imports::AUDIO_WRITE,
-        super::present::audio_write,
+        |mut caller: Caller<'_, HostState>, ptr: u32, len: u32| {
+            metered(&mut caller, len, |c| {
+                super::present::audio_write(c, ptr, len)
+            })
+        },
     )?;
     linker.func_wrap(
         IMPORT_MODULE,
@@ -325,6 +402,20 @@ fn encode_rows<'a>(
     }
 }
 
+/// The rows of `walk`, unless there are more than `affordable`: then the walk stops at the
+/// first row too many and the operation is refused.
+fn affordable_rows<'a>(
+    walk: impl Iterator<Item = &'a Row>,
+    affordable: u64,
+) -> Result<Vec<&'a Row>, OutOfFuel> {
+    let limit = usize::try_from(affordable).unwrap_or(usize::MAX);
+    let rows: Vec<&Row> = walk.take(limit.saturating_add(1)).collect();
+    if rows.len() > limit {
+        return Err(OutOfFuel);
+    }
+    Ok(rows)
+}
+
 fn read_bound(
     table: &crate::db::Table,
     field: u16,
@@ -360,34 +451,42 @@ fn read_bound(
     })
 }
 
-/// Runs one table operation of the current call, leaving the response in `state.response`.
+/// Runs one table operation of the current call, leaving the response in `state.response`
+/// and owing its rows to the meter. Operations on many rows touch at most `affordable` of
+/// them: one that would need more is refused as [`Refusal::OutOfFuel`] before it starts (or,
+/// for filters and ranges, once it has seen one row too many).
 fn table_op(
     state: &mut HostState,
     op: u32,
     table_id: u32,
     field: u32,
     payload: &[u8],
-) -> Result<(), HostError> {
+    affordable: u64,
+) -> Result<(), Refusal> {
     // `let … else` rather than `ok_or`: an error built eagerly is dropped on every call.
     let Some(op) = TableOp::from_raw(op) else {
-        return Err(HostError::UnknownOp(op));
+        return Err(HostError::UnknownOp(op).into());
     };
     if op.writes() && state.tx.read_only {
-        return Err(HostError::ReadOnly);
+        return Err(HostError::ReadOnly.into());
     }
     let field = u16::try_from(field)
         .map_err(|_| HostError::InvalidPayload("field number too large".into()))?;
     let tx = &mut state.tx;
     let out = &mut state.response;
-    let Some(table) = tx.tables.tables.get_mut(table_id as usize) else {
-        return Err(HostError::NoSuchTable(table_id));
+    // Only the module's own tables: host-managed ones have no guest id.
+    let Some(id) = tx.tables.guest_table(table_id) else {
+        return Err(HostError::NoSuchTable(table_id).into());
     };
+    let table = tx.tables.guest_mut(id);
+    let meter = &mut state.meter;
     match op {
         TableOp::Insert => {
             let spare = tx.spare_rows.pop().unwrap_or_default();
             let row = table.decode_row_into(payload, spare)?;
             table.insert(row, &mut tx.undo, table_id, out)?;
             tx.written.inserted(table_id, &tx.undo, out);
+            meter.rows(1);
         }
         TableOp::Update | TableOp::Replace => {
             let spare = tx.spare_rows.pop().unwrap_or_default();
@@ -397,8 +496,10 @@ fn table_op(
             // The payload decoded exactly into the stored row: it is the row's encoding.
             tx.written
                 .updated(table, table_id, &tx.undo, payload, changed);
+            meter.rows(1);
         }
         TableOp::Get => {
+            meter.rows(1);
             let pk = table.decode_pk(payload)?;
             match table.get(&pk) {
                 Some(row) => {
@@ -409,6 +510,7 @@ fn table_op(
             }
         }
         TableOp::Delete => {
+            meter.rows(1);
             let pk = table.decode_pk(payload)?;
             let removed = table.delete(&pk, &mut tx.undo, table_id);
             if removed {
@@ -416,8 +518,16 @@ fn table_op(
             }
             out.push(u8::from(removed));
         }
-        TableOp::Count => write_varint(out, table.len() as u64),
+        TableOp::Count => {
+            meter.rows(1);
+            write_varint(out, table.len() as u64);
+        }
         TableOp::Clear => {
+            let rows = table.len() as u64;
+            if rows > affordable {
+                return Err(Refusal::OutOfFuel);
+            }
+            meter.rows(rows.max(1));
             let removed = table.clear(&mut tx.undo, table_id);
             write_varint(out, removed);
         }
@@ -425,7 +535,7 @@ fn table_op(
             let after = match payload.split_first() {
                 Some((0, [])) => None,
                 Some((1, key)) => Some(table.decode_pk(key)?),
-                _ => return Err(HostError::InvalidPayload("scan cursor".into())),
+                _ => return Err(HostError::InvalidPayload("scan cursor".into()).into()),
             };
             // The row count comes first but is known only at the end: the rows go after room
             // for its longest encoding, which then moves next to them if it is shorter.
@@ -440,6 +550,7 @@ fn table_op(
                 table.encode_row(row, out);
                 count += 1;
             }
+            meter.rows(count.max(1));
             let mut prefix = Vec::with_capacity(ROOM);
             write_varint(&mut prefix, count);
             let gap = ROOM - prefix.len();
@@ -449,6 +560,7 @@ fn table_op(
             }
         }
         TableOp::FindUnique => {
+            meter.rows(1);
             let key = table.decode_key(field, payload)?;
             match table.find_unique(field, &key)? {
                 Some(row) => {
@@ -460,7 +572,8 @@ fn table_op(
         }
         TableOp::Filter => {
             let key = table.decode_key(field, payload)?;
-            let rows = table.filter(field, &key)?;
+            let rows = affordable_rows(table.filter_iter(field, &key)?, affordable)?;
+            meter.rows(rows.len().max(1) as u64);
             encode_rows(table, rows.into_iter(), out);
         }
         TableOp::Range => {
@@ -468,11 +581,12 @@ fn table_op(
             let lower = read_bound(table, field, &mut rest)?;
             let upper = read_bound(table, field, &mut rest)?;
             if !rest.is_empty() {
-                return Err(HostError::InvalidPayload(
-                    "trailing bytes after range bounds".into(),
-                ));
+                return Err(
+                    HostError::InvalidPayload("trailing bytes after range bounds".into()).into(),
+                );
             }
-            let rows = table.range(field, lower, upper)?;
+            let rows = affordable_rows(table.range_iter(field, lower, upper)?, affordable)?;
+            meter.rows(rows.len().max(1) as u64);
             encode_rows(table, rows.into_iter(), out);
         }
     }

@@ -110,6 +110,8 @@ impl Instance {
         let state = self.store.data_mut();
         state.memory_refused = false;
         state.panic_message = None;
+        // Every call starts owing nothing (a replayed call pays exactly what it paid before).
+        state.meter = Default::default();
         let result = self.run_inner(entry, args, fuel);
         match result {
             Ok(0) => Ok(Vec::new()),

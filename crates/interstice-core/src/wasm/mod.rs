@@ -4,6 +4,7 @@ pub mod cache;
 pub mod files;
 pub mod host_calls;
 pub mod instance;
+pub mod meter;
 pub mod present;
 pub mod state;
 

@@ -137,13 +137,13 @@ fn answer(state: &mut HostState, outcome: Result<(), HostError>) -> wasmtime::Re
 
 /// Runs a presenting host call on the guest's payload, inside a call only.
 fn with_payload(
-    mut caller: Caller<'_, HostState>,
+    caller: &mut Caller<'_, HostState>,
     ptr: u32,
     len: u32,
     what: &str,
     run: fn(&mut HostState, &[u8]) -> Result<(), HostError>,
 ) -> wasmtime::Result<i64> {
-    let (memory, state) = memory_and_state(&mut caller)?;
+    let (memory, state) = memory_and_state(caller)?;
     if !state.in_call {
         return Err(trap(format!("{what} is only allowed inside a reducer")));
     }
@@ -153,7 +153,7 @@ fn with_payload(
 
 /// The `gpu_submit` host function.
 pub(crate) fn gpu_submit(
-    caller: Caller<'_, HostState>,
+    caller: &mut Caller<'_, HostState>,
     ptr: u32,
     len: u32,
 ) -> wasmtime::Result<i64> {
@@ -162,7 +162,7 @@ pub(crate) fn gpu_submit(
 
 /// The `audio_write` host function.
 pub(crate) fn audio_write(
-    caller: Caller<'_, HostState>,
+    caller: &mut Caller<'_, HostState>,
     ptr: u32,
     len: u32,
 ) -> wasmtime::Result<i64> {

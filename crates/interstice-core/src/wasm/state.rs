@@ -83,6 +83,8 @@ pub struct HostState {
     pub in_call: bool,
     /// The response a guest fetches with `take_response`.
     pub response: Vec<u8>,
+    /// Host work the current call has not paid for in fuel yet.
+    pub meter: super::meter::Meter,
     /// The message of the last guest panic.
     pub panic_message: Option<String>,
     /// Guest log lines not collected yet.
@@ -151,6 +153,7 @@ impl HostState {
             tx: CallTx::default(),
             in_call: false,
             response: Vec::new(),
+            meter: Default::default(),
             panic_message: None,
             logs: Vec::new(),
             now_ms: 0,

@@ -30,6 +30,7 @@ pub fn wasm(package: &str) -> Vec<u8> {
             "filer",
             "swarm",
             "arena",
+            "hostile",
         ];
         let paths = build_workspace_modules(
             Path::new(env!("CARGO_MANIFEST_DIR")),
