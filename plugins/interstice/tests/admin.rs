@@ -301,3 +301,44 @@ fn broken_uploads_are_refused_and_nothing_is_installed() {
     );
     assert_eq!(n.app.world().resource::<Modules>().schemas().count(), 0);
 }
+
+#[test]
+fn a_stranger_allowed_to_publish_cannot_replace_what_is_installed() {
+    let data = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let owner = NodeIdentity::generate().unwrap();
+    let stranger = NodeIdentity::generate().unwrap();
+    // `gatekeeper` lets anyone publish (new modules), nothing else; the owner installed `hello`.
+    let mut n = node(data.path(), &[&stranger], &owner, &["gatekeeper", "hello"]);
+    call(&mut n.app, "hello", "hello", ("owner".to_string(),)).unwrap();
+
+    let stranger_copy = copy(&stranger, &keys.path().join("s"));
+    let (hello, gatekeeper, bank) = (wasm("hello"), wasm("gatekeeper"), wasm("bank"));
+    let outcomes = as_client(&mut n, stranger_copy, move |peer| {
+        Box::pin(async move {
+            vec![
+                published(peer.upload(1, &hello, false).await.unwrap()),
+                published(peer.upload(2, &hello, true).await.unwrap()),
+                published(peer.upload(3, &gatekeeper, false).await.unwrap()),
+                published(peer.upload(4, &bank, false).await.unwrap()),
+            ]
+        })
+    });
+    for (outcome, what) in
+        outcomes[..3]
+            .iter()
+            .zip(["upgrade `hello`", "upgrade `hello`", "upgrade `gatekeeper`"])
+    {
+        match outcome {
+            Err(RemoteError::NotPermitted(why)) => assert!(why.contains(what), "{why}"),
+            other => panic!("expected a refusal to {what}, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        outcomes[3],
+        Ok("bank".to_string()),
+        "a new module is a publish"
+    );
+    let count: u64 = query(&mut n.app, "hello", "greeting_count", ()).unwrap();
+    assert_eq!(count, 1, "the installed module kept its data");
+}

@@ -33,22 +33,23 @@ pub(super) struct RemoteCalls {
 #[derive(Resource)]
 pub(super) struct Admins(pub(super) interstice_net::transport::TrustedPeers);
 
-/// Whether `peer` (fingerprint; `node_id` for the policy module) may do `action` ("publish",
-/// "remove") on `module` ("" for a publish, whose module is not known before it is checked):
-/// the node's admins may; anyone else only with the consent of the module holding the Module
-/// authority, whose query `authorize(node_id, action, module) -> bool` decides.
+/// Whether `peer` (fingerprint; `node_id` for the policy module) may do `action` to `module`
+/// (see [`ModuleAction`]): the node's admins may; anyone else only with the consent of the
+/// module holding the Module authority, whose query `authorize(node_id, action, module) ->
+/// bool` decides — always asked with the real module name.
 fn authorize(
     admins: &interstice_net::transport::TrustedPeers,
     modules: &mut Modules,
     db: &mut Database,
     peer: &str,
     node_id: &str,
-    action: &str,
+    action: ModuleAction,
     module: &str,
 ) -> Result<(), RemoteError> {
     if admins.contains(peer) {
         return Ok(());
     }
+    let action = action.name();
     let Some(holder) = modules
         .authorities()
         .get(&interstice_abi::Authority::Module)
@@ -79,6 +80,69 @@ fn authorize(
         ))),
         _ => Err(refused("answered something other than a bool".into())),
     }
+}
+
+/// What a peer asks to do to a module, as the Module authority's `authorize` query is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ModuleAction {
+    /// Install a module of a name not installed yet.
+    Publish,
+    /// Replace an installed module, keeping its data.
+    Upgrade,
+    /// Replace an installed module although the new version loses data (asked in addition to
+    /// `Upgrade`).
+    DropData,
+    /// Remove an installed module and its data.
+    Remove,
+}
+
+impl ModuleAction {
+    fn name(self) -> &'static str {
+        match self {
+            ModuleAction::Publish => "publish",
+            ModuleAction::Upgrade => "upgrade",
+            ModuleAction::DropData => "drop_data",
+            ModuleAction::Remove => "remove",
+        }
+    }
+}
+
+/// Decides an upload: the module is compiled and described first, so the decision names it
+/// and knows whether it replaces an installed module; an upgrade needs `upgrade` (and
+/// `drop_data` when asked to drop data), a new module `publish`.
+fn authorize_upload(
+    admins: &interstice_net::transport::TrustedPeers,
+    modules: &mut Modules,
+    db: &mut Database,
+    upload: &super::Upload,
+) -> Result<(), RemoteError> {
+    if admins.contains(&upload.peer) {
+        return Ok(());
+    }
+    let schema = modules
+        .inspect(&upload.wasm)
+        .map_err(|e| RemoteError::Failed(e.to_string()))?;
+    let installed = modules.schema(&schema.name).is_some();
+    let mut actions = vec![if installed {
+        ModuleAction::Upgrade
+    } else {
+        ModuleAction::Publish
+    }];
+    if installed && upload.drop_data {
+        actions.push(ModuleAction::DropData);
+    }
+    for action in actions {
+        authorize(
+            admins,
+            modules,
+            db,
+            &upload.peer,
+            &upload.node_id,
+            action,
+            &schema.name,
+        )?;
+    }
+    Ok(())
 }
 
 /// Installs an uploaded module (durably when the node persists); a module that is installed
@@ -192,24 +256,16 @@ pub(super) fn serve_requests(
             reply,
         } = match item {
             FromNetwork::Upload(upload) => {
-                let outcome = authorize(
-                    &admins.0,
-                    &mut modules,
-                    &mut db,
-                    &upload.peer,
-                    &upload.node_id,
-                    "publish",
-                    "",
-                )
-                .and_then(|()| {
-                    publish(
-                        &mut modules,
-                        &mut db,
-                        storage.as_deref_mut(),
-                        &upload.wasm,
-                        upload.drop_data,
-                    )
-                });
+                let outcome =
+                    authorize_upload(&admins.0, &mut modules, &mut db, &upload).and_then(|()| {
+                        publish(
+                            &mut modules,
+                            &mut db,
+                            storage.as_deref_mut(),
+                            &upload.wasm,
+                            upload.drop_data,
+                        )
+                    });
                 match &outcome {
                     Ok(p) => info!(
                         "node {} published module `{}`{}",
@@ -411,7 +467,7 @@ pub(super) fn serve_requests(
                     &mut db,
                     &peer,
                     &node_id,
-                    "remove",
+                    ModuleAction::Remove,
                     &module,
                 )
                 .and_then(|()| remove(&mut modules, &mut db, storage.as_deref_mut(), &module));
