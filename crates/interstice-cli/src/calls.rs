@@ -204,10 +204,8 @@ pub fn call_query(
                 values::to_json(&value, &target.returns, &schema.types)
             );
         } else {
-            println!(
-                "{}",
-                values::display(&value, &target.returns, &schema.types)
-            );
+            let shown = values::display(&value, &target.returns, &schema.types);
+            println!("{}", crate::text::printable(&shown));
         }
         Ok(())
     })
@@ -283,14 +281,14 @@ pub fn publish(home: &Home, node: &str, project: &Path, drop_data: bool) -> Resu
                 outcome: Ok(published),
                 ..
             } => {
-                let module = published.module;
+                let module = crate::text::printable(&published.module);
                 if published.upgraded {
                     println!("upgraded `{module}` on `{name}`: its data is kept");
                 } else {
                     println!("published `{module}` on `{name}`");
                 }
                 for dropped in published.dropped {
-                    println!("  dropped: {dropped}");
+                    println!("  dropped: {}", crate::text::printable(&dropped));
                 }
                 Ok(())
             }

@@ -45,6 +45,22 @@ where
             Ok(Err(e)) => return Err(unreachable(e.to_string())),
             Err(_) => return Err(unreachable(format!("no answer within {CONNECT_TIMEOUT:?}"))),
         };
+        // The key pinned the connection to a node this CLI trusts; the id says it is the
+        // one this entry names (another trusted node may now answer on its address).
+        if !peer.node_id.eq_ignore_ascii_case(&node.id) {
+            endpoint.close_and_wait(Duration::from_millis(200)).await;
+            return Err(CliError::Refused(format!(
+                "the node answering at {} is {} (key {}), not `{}` ({}): nothing was sent.\n  \
+                 if `{}` moved, `interstice node remove {}` and add it again at its new address",
+                node.address,
+                peer.node_id,
+                peer.fingerprint,
+                node.name,
+                node.id,
+                node.name,
+                node.name
+            )));
+        }
         let result = work(peer).await;
         endpoint.close_and_wait(Duration::from_millis(200)).await;
         result

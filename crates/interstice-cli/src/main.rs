@@ -6,6 +6,7 @@ mod example;
 mod home;
 mod init;
 mod node;
+mod text;
 pub(crate) use interstice::values;
 mod window;
 
@@ -235,10 +236,13 @@ fn main() -> ExitCode {
         Err(e) => {
             use std::io::IsTerminal;
             let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            // Errors quote what nodes said: printed as text, never as terminal commands.
+            let message = e.to_string();
+            let message = text::printable(&message);
             if color {
-                eprintln!("\x1b[1;31merror\x1b[0m: {e}");
+                eprintln!("\x1b[1;31merror\x1b[0m: {message}");
             } else {
-                eprintln!("error: {e}");
+                eprintln!("error: {message}");
             }
             ExitCode::FAILURE
         }

@@ -427,3 +427,33 @@ fn publishing_a_new_version_upgrades_in_place() {
     ok(d, &["call_reducer", "alpha", "notes", "add_note", "7"]);
     assert_eq!(notes(d).trim(), r#"["7"]"#);
 }
+
+#[test]
+fn the_cli_talks_only_to_the_node_it_names_and_prints_node_text_as_text() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let (alpha_port, beta_port) = (free_port(), free_port());
+    ok(d, &["node", "create", "alpha", &alpha_port.to_string()]);
+    ok(d, &["node", "create", "beta", &beta_port.to_string()]);
+    let _beta = start(d, "beta", &logs.path().join("beta.log"));
+
+    // A node name echoed back in an error carries a terminal escape: it prints as text.
+    let escaped = fails(d, &["call_query", "beta", "no\u{1b}[2Jthere", "q"]);
+    assert!(!escaped.contains('\u{1b}'), "{escaped:?}");
+    assert!(escaped.contains("no\\u{1b}[2Jthere"), "{escaped}");
+
+    // alpha's entry now points at beta's address: beta's key is trusted too, but it is not
+    // alpha, and the CLI says so instead of sending alpha's commands to beta.
+    let registry = d.join("nodes.toml");
+    let text = std::fs::read_to_string(&registry).unwrap();
+    let moved = text.replace(
+        &format!("127.0.0.1:{alpha_port}"),
+        &format!("127.0.0.1:{beta_port}"),
+    );
+    assert_ne!(text, moved);
+    std::fs::write(&registry, moved).unwrap();
+    let refused = fails(d, &["node", "ping", "alpha"]);
+    assert!(refused.contains("not `alpha`"), "{refused}");
+    assert!(ok(d, &["node", "ping", "beta"]).contains("pings"));
+}
