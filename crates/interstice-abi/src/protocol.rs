@@ -313,6 +313,14 @@ pub enum HostError {
         /// Why.
         reason: String,
     },
+    /// The call would take the module past one of the node's quotas (rows, schedule entries,
+    /// remote calls, file bytes, ...). Appended last, so earlier encodings are unchanged.
+    QuotaExceeded {
+        /// Which quota, in words (`"rows per module"`).
+        quota: String,
+        /// Its limit on this node.
+        limit: u64,
+    },
 }
 
 impl fmt::Display for HostError {
@@ -340,6 +348,9 @@ impl fmt::Display for HostError {
                 name,
                 reason,
             } => write!(f, "call to {module}.{name} failed: {reason}"),
+            HostError::QuotaExceeded { quota, limit } => {
+                write!(f, "quota exceeded: at most {limit} {quota}")
+            }
         }
     }
 }

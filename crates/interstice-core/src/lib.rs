@@ -25,7 +25,7 @@ pub mod storage;
 pub mod upgrade;
 pub mod wasm;
 
-pub use config::EngineConfig;
+pub use config::{EngineConfig, Quotas};
 pub use db::Database;
 pub use error::{CallError, LoadError};
 pub use feed::{ChangeBatch, ChangeKind, RowChange, TableChange};

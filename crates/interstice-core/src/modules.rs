@@ -86,6 +86,7 @@ pub struct CallEnv {
     db: Database,
     depth: u32,
     memory_cap: usize,
+    quotas: crate::config::Quotas,
     now_ms: u64,
     invocation: u64,
     /// Nested calls made so far in this transaction: each gets its own random seed.
@@ -850,6 +851,7 @@ impl Modules {
             state.tx.written.begin(watched);
         }
         state.in_call = true;
+        state.quotas = self.config.quotas;
         if !Arc::ptr_eq(&state.input, &self.input_state) {
             state.input = self.input_state.clone();
         }
@@ -869,6 +871,7 @@ impl Modules {
                 db: std::mem::take(db),
                 depth: 1,
                 memory_cap,
+                quotas: self.config.quotas,
                 now_ms: self.now_ms,
                 invocation: self.invocation,
                 calls: 0,
@@ -1040,7 +1043,7 @@ pub(crate) fn call_module(
 
 /// Checks a remote reducer call (`call_module` kind 2) and keeps it with the transaction.
 fn queue_remote_call(state: &mut HostState, payload: &[u8]) -> Result<(), HostError> {
-    use crate::wasm::state::{MAX_REMOTE_ARGS, MAX_REMOTE_CALLS, RemoteCall};
+    use crate::wasm::state::{MAX_REMOTE_ARGS, RemoteCall};
     if state.tx.read_only {
         return Err(HostError::NotPermitted(
             "a query cannot call reducers on other nodes".into(),
@@ -1052,10 +1055,12 @@ fn queue_remote_call(state: &mut HostState, payload: &[u8]) -> Result<(), HostEr
                 .into(),
         ));
     }
-    if state.remote_calls.len() >= MAX_REMOTE_CALLS {
-        return Err(HostError::NotPermitted(format!(
-            "a transaction may send at most {MAX_REMOTE_CALLS} remote calls"
-        )));
+    let quotas = state.quotas;
+    if state.remote_calls.len() >= quotas.remote_calls_per_call {
+        return Err(crate::config::Quotas::exceeded(
+            "remote calls per transaction",
+            quotas.remote_calls_per_call,
+        ));
     }
     let mut r = Reader::new(payload);
     let parsed = (|| {
@@ -1075,6 +1080,13 @@ fn queue_remote_call(state: &mut HostState, payload: &[u8]) -> Result<(), HostEr
             "remote call arguments of {} bytes exceed {MAX_REMOTE_ARGS}",
             args.len()
         )));
+    }
+    let queued: usize = state.remote_calls.iter().map(|c| c.args.len()).sum();
+    if queued + args.len() > quotas.remote_call_bytes_per_call {
+        return Err(crate::config::Quotas::exceeded(
+            "bytes of remote call arguments per transaction",
+            quotas.remote_call_bytes_per_call,
+        ));
     }
     let address = state
         .schema
@@ -1223,6 +1235,7 @@ fn run_nested(
     state.tx.undo.clear();
     state.tx.read_only = read_only || is_query;
     state.in_call = true;
+    state.quotas = env.quotas;
     state.now_ms = env.now_ms;
     // Every nested call of the transaction draws its own numbers, still from recorded state.
     env.calls += 1;

@@ -38,8 +38,8 @@ pub use interstice_abi::{self as abi, IntersticeType, ModuleSchema, Value};
 pub use interstice_core::{
     self as core, CallError, ChangeBatch, ChangeKind, Database, Durability, EngineConfig, GuestLog,
     IntersticeCorePlugin, IntersticeSystems, Invocation, InvocationId, InvocationLog, LoadError,
-    LogicalClock, Modules, RecordedFrame, RecoveryReport, ReducerOutcome, ReducerQueue, Retention,
-    RowChange, Storage, StorageConfig, StorageError, TableChange,
+    LogicalClock, Modules, Quotas, RecordedFrame, RecoveryReport, ReducerOutcome, ReducerQueue,
+    Retention, RowChange, Storage, StorageConfig, StorageError, TableChange,
 };
 pub use interstice_net::transport::{NodeIdentity, TrustedPeers};
 pub use loading::{GuestLogTail, IntersticePlugin, ModuleLoaded, ModuleSource};

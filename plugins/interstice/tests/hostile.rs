@@ -104,3 +104,130 @@ fn a_loop_of_table_walks_runs_out_of_fuel() {
     // One walk the call can pay for still works.
     call(&mut app, "hostile", "range_loop", (1u64,)).unwrap();
 }
+
+fn quota_refused(outcome: Result<(), CallError>, quota: &str) {
+    match outcome {
+        Err(CallError::Failed(why)) => assert!(
+            why.contains("quota exceeded") && why.contains(quota),
+            "expected the {quota} quota, got: {why}"
+        ),
+        other => panic!("expected the {quota} quota, got {other:?}"),
+    }
+}
+
+fn with_quotas(quotas: interstice::Quotas) -> bevy::prelude::App {
+    let mut app = app_with(interstice::EngineConfig {
+        quotas,
+        ..Default::default()
+    });
+    load(&mut app, "hostile").unwrap();
+    app
+}
+
+#[test]
+fn each_module_quota_is_an_error_to_the_reducer() {
+    let quotas = interstice::Quotas {
+        rows: 1_000,
+        schedule_entries: 50,
+        schedule_args_bytes: 1_024,
+        remote_calls_per_call: 20,
+        remote_call_bytes_per_call: 10_000,
+        log_lines_per_call: 10,
+        ..Default::default()
+    };
+    let mut app = with_quotas(quotas);
+
+    // Rows: up to the quota, then refused; the failed call's rows are rolled back.
+    call(&mut app, "hostile", "fill", (0u64, 1_000u64)).unwrap();
+    quota_refused(
+        call(&mut app, "hostile", "fill", (1_000u64, 1u64)),
+        "rows per module",
+    );
+    let rows: u64 = query(&mut app, "hostile", "rows", ()).unwrap();
+    assert_eq!(rows, 1_000);
+
+    // Schedule entries, and the size of one.
+    call(&mut app, "hostile", "schedule_flood", (50u64,)).unwrap();
+    quota_refused(
+        call(&mut app, "hostile", "schedule_flood", (1u64,)),
+        "pending schedule entries",
+    );
+    quota_refused(
+        call(&mut app, "hostile", "schedule_big", (2_000u32,)),
+        "bytes of arguments per schedule entry",
+    );
+
+    // Remote calls queued by one transaction: by number, and by bytes.
+    call(&mut app, "hostile", "remote_flood", (20u32, 10u32)).unwrap();
+    quota_refused(
+        call(&mut app, "hostile", "remote_flood", (21u32, 10u32)),
+        "remote calls per transaction",
+    );
+    quota_refused(
+        call(&mut app, "hostile", "remote_flood", (2u32, 6_000u32)),
+        "bytes of remote call arguments",
+    );
+
+    // Log lines: the call goes on, the lines past the quota are dropped.
+    app.world_mut()
+        .resource_mut::<interstice::GuestLogTail>()
+        .lines
+        .clear();
+    call(&mut app, "hostile", "log_flood", (5_000u32,)).unwrap();
+    app.update();
+    let kept = app
+        .world()
+        .resource::<interstice::GuestLogTail>()
+        .lines
+        .iter()
+        .filter(|l| l.message.starts_with("line "))
+        .count();
+    assert_eq!(kept, 10);
+}
+
+#[test]
+fn the_default_quotas_leave_room_for_ordinary_work() {
+    let mut app = with_quotas(interstice::Quotas::default());
+    call(&mut app, "hostile", "fill", (0u64, 10_000u64)).unwrap();
+    call(&mut app, "hostile", "schedule_flood", (1_000u64,)).unwrap();
+    call(&mut app, "hostile", "schedule_big", (4_096u32,)).unwrap();
+    call(&mut app, "hostile", "remote_flood", (100u32, 1_000u32)).unwrap();
+}
+
+#[test]
+fn file_writes_per_transaction_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = bevy::prelude::App::new();
+    app.add_plugins((
+        bevy::prelude::MinimalPlugins,
+        interstice::prelude::IntersticePlugin::default()
+            .with_storage(interstice::StorageConfig::new(dir.path()))
+            .with_engine(interstice::EngineConfig {
+                quotas: interstice::Quotas {
+                    file_bytes_per_call: 100,
+                    ..Default::default()
+                },
+                ..Default::default()
+            })
+            .with_module_bytes("filer", wasm("filer")),
+    ));
+    app.update();
+    call(
+        &mut app,
+        "filer",
+        "save",
+        ("small.txt".to_string(), "x".repeat(100)),
+    )
+    .unwrap();
+    quota_refused(
+        call(
+            &mut app,
+            "filer",
+            "save",
+            ("big.txt".to_string(), "x".repeat(101)),
+        ),
+        "bytes of file writes per transaction",
+    );
+    assert!(dir.path().join("files/filer/small.txt").is_file());
+    assert!(!dir.path().join("files/filer/big.txt").exists());
+}

@@ -103,6 +103,17 @@ impl ModuleTables {
             .map(|i| GuestTableId(i as u32))
     }
 
+    /// Rows in the module's own tables (what [`Quotas::rows`] bounds).
+    ///
+    /// [`Quotas::rows`]: crate::config::Quotas::rows
+    #[inline]
+    pub fn guest_rows(&self) -> u64 {
+        self.tables[..self.guest]
+            .iter()
+            .map(|t| t.len() as u64)
+            .sum()
+    }
+
     /// One of the module's own tables.
     #[inline]
     pub fn guest_mut(&mut self, id: GuestTableId) -> &mut Table {

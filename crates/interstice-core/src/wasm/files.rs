@@ -188,6 +188,18 @@ fn run(state: &mut HostState, op: u32, payload: &[u8]) -> Result<Vec<u8>, HostEr
                     "a file of {n} bytes is more than {MAX_FILE_BYTES}"
                 )));
             }
+            let quota = state.quotas.file_bytes_per_call;
+            let queued: usize = state
+                .pending_files
+                .iter()
+                .filter_map(|(_, contents)| contents.as_ref().map(Vec::len))
+                .sum();
+            if queued + n > quota {
+                return Err(crate::config::Quotas::exceeded(
+                    "bytes of file writes per transaction",
+                    quota,
+                ));
+            }
             let bytes = r
                 .bytes(n)
                 .map_err(|e| HostError::InvalidPayload(e.to_string()))?

@@ -2,6 +2,7 @@
 
 use super::meter::{self, OutOfFuel};
 use super::state::{GuestLog, HostState, MAX_MESSAGE_LEN, MAX_PENDING_LOGS};
+use crate::config::Quotas;
 use crate::db::table::Row;
 use interstice_abi::codec::write_varint;
 use interstice_abi::protocol::{IMPORT_MODULE, SCAN_PAGE_ROWS, TableOp, imports};
@@ -113,6 +114,18 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let (memory, state) = memory_and_state(&mut caller)?;
             let message = text(guest_bytes(memory, ptr, len)?);
             state.meter.bytes(message.len());
+            state.log_lines = state.log_lines.saturating_add(1);
+            let quota = state.quotas.log_lines_per_call;
+            if state.log_lines > quota {
+                if state.log_lines == quota + 1 {
+                    log_guest(
+                        &state.module,
+                        1,
+                        &format!("more than {quota} log lines in one call: the rest are dropped"),
+                    );
+                }
+                return meter::settle_if_due(&mut caller);
+            }
             log_guest(&state.module, level, &message);
             if state.logs.len() < MAX_PENDING_LOGS {
                 state.logs.push(GuestLog {
@@ -360,6 +373,13 @@ fn schedule(state: &mut HostState, payload: &[u8]) -> Result<u64, HostError> {
     args_reader
         .finish()
         .map_err(|e| bad(format!("arguments of `{reducer}`: {e}")))?;
+    let quotas = state.quotas;
+    if args.len() > quotas.schedule_args_bytes {
+        return Err(Quotas::exceeded(
+            "bytes of arguments per schedule entry",
+            quotas.schedule_args_bytes,
+        ));
+    }
     let due = state.now_ms.saturating_add(delay);
     let tx = &mut state.tx;
     let index = tx
@@ -368,6 +388,12 @@ fn schedule(state: &mut HostState, payload: &[u8]) -> Result<u64, HostError> {
         .iter()
         .position(|t| t.schema().name == crate::schedule::SCHEDULE_TABLE)
         .ok_or_else(|| HostError::NotPermitted("this module has no schedule".into()))?;
+    if tx.tables.tables[index].len() as u64 >= quotas.schedule_entries {
+        return Err(Quotas::exceeded(
+            "pending schedule entries per module",
+            quotas.schedule_entries,
+        ));
+    }
     let mut stored = Vec::new();
     tx.tables.tables[index].insert(
         crate::schedule::row(due, &reducer, &args, repeat),
@@ -474,6 +500,9 @@ fn table_op(
         .map_err(|_| HostError::InvalidPayload("field number too large".into()))?;
     let tx = &mut state.tx;
     let out = &mut state.response;
+    if op == TableOp::Insert && tx.tables.guest_rows() >= state.quotas.rows {
+        return Err(Quotas::exceeded("rows per module", state.quotas.rows).into());
+    }
     // Only the module's own tables: host-managed ones have no guest id.
     let Some(id) = tx.tables.guest_table(table_id) else {
         return Err(HostError::NoSuchTable(table_id).into());

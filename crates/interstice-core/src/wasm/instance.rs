@@ -112,6 +112,7 @@ impl Instance {
         state.panic_message = None;
         // Every call starts owing nothing (a replayed call pays exactly what it paid before).
         state.meter = Default::default();
+        state.log_lines = 0;
         let result = self.run_inner(entry, args, fuel);
         match result {
             Ok(0) => Ok(Vec::new()),

@@ -85,6 +85,12 @@ pub struct HostState {
     pub response: Vec<u8>,
     /// Host work the current call has not paid for in fuel yet.
     pub meter: super::meter::Meter,
+    /// The node's quotas, set before every call.
+    pub quotas: crate::config::Quotas,
+    /// Log lines the current call wrote (see [`Quotas::log_lines_per_call`]).
+    ///
+    /// [`Quotas::log_lines_per_call`]: crate::config::Quotas::log_lines_per_call
+    pub log_lines: u32,
     /// The message of the last guest panic.
     pub panic_message: Option<String>,
     /// Guest log lines not collected yet.
@@ -132,8 +138,6 @@ pub struct RemoteCall {
     pub args: Vec<u8>,
 }
 
-/// Most remote calls one transaction may send.
-pub const MAX_REMOTE_CALLS: usize = 10_000;
 /// Largest encoded arguments of a remote call.
 pub const MAX_REMOTE_ARGS: usize = 1024 * 1024;
 
@@ -154,6 +158,8 @@ impl HostState {
             in_call: false,
             response: Vec::new(),
             meter: Default::default(),
+            quotas: Default::default(),
+            log_lines: 0,
             panic_message: None,
             logs: Vec::new(),
             now_ms: 0,
