@@ -22,6 +22,7 @@ fn remote(e: RemoteError) -> CliError {
         RemoteError::NotPermitted(why) => format!("not permitted: {why}"),
         RemoteError::Failed(why) => format!("failed: {why}"),
         RemoteError::Timeout => "the node did not answer in time".into(),
+        RemoteError::Busy(why) => format!("the node is busy ({why}); try again in a moment"),
     })
 }
 

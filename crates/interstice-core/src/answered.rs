@@ -8,9 +8,11 @@
 //! the call's writes, or is rolled back with them. The network layer seeds its per-peer
 //! de-duplication window from these rows, so a resent request is answered, not run.
 //!
-//! The table is bounded: past [`MAX_ROWS`] rows the lowest key goes (in the same transaction).
-//! Keys order by peer, then request id, so it is that peer's oldest request; callers resend only
-//! requests they have no answer for, which are always recent.
+//! The table is bounded per peer: past [`MAX_ROWS_PER_PEER`] rows of one peer, that peer's
+//! lowest key goes (in the same transaction) — its oldest request; callers resend only requests
+//! they have no answer for, which are always recent. One peer's traffic never evicts another
+//! peer's window (it used to: the globally lowest key went). Past [`MAX_ROWS`] rows in all, the
+//! globally lowest goes too, so the table stays bounded whatever the number of peers.
 
 use crate::db::tx::Undo;
 use crate::db::{Database, Table};
@@ -19,8 +21,13 @@ use interstice_abi::{Value, ValueType};
 /// Name of the host-managed table of every module.
 pub const ANSWERED_TABLE: &str = "__answered";
 const ROW_TYPE: &str = "__AnsweredCall";
-/// Most rows kept per module.
-pub const MAX_ROWS: usize = 65_536;
+/// Most rows kept per peer and module: a peer's exactly-once window (the network layer keeps
+/// a window of the same size in memory).
+pub const MAX_ROWS_PER_PEER: usize = 65_536;
+/// Most rows kept per module, all peers together.
+pub const MAX_ROWS: usize = 16 * MAX_ROWS_PER_PEER;
+/// The `peer` column, indexed to count and evict one peer's rows.
+const PEER: u16 = 1;
 
 /// A new, empty table: `key` (`<peer>:<request, 20 digits>`), `peer`, `request`.
 pub fn new_table() -> Table {
@@ -34,7 +41,12 @@ pub fn new_table() -> Table {
         ],
         0,
         false,
-        Vec::new(),
+        vec![interstice_abi::IndexSchema {
+            field: PEER,
+            kind: interstice_abi::IndexKind::BTree,
+            unique: false,
+            auto_inc: false,
+        }],
     )
 }
 
@@ -61,6 +73,13 @@ pub(crate) fn record(tables: &mut [Table], undo: &mut Vec<Undo>, peer: &str, req
     if let Err(e) = table.insert(row, undo, index as u32, &mut scratch) {
         // Only a repeat could collide, and repeats are answered before they get here.
         tracing::warn!(target: "interstice", "request {request} of {peer} recorded twice: {e}");
+    }
+    let peer_key = Value::String(peer.to_string());
+    if table.count_where(PEER, &peer_key) > MAX_ROWS_PER_PEER {
+        let oldest = table.first_key_where(PEER, &peer_key).cloned();
+        if let Some(oldest) = oldest {
+            table.delete(&oldest, undo, index as u32);
+        }
     }
     if table.len() > MAX_ROWS {
         let lowest = table.rows().next().and_then(|r| r.first().cloned());
@@ -91,4 +110,29 @@ pub fn answered_by(db: &Database, peer: &str) -> Vec<u64> {
     }
     ids.sort_unstable();
     ids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_peers_traffic_never_evicts_anothers_window() {
+        let mut tables = vec![new_table()];
+        let mut undo = Vec::new();
+        // "a" sorts before "b": the old eviction (globally lowest key) took "a"'s rows.
+        record(&mut tables, &mut undo, "a", 1);
+        for request in 0..(MAX_ROWS_PER_PEER as u64 + 10) {
+            record(&mut tables, &mut undo, "b", request);
+        }
+        let table = &tables[0];
+        let b = Value::String("b".into());
+        assert_eq!(table.count_where(PEER, &b), MAX_ROWS_PER_PEER);
+        assert_eq!(table.count_where(PEER, &Value::String("a".into())), 1);
+        // "b" lost its own oldest requests.
+        assert_eq!(
+            table.first_key_where(PEER, &b),
+            Some(&Value::String(key("b", 10)))
+        );
+    }
 }

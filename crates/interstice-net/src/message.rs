@@ -34,6 +34,10 @@ pub enum RemoteError {
     /// The call did not answer in time (queries only; reducer calls are never abandoned).
     #[error("timed out")]
     Timeout,
+    /// The request was not looked at: the peer is over one of its budgets (requests queued or
+    /// per second, uploads in progress). Nothing ran; sending it again later is safe.
+    #[error("busy: {0}")]
+    Busy(String),
 }
 
 /// What a publish did.

@@ -31,6 +31,7 @@ fn serving_node(trusted: TrustedPeers) -> (App, std::net::SocketAddr, String) {
                 dial: Vec::new(),
                 nodes: Default::default(),
                 admins: Default::default(),
+                budget: Default::default(),
             }),
     ));
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -308,6 +309,7 @@ fn watching_node(
                 dial,
                 nodes: Default::default(),
                 admins: Default::default(),
+                budget: Default::default(),
             }),
     ));
     app.update();

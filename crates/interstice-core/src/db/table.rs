@@ -560,6 +560,18 @@ impl Table {
         Ok(walk.into_iter().flatten())
     }
 
+    /// How many rows have `key` in the indexed column `field` (0 without such an index).
+    pub fn count_where(&self, field: u16, key: &Value) -> usize {
+        self.index_of(field)
+            .and_then(|i| i.map.get(key))
+            .map_or(0, BTreeSet::len)
+    }
+
+    /// The lowest primary key of the rows that have `key` in the indexed column `field`.
+    pub fn first_key_where(&self, field: u16, key: &Value) -> Option<&Value> {
+        self.index_of(field)?.map.get(key)?.first()
+    }
+
     fn no_index(&self, field: u16, expected: &str) -> HostError {
         HostError::NoSuchIndex {
             table: self.schema.name.clone(),

@@ -19,7 +19,13 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a silent connection lives.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests (streams) a peer may have open at once on one connection.
-const MAX_STREAMS: u32 = 1024;
+pub const MAX_STREAMS: u32 = 1024;
+/// Bytes a peer may have sent on one stream that the node has not read yet (QUIC flow
+/// control; a message larger than this simply arrives in several windows).
+pub const STREAM_RECEIVE_WINDOW: u32 = 1024 * 1024;
+/// Bytes a peer may have sent on all its streams of one connection that the node has not read
+/// yet. quinn's default is unlimited: 1,024 streams could each hold a full stream window.
+pub const CONNECTION_RECEIVE_WINDOW: u32 = 16 * 1024 * 1024;
 /// How often an idle connection says it is alive.
 const KEEP_ALIVE: Duration = Duration::from_secs(1);
 /// Application error code when a peer breaks the protocol.
@@ -154,7 +160,10 @@ impl PeerEndpoint {
             ))
             .keep_alive_interval(Some(KEEP_ALIVE))
             // Every request is a stream: room for many in flight (pipelining, subscriptions).
-            .max_concurrent_bidi_streams(MAX_STREAMS.into());
+            .max_concurrent_bidi_streams(MAX_STREAMS.into())
+            // What a peer can make the node buffer is bounded per stream and per connection.
+            .stream_receive_window(STREAM_RECEIVE_WINDOW.into())
+            .receive_window(CONNECTION_RECEIVE_WINDOW.into());
         let transport = Arc::new(transport);
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(server));
         server.transport_config(transport.clone());

@@ -73,6 +73,7 @@ pub(super) struct Context {
     pub to_world: ToWorld,
     pub stopped: tokio::sync::watch::Receiver<bool>,
     pub served: Served,
+    pub budget: super::budget::Shared,
 }
 
 struct LinkState {
@@ -162,6 +163,7 @@ impl Link {
             Some(self.address),
             context.to_world.clone(),
             context.served.clone(),
+            context.budget.clone(),
         ));
         let mut subscribed = BTreeSet::new();
         let mut sent = BTreeSet::new();
@@ -233,6 +235,14 @@ impl Link {
             args: call.args.clone(),
         };
         match peer.request(&request).await {
+            Ok(Message::CallResult {
+                outcome: Err(interstice_net::RemoteError::Busy(why)),
+                ..
+            }) => {
+                // Not run: the node is over this link's budget. Sent again shortly.
+                debug!("call {id} to {}: busy ({why})", self.address);
+                false
+            }
             Ok(Message::CallResult { request, outcome }) if request == id => {
                 if self.lock().calls.answer(id).is_some() {
                     let _ = to_world.send(FromNetwork::CallAnswered(RemoteCallOutcome {

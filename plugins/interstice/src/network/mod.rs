@@ -14,6 +14,7 @@
 //! - [`remote`]: the world's side of links — which nodes and tables modules want, events
 //!   delivered to subscriber reducers, and the remote calls committed transactions made.
 
+mod budget;
 mod links;
 mod publish;
 mod remote;
@@ -30,6 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
+pub use budget::PeerBudget;
 pub use remote::RemoteCallOutcome;
 
 /// Where and as whom a node listens for peers.
@@ -52,6 +54,8 @@ pub struct NetworkConfig {
     /// CLI's identity). Anyone else needs the consent of the module holding the Module
     /// authority, if one is loaded; otherwise admin actions are refused.
     pub admins: TrustedPeers,
+    /// What one peer may ask of the node at once, and how fast.
+    pub budget: PeerBudget,
 }
 
 impl NetworkConfig {
@@ -64,6 +68,7 @@ impl NetworkConfig {
             dial: Vec::new(),
             nodes: Default::default(),
             admins: TrustedPeers::default(),
+            budget: PeerBudget::default(),
         }
     }
 
@@ -209,11 +214,73 @@ impl Drop for NetworkControl {
     }
 }
 
+/// How long a peer whose queue of requests is full waits for room before its next request is
+/// read (and answered `Busy` if there is still none).
+const QUEUE_WAIT: Duration = Duration::from_millis(100);
+
 /// How often connected peers are pinged for their round-trip time.
 const PING_EVERY: Duration = Duration::from_millis(500);
 
 #[derive(Resource)]
 struct NetworkInbox(Mutex<Receiver<FromNetwork>>);
+
+/// Requests taken from the inbox but not answered yet, in arrival order: a frame handles at
+/// most [`PeerBudget::requests_per_frame`] of them.
+#[derive(Resource, Default)]
+struct Backlog {
+    requests: std::collections::VecDeque<FromNetwork>,
+    per_frame: usize,
+    fair_share: usize,
+}
+
+impl Backlog {
+    /// This frame's share of the backlog, in arrival order: at most `per_frame` requests, and
+    /// while several peers have requests waiting, at most `fair_share` of each. Everything
+    /// else (connections, events, answers to our own calls) is always taken.
+    fn take_frame(&mut self) -> Vec<FromNetwork> {
+        let peers: std::collections::BTreeSet<&str> = self
+            .requests
+            .iter()
+            .filter_map(|item| match item {
+                FromNetwork::Request(inbound) => Some(&*inbound.peer),
+                _ => None,
+            })
+            .collect();
+        let share = if peers.len() > 1 {
+            self.fair_share.max(1)
+        } else {
+            usize::MAX
+        };
+        let mut taken: HashMap<Arc<str>, usize> = HashMap::new();
+        let (mut batch, mut rest) = (Vec::new(), std::collections::VecDeque::new());
+        let mut requests = 0;
+        for item in self.requests.drain(..) {
+            let take = match &item {
+                FromNetwork::Request(inbound) => {
+                    let count = taken.entry(inbound.peer.clone()).or_default();
+                    let fits = requests < self.per_frame && *count < share;
+                    if fits {
+                        *count += 1;
+                        requests += 1;
+                    }
+                    fits
+                }
+                _ => true,
+            };
+            if take {
+                batch.push(item);
+            } else {
+                rest.push_back(item);
+            }
+        }
+        self.requests = rest;
+        batch
+    }
+}
+
+/// Whether a module holds the Module authority, as the network thread needs to know it.
+#[derive(Resource, Clone)]
+struct GatekeeperFlag(Arc<std::sync::atomic::AtomicBool>);
 
 /// Wakes a waiting frame loop when the network has something for the world.
 #[derive(Default)]
@@ -300,12 +367,22 @@ pub(crate) fn add(app: &mut App, config: NetworkConfig) {
     let node_id = config.node_id();
     let config_nodes = config.nodes.clone();
     let admins = config.admins.clone();
+    let shared = budget::Shared::new(config.budget, config.admins.clone());
+    let gatekeeper = GatekeeperFlag(shared.gatekeeper.clone());
+    let per_frame = config.budget.requests_per_frame.max(1);
+    let fair_share = config.budget.fair_share_per_frame;
     std::thread::Builder::new()
         .name("interstice-net".into())
-        .spawn(move || run_network(config, to_world, stopped, command_rx, publications))
+        .spawn(move || run_network(config, to_world, stopped, command_rx, publications, shared))
         .map(drop)
         .unwrap_or_else(|e| error!("cannot start the network thread: {e}"));
     app.insert_resource(NetworkInbox(Mutex::new(inbox)))
+        .insert_resource(Backlog {
+            requests: Default::default(),
+            per_frame,
+            fair_share,
+        })
+        .insert_resource(gatekeeper)
         .insert_resource(NodeWake(wake))
         .insert_resource(serve::Admins(admins))
         .insert_resource(NetworkOutbox(commands))
@@ -337,6 +414,7 @@ fn run_network(
     mut stopped: tokio::sync::watch::Receiver<bool>,
     mut commands: mpsc::UnboundedReceiver<LinkCommand>,
     publications: interstice_core::PublicationLog,
+    shared: budget::Shared,
 ) {
     // One thread serves every peer: the work is in the world, not here.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -373,6 +451,7 @@ fn run_network(
             to_world: to_world.clone(),
             stopped: stopped.clone(),
             served: served.clone(),
+            budget: shared.clone(),
         };
         let mut links: HashMap<SocketAddr, Arc<Link>> = HashMap::new();
         for address in config.dial.clone() {
@@ -394,11 +473,11 @@ fn run_network(
                 incoming = endpoint.incoming() => {
                     let Some(incoming) = incoming else { break };
                     // Each handshake in its own task: a slow or silent peer holds up nobody.
-                    let (endpoint, to_world, served) =
-                        (endpoint.clone(), to_world.clone(), served.clone());
+                    let (endpoint, to_world, served, shared) =
+                        (endpoint.clone(), to_world.clone(), served.clone(), shared.clone());
                     tokio::spawn(async move {
                         match endpoint.handshake(incoming).await {
-                            Ok(peer) => serve_peer(peer, None, to_world, served).await,
+                            Ok(peer) => serve_peer(peer, None, to_world, served, shared).await,
                             Err(e) => warn!("peer refused: {e}"),
                         }
                     });
@@ -410,12 +489,14 @@ fn run_network(
 }
 
 /// Reports the peer, answers its requests (through the world, or for subscriptions from the
-/// published streams), pings it, and reports when it goes.
+/// published streams), pings it, and reports when it goes. The peer's budgets
+/// ([`PeerBudget`]) are kept here: a request over one is answered `Busy` unread.
 async fn serve_peer(
     peer: interstice_net::transport::Peer,
     address: Option<SocketAddr>,
     to_world: ToWorld,
     served: publish::Served,
+    shared: budget::Shared,
 ) {
     info!("peer {} connected ({})", peer.node_id, peer.fingerprint);
     let _ = to_world.send(FromNetwork::Connected {
@@ -446,11 +527,14 @@ async fn serve_peer(
     // Requests waiting for the world, by token, and the task that answers them.
     let waiting: Arc<Mutex<HashMap<u64, interstice_net::transport::Responder>>> = Arc::default();
     let (answers, mut answered) = mpsc::unbounded_channel::<(u64, Message)>();
+    // Signalled whenever a waiting request is answered: room in the peer's queue.
+    let room = Arc::new(tokio::sync::Notify::new());
     let answerer = {
-        let waiting = waiting.clone();
+        let (waiting, room) = (waiting.clone(), room.clone());
         tokio::spawn(async move {
             while let Some((token, answer)) = answered.recv().await {
                 let responder = waiting.lock().ok().and_then(|mut w| w.remove(&token));
+                room.notify_one();
                 if let Some(responder) = responder {
                     let _ = responder.respond(&answer).await;
                 }
@@ -458,7 +542,27 @@ async fn serve_peer(
         })
     };
     let mut next_token = 0u64;
-    while let Some(request) = peer.next_request().await {
+    let mut rate = budget::RateLimit::new(&shared.budget);
+    let uploads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let queued = |waiting: &Mutex<HashMap<u64, interstice_net::transport::Responder>>| {
+        waiting.lock().map_or(0, |w| w.len())
+    };
+    loop {
+        // Backpressure first: while the peer's queue is full, its next streams stay unread
+        // (QUIC flow control holds the peer) for up to `QUEUE_WAIT`; only a queue that stays
+        // full gets `Busy` answers. Answering every stream of a flood at once would spend the
+        // network thread on refusals.
+        if queued(&waiting) >= shared.budget.queued_requests {
+            let _ = tokio::time::timeout(QUEUE_WAIT, async {
+                while queued(&waiting) >= shared.budget.queued_requests {
+                    room.notified().await;
+                }
+            })
+            .await;
+        }
+        let Some(request) = peer.next_request().await else {
+            break;
+        };
         let (message, responder) = match request {
             Ok(request) => request,
             Err(e) => {
@@ -469,6 +573,30 @@ async fn serve_peer(
                 break;
             }
         };
+        // Over a budget: answered at once, unread by the world.
+        let queued = queued(&waiting);
+        let refusal = if !rate.admit() {
+            Some(format!(
+                "more than {} requests a second",
+                shared.budget.requests_per_second
+            ))
+        } else if queued >= shared.budget.queued_requests
+            && !matches!(message, Message::Ping { .. } | Message::PublishChunk { .. })
+        {
+            Some(format!(
+                "{} requests already waiting",
+                shared.budget.queued_requests
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = refusal {
+            let answer = budget::busy(&message, why);
+            tokio::spawn(async move {
+                let _ = responder.respond(&answer).await;
+            });
+            continue;
+        }
         // Pings measure the network, not the frame: answered here.
         if let Message::Ping { nonce } = message {
             tokio::spawn(async move {
@@ -498,13 +626,55 @@ async fn serve_peer(
             drop_data,
         } = message
         {
-            let (to_world, peer, fingerprint) =
-                (to_world.clone(), peer.clone(), fingerprint.clone());
+            // Decided before anything is buffered: who may upload at all, and how many at once.
+            let refusal = if !shared.may_upload(&fingerprint) {
+                Some(interstice_net::RemoteError::NotPermitted(
+                    "only this node's owner may publish modules".into(),
+                ))
+            } else if uploads.load(std::sync::atomic::Ordering::Acquire)
+                >= shared.budget.uploads_per_connection
+            {
+                Some(interstice_net::RemoteError::Busy(format!(
+                    "{} upload(s) already in progress on this connection",
+                    shared.budget.uploads_per_connection
+                )))
+            } else {
+                None
+            };
+            if let Some(error) = refusal {
+                tokio::spawn(async move {
+                    let answer = Message::PublishResult {
+                        upload,
+                        outcome: Err(error),
+                    };
+                    let _ = responder.respond(&answer).await;
+                });
+                continue;
+            }
+            uploads.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            let (to_world, peer, fingerprint, shared, uploads) = (
+                to_world.clone(),
+                peer.clone(),
+                fingerprint.clone(),
+                shared.clone(),
+                uploads.clone(),
+            );
             tokio::spawn(async move {
                 let mut responder = responder;
-                let answer = match receive_upload(&mut responder, upload, index, total, bytes).await
-                {
-                    Ok(wasm) => {
+                let received = tokio::time::timeout(
+                    shared.budget.upload_timeout,
+                    receive_upload(&mut responder, &shared, upload, index, total, bytes),
+                )
+                .await
+                .unwrap_or_else(|_| {
+                    Err(interstice_net::RemoteError::Failed(format!(
+                        "upload {upload} took longer than {:?}",
+                        shared.budget.upload_timeout
+                    )))
+                });
+                uploads.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+                let answer = match received {
+                    Ok((wasm, _held)) => {
                         let (reply, answer) = oneshot::channel();
                         let sent = to_world.send(FromNetwork::Upload(Upload {
                             peer: fingerprint,
@@ -558,20 +728,30 @@ async fn serve_peer(
 }
 
 /// Reads the rest of an upload whose first chunk arrived: every chunk of the same upload, in
-/// order, on the same stream. Bounded by the protocol's chunk size and count.
+/// order, on the same stream. Bounded by the protocol's chunk size and count, and by the
+/// node's upload bytes in flight: each chunk is reserved there before it is kept (the
+/// reservation is returned with the bytes, held until the upload is installed or refused).
 async fn receive_upload(
     responder: &mut interstice_net::transport::Responder,
+    shared: &budget::Shared,
     upload: u64,
     index: u32,
     total: u32,
     bytes: Vec<u8>,
-) -> Result<Vec<u8>, interstice_net::RemoteError> {
+) -> Result<(Vec<u8>, Vec<budget::UploadBytes>), interstice_net::RemoteError> {
     use interstice_net::RemoteError;
     if index != 0 {
         return Err(RemoteError::Failed(format!(
             "upload {upload} must start with chunk 0, not {index}"
         )));
     }
+    let over = || {
+        RemoteError::Busy(format!(
+            "more than {} bytes of uploads in progress on this node",
+            shared.budget.upload_bytes_in_flight
+        ))
+    };
+    let mut held = vec![shared.reserve_upload(bytes.len()).ok_or_else(over)?];
     let mut wasm = bytes;
     for expected in 1..total {
         match responder.next_message().await {
@@ -581,7 +761,10 @@ async fn receive_upload(
                 total: t,
                 bytes,
                 ..
-            }) if u == upload && i == expected && t == total => wasm.extend_from_slice(&bytes),
+            }) if u == upload && i == expected && t == total => {
+                held.push(shared.reserve_upload(bytes.len()).ok_or_else(over)?);
+                wasm.extend_from_slice(&bytes);
+            }
             Ok(other) => {
                 return Err(RemoteError::Failed(format!(
                     "expected chunk {expected} of upload {upload}, got {}",
@@ -591,7 +774,7 @@ async fn receive_upload(
             Err(e) => return Err(RemoteError::Failed(format!("upload {upload}: {e}"))),
         }
     }
-    Ok(wasm)
+    Ok((wasm, held))
 }
 
 fn describe(message: &Message) -> String {

@@ -6,7 +6,10 @@
 //! peer, so a call retried after a lost answer runs once.
 
 use super::remote::{RemoteCallOutcome, WantedLinks};
-use super::{FromNetwork, Inbound, NetworkInbox, NetworkStatus, PeerHealth, PeerState, Reply};
+use super::{
+    Backlog, FromNetwork, GatekeeperFlag, Inbound, NetworkInbox, NetworkStatus, PeerHealth,
+    PeerState, Reply,
+};
 use bevy::prelude::*;
 use interstice_abi::Visibility;
 use interstice_core::{Database, InvocationId, Modules, ReducerOutcome, ReducerQueue, Storage};
@@ -244,11 +247,28 @@ pub(super) fn serve_requests(
     mut call_outcomes: MessageWriter<RemoteCallOutcome>,
     admins: Res<Admins>,
     mut storage: Option<ResMut<Storage>>,
+    mut backlog: ResMut<Backlog>,
+    gatekeeper: Res<GatekeeperFlag>,
+    wake: Res<super::NodeWake>,
 ) {
-    let Ok(inbox) = inbox.0.lock() else {
-        return;
-    };
-    while let Ok(item) = inbox.try_recv() {
+    // The network thread lets anyone but an admin start an upload only while a module can
+    // decide it.
+    gatekeeper.0.store(
+        modules
+            .authorities()
+            .contains_key(&interstice_abi::Authority::Module),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    if let Ok(inbox) = inbox.0.lock() {
+        backlog.requests.extend(inbox.try_iter());
+    }
+    // A bounded, fair share of what waits: the rest waits for the next frame, which a
+    // waiting frame loop then runs at once.
+    let batch = backlog.take_frame();
+    if !backlog.requests.is_empty() {
+        wake.0.notify();
+    }
+    for item in batch {
         let Inbound {
             peer,
             node_id,
