@@ -15,6 +15,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// The tests here measure latency and this process's memory: they run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A node serving `hello`, trusting `clients`.
 fn node(clients: &[&NodeIdentity]) -> (App, std::net::SocketAddr, String) {
     let identity = Arc::new(NodeIdentity::generate().unwrap());
@@ -127,6 +136,7 @@ async fn flood(peer: Peer, stop: Arc<AtomicBool>, committed: Arc<AtomicU64>) -> 
 
 #[test]
 fn a_flood_from_one_peer_leaves_another_peers_calls_fast() {
+    let _serial = serial();
     let (flooder, victim) = (
         NodeIdentity::generate().unwrap(),
         NodeIdentity::generate().unwrap(),
@@ -200,6 +210,7 @@ fn a_flood_from_one_peer_leaves_another_peers_calls_fast() {
 
 #[test]
 fn requests_past_a_full_queue_are_answered_busy_and_nothing_is_lost() {
+    let _serial = serial();
     let client = NodeIdentity::generate().unwrap();
     let (mut app, addr, node_print) = node(&[&client]);
     let budget = interstice::network::PeerBudget::default().queued_requests;

@@ -21,11 +21,14 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests (streams) a peer may have open at once on one connection.
 pub const MAX_STREAMS: u32 = 1024;
 /// Bytes a peer may have sent on one stream that the node has not read yet (QUIC flow
-/// control; a message larger than this simply arrives in several windows).
-pub const STREAM_RECEIVE_WINDOW: u32 = 1024 * 1024;
+/// control; a message larger than this simply arrives in several windows). quinn's default,
+/// 1.25 MB, let 1,024 streams hold over a gigabyte.
+pub const STREAM_RECEIVE_WINDOW: u32 = 64 * 1024;
 /// Bytes a peer may have sent on all its streams of one connection that the node has not read
-/// yet. quinn's default is unlimited: 1,024 streams could each hold a full stream window.
-pub const CONNECTION_RECEIVE_WINDOW: u32 = 16 * 1024 * 1024;
+/// yet: every stream's full window, no less. Requests are read one stream after another, in
+/// order, so a smaller connection window could fill up with later streams' bytes while the
+/// stream being read waits for its own — a deadlock (seen with 100 concurrent uploads).
+pub const CONNECTION_RECEIVE_WINDOW: u32 = MAX_STREAMS * STREAM_RECEIVE_WINDOW;
 /// How often an idle connection says it is alive.
 const KEEP_ALIVE: Duration = Duration::from_secs(1);
 /// Application error code when a peer breaks the protocol.
@@ -481,19 +484,30 @@ impl Peer {
         };
         let total = u32::try_from(chunks.len())
             .map_err(|_| TransportError::Protocol("upload too large".into()))?;
-        let (mut send, mut recv) = self.connection.open_bi().await.map_err(conn)?;
-        for (index, bytes) in chunks.into_iter().enumerate() {
-            let chunk = Message::PublishChunk {
-                upload,
-                index: index as u32,
-                total,
-                bytes: bytes.to_vec(),
-                drop_data,
-            };
-            write_frame(&mut send, &chunk).await?;
+        let mut stream = self.begin_upload(upload, total, drop_data).await?;
+        for bytes in chunks {
+            stream.send_chunk(bytes).await?;
         }
-        send.finish().map_err(conn)?;
-        read_frame(&mut recv).await
+        stream.finish().await
+    }
+
+    /// Starts an upload of `total` chunks on a stream of its own; the caller sends them one by
+    /// one (to show progress), then waits for the node's answer with [`UploadStream::finish`].
+    pub async fn begin_upload(
+        &self,
+        upload: u64,
+        total: u32,
+        drop_data: bool,
+    ) -> Result<UploadStream, TransportError> {
+        let (send, recv) = self.connection.open_bi().await.map_err(conn)?;
+        Ok(UploadStream {
+            send,
+            recv,
+            upload,
+            total,
+            drop_data,
+            next: 0,
+        })
     }
 
     /// Resolves when the connection is closed, by either side.
@@ -504,6 +518,44 @@ impl Peer {
     /// The QUIC connection (for the node's dispatcher).
     pub fn connection(&self) -> &quinn::Connection {
         &self.connection
+    }
+}
+
+/// A module upload being sent (see [`Peer::begin_upload`]).
+#[derive(Debug)]
+pub struct UploadStream {
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+    upload: u64,
+    total: u32,
+    drop_data: bool,
+    next: u32,
+}
+
+impl UploadStream {
+    /// Sends the next chunk (at most [`MAX_CHUNK_BYTES`](crate::message::MAX_CHUNK_BYTES)).
+    pub async fn send_chunk(&mut self, bytes: &[u8]) -> Result<(), TransportError> {
+        let chunk = Message::PublishChunk {
+            upload: self.upload,
+            index: self.next,
+            total: self.total,
+            bytes: bytes.to_vec(),
+            drop_data: self.drop_data,
+        };
+        write_frame(&mut self.send, &chunk).await?;
+        self.next += 1;
+        Ok(())
+    }
+
+    /// Chunks sent so far.
+    pub fn sent(&self) -> u32 {
+        self.next
+    }
+
+    /// Ends the upload and waits for the node's `PublishResult`.
+    pub async fn finish(mut self) -> Result<Message, TransportError> {
+        self.send.finish().map_err(conn)?;
+        read_frame(&mut self.recv).await
     }
 }
 

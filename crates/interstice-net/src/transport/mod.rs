@@ -7,7 +7,8 @@ pub mod identity;
 pub mod verify;
 
 pub use endpoint::{
-    MessageStream, Peer, PeerEndpoint, Responder, TransportError, any_port_for, probe_fingerprint,
+    CONNECTION_RECEIVE_WINDOW, MAX_STREAMS, MessageStream, Peer, PeerEndpoint, Responder,
+    STREAM_RECEIVE_WINDOW, TransportError, UploadStream, any_port_for, probe_fingerprint,
 };
 pub use identity::{NodeIdentity, fingerprint, node_id_of};
 pub use verify::TrustedPeers;
