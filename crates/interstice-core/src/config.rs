@@ -14,6 +14,11 @@ pub struct EngineConfig {
     pub cascade_budget: usize,
     /// What one module may hold, and do in one call.
     pub quotas: Quotas,
+    /// Native stack a chain of cross-module calls may use beyond the outermost call, in bytes.
+    /// Each nested call runs on the same thread's stack and may use up to `max_stack` of it:
+    /// 16 of them could need more than a thread has. A nested call is refused unless what the
+    /// chain used so far plus `max_stack` fits in this.
+    pub nested_call_stack: usize,
 }
 
 /// Per-module quotas. The defaults are far above what a game does by accident and bound what
@@ -70,6 +75,7 @@ impl Default for EngineConfig {
             max_stack: 512 * 1024,
             cascade_budget: 100_000,
             quotas: Quotas::default(),
+            nested_call_stack: 1024 * 1024,
         }
     }
 }

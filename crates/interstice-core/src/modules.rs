@@ -87,6 +87,11 @@ pub struct CallEnv {
     depth: u32,
     memory_cap: usize,
     quotas: crate::config::Quotas,
+    /// Where the outermost call's native stack was when it started (an address; stacks grow
+    /// down), and what a chain of nested calls may use below it.
+    stack_base: usize,
+    stack_budget: usize,
+    max_stack: usize,
     now_ms: u64,
     invocation: u64,
     /// Nested calls made so far in this transaction: each gets its own random seed.
@@ -872,6 +877,9 @@ impl Modules {
                 depth: 1,
                 memory_cap,
                 quotas: self.config.quotas,
+                stack_base: native_stack_position(),
+                stack_budget: self.config.nested_call_stack,
+                max_stack: self.config.max_stack,
                 now_ms: self.now_ms,
                 invocation: self.invocation,
                 calls: 0,
@@ -1041,6 +1049,15 @@ pub(crate) fn call_module(
     })
 }
 
+/// Where this thread's native stack is now: the address of a local. Differences between two
+/// positions on one thread measure the stack used between them (stacks grow down on every
+/// platform wasmtime supports).
+#[inline(never)]
+fn native_stack_position() -> usize {
+    let marker = 0u8;
+    std::hint::black_box(&marker) as *const u8 as usize
+}
+
 /// Checks a remote reducer call (`call_module` kind 2) and keeps it with the transaction.
 fn queue_remote_call(state: &mut HostState, payload: &[u8]) -> Result<(), HostError> {
     use crate::wasm::state::{MAX_REMOTE_ARGS, RemoteCall};
@@ -1149,6 +1166,17 @@ fn nested_call(
     if env.depth >= MAX_CALL_DEPTH {
         return (
             Err(failed(format!("more than {MAX_CALL_DEPTH} nested calls"))),
+            0,
+        );
+    }
+    let used = env.stack_base.saturating_sub(native_stack_position());
+    if used.saturating_add(env.max_stack) > env.stack_budget {
+        return (
+            Err(failed(format!(
+                "the chain of calls has used {used} bytes of native stack; another call may \
+                 need {} more, past the node's {} (EngineConfig::nested_call_stack)",
+                env.max_stack, env.stack_budget
+            ))),
             0,
         );
     }

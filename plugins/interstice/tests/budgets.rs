@@ -278,3 +278,56 @@ fn requests_past_a_full_queue_are_answered_busy_and_nothing_is_lost() {
     let count: u64 = query(&mut app, "hello", "greeting_count", ()).unwrap();
     assert_eq!(count, budget as u64);
 }
+
+#[test]
+fn subscriptions_past_the_budget_are_answered_busy() {
+    let _serial = serial();
+    let client = NodeIdentity::generate().unwrap();
+    let (mut app, addr, node_print) = node(&[&client]);
+    let budget = interstice::network::PeerBudget::default().subscriptions_per_connection;
+    let subscribing = on_runtime(async move {
+        let peer = connect(&client, addr, &node_print).await;
+        let mut streams = Vec::new();
+        let mut answers = Vec::new();
+        for subscription in 0..=budget as u64 {
+            let subscribe = Message::Subscribe {
+                subscription,
+                module: "hello".into(),
+                table: "greetings".into(),
+                from_seq: 0,
+            };
+            let mut stream = peer.open_stream(&subscribe).await.expect("stream");
+            answers.push(stream.next().await.expect("an answer"));
+            // Kept open: each one counts against the budget.
+            streams.push(stream);
+        }
+        answers
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !subscribing.is_finished() {
+        app.update();
+        assert!(
+            Instant::now() < deadline,
+            "the subscriptions were not answered"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let answers = subscribing.join().expect("client");
+    let (open, last) = answers.split_at(budget);
+    for answer in open {
+        assert!(
+            matches!(answer, Message::Subscribed { outcome: Ok(_), .. }),
+            "{answer:?}"
+        );
+    }
+    assert!(
+        matches!(
+            last,
+            [Message::Subscribed {
+                outcome: Err(RemoteError::Busy(_)),
+                ..
+            }]
+        ),
+        "{last:?}"
+    );
+}

@@ -167,3 +167,29 @@ fn a_cross_module_transaction_is_one_durable_record() {
         (40, 60)
     );
 }
+
+#[test]
+fn nested_calls_stop_at_the_native_stack_budget() {
+    // A budget smaller than one call's wasm stack: no nested call fits, and the caller is told
+    // why (a chain of 16 modules each using their whole wasm stack would otherwise need
+    // 16 × 512 KiB of a thread's native stack).
+    let mut app = app_with(interstice::EngineConfig {
+        nested_call_stack: 256 * 1024,
+        ..Default::default()
+    });
+    load(&mut app, "bank").expect("bank");
+    load(&mut app, "teller").expect("teller");
+    call(&mut app, "bank", "open", ("ada".to_string(), 100i64)).unwrap();
+    call(&mut app, "bank", "open", ("bob".to_string(), 10i64)).unwrap();
+    let refused = call(
+        &mut app,
+        "teller",
+        "transfer",
+        ("ada".to_string(), "bob".to_string(), 30i64),
+    );
+    match refused {
+        Err(CallError::Failed(why)) => assert!(why.contains("nested_call_stack"), "{why}"),
+        other => panic!("expected the stack budget to refuse the call, got {other:?}"),
+    }
+    assert_eq!(balance(&mut app, "ada"), 100, "nothing moved");
+}

@@ -203,16 +203,20 @@ pub fn write(dir: &Path, data: &SnapshotData) -> Result<PathBuf, StorageError> {
 /// Reads and verifies a snapshot file.
 pub fn read(path: &Path) -> Result<SnapshotData, StorageError> {
     let bytes = super::log::read(path)?;
-    let bad = |reason: &str| StorageError::CorruptSnapshot {
+    decode(&bytes).map_err(|reason| StorageError::CorruptSnapshot {
         path: path.to_path_buf(),
-        reason: reason.to_string(),
-    };
+        reason,
+    })
+}
+
+/// Verifies and decodes the bytes of a snapshot file: header, length, checksum, payload.
+pub fn decode(bytes: &[u8]) -> Result<SnapshotData, String> {
     if bytes.len() < HEADER_LEN || &bytes[..4] != MAGIC {
-        return Err(bad("not a snapshot file (bad header)"));
+        return Err("not a snapshot file (bad header)".into());
     }
     let version = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
     if !(1..=VERSION).contains(&version) {
-        return Err(bad(&format!("unsupported snapshot version {version}")));
+        return Err(format!("unsupported snapshot version {version}"));
     }
     let mut len = [0u8; 8];
     len.copy_from_slice(&bytes[8..16]);
@@ -220,41 +224,49 @@ pub fn read(path: &Path) -> Result<SnapshotData, StorageError> {
     let crc = u32::from_le_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]);
     let payload = &bytes[HEADER_LEN..];
     if payload.len() as u64 != len {
-        return Err(bad(&format!(
+        return Err(format!(
             "truncated: {} payload bytes, header says {len}",
             payload.len()
-        )));
+        ));
     }
     if crc32c::crc32c(payload) != crc {
-        return Err(bad("checksum mismatch"));
+        return Err("checksum mismatch".into());
     }
+    decode_payload(version, payload)
+}
+
+/// Decodes a snapshot payload written in format `version` (its checksum already verified).
+pub fn decode_payload(version: u32, payload: &[u8]) -> Result<SnapshotData, String> {
     let undecodable = |e: postcard::Error| {
-        bad(&format!(
+        format!(
             "undecodable: {}",
             interstice_abi::limits::describe_postcard_error(&e)
-        ))
+        )
     };
-    if version == 1 {
-        let v1: SnapshotDataV1 = postcard::from_bytes(payload).map_err(undecodable)?;
-        return Ok(SnapshotData {
-            seq: v1.seq,
-            time: v1.time,
-            modules: v1.modules,
-            streams: Vec::new(),
-            layouts: Vec::new(),
-        });
+    match version {
+        1 => {
+            let v1: SnapshotDataV1 = postcard::from_bytes(payload).map_err(undecodable)?;
+            Ok(SnapshotData {
+                seq: v1.seq,
+                time: v1.time,
+                modules: v1.modules,
+                streams: Vec::new(),
+                layouts: Vec::new(),
+            })
+        }
+        2 => {
+            let v2: SnapshotDataV2 = postcard::from_bytes(payload).map_err(undecodable)?;
+            Ok(SnapshotData {
+                seq: v2.seq,
+                time: v2.time,
+                modules: v2.modules,
+                streams: v2.streams,
+                layouts: Vec::new(),
+            })
+        }
+        VERSION => postcard::from_bytes(payload).map_err(undecodable),
+        other => Err(format!("unsupported snapshot version {other}")),
     }
-    if version == 2 {
-        let v2: SnapshotDataV2 = postcard::from_bytes(payload).map_err(undecodable)?;
-        return Ok(SnapshotData {
-            seq: v2.seq,
-            time: v2.time,
-            modules: v2.modules,
-            streams: v2.streams,
-            layouts: Vec::new(),
-        });
-    }
-    postcard::from_bytes(payload).map_err(undecodable)
 }
 
 /// Snapshots in a directory, newest first.

@@ -23,6 +23,9 @@ pub struct PeerBudget {
     pub requests_per_second: u32,
     /// ...and in one burst.
     pub request_burst: u32,
+    /// Subscriptions one connection may hold open (each may hold one batch of events, up to
+    /// 2 MiB, that its subscriber has not taken yet).
+    pub subscriptions_per_connection: usize,
     /// Uploads one connection may have in progress.
     pub uploads_per_connection: usize,
     /// Bytes of module uploads being received, all peers together.
@@ -43,11 +46,12 @@ impl Default for PeerBudget {
             queued_requests: 256,
             requests_per_second: 500_000,
             request_burst: 50_000,
+            subscriptions_per_connection: 64,
             uploads_per_connection: 1,
             upload_bytes_in_flight: 128 * 1024 * 1024,
             upload_timeout: Duration::from_secs(60),
             requests_per_frame: 4_096,
-            fair_share_per_frame: 16,
+            fair_share_per_frame: 8,
         }
     }
 }

@@ -611,6 +611,21 @@ async fn serve_peer(
             from_seq,
         } = message
         {
+            // Finished subscriptions leave the set here, so its size is what is open.
+            while streams.try_join_next().is_some() {}
+            if streams.len() >= shared.budget.subscriptions_per_connection {
+                let answer = Message::Subscribed {
+                    subscription,
+                    outcome: Err(interstice_net::RemoteError::Busy(format!(
+                        "{} subscriptions already open on this connection",
+                        shared.budget.subscriptions_per_connection
+                    ))),
+                };
+                tokio::spawn(async move {
+                    let _ = responder.respond(&answer).await;
+                });
+                continue;
+            }
             streams.spawn(
                 served
                     .clone()

@@ -12,6 +12,10 @@ use tokio::sync::Notify;
 const BATCH_EVENTS: usize = 8192;
 /// Most bytes of rows in one `Events` message (the rest of the message is small).
 const BATCH_BYTES: usize = MAX_MESSAGE_BYTES / 2;
+/// How long a subscriber may leave one batch untaken before its subscription is ended (it
+/// resumes from its cursor when it subscribes again): a reader that stopped reading does not
+/// pin a batch for ever.
+pub(super) const SUBSCRIBER_STALL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The node's published streams, and a wake-up for every release.
 #[derive(Clone)]
@@ -94,9 +98,19 @@ impl Served {
                 first_seq: first,
                 events: events.into_iter().map(|e| (e.kind, e.rows)).collect(),
             };
-            if let Err(e) = responder.send(&message).await {
-                bevy::log::debug!("subscription {subscription} to {module}.{table} ended: {e}");
-                return;
+            match tokio::time::timeout(SUBSCRIBER_STALL, responder.send(&message)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    bevy::log::debug!("subscription {subscription} to {module}.{table} ended: {e}");
+                    return;
+                }
+                Err(_) => {
+                    bevy::log::warn!(
+                        "subscription {subscription} to {module}.{table} ended: the subscriber \
+                         took no events for {SUBSCRIBER_STALL:?}"
+                    );
+                    return;
+                }
             }
         }
     }
