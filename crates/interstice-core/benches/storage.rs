@@ -34,6 +34,18 @@ fn config(dir: &Path) -> StorageConfig {
     config
 }
 
+/// The default engine, without the rows quota: the benchmarks' tables grow to millions of
+/// rows over a long run, past the default 10 M.
+fn unbounded_rows() -> EngineConfig {
+    EngineConfig {
+        quotas: interstice_core::Quotas {
+            rows: u64::MAX,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
 fn frames(c: &mut Criterion) {
     let wasm = bench_module();
     let mut group = c.benchmark_group("frame_of_inserts");
@@ -41,7 +53,7 @@ fn frames(c: &mut Criterion) {
     group.sample_size(30);
     for logged in [false, true] {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut modules = Modules::new(EngineConfig::default()).expect("engine");
+        let mut modules = Modules::new(unbounded_rows()).expect("engine");
         let mut db = Database::default();
         let mut storage = if logged {
             let (mut storage, _) =
@@ -86,7 +98,7 @@ fn recovery(c: &mut Criterion) {
     let wasm = bench_module();
     let dir = tempfile::tempdir().expect("temp dir");
     {
-        let mut modules = Modules::new(EngineConfig::default()).expect("engine");
+        let mut modules = Modules::new(unbounded_rows()).expect("engine");
         let mut db = Database::default();
         let (mut storage, _) =
             Storage::open(config(dir.path()), &mut modules, &mut db).expect("storage");
@@ -114,7 +126,7 @@ fn recovery(c: &mut Criterion) {
         b.iter_custom(|iterations| {
             let mut total = Duration::ZERO;
             for _ in 0..iterations {
-                let mut modules = Modules::new(EngineConfig::default()).expect("engine");
+                let mut modules = Modules::new(unbounded_rows()).expect("engine");
                 let mut db = Database::default();
                 let started = Instant::now();
                 let (_storage, report) =
