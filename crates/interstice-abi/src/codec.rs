@@ -213,18 +213,34 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a length that must be satisfiable by the remaining input when each element takes
-    /// at least `min_elem_size` bytes. Elements of no size are counted against one budget for
-    /// the whole reader ([`MAX_ZERO_SIZED_ELEMENTS`]), since no input bounds them.
+    /// at least `min_elem_size` bytes. Elements that may take no input are bounded by what is
+    /// left of the reader's zero-sized budget ([`MAX_ZERO_SIZED_ELEMENTS`]); the values they
+    /// decode to are charged to it one by one ([`Reader::zero_sized`]).
     #[inline]
     pub fn length(&mut self, min_elem_size: usize) -> Result<usize, DecodeError> {
         let n = self.varint(64)?;
-        match self.input.len().checked_div(min_elem_size) {
-            Some(bound) if n <= bound as u64 => {}
-            Some(_) => return Err(DecodeError::LengthTooLarge(n)),
-            None if n <= self.zero_sized_left => self.zero_sized_left -= n,
-            None => return Err(DecodeError::LengthTooLarge(n)),
+        let bound = match self.input.len().checked_div(min_elem_size) {
+            Some(bound) => bound as u64,
+            None => self.zero_sized_left,
+        };
+        if n > bound {
+            return Err(DecodeError::LengthTooLarge(n));
         }
         Ok(n as usize)
+    }
+
+    /// Charges `n` values that took no input (units, empty structs and tuples) to the reader's
+    /// zero-sized budget: whatever the type (`Vec<()>`, a struct of 1,024 unit fields), one
+    /// decode builds at most [`MAX_ZERO_SIZED_ELEMENTS`] of them.
+    #[inline]
+    pub fn zero_sized(&mut self, n: u64) -> Result<(), DecodeError> {
+        match self.zero_sized_left.checked_sub(n) {
+            Some(left) => {
+                self.zero_sized_left = left;
+                Ok(())
+            }
+            None => Err(DecodeError::LengthTooLarge(n)),
+        }
     }
 
     /// Reads a length-prefixed UTF-8 string.
@@ -273,27 +289,35 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Smallest number of bytes any value of `ty` takes (0 for zero-sized ones).
+/// Types visited by one [`min_size`] before it settles for a lower bound.
+const MIN_SIZE_STEPS: u32 = 256;
+
+/// Smallest number of bytes any value of `ty` takes (0 for zero-sized ones), or a lower bound
+/// of it: the walk through struct fields stops after [`MIN_SIZE_STEPS`] types, so a type set
+/// whose structs fan out (1,024 fields of a type of 1,024 fields of ...) costs no more than a
+/// small one. A lower bound only loosens the length check it serves.
 pub fn min_size(ty: &ValueType, types: &TypeSet) -> usize {
-    fn inner(ty: &ValueType, types: &TypeSet, depth: u32) -> usize {
-        if depth > 8 {
+    fn inner(ty: &ValueType, types: &TypeSet, steps: &mut u32) -> usize {
+        if *steps == 0 {
             return 0;
         }
+        *steps -= 1;
         match ty {
             ValueType::Unit => 0,
-            ValueType::Tuple(ts) => ts.iter().map(|t| inner(t, types, depth + 1)).sum(),
+            ValueType::Tuple(ts) => ts.iter().map(|t| inner(t, types, steps)).sum(),
             ValueType::F32 => 4,
             ValueType::F64 => 8,
             ValueType::Named(n) => match types.get(n).map(|d| &d.kind) {
                 Some(TypeKind::Struct(fields)) => {
-                    fields.iter().map(|f| inner(&f.ty, types, depth + 1)).sum()
+                    fields.iter().map(|f| inner(&f.ty, types, steps)).sum()
                 }
                 _ => 1,
             },
             _ => 1,
         }
     }
-    inner(ty, types, 0)
+    let mut steps = MIN_SIZE_STEPS;
+    inner(ty, types, &mut steps)
 }
 
 /// Encodes `value` as `ty`, appending to `out`.
@@ -450,7 +474,10 @@ fn decode_composite(
     r: &mut Reader<'_>,
 ) -> Result<Value, DecodeError> {
     Ok(match ty {
-        ValueType::Unit => Value::Unit,
+        ValueType::Unit => {
+            r.zero_sized(1)?;
+            Value::Unit
+        }
         ValueType::Bool => Value::Bool(r.bool()?),
         ValueType::U8 => Value::U8(r.byte()?),
         ValueType::I8 => Value::I8(r.byte()? as i8),
@@ -538,6 +565,10 @@ fn decode_all<'t>(
     types: &TypeSet,
     r: &mut Reader<'_>,
 ) -> Result<Vec<Value>, DecodeError> {
+    if tys.len() == 0 {
+        // An empty struct or tuple takes no input: it counts like a unit.
+        r.zero_sized(1)?;
+    }
     let mut items = Vec::with_capacity(tys.len());
     for t in tys {
         items.push(decode_value(t, types, r)?);

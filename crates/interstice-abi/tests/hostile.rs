@@ -130,3 +130,59 @@ fn nested_zero_sized_sequences_share_one_budget() {
     write_varint(&mut bytes, MAX_ZERO_SIZED_ELEMENTS / 2);
     assert!(decode_exact(&ty, &TypeSet::new(), &bytes).is_ok());
 }
+
+fn unit_struct(name: &str, fields: usize, ty: ValueType) -> interstice_abi::TypeDef {
+    interstice_abi::TypeDef {
+        name: name.into(),
+        kind: interstice_abi::TypeKind::Struct(
+            (0..fields)
+                .map(|i| FieldDef {
+                    name: format!("f{i}"),
+                    ty: ty.clone(),
+                })
+                .collect(),
+        ),
+    }
+}
+
+#[test]
+fn unit_fields_are_charged_one_by_one() {
+    // `Vec<Z>` where `Z` has 1,024 unit fields: 3 bytes used to claim 65,536 × 1,024 values.
+    let mut types = TypeSet::new();
+    types
+        .insert(unit_struct("Z", 1024, ValueType::Unit))
+        .unwrap();
+    let ty = ValueType::Vec(Box::new(ValueType::Named("Z".into())));
+    let mut bytes = Vec::new();
+    write_varint(&mut bytes, MAX_ZERO_SIZED_ELEMENTS);
+    let error = decode_exact(&ty, &types, &bytes).unwrap_err();
+    assert!(matches!(error, DecodeError::LengthTooLarge(_)), "{error}");
+    // What the budget allows still decodes: 64 of them are 65,536 units.
+    let mut bytes = Vec::new();
+    write_varint(&mut bytes, 64);
+    assert!(decode_exact(&ty, &types, &bytes).is_ok());
+}
+
+#[test]
+fn types_that_fan_out_cost_a_bounded_walk() {
+    // A has 1,024 fields of B, B 1,024 of C, ... eight levels: every walk through the named
+    // types that does not stop early visits 1,024^8 fields.
+    let mut types = TypeSet::new();
+    let names = ["A", "B", "C", "D", "E", "F", "G", "H"];
+    for pair in names.windows(2) {
+        types
+            .insert(unit_struct(pair[0], 1024, ValueType::Named(pair[1].into())))
+            .unwrap();
+    }
+    types.insert(unit_struct("H", 1024, ValueType::U8)).unwrap();
+    let ty = ValueType::Vec(Box::new(ValueType::Named("A".into())));
+    let started = std::time::Instant::now();
+    // An empty vector of A, and a vector that claims more than the input holds.
+    assert!(decode_exact(&ty, &types, &[0]).is_ok());
+    assert!(decode_exact(&ty, &types, &[5]).is_err());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+}

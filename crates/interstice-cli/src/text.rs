@@ -7,8 +7,9 @@
 
 use std::borrow::Cow;
 
-/// `text` with every control character (but newline and tab) and every bidirectional
-/// formatting character shown as a Rust escape (`\u{1b}`), so it prints as itself.
+/// `text` with every control character (but newline and tab), every bidirectional formatting
+/// character and the Unicode line and paragraph separators shown as a Rust escape (`\u{1b}`),
+/// so it prints as itself.
 pub fn printable(text: &str) -> Cow<'_, str> {
     if !text.chars().any(unsafe_char) {
         return Cow::Borrowed(text);
@@ -26,7 +27,16 @@ pub fn printable(text: &str) -> Cow<'_, str> {
 
 fn unsafe_char(c: char) -> bool {
     (c.is_control() && c != '\n' && c != '\t')
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        || matches!(
+            c,
+            '\u{61c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
 }
 
 #[cfg(test)]

@@ -173,8 +173,14 @@ impl Subscriptions {
     }
 }
 
+/// Types one [`same_shape`] comparison may visit before it says no: a type set whose structs
+/// fan out (1,024 fields of a type of 1,024 fields of ...) would otherwise make it walk an
+/// exponential tree (a hostile upgrade or subscription could hang the frame).
+const SAME_SHAPE_STEPS: u32 = 100_000;
+
 /// Whether values of `a` (described by `at`) and `b` (by `bt`) have the same encoding. Names of
-/// types and fields do not matter; only what is on the wire. Too deep a comparison says no.
+/// types and fields do not matter; only what is on the wire. Too deep or too large a comparison
+/// says no.
 pub(crate) fn same_shape(
     a: &ValueType,
     at: &TypeSet,
@@ -182,16 +188,33 @@ pub(crate) fn same_shape(
     bt: &TypeSet,
     depth: u32,
 ) -> bool {
-    if depth > 32 {
+    let mut steps = SAME_SHAPE_STEPS;
+    shape_matches(a, at, b, bt, depth, &mut steps)
+}
+
+fn shape_matches(
+    a: &ValueType,
+    at: &TypeSet,
+    b: &ValueType,
+    bt: &TypeSet,
+    depth: u32,
+    steps: &mut u32,
+) -> bool {
+    if depth > 32 || *steps == 0 {
         return false;
     }
+    *steps -= 1;
     let d = depth + 1;
     match (a, b) {
         (ValueType::Vec(x), ValueType::Vec(y)) | (ValueType::Option(x), ValueType::Option(y)) => {
-            same_shape(x, at, y, bt, d)
+            shape_matches(x, at, y, bt, d, steps)
         }
         (ValueType::Tuple(xs), ValueType::Tuple(ys)) => {
-            xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| same_shape(x, at, y, bt, d))
+            xs.len() == ys.len()
+                && xs
+                    .iter()
+                    .zip(ys)
+                    .all(|(x, y)| shape_matches(x, at, y, bt, d, steps))
         }
         (ValueType::Named(x), ValueType::Named(y)) => match (at.get(x), bt.get(y)) {
             (Some(x), Some(y)) => match (&x.kind, &y.kind) {
@@ -200,7 +223,7 @@ pub(crate) fn same_shape(
                         && xf
                             .iter()
                             .zip(yf)
-                            .all(|(x, y)| same_shape(&x.ty, at, &y.ty, bt, d))
+                            .all(|(x, y)| shape_matches(&x.ty, at, &y.ty, bt, d, steps))
                 }
                 (TypeKind::Enum(xv), TypeKind::Enum(yv)) => {
                     xv.len() == yv.len()
@@ -214,14 +237,13 @@ pub(crate) fn same_shape(
                                         && xs
                                             .iter()
                                             .zip(ys)
-                                            .all(|(x, y)| same_shape(x, at, y, bt, d))
+                                            .all(|(x, y)| shape_matches(x, at, y, bt, d, steps))
                                 }
                                 (VariantFields::Named(xs), VariantFields::Named(ys)) => {
                                     xs.len() == ys.len()
-                                        && xs
-                                            .iter()
-                                            .zip(ys)
-                                            .all(|(x, y)| same_shape(&x.ty, at, &y.ty, bt, d))
+                                        && xs.iter().zip(ys).all(|(x, y)| {
+                                            shape_matches(&x.ty, at, &y.ty, bt, d, steps)
+                                        })
                                 }
                                 _ => false,
                             })
@@ -273,5 +295,40 @@ mod tests {
         ));
         assert!(!same_shape(&row, &a, &row, &c, 0));
         assert!(!same_shape(&row, &a, &ValueType::U64, &a, 0));
+    }
+}
+
+#[cfg(test)]
+mod fan_out_tests {
+    use super::same_shape;
+    use interstice_abi::{FieldDef, TypeDef, TypeKind, TypeSet, ValueType};
+
+    #[test]
+    fn comparing_types_that_fan_out_stops_early() {
+        let mut types = TypeSet::new();
+        let names = ["A", "B", "C", "D", "E", "F", "G", "H"];
+        for (i, name) in names.iter().enumerate() {
+            let inner = names
+                .get(i + 1)
+                .map_or(ValueType::U8, |n| ValueType::Named((*n).into()));
+            types
+                .insert(TypeDef {
+                    name: (*name).into(),
+                    kind: TypeKind::Struct(
+                        (0..1024)
+                            .map(|f| FieldDef {
+                                name: format!("f{f}"),
+                                ty: inner.clone(),
+                            })
+                            .collect(),
+                    ),
+                })
+                .unwrap();
+        }
+        let a = ValueType::Named("A".into());
+        let started = std::time::Instant::now();
+        // Equal, but too large to prove so: no.
+        assert!(!same_shape(&a, &types, &a, &types, 0));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 }

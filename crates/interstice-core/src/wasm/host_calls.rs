@@ -142,8 +142,10 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         imports::PANIC,
         |mut caller: Caller<'_, HostState>, ptr: u32, len: u32| -> wasmtime::Result<()> {
             let (memory, state) = memory_and_state(&mut caller)?;
-            state.panic_message = Some(text(guest_bytes(memory, ptr, len)?));
-            Ok(())
+            let message = text(guest_bytes(memory, ptr, len)?);
+            state.meter.bytes(message.len());
+            state.panic_message = Some(message);
+            meter::settle_if_due(&mut caller)
         },
     )?;
     linker.func_wrap(

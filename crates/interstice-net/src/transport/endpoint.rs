@@ -22,7 +22,9 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_STREAMS: u32 = 1024;
 /// Bytes a peer may have sent on one stream that the node has not read yet (QUIC flow
 /// control; a message larger than this simply arrives in several windows). quinn's default,
-/// 1.25 MB, let 1,024 streams hold over a gigabyte.
+/// 1.25 MB, let 1,024 streams hold over a gigabyte. 64 KiB is 640 KB/s per stream at 100 ms of
+/// round trip: enough on a LAN, short for large uploads over long distances (256 KiB made the
+/// 100-concurrent-uploads test stall; not understood yet).
 pub const STREAM_RECEIVE_WINDOW: u32 = 64 * 1024;
 /// Bytes a peer may have sent on all its streams of one connection that the node has not read
 /// yet: every stream's full window, no less. Requests are read one stream after another, in

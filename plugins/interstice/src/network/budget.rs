@@ -51,7 +51,7 @@ impl Default for PeerBudget {
             upload_bytes_in_flight: 128 * 1024 * 1024,
             upload_timeout: Duration::from_secs(60),
             requests_per_frame: 4_096,
-            fair_share_per_frame: 8,
+            fair_share_per_frame: 16,
         }
     }
 }
