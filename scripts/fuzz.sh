@@ -4,7 +4,7 @@
 #
 #   bash scripts/fuzz.sh                    # every target, 20 s each (what CI runs)
 #   bash scripts/fuzz.sh --seconds 600 message values   # chosen targets, 10 minutes each
-#   bash scripts/fuzz.sh --keep ...         # add what the run finds to the checked-in corpus
+#   bash scripts/fuzz.sh --keep ...         # then merge what covers new code into fuzz/corpus
 #
 # A crash stops the script with libFuzzer's report; the input that crashed is left in
 # fuzz/artifacts/<target>/ (`cargo +<nightly> fuzz run <target> <file>` replays it).
@@ -44,16 +44,14 @@ fi
 for target in "${targets[@]}"; do
     seeds="corpus/$target"
     mkdir -p "$seeds"
-    if [ "$keep" -eq 1 ]; then
-        found="$seeds"
-    else
-        found="$(mktemp -d)"
-    fi
+    found="$(mktemp -d)"
     echo "==> fuzzing $target for ${seconds}s"
     cargo "+$nightly" fuzz run "$target" "$found" "$seeds" -- \
         -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=4096 -timeout=10
-    if [ "$keep" -eq 0 ]; then
-        rm -rf "$found"
+    if [ "$keep" -eq 1 ]; then
+        # Only inputs that reach code the checked-in corpus does not.
+        cargo "+$nightly" fuzz run "$target" "$seeds" "$found" -- -merge=1
     fi
+    rm -rf "$found"
 done
 echo "fuzzing: ${#targets[@]} passed, 0 failed"

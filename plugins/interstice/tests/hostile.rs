@@ -231,3 +231,26 @@ fn file_writes_per_transaction_are_bounded() {
     assert!(dir.path().join("files/filer/small.txt").is_file());
     assert!(!dir.path().join("files/filer/big.txt").exists());
 }
+
+#[test]
+fn a_deep_describe_export_is_refused_on_a_small_stack() {
+    let wasm = wasm("deep_describe");
+    let outcome = std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(move || {
+            let mut modules =
+                interstice::Modules::new(interstice::EngineConfig::default()).expect("an engine");
+            let mut db = interstice::Database::default();
+            modules.load(&mut db, &wasm).map(drop)
+        })
+        .unwrap()
+        .join()
+        .expect("the loading thread survived");
+    match outcome {
+        Err(interstice::LoadError::BadDescription { export, reason }) => {
+            assert_eq!(export, "interstice_describe_table__deep");
+            assert!(reason.contains("decoding limit"), "{reason}");
+        }
+        other => panic!("expected the description to be refused, got {other:?}"),
+    }
+}

@@ -31,6 +31,7 @@ pub fn wasm(package: &str) -> Vec<u8> {
             "swarm",
             "arena",
             "hostile",
+            "deep_describe",
         ];
         let paths = build_workspace_modules(
             Path::new(env!("CARGO_MANIFEST_DIR")),
