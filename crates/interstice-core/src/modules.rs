@@ -377,14 +377,25 @@ impl Modules {
         self.register(db, prepared, None)
     }
 
-    /// The schema a module would have, checked as for loading, without loading it.
+    /// The schema a module would have, checked as for loading, without loading it. The
+    /// compiled code is not cached: a module only inspected (an upload not authorized yet)
+    /// leaves nothing in the data directory.
     pub fn inspect(&self, wasm: &[u8]) -> Result<ModuleSchema, LoadError> {
-        Ok(self.prepare(wasm)?.schema)
+        Ok(self.prepare_with(wasm, None)?.schema)
     }
 
     /// Compiles, instantiates and describes a module; checks its imports, ABI and schema.
     fn prepare(&self, wasm: &[u8]) -> Result<Prepared, LoadError> {
-        let module = cache::compile(&self.engine, self.cache_dir.as_deref(), wasm)
+        self.prepare_with(wasm, self.cache_dir.as_deref())
+    }
+
+    /// [`prepare`](Modules::prepare), caching compiled code in `cache_dir` when there is one.
+    fn prepare_with(
+        &self,
+        wasm: &[u8],
+        cache_dir: Option<&std::path::Path>,
+    ) -> Result<Prepared, LoadError> {
+        let module = cache::compile(&self.engine, cache_dir, wasm)
             .map_err(|e| LoadError::InvalidWasm(format!("{e:#}")))?;
         for import in module.imports() {
             if import.module() != IMPORT_MODULE || !HOST_FUNCTIONS.contains(&import.name()) {

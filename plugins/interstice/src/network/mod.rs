@@ -687,7 +687,6 @@ async fn serve_peer(
                         shared.budget.upload_timeout
                     )))
                 });
-                uploads.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
                 let answer = match received {
                     Ok((wasm, _held)) => {
                         let (reply, answer) = oneshot::channel();
@@ -712,6 +711,8 @@ async fn serve_peer(
                 if let Some(answer) = answer {
                     let _ = responder.respond(&answer).await;
                 }
+                // In progress until the world decided and the peer has its answer.
+                uploads.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
             });
             continue;
         }
