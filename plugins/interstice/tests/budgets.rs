@@ -331,3 +331,52 @@ fn subscriptions_past_the_budget_are_answered_busy() {
         "{last:?}"
     );
 }
+
+#[test]
+fn a_peer_holds_a_bounded_number_of_connections() {
+    let _serial = serial();
+    let client = NodeIdentity::generate().unwrap();
+    let (mut app, addr, node_print) = node(&[&client]);
+    let limit = interstice::network::PeerBudget::default().connections_per_peer;
+    let connecting = on_runtime(async move {
+        let mut peers = Vec::new();
+        let mut pings = Vec::new();
+        for _ in 0..=limit {
+            let trust = TrustedPeers::default();
+            trust.trust(node_print.clone());
+            let endpoint =
+                PeerEndpoint::bind("127.0.0.1:0".parse().unwrap(), &client, trust).unwrap();
+            // One past the limit is closed as soon as the node sees it: during the handshake
+            // or before its first answer.
+            let answered = match endpoint.connect(addr).await {
+                Ok(peer) => {
+                    // Give the node time to count (or close) it before asking.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    let ok = peer.ping().await.is_ok();
+                    peers.push(peer);
+                    ok
+                }
+                Err(_) => false,
+            };
+            pings.push(answered);
+            std::mem::forget(endpoint);
+        }
+        pings
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !connecting.is_finished() {
+        app.update();
+        assert!(
+            Instant::now() < deadline,
+            "the connections were not answered"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let pings = connecting.join().expect("client");
+    assert_eq!(&pings[..limit], vec![true; limit].as_slice());
+    assert!(
+        !pings[limit],
+        "connection {} should have been closed",
+        limit + 1
+    );
+}

@@ -11,9 +11,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// Per-peer budgets ([`NetworkConfig::budget`](super::NetworkConfig::budget)).
+/// Per-peer budgets ([`NetworkConfig::budget`](super::NetworkConfig::budget)). Most are per
+/// connection; `connections_per_peer` bounds how many connections one key may hold, so what a
+/// peer can hold in all is at most that many times each.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PeerBudget {
+    /// Connections one peer (one key) may have open to the node at once; more are closed at
+    /// once after the handshake.
+    pub connections_per_peer: usize,
     /// Requests of one connection waiting for the world at once.
     pub queued_requests: usize,
     /// Requests one connection may send per second, sustained... The default only stops
@@ -43,6 +48,7 @@ pub struct PeerBudget {
 impl Default for PeerBudget {
     fn default() -> Self {
         PeerBudget {
+            connections_per_peer: 8,
             queued_requests: 256,
             requests_per_second: 500_000,
             request_burst: 50_000,
@@ -126,6 +132,8 @@ impl RateLimit {
 pub(super) struct Shared {
     pub(super) budget: PeerBudget,
     upload_bytes: Arc<AtomicUsize>,
+    /// Open connections by peer fingerprint.
+    connections: Arc<std::sync::Mutex<std::collections::HashMap<Arc<str>, usize>>>,
     /// Fingerprints allowed to publish without asking anyone.
     pub(super) admins: interstice_net::transport::TrustedPeers,
     /// Whether a module holds the Module authority (kept current by the world): without one,
@@ -138,6 +146,7 @@ impl Shared {
         Shared {
             budget,
             upload_bytes: Arc::default(),
+            connections: Arc::default(),
             admins,
             gatekeeper: Arc::default(),
         }
@@ -147,6 +156,21 @@ impl Shared {
     /// the Module authority (which then decides, knowing the module, once it is complete).
     pub(super) fn may_upload(&self, peer: &str) -> bool {
         self.admins.contains(peer) || self.gatekeeper.load(Ordering::Relaxed)
+    }
+
+    /// Counts a new connection of `peer`; `None` when it already has
+    /// [`PeerBudget::connections_per_peer`] open.
+    pub(super) fn connect(&self, peer: &Arc<str>) -> Option<Connection> {
+        let mut open = self.connections.lock().ok()?;
+        let count = open.entry(peer.clone()).or_default();
+        if *count >= self.budget.connections_per_peer {
+            return None;
+        }
+        *count += 1;
+        Some(Connection {
+            peer: peer.clone(),
+            connections: self.connections.clone(),
+        })
     }
 
     /// Reserves `bytes` of upload buffer; `None` when that would pass the budget.
@@ -161,6 +185,25 @@ impl Shared {
                 bytes,
                 counter: self.upload_bytes.clone(),
             })
+    }
+}
+
+/// One open connection of a peer, counted until dropped.
+pub(super) struct Connection {
+    peer: Arc<str>,
+    connections: Arc<std::sync::Mutex<std::collections::HashMap<Arc<str>, usize>>>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.connections.lock()
+            && let Some(count) = open.get_mut(&self.peer)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.peer);
+            }
+        }
     }
 }
 

@@ -498,6 +498,16 @@ async fn serve_peer(
     served: publish::Served,
     shared: budget::Shared,
 ) {
+    let fingerprint: Arc<str> = peer.fingerprint.as_str().into();
+    let Some(_counted) = shared.connect(&fingerprint) else {
+        warn!(
+            "peer {} already has {} connections open: this one is closed",
+            peer.node_id, shared.budget.connections_per_peer
+        );
+        peer.connection()
+            .close(0u32.into(), b"too many connections from this peer");
+        return;
+    };
     info!("peer {} connected ({})", peer.node_id, peer.fingerprint);
     let _ = to_world.send(FromNetwork::Connected {
         node_id: peer.node_id.clone(),
@@ -522,8 +532,6 @@ async fn serve_peer(
         })
     };
     let mut streams = tokio::task::JoinSet::new();
-    // Shared by every request of this connection instead of copied into each.
-    let fingerprint: Arc<str> = peer.fingerprint.as_str().into();
     // Requests waiting for the world, by token, and the task that answers them.
     let waiting: Arc<Mutex<HashMap<u64, interstice_net::transport::Responder>>> = Arc::default();
     let (answers, mut answered) = mpsc::unbounded_channel::<(u64, Message)>();
