@@ -313,29 +313,38 @@ fn a_stranger_allowed_to_publish_cannot_replace_what_is_installed() {
     call(&mut n.app, "hello", "hello", ("owner".to_string(),)).unwrap();
 
     let stranger_copy = copy(&stranger, &keys.path().join("s"));
-    let (hello, gatekeeper, bank) = (wasm("hello"), wasm("gatekeeper"), wasm("bank"));
+    let (hello, gatekeeper, bank, filer) = (
+        wasm("hello"),
+        wasm("gatekeeper"),
+        wasm("bank"),
+        wasm("filer"),
+    );
     let outcomes = as_client(&mut n, stranger_copy, move |peer| {
         Box::pin(async move {
             vec![
                 published(peer.upload(1, &hello, false).await.unwrap()),
                 published(peer.upload(2, &hello, true).await.unwrap()),
                 published(peer.upload(3, &gatekeeper, false).await.unwrap()),
+                // A module of a new name, but one that claims the File authority.
+                published(peer.upload(5, &filer, false).await.unwrap()),
                 published(peer.upload(4, &bank, false).await.unwrap()),
             ]
         })
     });
-    for (outcome, what) in
-        outcomes[..3]
-            .iter()
-            .zip(["upgrade `hello`", "upgrade `hello`", "upgrade `gatekeeper`"])
-    {
+    let refusals = [
+        "upgrade `hello`",
+        "upgrade `hello`",
+        "upgrade `gatekeeper`",
+        "claim:File `filer`",
+    ];
+    for (outcome, what) in outcomes[..4].iter().zip(refusals) {
         match outcome {
             Err(RemoteError::NotPermitted(why)) => assert!(why.contains(what), "{why}"),
             other => panic!("expected a refusal to {what}, got {other:?}"),
         }
     }
     assert_eq!(
-        outcomes[3],
+        outcomes[4],
         Ok("bank".to_string()),
         "a new module is a publish"
     );

@@ -53,6 +53,7 @@ fn authorize(
         return Ok(());
     }
     let action = action.name();
+    let action = action.as_str();
     let Some(holder) = modules
         .authorities()
         .get(&interstice_abi::Authority::Module)
@@ -97,15 +98,19 @@ enum ModuleAction {
     DropData,
     /// Remove an installed module and its data.
     Remove,
+    /// Let the module (published or upgraded) hold this authority (asked in addition, once per
+    /// authority it claims): consent to publish is not consent to take the Gpu or the files.
+    Claim(interstice_abi::Authority),
 }
 
 impl ModuleAction {
-    fn name(self) -> &'static str {
+    fn name(self) -> String {
         match self {
-            ModuleAction::Publish => "publish",
-            ModuleAction::Upgrade => "upgrade",
-            ModuleAction::DropData => "drop_data",
-            ModuleAction::Remove => "remove",
+            ModuleAction::Publish => "publish".into(),
+            ModuleAction::Upgrade => "upgrade".into(),
+            ModuleAction::DropData => "drop_data".into(),
+            ModuleAction::Remove => "remove".into(),
+            ModuleAction::Claim(authority) => format!("claim:{}", authority.name()),
         }
     }
 }
@@ -134,6 +139,7 @@ fn authorize_upload(
     if installed && upload.drop_data {
         actions.push(ModuleAction::DropData);
     }
+    actions.extend(schema.authorities.iter().copied().map(ModuleAction::Claim));
     for action in actions {
         authorize(
             admins,
