@@ -50,16 +50,6 @@ fn node(clients: &[&NodeIdentity]) -> (App, std::net::SocketAddr, String) {
     }
 }
 
-async fn connect(identity: &NodeIdentity, addr: std::net::SocketAddr, node: &str) -> Peer {
-    let trust = TrustedPeers::default();
-    trust.trust(node.to_string());
-    let endpoint = PeerEndpoint::bind("127.0.0.1:0".parse().unwrap(), identity, trust).unwrap();
-    let peer = endpoint.connect(addr).await.expect("handshake");
-    // The endpoint must outlive the test's use of the connection.
-    std::mem::forget(endpoint);
-    peer
-}
-
 fn hello(request: u64) -> Message {
     Message::CallReducer {
         request,
@@ -83,19 +73,6 @@ async fn median_call_rtt(peer: &Peer, first: u64, count: u64) -> Duration {
     }
     rtts.sort();
     rtts[rtts.len() / 2]
-}
-
-/// A runtime of its own on a thread of its own, so one client cannot starve the other.
-fn on_runtime<T: Send + 'static>(
-    work: impl std::future::Future<Output = T> + Send + 'static,
-) -> std::thread::JoinHandle<T> {
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(work)
-    })
 }
 
 /// Keeps 1,000 calls in flight until `stop`, each resent as soon as it is answered; returns

@@ -6,35 +6,13 @@
 mod common;
 
 use bevy::prelude::*;
+use common::{connect, on_runtime};
 use interstice::network::{NetworkConfig, NetworkStatus};
 use interstice::prelude::*;
 use interstice_net::message::{Message, RemoteError};
-use interstice_net::transport::{NodeIdentity, Peer, PeerEndpoint, TrustedPeers};
+use interstice_net::transport::NodeIdentity;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-async fn connect(identity: &NodeIdentity, addr: std::net::SocketAddr, node: &str) -> Peer {
-    let trust = TrustedPeers::default();
-    trust.trust(node.to_string());
-    let endpoint = PeerEndpoint::bind("127.0.0.1:0".parse().unwrap(), identity, trust).unwrap();
-    let peer = endpoint.connect(addr).await.expect("handshake");
-    // The endpoint must outlive the test's use of the connection.
-    std::mem::forget(endpoint);
-    peer
-}
-
-/// A runtime of its own on a thread of its own.
-fn on_runtime<T: Send + 'static>(
-    work: impl std::future::Future<Output = T> + Send + 'static,
-) -> std::thread::JoinHandle<T> {
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(work)
-    })
-}
 
 /// This process's resident memory, in bytes.
 fn rss() -> u64 {

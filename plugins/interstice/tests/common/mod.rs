@@ -129,3 +129,36 @@ pub fn persisting_node(storage: interstice::StorageConfig, modules: &[&str]) -> 
     app.update();
     app
 }
+
+/// Connects to the node at `addr` (key `node`) as `identity`, on the current runtime.
+pub async fn connect(
+    identity: &interstice_net::transport::NodeIdentity,
+    addr: std::net::SocketAddr,
+    node: &str,
+) -> interstice_net::transport::Peer {
+    let trust = interstice_net::transport::TrustedPeers::default();
+    trust.trust(node.to_string());
+    let endpoint = interstice_net::transport::PeerEndpoint::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        identity,
+        trust,
+    )
+    .unwrap();
+    let peer = endpoint.connect(addr).await.expect("handshake");
+    // The endpoint must outlive the test's use of the connection.
+    std::mem::forget(endpoint);
+    peer
+}
+
+/// Runs `work` on a runtime and a thread of its own, so one client cannot starve another.
+pub fn on_runtime<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(work)
+    })
+}
