@@ -11,8 +11,10 @@
 //! a tuple; a vector of numbers), everything before the last one is folded FxHash-style into an
 //! offset; anything written as bytes (strings) is hashed FxHash-style throughout.
 //!
-//! Like FxHash it is not resistant to keys chosen to collide; a module choosing such keys only
-//! slows its own tables.
+//! Integer keys above 2^32 are offset by a value drawn from their high half and a per-process
+//! seed, so keys built to collide (`k << 32 | k`) do not; strings are hashed FxHash-style from the
+//! same seed. It is no cryptographic hash: the seed only keeps collisions from being computed
+//! in advance.
 
 use core::hash::{BuildHasherDefault, Hasher};
 
@@ -21,6 +23,16 @@ use core::hash::{BuildHasherDefault, Hasher};
 const UPPER_PHI: u64 = 0x9e37_79b9_0000_0001;
 /// FxHash's multiplier, for everything else.
 const FX: u64 = 0xf135_7aea_2e62_a9c5;
+
+/// This process's hash seed: where a static landed in memory, which address-space layout
+/// randomisation makes different in every process (no OS randomness in `no_std`). Only the
+/// buckets keys fall into depend on it — maps keyed with this hasher are probed, never
+/// iterated — so it changes no result, and keys built to collide on one node do not on another.
+#[inline]
+fn seed() -> u64 {
+    static ANCHOR: u8 = 0;
+    (core::ptr::addr_of!(ANCHOR) as u64).wrapping_mul(FX)
+}
 
 /// See the [module documentation](self).
 #[derive(Debug, Default, Clone, Copy)]
@@ -55,10 +67,16 @@ impl Hasher for KeyHasher {
     fn finish(&self) -> u64 {
         match self.last {
             Some(n) if !self.bytes => {
-                // Fold the high half into the low one so keys differing only there do not all
-                // land in one bucket; the prefix (type rank, table id) shifts the run.
-                let n = n ^ (n >> 32);
-                n.wrapping_add(self.prefix).wrapping_mul(UPPER_PHI)
+                // Shift the key by an offset drawn from its high half and this process's seed,
+                // so keys differing only there do not all land in one bucket. It used to fold
+                // the high half onto the low one, and `k << 32 | k` cancelled to 0 for every
+                // `k`: one bucket, each insert a walk of all the others (quadratic host work a
+                // module paid for as constant). Keys below 2^32 all get the same offset and
+                // stay consecutive; the prefix (type rank, table id) shifts the run.
+                let offset = ((n >> 32) ^ seed()).wrapping_mul(FX) >> 32;
+                n.wrapping_add(offset)
+                    .wrapping_add(self.prefix)
+                    .wrapping_mul(UPPER_PHI)
             }
             last => {
                 let mut h = *self;
@@ -74,6 +92,11 @@ impl Hasher for KeyHasher {
     fn write(&mut self, bytes: &[u8]) {
         if let Some(previous) = self.last.take() {
             self.fold(previous);
+        }
+        if !self.bytes {
+            // Strings start from the process's seed too: FxHash collisions of two-word keys
+            // depend on the state the words meet.
+            self.prefix ^= seed();
         }
         self.bytes = true;
         let (words, rest) = bytes.as_chunks::<8>();

@@ -186,3 +186,31 @@ fn types_that_fan_out_cost_a_bounded_walk() {
         started.elapsed()
     );
 }
+
+#[test]
+fn integer_keys_built_to_collide_spread_over_the_buckets() {
+    use core::hash::BuildHasher;
+    use interstice_abi::{KeyHash, Value};
+    // `k << 32 | k`: the hash used to fold the high half onto the low one, which cancelled it —
+    // every such key in bucket 0, each insert a walk of all the others.
+    let keys: Vec<Value> = (0u64..4096).map(|k| Value::U64(k << 32 | k)).collect();
+    let buckets: std::collections::BTreeSet<u64> = keys
+        .iter()
+        .map(|k| KeyHash::default().hash_one(k) & 0xfff)
+        .collect();
+    let started = std::time::Instant::now();
+    let mut map: std::collections::HashMap<Value, (), KeyHash> = Default::default();
+    for k in 0u64..20_000 {
+        map.insert(Value::U64(k << 32 | k), ());
+    }
+    println!(
+        "20,000 keys k << 32 | k inserted in {:?}; {} of 4096 low-bit buckets used",
+        started.elapsed(),
+        buckets.len()
+    );
+    assert!(
+        buckets.len() > 2000,
+        "only {} of 4096 buckets used",
+        buckets.len()
+    );
+}
