@@ -363,7 +363,12 @@ pub(super) fn serve_requests(
                 events,
             } => {
                 let subscribers = wanted.subscribers_of(address, &module, &table);
-                for (seq, (kind, rows)) in (first_seq..).zip(events) {
+                for (offset, (kind, rows)) in events.into_iter().enumerate() {
+                    // A publisher's numbers are its own: one that runs past u64::MAX ends
+                    // the batch instead of overflowing.
+                    let Some(seq) = first_seq.checked_add(offset as u64) else {
+                        break;
+                    };
                     for subscriber in subscribers.iter().filter(|s| s.event == kind) {
                         queue.push_remote_event(
                             subscriber.module.clone(),
