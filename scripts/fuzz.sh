@@ -47,7 +47,7 @@ for target in "${targets[@]}"; do
     found="$(mktemp -d)"
     echo "==> fuzzing $target for ${seconds}s"
     cargo "+$nightly" fuzz run "$target" "$found" "$seeds" -- \
-        -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=4096 -timeout=10
+        -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=4096 -timeout=30
     if [ "$keep" -eq 1 ]; then
         # Only inputs that reach code the checked-in corpus does not.
         cargo "+$nightly" fuzz run "$target" "$seeds" "$found" -- -merge=1

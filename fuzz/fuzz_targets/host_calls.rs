@@ -20,6 +20,9 @@ fn fresh(wasm: &[u8]) -> Node {
         ..EngineConfig::default()
     })
     .expect("an engine");
+    // Compiled once: a fresh node deserializes the guest instead of compiling it again (under
+    // the sanitizer, a compile takes longer than libFuzzer's time per input).
+    modules.set_cache_dir(Some(std::env::temp_dir().join("interstice-fuzz-cache")));
     let mut db = Database::default();
     modules.load(&mut db, wasm).expect("the fuzz guest loads");
     Node {
