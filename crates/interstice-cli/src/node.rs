@@ -331,6 +331,16 @@ fn ping(home: &Home, node: &NodeEntry, count: u32) -> Result<(), CliError> {
             rtts[rtts.len() / 2],
             rtts[rtts.len() - 1]
         );
+        // A node older than the status request answers with an error: say so, not fail.
+        let storage = match ask(&peer, &Message::StatusRequest { request: 1 }).await {
+            Ok(Message::Status { storage, .. }) => crate::text::printable(&storage).into_owned(),
+            Ok(other) => format!(
+                "unknown (answered {})",
+                crate::text::printable(&format!("{other:?}"))
+            ),
+            Err(e) => format!("unknown ({e})"),
+        };
+        println!("storage: {storage}");
         Ok(())
     })
 }

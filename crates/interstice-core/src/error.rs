@@ -133,10 +133,15 @@ pub enum CallError {
     /// The guest tried to grow its memory past the cap.
     #[error("exceeded the memory cap of {0} bytes")]
     MemoryCap(usize),
-    /// The transaction committed in memory but could not be made durable; it may be lost on
-    /// restart.
+    /// The transaction committed in memory but could not be made durable yet: its outcome is
+    /// in doubt. The node keeps it and writes it when storage recovers; it is lost if the node
+    /// stops before.
     #[error("committed but not durable: {0}")]
     NotDurable(String),
+    /// Not run: the node refuses writes until its storage recovers (a full disk, a failed
+    /// write or fsync). Nothing changed; calling again later is safe.
+    #[error("not run: {0}")]
+    Unavailable(String),
     /// The guest returned something the host cannot read.
     #[error("invalid result: {0}")]
     InvalidResult(String),

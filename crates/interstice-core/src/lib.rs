@@ -30,12 +30,13 @@ pub use db::Database;
 pub use error::{CallError, LoadError};
 pub use feed::{ChangeBatch, ChangeKind, RowChange, TableChange};
 pub use modules::{Modules, QueryHandle, ReducerHandle};
-pub use plugin::{IntersticeCorePlugin, IntersticeSystems};
+pub use plugin::{IntersticeCorePlugin, IntersticeSystems, StorageUnavailable};
 pub use publish::{PublicationLog, PublishedEvent, ReadOutcome};
 pub use queue::{
     Invocation, InvocationId, InvocationLog, RecordedFrame, ReducerOutcome, ReducerQueue, Trigger,
 };
 pub use schedule::LogicalClock;
+pub use storage::health::StorageHealth;
 pub use storage::registry::{DataRoot, NodeEntry, NodeRegistry, RegistryError};
 pub use storage::{Durability, RecoveryReport, Retention, Storage, StorageConfig, StorageError};
 pub use wasm::state::{GuestLog, RemoteCall};

@@ -138,8 +138,10 @@ pub struct Modules {
     cache_dir: Option<std::path::PathBuf>,
     subscriptions: Subscriptions,
     events: Vec<EventInvocation>,
-    /// Remote reducer calls of committed transactions, not yet handed to the network.
+    /// Remote reducer calls of committed transactions, until their commit is durable.
     outbox: Vec<crate::wasm::state::RemoteCall>,
+    /// Remote reducer calls of durable transactions, not yet handed to the network.
+    outbox_durable: Vec<crate::wasm::state::RemoteCall>,
     /// The peer and request id of the next reducer call, when it comes from a peer.
     origin: Option<(String, u64)>,
     /// The cursor key and event number of the next reducer call, when it applies an event of
@@ -180,6 +182,7 @@ impl Modules {
             subscriptions: Subscriptions::default(),
             events: Vec::new(),
             outbox: Vec::new(),
+            outbox_durable: Vec::new(),
             origin: None,
             cursor: None,
             files_dir: None,
@@ -277,14 +280,17 @@ impl Modules {
                 }
             }
         }
-        db.record_commit(
+        // One bounded row: never near the record limit.
+        if let Err(e) = db.record_commit(
             now,
             &entry.module,
             crate::schedule::SCHEDULE_TABLE,
             &[],
             &undo,
             &[],
-        );
+        ) {
+            tracing::error!(target: "interstice", "schedule bookkeeping of {}: {e}", entry.reducer);
+        }
         undo.clear();
         self.undo = undo;
     }
@@ -627,10 +633,27 @@ impl Modules {
         self.cursor = cursor;
     }
 
-    /// Takes the reducer calls to other nodes that committed transactions made, in order
-    /// (the network layer sends them).
+    /// Takes the reducer calls to other nodes that durable transactions made, in order (the
+    /// network layer sends them).
     pub fn take_remote_calls(&mut self) -> Vec<crate::wasm::state::RemoteCall> {
-        std::mem::take(&mut self.outbox)
+        std::mem::take(&mut self.outbox_durable)
+    }
+
+    /// Lets out the effects of every transaction committed so far, once the caller has made
+    /// those commits durable: file writes reach the disk, remote calls become
+    /// [`take_remote_calls`](Modules::take_remote_calls)'s.
+    pub fn release_effects(&mut self) {
+        self.outbox_durable.append(&mut self.outbox);
+        for loaded in self.slots.iter_mut().flatten() {
+            let state = loaded.instance.store.data_mut();
+            if state.committed_files.is_empty() {
+                continue;
+            }
+            let files = std::mem::take(&mut state.committed_files);
+            if let Some(root) = state.files_root.clone() {
+                crate::wasm::files::apply(&root, &loaded.name, files);
+            }
+        }
     }
 
     /// Takes the subscriber invocations caused by the transactions committed since the last
@@ -897,7 +920,7 @@ impl Modules {
             });
         }
 
-        let result = loaded.instance.run(&func, args, fuel);
+        let mut result = loaded.instance.run(&func, args, fuel);
 
         let state = loaded.instance.store.data_mut();
         state.in_call = false;
@@ -907,6 +930,32 @@ impl Modules {
             *db = env.db;
         }
         let mut nested = std::mem::take(&mut state.nested);
+        // Frame the log record first: a transaction whose record is too large is rolled back
+        // before anything of it (effects, events) leaves it.
+        let mut recorded = false;
+        if let (Ok(_), Entry::Reducer(i)) = (&result, entry)
+            && (!state.tx.undo.is_empty() || !nested.is_empty())
+        {
+            // The journal reads the module's tables where they live, in the database.
+            if let Some(home) = db.module_mut(&loaded.name) {
+                std::mem::swap(home, &mut state.tx.tables);
+            }
+            let framed = db.record_commit(
+                self.now_ms,
+                &loaded.name,
+                &loaded.schema.reducers[i].name,
+                args,
+                &state.tx.undo,
+                &nested,
+            );
+            if let Some(home) = db.module_mut(&loaded.name) {
+                std::mem::swap(home, &mut state.tx.tables);
+            }
+            match framed {
+                Ok(()) => recorded = true,
+                Err(e) => result = Err(CallError::Failed(e.to_string())),
+            }
+        }
         if result.is_err() {
             rollback(&mut state.tx.tables.tables, &mut state.tx.undo);
             rollback_nested(db, nested.drain(..));
@@ -922,27 +971,13 @@ impl Modules {
                 self.watches
                     .extend(state.pending_watches.drain(..).map(|p| (name.clone(), p)));
             }
-            if !state.pending_files.is_empty()
-                && let Some(root) = state.files_root.clone()
-            {
-                let pending = std::mem::take(&mut state.pending_files);
-                crate::wasm::files::apply(&root, &loaded.name, pending);
-            }
+            // Written once the commit is durable (`release_effects`).
+            state.committed_files.append(&mut state.pending_files);
         }
         if let Some(home) = db.module_mut(&loaded.name) {
             *home = std::mem::take(&mut state.tx.tables);
         }
-        if let (Ok(_), Entry::Reducer(i)) = (&result, entry)
-            && (!state.tx.undo.is_empty() || !nested.is_empty())
-        {
-            db.record_commit(
-                self.now_ms,
-                &loaded.name,
-                &loaded.schema.reducers[i].name,
-                args,
-                &state.tx.undo,
-                &nested,
-            );
+        if recorded {
             let tx = &mut state.tx;
             let own = std::iter::once((&*loaded.name, tx.undo.as_slice(), Some(&mut tx.written)));
             let called = nested

@@ -77,6 +77,15 @@ pub fn run_reducers(world: &mut World) {
     let mut outcomes = Vec::with_capacity(pending.len());
     // Taken out for the frame so the queue stays reachable for the invocations events cause.
     let mut storage = world.remove_resource::<Storage>();
+    let unopened = world
+        .get_resource::<StorageUnavailable>()
+        .map(|u| format!("storage could not be opened: {}", u.0));
+    let refusal = |storage: &Option<Storage>| {
+        storage
+            .as_ref()
+            .and_then(Storage::refusal)
+            .or_else(|| unopened.clone())
+    };
     world.resource_scope(|world, mut modules: Mut<Modules>| {
         world.resource_scope(|world, mut db: Mut<Database>| {
             let every_commit = storage
@@ -85,14 +94,23 @@ pub fn run_reducers(world: &mut World) {
             modules.set_now(now);
             if let Some(storage) = storage.as_mut() {
                 storage.set_time(now);
+                // A halted log is retried (with a growing wait) before anything runs; once
+                // it holds again, what committed before the fault is durable.
+                if !storage.health().accepts_writes() && storage.try_resume(&mut db) {
+                    release_durable(&mut db, &mut modules);
+                }
             }
+            let halted = refusal(&storage);
             // Due schedule entries run first, in (due, module, id) order, each after the
-            // bookkeeping transaction that retires or re-arms it.
+            // bookkeeping transaction that retires or re-arms it. Not while storage refuses
+            // writes: they stay due.
             let mut due = Vec::new();
-            let names: Vec<String> = db.module_names().map(String::from).collect();
-            for name in &names {
-                if let Some(tables) = db.module(name) {
-                    crate::schedule::due(name, tables, now, &mut due);
+            if halted.is_none() {
+                let names: Vec<String> = db.module_names().map(String::from).collect();
+                for name in &names {
+                    if let Some(tables) = db.module(name) {
+                        crate::schedule::due(name, tables, now, &mut due);
+                    }
                 }
             }
             due.sort_by(|a, b| (a.due, &a.module, a.id).cmp(&(b.due, &b.module, b.id)));
@@ -110,6 +128,21 @@ pub fn run_reducers(world: &mut World) {
             let mut events = Vec::new();
             let mut deferred = Vec::new();
             while let Some(invocation) = pending.pop_front() {
+                // Storage refuses writes (now, or since a commit of this frame failed): calls
+                // are refused without running, events wait for it to recover.
+                if let Some(why) = refusal(&storage) {
+                    if matches!(invocation.trigger, Trigger::Event { .. }) {
+                        deferred.push(invocation);
+                    } else {
+                        outcomes.push(ReducerOutcome {
+                            id: invocation.id,
+                            module: invocation.module,
+                            reducer: invocation.reducer,
+                            result: Err(CallError::Unavailable(why)),
+                        });
+                    }
+                    continue;
+                }
                 let handle = match invocation.trigger {
                     Trigger::Call => modules.reducer(&invocation.module, &invocation.reducer),
                     Trigger::Event { .. } => {
@@ -132,7 +165,7 @@ pub fn run_reducers(world: &mut World) {
                     && let Some(storage) = storage.as_mut()
                     && let Err(e) = storage.commit(&mut db)
                 {
-                    result = Err(CallError::NotDurable(e.to_string()));
+                    result = Err(CallError::NotDurable(in_doubt(&e)));
                 }
                 modules.drain_events_into(&mut events);
                 if !events.is_empty() {
@@ -169,15 +202,18 @@ pub fn run_reducers(world: &mut World) {
                 });
             }
             if !deferred.is_empty() {
-                tracing::warn!(
-                    target: "interstice",
-                    "cascade budget of {budget} subscriber invocations reached; {} wait for the next frame",
-                    deferred.len()
-                );
+                if halted.is_none() {
+                    tracing::warn!(
+                        target: "interstice",
+                        "cascade budget of {budget} subscriber invocations reached; {} wait for the next frame",
+                        deferred.len()
+                    );
+                }
                 world.resource_mut::<ReducerQueue>().defer(deferred.into_iter());
             }
             // Group commit: one write and one fsync for the whole frame (or for every
-            // interval). Nobody hears of a commit before the fsync that covers it.
+            // interval). Nobody hears of a commit, and no effect of it (published event, file
+            // write, remote call) leaves the node, before the fsync that covers it.
             if let Some(storage) = storage.as_mut() {
                 let synced = storage.append(&mut db).and_then(|()| {
                     if storage.sync_due() {
@@ -188,15 +224,17 @@ pub fn run_reducers(world: &mut World) {
                 });
                 match synced {
                     Ok(true) => {
-                        db.publications.release();
+                        release_durable(&mut db, &mut modules);
                         let mut released = std::mem::take(&mut storage.held);
                         released.append(&mut outcomes);
                         outcomes = released;
                     }
                     Ok(false) => storage.held.append(&mut outcomes),
                     Err(e) => {
-                        tracing::error!(target: "interstice::storage", "commit failed: {e}");
-                        let message = e.to_string();
+                        // The commits stay in memory and in the halted log's keeping: written
+                        // when storage recovers, lost if the node stops first. Their callers
+                        // hear that now rather than wait an unknown time.
+                        let message = in_doubt(&e);
                         let mut failed = std::mem::take(&mut storage.held);
                         failed.append(&mut outcomes);
                         for outcome in &mut failed {
@@ -209,7 +247,7 @@ pub fn run_reducers(world: &mut World) {
                 }
             } else {
                 // Nothing to wait for: what committed is as durable as it gets.
-                db.publications.release();
+                release_durable(&mut db, &mut modules);
             }
         });
     });
@@ -221,6 +259,30 @@ pub fn run_reducers(world: &mut World) {
         world.write_message_batch(outcomes);
     }
 }
+
+/// What the callers of transactions whose commit could not be made durable are told.
+fn in_doubt(error: &crate::storage::StorageError) -> String {
+    let what = match error.fault_kind() {
+        crate::storage::health::FaultKind::Full => "storage full",
+        crate::storage::health::FaultKind::Io => "storage error",
+    };
+    format!(
+        "{what}: {error}; the transaction is kept in memory and written when storage recovers \
+         (lost if the node stops before)"
+    )
+}
+
+/// Lets out what waited for the commits made so far to be durable: published events, file
+/// writes and remote calls.
+fn release_durable(db: &mut Database, modules: &mut Modules) {
+    db.publications.release();
+    modules.release_effects();
+}
+
+/// Present when the node was given a data directory that could not be opened: it must not
+/// commit anything in memory only, so every reducer call is refused (the node is stopping).
+#[derive(Resource, Debug, Clone)]
+pub struct StorageUnavailable(pub String);
 
 /// Moves the logical clock by the frame's time (when it follows frames).
 pub fn advance_clock(time: Option<Res<bevy_time::Time>>, mut clock: ResMut<LogicalClock>) {

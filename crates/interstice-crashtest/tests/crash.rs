@@ -1,6 +1,7 @@
 //! Crash tests: a real node process is killed with SIGKILL at random moments while it commits
-//! multi-table transactions; after each kill the data directory must hold every acknowledged
-//! transaction, and no transaction in part.
+//! multi-table transactions, after a storage fault (failed write, fsync, rename, directory
+//! fsync, full disk) in some tests; after each kill the data directory must open without
+//! repair and hold every acknowledged transaction, and no transaction in part.
 
 use interstice::{Database, EngineConfig, Modules, Storage, StorageConfig};
 use interstice_build::build_workspace_modules;
@@ -69,13 +70,12 @@ impl Reference {
 }
 
 /// Steps applied in the data directory, and the hash of its durable state.
-fn recover(dir: &Path, snapshot_every: u64) -> (u64, u64) {
+fn recover(dir: &Path, snapshot_every: u64) -> Result<(u64, u64), interstice::StorageError> {
     let mut modules = Modules::new(EngineConfig::default()).expect("engine");
     let mut db = Database::default();
     let mut config = StorageConfig::new(dir);
     config.snapshot_every_records = snapshot_every;
-    let (_storage, _report) = Storage::open(config, &mut modules, &mut db)
-        .unwrap_or_else(|e| panic!("recovery failed: {e}"));
+    let (_storage, _report) = Storage::open(config, &mut modules, &mut db)?;
     let steps = db
         .table("ledger", "totals")
         .map(|t| {
@@ -87,30 +87,97 @@ fn recover(dir: &Path, snapshot_every: u64) -> (u64, u64) {
             interstice::Value::U64(n) => n,
             other => panic!("unexpected count {other}"),
         });
-    (steps, db.durable_state_hash())
+    Ok((steps, db.durable_state_hash()))
 }
 
-fn run_trials(trials: u32, seed: u64) {
+/// The faults a trial may inject: a failpoint of `interstice_core::storage::faults` and the
+/// error it returns.
+const FAULTS: &[(&str, &str)] = &[
+    ("log-write", "eio"),
+    ("log-write", "enospc"),
+    ("log-write", "short"),
+    ("log-fsync", "eio"),
+    ("file-write", "enospc"),
+    ("file-write", "short"),
+    ("file-fsync", "eio"),
+    ("rename", "eio"),
+    ("dir-fsync", "eio"),
+];
+
+/// What a node printed in one trial.
+#[derive(Default)]
+struct Seen {
+    /// The highest acknowledged step.
+    acked: Option<u64>,
+    /// Acknowledgements, in all.
+    acks: u64,
+    /// Steps refused because storage refused writes.
+    refused: u64,
+    /// Steps whose commit could not be made durable.
+    doubted: u64,
+    /// Acknowledgements after a refusal or doubt: the node resumed by itself.
+    resumed_acks: u64,
+    /// Anything else.
+    failures: Vec<String>,
+}
+
+impl Seen {
+    fn take(&mut self, line: String) {
+        let (word, rest) = line.split_once(' ').unwrap_or((&line, ""));
+        let step = rest.parse::<u64>().ok();
+        match (word, step) {
+            ("ACK", Some(step)) => {
+                self.acked = Some(self.acked.map_or(step, |a| a.max(step)));
+                self.acks += 1;
+                if self.refused + self.doubted > 0 {
+                    self.resumed_acks += 1;
+                }
+            }
+            ("REFUSED", Some(_)) => self.refused += 1,
+            ("DOUBT", Some(_)) => self.doubted += 1,
+            _ => self.failures.push(line),
+        }
+    }
+}
+
+/// Runs `trials` kills; with `faults`, each trial first injects one storage fault (repeated a
+/// random 1–4 times, so retries fail too) at a random moment.
+fn run_trials(trials: u32, seed: u64, faults: bool) {
     let wasm_path = ledger_wasm();
     let wasm = std::fs::read(&wasm_path).expect("ledger.wasm");
     let dir = tempfile::tempdir().expect("temp dir");
     let mut rng = Rng(seed | 1);
     let mut reference = Reference::new(&wasm);
-    let snapshot_every = 500;
+    let snapshot_every = if faults { 64 } else { 500 };
     let mut durable = 0u64;
     let mut total_acked = 0u64;
-    eprintln!("crash test: {trials} trials, seed {seed}");
+    let (mut faulted, mut resumed, mut refused_start) = (0u32, 0u32, 0u32);
+    eprintln!("crash test: {trials} trials, seed {seed}, faults: {faults}");
     for trial in 0..trials {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_interstice-crash-node"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_interstice-crash-node"));
+        command
             .arg(dir.path())
             .arg(&wasm_path)
             .arg(durable.to_string())
             .arg("16")
             .arg(snapshot_every.to_string())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting the node");
+            .stderr(Stdio::null());
+        let mut fault = String::new();
+        if faults {
+            let (point, error) = FAULTS[(rng.next() % FAULTS.len() as u64) as usize];
+            // The log is written and fsynced once a frame; the other points are hit at
+            // snapshots (every few frames here).
+            let skip = if point.starts_with("log") {
+                rng.next() % 40
+            } else {
+                rng.next() % 4
+            };
+            let times = 1 + rng.next() % 4;
+            fault = format!("{point}={skip}*off->{times}*return({error})->off");
+            command.env("FAILPOINTS", &fault);
+        }
+        let mut child = command.spawn().expect("starting the node");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel::<String>();
         let reader = std::thread::spawn(move || {
@@ -120,34 +187,36 @@ fn run_trials(trials: u32, seed: u64) {
                 }
             }
         });
-        // Wait until it is committing, then let it run a random while before the kill.
+        // Wait until it is committing, then let it run a random while before the kill
+        // (with faults, long enough that the node sometimes resumes first).
         let started = Instant::now();
-        let mut acked: Option<u64> = None;
-        let mut failures = Vec::new();
-        let mut take = |line: String, acked: &mut Option<u64>| {
-            if let Some(id) = line
-                .strip_prefix("ACK ")
-                .and_then(|s| s.parse::<u64>().ok())
-            {
-                *acked = Some(acked.map_or(id, |a: u64| a.max(id)));
-            } else {
-                failures.push(line);
-            }
-        };
-        while acked.is_none() && started.elapsed() < Duration::from_secs(60) {
+        let mut seen = Seen::default();
+        let mut exited = None;
+        while seen.acks + seen.refused + seen.doubted == 0
+            && started.elapsed() < Duration::from_secs(60)
+        {
             if let Ok(line) = rx.recv_timeout(Duration::from_millis(50)) {
-                take(line, &mut acked);
+                seen.take(line);
+            }
+            exited = child.try_wait().expect("polling the node");
+            if exited.is_some() {
+                break;
             }
         }
+        // A fault while opening storage stops the node before it runs anything: fail-stop.
+        let stopped_at_start = faults && exited.is_some_and(|status| !status.success());
         assert!(
-            acked.is_some(),
-            "trial {trial}: the node acknowledged nothing in 60 s"
+            seen.acks + seen.refused + seen.doubted > 0 || stopped_at_start,
+            "trial {trial} ({fault}): the node answered nothing in 60 s (exit: {exited:?})"
         );
-        let run_for = Duration::from_millis(rng.next() % 150);
+        if stopped_at_start {
+            refused_start += 1;
+        }
+        let run_for = Duration::from_millis(rng.next() % if faults { 1500 } else { 150 });
         let until = Instant::now() + run_for;
         while Instant::now() < until {
             if let Ok(line) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
-                take(line, &mut acked);
+                seen.take(line);
             }
         }
         child.kill().expect("SIGKILL");
@@ -155,32 +224,52 @@ fn run_trials(trials: u32, seed: u64) {
         reader.join().expect("reader thread");
         // Lines printed before the kill still count: they were acknowledgements.
         while let Ok(line) = rx.try_recv() {
-            take(line, &mut acked);
+            seen.take(line);
         }
         assert!(
-            failures.is_empty(),
-            "trial {trial}: the node reported {failures:?}"
+            seen.failures.is_empty(),
+            "trial {trial} ({fault}): the node reported {:?}",
+            seen.failures
         );
-        let last_acked_step = durable + acked.unwrap_or(0);
+        if seen.refused + seen.doubted > 0 {
+            faulted += 1;
+            if seen.resumed_acks > 0 {
+                resumed += 1;
+            }
+        }
 
-        let (steps, hash) = recover(dir.path(), snapshot_every);
-        assert!(
-            steps > last_acked_step,
-            "trial {trial}: step {last_acked_step} was acknowledged but only {steps} steps survived"
-        );
+        // Recovery without repair: a fault must never leave a log that needs it.
+        let (steps, hash) = recover(dir.path(), snapshot_every)
+            .unwrap_or_else(|e| panic!("trial {trial} ({fault}): recovery failed: {e}"));
+        if let Some(last) = seen.acked {
+            assert!(
+                steps > last,
+                "trial {trial} ({fault}): step {last} was acknowledged but only {steps} steps survived"
+            );
+        }
         assert_eq!(
             hash,
             reference.hash_after(steps),
-            "trial {trial}: the recovered state is not the state after exactly {steps} steps"
+            "trial {trial} ({fault}): the recovered state is not the state after exactly {steps} steps"
         );
         total_acked += steps - durable;
         durable = steps;
     }
-    eprintln!("crash test: {trials} kills survived, {total_acked} transactions durable");
+    eprintln!(
+        "crash test: {trials} kills survived, {total_acked} transactions durable; \
+         {faulted} trials saw a fault reach the callers, {resumed} of them resumed by themselves, \
+         {refused_start} stopped at start"
+    );
     assert!(
         total_acked >= 1000,
         "too little work to mean anything: {total_acked} transactions"
     );
+    if faults {
+        assert!(
+            faulted >= trials / 4 && resumed >= 1,
+            "injected faults should show: {faulted} of {trials} trials saw one, {resumed} resumed"
+        );
+    }
 }
 
 fn seed() -> u64 {
@@ -196,11 +285,22 @@ fn seed() -> u64 {
 
 #[test]
 fn acknowledged_transactions_survive_sigkill() {
-    run_trials(50, seed());
+    run_trials(50, seed(), false);
+}
+
+#[test]
+fn acknowledged_transactions_survive_storage_faults_and_sigkill() {
+    run_trials(20, seed(), true);
+}
+
+#[test]
+#[ignore = "long: 200 faults and kills; run with --ignored"]
+fn acknowledged_transactions_survive_many_storage_faults_and_sigkills() {
+    run_trials(200, seed(), true);
 }
 
 #[test]
 #[ignore = "long: 500 kills; run with --ignored"]
 fn acknowledged_transactions_survive_many_sigkills() {
-    run_trials(500, seed());
+    run_trials(500, seed(), false);
 }

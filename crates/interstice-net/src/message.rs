@@ -200,6 +200,18 @@ pub enum Message {
         /// Removed, or why not.
         outcome: Result<(), RemoteError>,
     },
+    /// Ask for the node's health (`interstice node ping`).
+    StatusRequest {
+        /// Request id.
+        request: u64,
+    },
+    /// The node's health.
+    Status {
+        /// The request answered.
+        request: u64,
+        /// Its storage: `ok`, `ephemeral` (no data directory), or why it refuses writes.
+        storage: String,
+    },
 }
 
 /// Why bytes are not a message.

@@ -56,6 +56,12 @@ impl<T: Clone> ExactlyOnce<T> {
         Admission::Run
     }
 
+    /// Forgets a request that was admitted but did not run (the node refused it for now): a
+    /// copy sent later is run.
+    pub fn abandon(&mut self, id: u64) {
+        self.running.remove(&id);
+    }
+
     /// Records the answer of a request that ran.
     pub fn complete(&mut self, id: u64, answer: T) {
         self.running.remove(&id);

@@ -144,6 +144,7 @@ fn draw(
     metrics: Res<Metrics>,
     logs: Res<interstice::GuestLogTail>,
     peers: Option<Res<interstice::network::PeerHealth>>,
+    storage: Option<Res<interstice::Storage>>,
     time: Res<Time<Real>>,
 ) {
     if !state.open {
@@ -156,6 +157,7 @@ fn draw(
         metrics: &metrics,
         logs: &logs,
         peers: peers.as_deref(),
+        storage: storage.as_deref().map(interstice::Storage::health),
         now: time.elapsed_secs_f64(),
     };
     ui::show(ctx, &mut state, &mut api, &sources);

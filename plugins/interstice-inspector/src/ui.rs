@@ -77,6 +77,8 @@ pub struct Sources<'a> {
     pub logs: &'a GuestLogTail,
     /// Peers, on a node with a network.
     pub peers: Option<&'a PeerHealth>,
+    /// The health of storage, on a node with a data directory.
+    pub storage: Option<&'a interstice::StorageHealth>,
     /// Seconds since start.
     pub now: f64,
 }
@@ -116,6 +118,23 @@ fn overview(ui: &mut egui::Ui, api: &Interstice, src: &Sources) {
         m.mean_reduce_ms(),
         m.reduce_ms.back().copied().unwrap_or(0.0)
     ));
+    // A halted log is the one thing an operator must not miss: red, with the cause.
+    match src.storage {
+        None => {
+            ui.label("storage: ephemeral (no data directory)");
+        }
+        Some(health) if health.accepts_writes() && health.snapshot.is_none() => {
+            ui.label("storage: ok");
+        }
+        Some(health) => {
+            let color = if health.accepts_writes() {
+                HIGHLIGHT
+            } else {
+                egui::Color32::from_rgb(255, 90, 90)
+            };
+            ui.colored_label(color, format!("storage: {health}"));
+        }
+    }
 }
 
 fn module(

@@ -39,7 +39,7 @@ pub use interstice_core::{
     self as core, CallError, ChangeBatch, ChangeKind, Database, Durability, EngineConfig, GuestLog,
     IntersticeCorePlugin, IntersticeSystems, Invocation, InvocationId, InvocationLog, LoadError,
     LogicalClock, Modules, Quotas, RecordedFrame, RecoveryReport, ReducerOutcome, ReducerQueue,
-    Retention, RowChange, Storage, StorageConfig, StorageError, TableChange,
+    Retention, RowChange, Storage, StorageConfig, StorageError, StorageHealth, TableChange,
 };
 pub use interstice_net::transport::{NodeIdentity, TrustedPeers};
 pub use loading::{GuestLogTail, IntersticePlugin, ModuleLoaded, ModuleSource};

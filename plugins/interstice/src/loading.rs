@@ -162,6 +162,8 @@ fn open_storage(world: &mut World) {
         }
         Err(e) => {
             error!("cannot open storage {}: {e}", dir.display());
+            // Until the app exits, nothing may commit in memory only.
+            world.insert_resource(interstice_core::StorageUnavailable(e.to_string()));
             world.write_message(AppExit::error());
         }
     }

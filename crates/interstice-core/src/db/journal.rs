@@ -48,10 +48,26 @@ pub struct JournalMark {
     next_seq: u64,
 }
 
+/// A transaction whose record would be larger than the log accepts: refused before anything of
+/// it is written or seen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the transaction's log record would be {len} bytes, over the limit of {limit} \
+     (StorageConfig::max_record_bytes): rolled back; write less in one transaction"
+)]
+pub struct RecordTooLarge {
+    /// The payload's size.
+    pub len: usize,
+    /// The limit.
+    pub limit: usize,
+}
+
 /// Framed records not yet handed to storage.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Journal {
     buffer: Vec<u8>,
+    /// Largest record payload framed ([`MAX_RECORD_LEN`] at most).
+    limit: usize,
     records: u64,
     next_seq: u64,
     scratch: Vec<u8>,
@@ -63,6 +79,19 @@ fn write_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
+impl Default for Journal {
+    fn default() -> Journal {
+        Journal {
+            buffer: Vec::new(),
+            limit: MAX_RECORD_LEN,
+            records: 0,
+            next_seq: 0,
+            scratch: Vec::new(),
+            changes: Vec::new(),
+        }
+    }
+}
+
 impl Journal {
     /// A journal whose next record gets sequence number `next_seq`.
     pub fn starting_at(next_seq: u64) -> Journal {
@@ -70,6 +99,12 @@ impl Journal {
             next_seq,
             ..Journal::default()
         }
+    }
+
+    /// Refuses records whose payload is over `limit` bytes (at most [`MAX_RECORD_LEN`], what
+    /// recovery reads).
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit.min(MAX_RECORD_LEN);
     }
 
     /// Sequence number of the next record.
@@ -116,7 +151,8 @@ impl Journal {
     }
 
     /// Frames one committed transaction, described by the undo log of each module it changed
-    /// (the called module first, then modules it called) and their tables after it.
+    /// (the called module first, then modules it called) and their tables after it. A record
+    /// over the limit is not framed: the caller rolls the transaction back.
     pub fn record(
         &mut self,
         time: u64,
@@ -124,7 +160,7 @@ impl Journal {
         reducer: &str,
         args: &[u8],
         groups: &[Group<'_>],
-    ) {
+    ) -> Result<(), RecordTooLarge> {
         let start = self.buffer.len();
         self.buffer.extend_from_slice(&[0; HEADER_LEN]);
         let out = &mut self.buffer;
@@ -151,17 +187,25 @@ impl Journal {
         }
         if total == 0 {
             self.buffer.truncate(start);
-            return;
+            return Ok(());
         }
         let out = &mut self.buffer;
         write_varint(out, group_count);
+        let payload_len = out.len() - start - HEADER_LEN + self.changes.len();
+        if payload_len > self.limit {
+            self.buffer.truncate(start);
+            return Err(RecordTooLarge {
+                len: payload_len,
+                limit: self.limit,
+            });
+        }
         out.extend_from_slice(&self.changes);
-        let payload_len = out.len() - start - HEADER_LEN;
         let crc = crc32c::crc32c(&out[start + HEADER_LEN..]);
         out[start..start + 4].copy_from_slice(&(payload_len as u32).to_le_bytes());
         out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
         self.next_seq += 1;
         self.records += 1;
+        Ok(())
     }
 
     /// The encoded changes of one group, and how many there are.

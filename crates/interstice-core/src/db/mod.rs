@@ -188,9 +188,9 @@ impl Database {
         args: &[u8],
         undo: &[tx::Undo],
         nested: &[tx::NestedCommit],
-    ) {
+    ) -> Result<(), journal::RecordTooLarge> {
         let Some(journal) = self.journal.as_mut() else {
-            return;
+            return Ok(());
         };
         let mut groups = Vec::with_capacity(1 + nested.len());
         if let Some(tables) = self.modules.get(module) {
@@ -209,7 +209,7 @@ impl Database {
                 });
             }
         }
-        journal.record(time, module, reducer, args, &groups);
+        journal.record(time, module, reducer, args, &groups)
     }
 
     pub(crate) fn insert_module(&mut self, schema: &ModuleSchema, tables: ModuleTables) {

@@ -1,11 +1,15 @@
 //! Small file-system helpers with the durability the storage layer relies on.
 
+use super::faults::{self, Injected};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename
-/// over the destination, then fsync of the directory so the rename itself is durable.
+/// over the destination, then fsync of the directory so the rename itself is durable. On an
+/// error the temporary file is removed and the destination is as it was (unless only the
+/// directory fsync failed: then the new file is in place but its rename may not survive a
+/// crash).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path
         .parent()
@@ -19,16 +23,34 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         file_name.to_string_lossy(),
         std::process::id()
     ));
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
+    let written = write_synced(&tmp, bytes)
+        .and_then(|()| faults::check(faults::RENAME))
+        .and_then(|()| fs::rename(&tmp, path));
+    if let Err(e) = written {
+        // A full disk is the likely cause: do not leave the half-written copy taking space.
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
     }
-    fs::rename(&tmp, path)?;
     sync_dir(dir)
+}
+
+/// Creates `path` with `bytes` and fsyncs it.
+fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut f = File::create(path)?;
+    match faults::injected(faults::FILE_WRITE) {
+        Some(Injected::Short(e)) => {
+            f.write_all(&bytes[..bytes.len() / 2])?;
+            return Err(e);
+        }
+        Some(Injected::Fail(e)) => return Err(e),
+        None => f.write_all(bytes)?,
+    }
+    faults::check(faults::FILE_FSYNC)?;
+    f.sync_all()
 }
 
 /// Makes a directory's entries (created, renamed, removed files) durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    faults::check(faults::DIR_FSYNC)?;
     File::open(dir)?.sync_all()
 }

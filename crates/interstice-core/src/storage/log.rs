@@ -6,6 +6,7 @@
 //! record that fails its checksum with intact data after it, or any damage in an older segment.
 
 use super::StorageError;
+use super::faults::{self, Injected};
 use crate::db::journal::{HEADER_LEN, MAX_RECORD_LEN};
 use interstice_abi::Reader;
 use std::fs::{self, File, OpenOptions};
@@ -122,6 +123,22 @@ pub fn frame_records(bytes: &[u8]) -> (Vec<(u64, &[u8])>, SegmentEnd) {
         }
         let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
         let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
+        if len == 0 {
+            // No record is empty. Zeros to the end of the file are space the file system
+            // allocated for a write that never reached the disk (a crash, or pages dropped
+            // after a failed fsync): a torn tail. Anything else is damage.
+            return if rest.iter().all(|&b| b == 0) {
+                (records, SegmentEnd::TornTail { offset: at as u64 })
+            } else {
+                (
+                    records,
+                    SegmentEnd::Corrupt {
+                        offset: at as u64,
+                        reason: "empty record".into(),
+                    },
+                )
+            };
+        }
         if len > MAX_RECORD_LEN {
             return (
                 records,
@@ -182,52 +199,85 @@ pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
 }
 
 /// Appends to the newest segment and rotates at a size bound.
+///
+/// The writer keeps every buffer appended since the last successful fsync. After any failed
+/// write or fsync it is *halted*: it writes nothing more (a later fsync that "succeeds" may
+/// cover a hole, as the kernel can drop dirty pages after reporting an error) until
+/// [`LogWriter::recover`] has cut the segment back to its last durable length, written the kept
+/// buffers again, fsynced and verified them.
 #[derive(Debug)]
 pub struct LogWriter {
     dir: PathBuf,
     file: File,
     path: PathBuf,
+    /// Bytes of this segment written (or, when halted, meant to be).
     len: u64,
+    /// Bytes of this segment made durable by the last successful fsync.
+    synced_len: u64,
+    /// The buffers appended since that fsync, in order: `synced_len` plus their lengths is
+    /// `len`.
+    unsynced: Vec<Vec<u8>>,
+    /// A buffer whose bytes are durable, kept for reuse.
+    spare: Option<Vec<u8>>,
     segment_bytes: u64,
-    unsynced: bool,
+    /// The next segment's first record, when this one is full but could not be closed yet.
+    rotate_to: Option<u64>,
+    /// A write or fsync failed and [`LogWriter::recover`] has not succeeded since.
+    halted: bool,
 }
 
 impl LogWriter {
     /// Opens (or creates) the segment at `path` for appending; it must already hold exactly
-    /// `len` valid bytes.
+    /// `len` valid, durable bytes.
     pub fn open(
         dir: &Path,
         path: PathBuf,
         len: u64,
         segment_bytes: u64,
     ) -> Result<LogWriter, StorageError> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| StorageError::io(&path, e))?;
-        super::fsutil::sync_dir(dir).map_err(|e| StorageError::io(dir, e))?;
+        let file = open_append(dir, &path)?;
         Ok(LogWriter {
             dir: dir.to_path_buf(),
             file,
             path,
             len,
+            synced_len: len,
+            unsynced: Vec::new(),
+            spare: None,
             segment_bytes,
-            unsynced: false,
+            rotate_to: None,
+            halted: false,
         })
     }
 
+    /// Whether a failed write or fsync halted the writer.
+    pub fn is_halted(&self) -> bool {
+        self.halted
+    }
+
     /// Appends framed records; `next_seq` is the sequence number after the last of them, used
-    /// to name the next segment when this one is full.
-    pub fn append(&mut self, records: &[u8], next_seq: u64) -> Result<(), StorageError> {
+    /// to name the next segment when this one is full. The buffer is kept until the fsync
+    /// that covers it (then offered back by [`LogWriter::reclaim`]); when the writer is halted
+    /// it is only kept, to be written by [`LogWriter::recover`].
+    pub fn append(&mut self, records: Vec<u8>, next_seq: u64) -> Result<(), StorageError> {
         if records.is_empty() {
+            self.spare.get_or_insert(records);
             return Ok(());
         }
-        self.file
-            .write_all(records)
-            .map_err(|e| StorageError::io(&self.path, e))?;
         self.len += records.len() as u64;
-        self.unsynced = true;
+        let written = if self.halted {
+            Err(self.halted_error())
+        } else {
+            write_records(&mut self.file, &records).map_err(|e| StorageError::io(&self.path, e))
+        };
+        self.unsynced.push(records);
+        if let Err(e) = written {
+            self.halted = true;
+            if self.len >= self.segment_bytes {
+                self.rotate_to = Some(next_seq);
+            }
+            return Err(e);
+        }
         if self.len >= self.segment_bytes {
             self.rotate(next_seq)?;
         }
@@ -236,32 +286,153 @@ impl LogWriter {
 
     /// Makes everything appended so far durable.
     pub fn sync(&mut self) -> Result<(), StorageError> {
-        if self.unsynced {
-            self.file
-                .sync_data()
-                .map_err(|e| StorageError::io(&self.path, e))?;
-            self.unsynced = false;
+        if self.halted {
+            return Err(self.halted_error());
         }
+        if self.unsynced.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.sync_data() {
+            self.halted = true;
+            return Err(StorageError::io(&self.path, e));
+        }
+        self.synced_len = self.len;
+        // Keep one buffer's allocation for the journal; the others are freed.
+        if let Some(mut buffer) = self.unsynced.drain(..).next_back() {
+            buffer.clear();
+            self.spare = Some(buffer);
+        }
+        self.unsynced.clear();
         Ok(())
+    }
+
+    /// An emptied buffer to reuse, if a synced one is left.
+    pub fn reclaim(&mut self) -> Option<Vec<u8>> {
+        self.spare.take()
+    }
+
+    fn sync_data(&mut self) -> std::io::Result<()> {
+        if let Some(fault) = faults::injected(faults::LOG_FSYNC) {
+            // Dirty pages may be dropped after a failed fsync: what was written since the last
+            // good one is gone.
+            let lost = vec![0u8; (self.len - self.synced_len) as usize];
+            if let Ok(f) = OpenOptions::new().write(true).open(&self.path) {
+                use std::os::unix::fs::FileExt;
+                let _ = f.write_all_at(&lost, self.synced_len);
+            }
+            return Err(fault.into_error());
+        }
+        self.file.sync_data()
+    }
+
+    fn halted_error(&self) -> StorageError {
+        StorageError::Halted {
+            path: self.path.clone(),
+        }
     }
 
     /// Closes this segment (durably) and starts `log/<next_seq>.log`.
     pub fn rotate(&mut self, next_seq: u64) -> Result<(), StorageError> {
-        self.file
-            .sync_data()
-            .map_err(|e| StorageError::io(&self.path, e))?;
-        self.unsynced = false;
+        if let Err(e) = self.sync() {
+            self.rotate_to = Some(next_seq);
+            return Err(e);
+        }
         let path = self.dir.join(segment_name(next_seq));
         if path == self.path {
             return Ok(());
         }
-        *self = LogWriter::open(&self.dir.clone(), path, 0, self.segment_bytes)?;
+        match open_append(&self.dir, &path) {
+            Ok(file) => {
+                self.file = file;
+                self.path = path;
+                self.len = 0;
+                self.synced_len = 0;
+                self.rotate_to = None;
+                Ok(())
+            }
+            Err(e) => {
+                // The records are durable in this segment; only the next one is not there.
+                self.halted = true;
+                self.rotate_to = Some(next_seq);
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes storage good again after a fault: cuts this segment back to its last durable
+    /// length, writes every kept buffer again through a new file handle, fsyncs, reads the
+    /// segment back and checks that it frames cleanly to the expected length, fsyncs the
+    /// directory, and finishes a rotation that failed. Until it succeeds the writer stays
+    /// halted; it can be called again.
+    pub fn recover(&mut self) -> Result<(), StorageError> {
+        let path = self.path.clone();
+        let io = |e| StorageError::io(&path, e);
+        {
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&self.path)
+                .map_err(io)?;
+            f.set_len(self.synced_len).map_err(io)?;
+            f.sync_all().map_err(io)?;
+        }
+        let mut file = open_append(&self.dir, &self.path)?;
+        for buffer in &self.unsynced {
+            write_records(&mut file, buffer).map_err(io)?;
+        }
+        self.file = file;
+        let expected = self.synced_len + self.unsynced.iter().map(|b| b.len() as u64).sum::<u64>();
+        self.len = expected;
+        self.sync_data().map_err(io)?;
+        let bytes = read(&self.path)?;
+        let (_, end) = frame_records(&bytes);
+        if bytes.len() as u64 != expected || end != SegmentEnd::Clean {
+            return Err(StorageError::Io {
+                path: self.path.clone(),
+                source: std::io::Error::other(format!(
+                    "verification after rewriting: {} bytes ({expected} expected), {end:?}",
+                    bytes.len()
+                )),
+            });
+        }
+        self.synced_len = expected;
+        if let Some(mut buffer) = self.unsynced.drain(..).next_back() {
+            buffer.clear();
+            self.spare = Some(buffer);
+        }
+        self.unsynced.clear();
+        self.halted = false;
+        if let Some(next_seq) = self.rotate_to.take() {
+            self.rotate(next_seq)?;
+        }
         Ok(())
     }
 
     /// The segment being appended to.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Opens a segment for appending (creating it) and makes its directory entry durable.
+fn open_append(dir: &Path, path: &Path) -> Result<File, StorageError> {
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| StorageError::io(path, e))?;
+    super::fsutil::sync_dir(dir).map_err(|e| StorageError::io(dir, e))?;
+    Ok(file)
+}
+
+/// Writes one buffer of records, through the log's fault-injection point.
+fn write_records(file: &mut File, records: &[u8]) -> std::io::Result<()> {
+    match faults::injected(faults::LOG_WRITE) {
+        Some(Injected::Fail(e)) => Err(e),
+        Some(Injected::Short(e)) => {
+            file.write_all(&records[..records.len() / 2])?;
+            Err(e)
+        }
+        None => file.write_all(records),
     }
 }
 
@@ -313,6 +484,23 @@ mod tests {
         let (records, end) = frame_records(&damaged);
         assert!(records.is_empty());
         assert!(matches!(end, SegmentEnd::Corrupt { offset: 0, .. }));
+
+        // Zeros after the last record (allocated, never written): a torn tail; a zero header
+        // with data after it: damage.
+        let mut zeroed = log.clone();
+        zeroed.extend([0u8; 100]);
+        let end_of_records = log.len() as u64;
+        assert_eq!(
+            frame_records(&zeroed).1,
+            SegmentEnd::TornTail {
+                offset: end_of_records
+            }
+        );
+        zeroed.extend(frame(b"third"));
+        assert!(matches!(
+            frame_records(&zeroed).1,
+            SegmentEnd::Corrupt { reason, .. } if reason == "empty record"
+        ));
 
         // A flipped bit in the last record's payload reads as a torn write.
         let mut damaged = log;

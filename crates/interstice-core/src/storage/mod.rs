@@ -13,7 +13,9 @@
 //! [`Storage::open`] reinstalls the modules, loads the newest valid snapshot, replays the log
 //! after it and runs the modules' `load` hooks (not `init`). See `docs/storage.md`.
 
+pub mod faults;
 pub mod fsutil;
+pub mod health;
 pub mod log;
 pub mod registry;
 pub mod snapshot;
@@ -23,6 +25,7 @@ use crate::db::journal::{OP_DELETE, OP_PUT};
 use crate::error::LoadError;
 use crate::modules::Modules;
 use bevy_ecs::resource::Resource;
+use health::{Fault, FaultKind, StorageHealth};
 use interstice_abi::ModuleSchema;
 use log::{LogWriter, SegmentEnd, frame_records, list_segments, parse_record, segment_name};
 use std::path::{Path, PathBuf};
@@ -67,7 +70,16 @@ pub struct StorageConfig {
     pub retention: Retention,
     /// Accept a damaged log by dropping everything from the first damaged record on.
     pub repair: bool,
+    /// Largest log record, in bytes: a transaction that would write more is rolled back
+    /// before anything of it is written. At most (and by default)
+    /// [`MAX_RECORD_LEN`](crate::db::journal::MAX_RECORD_LEN), what recovery reads; at least
+    /// [`MIN_RECORD_LIMIT`].
+    pub max_record_bytes: usize,
 }
+
+/// The lowest [`StorageConfig::max_record_bytes`] accepted (smaller settings are raised to it):
+/// host bookkeeping records (a schedule entry, an answered call) must always fit.
+pub const MIN_RECORD_LIMIT: usize = 64 * 1024;
 
 impl StorageConfig {
     /// Defaults for a data directory.
@@ -79,6 +91,7 @@ impl StorageConfig {
             snapshot_every_records: 100_000,
             retention: Retention::Prune,
             repair: false,
+            max_record_bytes: crate::db::journal::MAX_RECORD_LEN,
         }
     }
 }
@@ -93,6 +106,13 @@ pub enum StorageError {
         path: PathBuf,
         /// The error.
         source: std::io::Error,
+    },
+    /// An earlier write or fsync of the log failed: nothing more is written until storage has
+    /// recovered ([`Storage::try_resume`]).
+    #[error("{path}: the log is halted after a failed write or fsync")]
+    Halted {
+        /// The segment.
+        path: PathBuf,
     },
     /// A log record in the middle of the log is damaged.
     #[error(
@@ -153,6 +173,14 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// Whether a full disk (or quota) caused it.
+    pub fn fault_kind(&self) -> FaultKind {
+        match self {
+            StorageError::Io { source, .. } => FaultKind::of(source),
+            _ => FaultKind::Io,
+        }
+    }
+
     fn io(path: &Path, source: std::io::Error) -> StorageError {
         StorageError::Io {
             path: path.to_path_buf(),
@@ -195,6 +223,7 @@ pub struct Storage {
     last_snapshot: Option<u64>,
     last_time: u64,
     last_sync: std::time::Instant,
+    health: StorageHealth,
     /// Outcomes of committed transactions waiting for an interval fsync.
     pub(crate) held: Vec<crate::queue::ReducerOutcome>,
 }
@@ -389,11 +418,15 @@ impl Storage {
         let (path, len) = tail.unwrap_or_else(|| (log_dir.join(segment_name(next_seq)), 0));
         let writer = LogWriter::open(&log_dir, path, len, config.segment_bytes)?;
         db.enable_journal(next_seq);
+        if let Some(journal) = db.journal_mut() {
+            journal.set_limit(config.max_record_bytes.max(MIN_RECORD_LIMIT));
+        }
         let mut storage = Storage {
             records_since_snapshot: report.replayed,
             last_snapshot: report.snapshot,
             last_time: report.logical_time,
             last_sync: std::time::Instant::now(),
+            health: StorageHealth::default(),
             held: Vec::new(),
             config,
             writer,
@@ -441,6 +474,10 @@ impl Storage {
         db: &mut Database,
         wasm: &[u8],
     ) -> Result<Arc<ModuleSchema>, LoadError> {
+        // Its `init` hook commits: not while commits cannot be made durable.
+        if let Some(why) = self.refusal() {
+            return Err(LoadError::Storage(why));
+        }
         let schema = modules.install(db, wasm)?;
         let (modules_dir, _, _) = dirs(&self.config.dir);
         let path = modules_dir.join(format!("{:06}-{}.wasm", self.next_install, schema.name));
@@ -536,7 +573,8 @@ impl Storage {
         self.sync(db)
     }
 
-    /// Appends what the database journaled, without waiting for the disk.
+    /// Appends what the database journaled, without waiting for the disk. On an error the
+    /// records are kept (the log is halted): [`Storage::try_resume`] writes them later.
     pub fn append(&mut self, db: &mut Database) -> Result<(), StorageError> {
         let Some(journal) = db.journal_mut() else {
             return Ok(());
@@ -544,11 +582,13 @@ impl Storage {
         let records = journal.pending_records();
         let next_seq = journal.next_seq();
         let buffer = journal.take();
-        let result = self.writer.append(&buffer, next_seq);
-        journal.recycle(buffer);
-        result?;
+        let result = self.writer.append(buffer, next_seq);
+        if let Some(spare) = self.writer.reclaim() {
+            journal.recycle(spare);
+        }
+        // Counted even when halted: the writer keeps them and writes them on recovery.
         self.records_since_snapshot += records;
-        Ok(())
+        result.map_err(|e| self.log_failed("log write", e))
     }
 
     /// Notes the logical time of what is being committed (kept in snapshots).
@@ -556,14 +596,22 @@ impl Storage {
         self.last_time = self.last_time.max(now_ms);
     }
 
-    /// Makes everything appended durable, then writes a snapshot if one is due.
+    /// Makes everything appended durable, then writes a snapshot if one is due. A failed
+    /// snapshot is not an error here: what was synced is durable whatever happens to the
+    /// snapshot (see [`StorageHealth::snapshot`]).
     pub fn sync(&mut self, db: &mut Database) -> Result<(), StorageError> {
-        self.writer.sync()?;
+        if let Err(e) = self.writer.sync() {
+            return Err(self.log_failed("log fsync", e));
+        }
+        if let (Some(spare), Some(journal)) = (self.writer.reclaim(), db.journal_mut()) {
+            journal.recycle(spare);
+        }
         self.last_sync = std::time::Instant::now();
         if self.config.snapshot_every_records > 0
             && self.records_since_snapshot >= self.config.snapshot_every_records
+            && self.health.snapshot.as_ref().is_none_or(Fault::due)
         {
-            self.snapshot(db)?;
+            self.automatic_snapshot(db);
         }
         Ok(())
     }
@@ -576,6 +624,118 @@ impl Storage {
         }
     }
 
+    /// The health of storage: whether commits are accepted, and the last faults.
+    pub fn health(&self) -> &StorageHealth {
+        &self.health
+    }
+
+    /// Why a write is refused now (the log is halted), for the caller; `None` when writes
+    /// are accepted.
+    pub fn refusal(&self) -> Option<String> {
+        self.health.refusal()
+    }
+
+    /// Tries to make a halted log good again, when a retry is due: cuts the log back to its
+    /// last durable byte, writes what was committed since again, fsyncs and verifies it.
+    /// Returns whether the log accepts writes now (`true` at once when it was not halted).
+    /// Everything committed before the fault is durable after a `true`.
+    pub fn try_resume(&mut self, db: &mut Database) -> bool {
+        let Some(fault) = self.health.log.as_mut() else {
+            return true;
+        };
+        if !fault.due() {
+            return false;
+        }
+        match self.writer.recover() {
+            Ok(()) => {
+                if let Some(fault) = self.health.log.take() {
+                    tracing::info!(
+                        target: "interstice::storage",
+                        "storage recovered after {} retries over {:.1?}: the log is verified and writes resume",
+                        fault.retries + 1,
+                        fault.since.elapsed()
+                    );
+                }
+                if let (Some(spare), Some(journal)) = (self.writer.reclaim(), db.journal_mut()) {
+                    journal.recycle(spare);
+                }
+                self.last_sync = std::time::Instant::now();
+                true
+            }
+            Err(e) => {
+                let kind = e.fault_kind();
+                fault.failed_again(e.to_string(), kind, health::RETRY_MAX);
+                tracing::warn!(
+                    target: "interstice::storage",
+                    "storage still failing (retry {}; next in {:.1?}): {e}",
+                    fault.retries,
+                    fault.backoff
+                );
+                false
+            }
+        }
+    }
+
+    /// Records that the log is halted by `error` (once: later errors while halted are the same
+    /// fault) and hands the error back.
+    fn log_failed(&mut self, operation: &'static str, error: StorageError) -> StorageError {
+        if self.health.log.is_none() {
+            tracing::error!(
+                target: "interstice::storage",
+                "{operation} failed, refusing writes until storage recovers: {error}"
+            );
+            self.health.log = Some(Fault::new(
+                operation,
+                error.fault_kind(),
+                error.to_string(),
+                health::RETRY_FIRST,
+            ));
+        }
+        error
+    }
+
+    /// A snapshot because enough records were written since the last; a failure is recorded
+    /// and retried later, with a growing wait.
+    fn automatic_snapshot(&mut self, db: &mut Database) {
+        match self.write_snapshot(db, false) {
+            Ok(()) => {
+                if let Some(fault) = self.health.snapshot.take() {
+                    tracing::info!(
+                        target: "interstice::storage",
+                        "snapshots work again after {} failed retries",
+                        fault.retries
+                    );
+                }
+            }
+            // The snapshot was written but the log could not start a new segment: that halted
+            // the log and is reported there.
+            Err(_) if self.health.log.is_some() => {}
+            Err(e) => {
+                let kind = e.fault_kind();
+                match self.health.snapshot.as_mut() {
+                    Some(fault) => {
+                        fault.failed_again(e.to_string(), kind, health::SNAPSHOT_RETRY_MAX);
+                    }
+                    None => {
+                        self.health.snapshot = Some(Fault::new(
+                            "snapshot",
+                            kind,
+                            e.to_string(),
+                            health::SNAPSHOT_RETRY_FIRST,
+                        ));
+                    }
+                }
+                if let Some(fault) = &self.health.snapshot {
+                    tracing::warn!(
+                        target: "interstice::storage",
+                        "snapshot failed (the log keeps every commit; next try in {:.0?}): {e}",
+                        fault.backoff
+                    );
+                }
+            }
+        }
+    }
+
     /// Writes a snapshot of every durable table now, starts a new log segment, and prunes
     /// what the snapshot covers (unless history is kept).
     pub fn snapshot(&mut self, db: &mut Database) -> Result<(), StorageError> {
@@ -583,8 +743,14 @@ impl Storage {
     }
 
     /// Writes a snapshot; `again` rewrites it even when the last one is at the same log
-    /// position (the state changed without a record: a module was removed).
+    /// position (the state changed without a record: a module was removed). Refused while
+    /// the log is halted: the tables hold commits that are not durable yet.
     fn write_snapshot(&mut self, db: &mut Database, again: bool) -> Result<(), StorageError> {
+        if !self.health.accepts_writes() {
+            return Err(StorageError::Halted {
+                path: self.writer.path().to_path_buf(),
+            });
+        }
         let Some(next_seq) = db.journal_mut().map(|j| j.next_seq()) else {
             return Ok(());
         };
@@ -594,21 +760,16 @@ impl Storage {
         let seq = next_seq - 1;
         let (_, log_dir, snap_dir) = dirs(&self.config.dir);
         snapshot::write(&snap_dir, &snapshot::capture(db, seq, self.last_time))?;
-        self.writer.rotate(next_seq)?;
         self.last_snapshot = Some(seq);
         self.records_since_snapshot = 0;
-        if self.config.retention == Retention::Prune {
-            for (first, path) in list_segments(&log_dir)? {
-                if first <= seq && path != self.writer.path() {
-                    std::fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
-                }
-            }
-            for (old, path) in snapshot::list(&snap_dir)? {
-                if old < seq {
-                    std::fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
-                }
-            }
-            fsutil::sync_dir(&log_dir).map_err(|e| StorageError::io(&log_dir, e))?;
+        if let Err(e) = self.writer.rotate(next_seq) {
+            return Err(self.log_failed("log rotation", e));
+        }
+        if self.config.retention == Retention::Prune
+            && let Err(e) = prune(&log_dir, &snap_dir, seq, self.writer.path())
+        {
+            // What is left is covered by the snapshot and removed by the next prune.
+            tracing::warn!(target: "interstice::storage", "pruning after snapshot {seq}: {e}");
         }
         Ok(())
     }
@@ -617,6 +778,22 @@ impl Storage {
     pub fn durability(&self) -> Durability {
         self.config.durability
     }
+}
+
+/// Deletes the log segments and older snapshots that snapshot `seq` covers, except the
+/// segment being written.
+fn prune(log_dir: &Path, snap_dir: &Path, seq: u64, writing: &Path) -> Result<(), StorageError> {
+    for (first, path) in list_segments(log_dir)? {
+        if first <= seq && path != writing {
+            std::fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
+        }
+    }
+    for (old, path) in snapshot::list(snap_dir)? {
+        if old < seq {
+            std::fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
+        }
+    }
+    fsutil::sync_dir(log_dir).map_err(|e| StorageError::io(log_dir, e))
 }
 
 /// The table `module.table` of the database, for recovery.

@@ -4,8 +4,10 @@
 //!
 //! Paths are relative and made only of plain names: `..`, absolute paths, `.` and empty
 //! components are refused, and so is any path that goes through a symbolic link, so nothing
-//! outside the directory can be reached. Writes and deletes wait in the transaction and happen
-//! when it commits (a failed reducer leaves the files as they were); reads see them.
+//! outside the directory can be reached. Writes and deletes wait in the transaction; when it
+//! commits they wait on (in [`HostState::committed_files`]) until the fsync that makes the
+//! commit durable, and only then reach the disk: a failed reducer, or a commit the node could
+//! not make durable, leaves the files as they were. Reads see them all along.
 
 use super::host_calls::{guest_bytes, memory_and_state, trap};
 use super::state::HostState;
@@ -71,7 +73,8 @@ fn io(path: &str, e: std::io::Error) -> HostError {
 }
 
 fn read(state: &HostState, root: &Path, path: &str) -> Result<Vec<u8>, HostError> {
-    if let Some((_, pending)) = state.pending_files.iter().rev().find(|(p, _)| p == path) {
+    let waiting = state.committed_files.iter().chain(&state.pending_files);
+    if let Some((_, pending)) = waiting.rev().find(|(p, _)| p == path) {
         return pending.clone().ok_or_else(|| HostError::NotFound {
             table: "files".into(),
             key: path.to_string(),
@@ -107,7 +110,7 @@ fn list(state: &HostState, root: &Path, dir: &str) -> Result<Vec<String>, HostEr
     } else {
         format!("{}/", dir.trim_end_matches('/'))
     };
-    for (path, pending) in &state.pending_files {
+    for (path, pending) in state.committed_files.iter().chain(&state.pending_files) {
         let Some(rest) = path.strip_prefix(&prefix) else {
             continue;
         };
@@ -255,7 +258,7 @@ pub(crate) fn file_op(
     })
 }
 
-/// Applies a committed transaction's writes and deletes, in order.
+/// Applies durable transactions' writes and deletes, in order.
 pub(crate) fn apply(root: &Path, module: &str, pending: Vec<PendingFile>) {
     for (path, contents) in pending {
         let result = resolve(root, &path, false).and_then(|file| {

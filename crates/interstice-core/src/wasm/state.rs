@@ -113,6 +113,9 @@ pub struct HostState {
     pub files_root: Option<std::path::PathBuf>,
     /// File writes and deletes of the current call, applied only if it commits.
     pub pending_files: Vec<super::files::PendingFile>,
+    /// File writes and deletes of committed calls, applied once their commit is durable
+    /// ([`Modules::release_effects`](crate::Modules::release_effects)).
+    pub committed_files: Vec<super::files::PendingFile>,
     /// Paths the current call asked to watch, registered only if it commits.
     pub pending_watches: Vec<std::path::PathBuf>,
     /// What the current call drew or played, presented only if it commits.
@@ -171,6 +174,7 @@ impl HostState {
             remote_calls: Vec::new(),
             files_root: None,
             pending_files: Vec::new(),
+            committed_files: Vec::new(),
             pending_watches: Vec::new(),
             output: Default::default(),
             input: Arc::from(&[][..]),

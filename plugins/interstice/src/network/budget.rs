@@ -82,6 +82,10 @@ pub(super) fn busy(request: &Message, why: String) -> Message {
             subscription: *subscription,
             outcome: Err(error),
         },
+        Message::StatusRequest { request } => Message::Status {
+            request: *request,
+            storage: error.to_string(),
+        },
         Message::PublishChunk { upload, .. } => Message::PublishResult {
             upload: *upload,
             outcome: Err(error),

@@ -401,6 +401,13 @@ pub(super) fn serve_requests(
         };
         let answer = match message {
             Message::Ping { nonce } => Message::Pong { nonce },
+            Message::StatusRequest { request } => Message::Status {
+                request,
+                storage: storage.as_deref().map_or_else(
+                    || "ephemeral (no data directory)".into(),
+                    |s| s.health().to_string(),
+                ),
+            },
             Message::SchemaRequest { request } => Message::Schema {
                 request,
                 modules: modules.schemas().filter_map(|s| s.to_public()).collect(),
@@ -526,11 +533,21 @@ pub(super) fn answer_calls(
             continue;
         };
         calls.by_request.remove(&(peer.clone(), request));
-        let result = outcome
-            .result
-            .clone()
-            .map_err(|e| RemoteError::Failed(e.to_string()));
-        if let Some(seen) = calls.seen.get_mut(&peer) {
+        let result = match &outcome.result {
+            Ok(()) => Ok(()),
+            // Nothing ran (storage refuses writes for now): the caller may send it again, and
+            // that copy must run.
+            Err(interstice_core::CallError::Unavailable(why)) => {
+                if let Some(seen) = calls.seen.get_mut(&peer) {
+                    seen.abandon(request);
+                }
+                Err(RemoteError::Busy(why.clone()))
+            }
+            Err(e) => Err(RemoteError::Failed(e.to_string())),
+        };
+        if let Some(seen) = calls.seen.get_mut(&peer)
+            && !matches!(result, Err(RemoteError::Busy(_)))
+        {
             seen.complete(request, result.clone());
         }
         for reply in replies {
