@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod feed;
 pub mod modules;
+pub mod outbox;
 pub mod plugin;
 pub mod publish;
 pub mod queue;

@@ -142,6 +142,8 @@ pub struct Modules {
     outbox: Vec<crate::wasm::state::RemoteCall>,
     /// Remote reducer calls of durable transactions, not yet handed to the network.
     outbox_durable: Vec<crate::wasm::state::RemoteCall>,
+    /// The request id the next remote call gets ([`outbox`](crate::outbox)).
+    next_request: u64,
     /// The peer and request id of the next reducer call, when it comes from a peer.
     origin: Option<(String, u64)>,
     /// The cursor key and event number of the next reducer call, when it applies an event of
@@ -183,6 +185,7 @@ impl Modules {
             events: Vec::new(),
             outbox: Vec::new(),
             outbox_durable: Vec::new(),
+            next_request: crate::outbox::first_free_id(&Database::default()),
             origin: None,
             cursor: None,
             files_dir: None,
@@ -251,6 +254,33 @@ impl Modules {
     /// The logical time calls run at.
     pub fn now_ms(&self) -> u64 {
         self.now_ms
+    }
+
+    /// Forgets an answered remote call: takes it out of `module`'s outbox in a bookkeeping
+    /// transaction (journaled like any other), so a restart does not send it again.
+    pub fn remote_call_answered(&mut self, db: &mut Database, module: &str, request: u64) {
+        let now = self.now_ms;
+        let Some(tables) = db.module_mut(module) else {
+            return;
+        };
+        let mut undo = std::mem::take(&mut self.undo);
+        if crate::outbox::remove(&mut tables.tables, &mut undo, request)
+            && let Err(e) =
+                db.record_commit(now, module, crate::outbox::OUTBOX_TABLE, &[], &undo, &[])
+        {
+            tracing::error!(target: "interstice", "forgetting answered call {request}: {e}");
+        }
+        undo.clear();
+        self.undo = undo;
+    }
+
+    /// After recovery: numbers new remote calls above every id still in an outbox, and sends
+    /// every call still there again (they are durable: they committed before the restart).
+    pub fn resume_outbox(&mut self, db: &Database) {
+        self.next_request = self.next_request.max(crate::outbox::first_free_id(db));
+        let mut pending = crate::outbox::pending(db);
+        pending.append(&mut self.outbox_durable);
+        self.outbox_durable = pending;
     }
 
     /// Runs the bookkeeping transaction of a due schedule entry: removes it, or moves a
@@ -930,6 +960,14 @@ impl Modules {
             *db = env.db;
         }
         let mut nested = std::mem::take(&mut state.nested);
+        // Remote calls get their ids and a place in the durable outbox, in the transaction.
+        if result.is_ok() && matches!(entry, Entry::Reducer(_)) {
+            for call in &mut state.remote_calls {
+                call.request = self.next_request;
+                self.next_request += 1;
+                crate::outbox::record(&mut state.tx.tables.tables, &mut state.tx.undo, call);
+            }
+        }
         // Frame the log record first: a transaction whose record is too large is rolled back
         // before anything of it (effects, events) leaves it.
         let mut recorded = false;
@@ -1162,6 +1200,8 @@ fn queue_remote_call(state: &mut HostState, payload: &[u8]) -> Result<(), HostEr
             ))
         })?;
     state.remote_calls.push(RemoteCall {
+        // Numbered when the transaction commits (`Modules::invoke`).
+        request: 0,
         from: state.module.to_string(),
         node,
         address,

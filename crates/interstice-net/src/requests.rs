@@ -113,6 +113,13 @@ impl<R: Clone> Outstanding<R> {
         id
     }
 
+    /// Registers a request under an id the caller chose (a durable one, kept across restarts);
+    /// ids chosen by [`Outstanding::start`] continue above it.
+    pub fn insert(&mut self, id: u64, request: R) {
+        self.next_id = self.next_id.max(id.saturating_add(1));
+        self.pending.insert(id, request);
+    }
+
     /// Takes the request an answer belongs to; `None` for a duplicate or unknown answer.
     pub fn answer(&mut self, id: u64) -> Option<R> {
         self.pending.remove(&id)

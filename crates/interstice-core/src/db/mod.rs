@@ -72,8 +72,8 @@ impl GuestTableId {
 }
 
 impl ModuleTables {
-    /// Empty tables for a validated schema, plus the host-managed `__schedule`, `__answered`
-    /// and `__cursors` tables.
+    /// Empty tables for a validated schema, plus the host-managed `__schedule`, `__answered`,
+    /// `__cursors` and `__outbox` tables.
     pub fn for_schema(schema: &ModuleSchema) -> ModuleTables {
         let types = Arc::new(schema.types.clone());
         let mut tables: Vec<Table> = schema
@@ -86,6 +86,7 @@ impl ModuleTables {
         tables.push(crate::schedule::new_table());
         tables.push(crate::answered::new_table());
         tables.push(crate::cursors::new_table());
+        tables.push(crate::outbox::new_table());
         ModuleTables { tables, guest }
     }
 
@@ -250,7 +251,10 @@ impl Database {
         let mut buffer = Vec::new();
         for (module, tables) in &self.modules {
             feed(module.as_bytes());
-            for table in tables.tables.iter().filter(|t| include(t)) {
+            // Outbox request ids come from the wall clock: transport numbering, not state a
+            // replay must reproduce.
+            let state = |t: &&Table| include(t) && t.schema().name != crate::outbox::OUTBOX_TABLE;
+            for table in tables.tables.iter().filter(state) {
                 feed(table.schema().name.as_bytes());
                 feed(&(table.len() as u64).to_le_bytes());
                 for row in table.rows() {

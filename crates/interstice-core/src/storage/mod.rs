@@ -440,6 +440,9 @@ impl Storage {
             storage.write_snapshot(db, true)?;
         }
 
+        // Remote calls that committed but were not answered go out again, with their ids.
+        modules.resume_outbox(db);
+
         // 4. Hooks: restored modules get `load`, not `init`.
         for name in &report.modules {
             modules

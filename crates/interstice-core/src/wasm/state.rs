@@ -127,6 +127,9 @@ pub struct HostState {
 /// A reducer call a module sends to another node (`ctx.call_remote_reducer`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteCall {
+    /// Its request id, unique on this node and increasing across restarts; the other node
+    /// runs an id at most once ([`outbox`](crate::outbox)).
+    pub request: u64,
     /// The calling module.
     pub from: String,
     /// The node's name, as the calling module declares it.

@@ -6,7 +6,8 @@
 //! - each subscription is a stream opened with `Subscribe { from_seq }` where `from_seq` comes
 //!   from the link's [`Cursor`] for that table, so after a disconnect (or a restart of the
 //!   other node) it resumes from the first event not yet delivered — none lost, none twice;
-//! - each remote call has a request id from the link's [`Outstanding`] and is sent again on
+//! - each remote call has the request id it was given in the caller's durable outbox
+//!   ([`interstice_core::outbox`]), is kept in the link's [`Outstanding`] and is sent again on
 //!   every new connection until it is answered; the other node runs an id at most once.
 //!
 //! When the connection drops, the link waits (50 ms doubling up to [`MAX_BACKOFF`]) and dials
@@ -30,6 +31,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// A reducer call a module sent to another node.
 #[derive(Debug, Clone)]
 pub(super) struct OutgoingCall {
+    /// Its request id, from the caller's durable outbox ([`interstice_core::outbox`]).
+    pub request: u64,
     pub from: String,
     pub node: String,
     pub module: String,
@@ -93,16 +96,11 @@ pub(super) struct Link {
 impl Link {
     /// Starts keeping a connection to `address`.
     pub(super) fn start(address: SocketAddr, context: Context) -> Arc<Link> {
-        // Request ids keep increasing across restarts of this node (see
-        // `Outstanding::starting_at`).
-        let first_id = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_micros() as u64);
         let link = Arc::new(Link {
             address,
             state: Mutex::new(LinkState {
                 cursors: BTreeMap::new(),
-                calls: Outstanding::starting_at(first_id),
+                calls: Outstanding::new(),
             }),
             changed: Notify::new(),
         });
@@ -130,7 +128,7 @@ impl Link {
                     .or_insert_with(|| Cursor::starting_at(from_seq.max(1)));
             }
             LinkCommand::Call { call, .. } => {
-                self.lock().calls.start(call);
+                self.lock().calls.insert(call.request, call);
             }
         }
         self.changed.notify_waiters();
@@ -246,6 +244,7 @@ impl Link {
             Ok(Message::CallResult { request, outcome }) if request == id => {
                 if self.lock().calls.answer(id).is_some() {
                     let _ = to_world.send(FromNetwork::CallAnswered(RemoteCallOutcome {
+                        request: id,
                         from: call.from,
                         node: call.node,
                         module: call.module,

@@ -15,6 +15,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 /// as Bevy messages; failures are also logged.
 #[derive(Message, Debug, Clone, PartialEq, Eq)]
 pub struct RemoteCallOutcome {
+    /// The call's request id (unique on this node).
+    pub request: u64,
     /// The module that made the call.
     pub from: String,
     /// The node, by the name the calling module uses.
@@ -168,6 +170,7 @@ pub(super) fn want_links(
 /// Hands the remote calls of this frame's committed transactions to the network thread.
 pub(super) fn send_remote_calls(
     mut modules: ResMut<Modules>,
+    mut db: ResMut<interstice_core::Database>,
     wanted: Res<WantedLinks>,
     outbox: Res<NetworkOutbox>,
     mut outcomes: MessageWriter<RemoteCallOutcome>,
@@ -178,7 +181,10 @@ pub(super) fn send_remote_calls(
                 "`{}` called {}.{} on node `{}`, whose address {} does not resolve",
                 call.from, call.module, call.reducer, call.node, call.address
             );
+            // It can never be delivered: do not send it again after a restart either.
+            modules.remote_call_answered(&mut db, &call.from, call.request);
             outcomes.write(RemoteCallOutcome {
+                request: call.request,
                 outcome: Err(RemoteError::NotFound(format!(
                     "node address {}",
                     call.address
@@ -193,6 +199,7 @@ pub(super) fn send_remote_calls(
         let _ = outbox.0.send(LinkCommand::Call {
             address,
             call: OutgoingCall {
+                request: call.request,
                 from: call.from,
                 node: call.node,
                 module: call.module,

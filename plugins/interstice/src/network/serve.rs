@@ -382,6 +382,7 @@ pub(super) fn serve_requests(
                 continue;
             }
             FromNetwork::CallAnswered(outcome) => {
+                modules.remote_call_answered(&mut db, &outcome.from, outcome.request);
                 if let Err(e) = &outcome.outcome {
                     warn!(
                         "`{}`'s call of {}.{} on node `{}` failed: {e}",
