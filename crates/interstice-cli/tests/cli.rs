@@ -145,7 +145,9 @@ fn publish_call_query_remove_against_a_running_node() {
     ok(d, &["node", "create", "alpha", &port.to_string()]);
     let node = start(d, "alpha", &logs.path().join("alpha.log"));
 
-    assert!(ok(d, &["node", "ping", "alpha", "--count", "3"]).contains("3 pings"));
+    let pinged = ok(d, &["node", "ping", "alpha", "--count", "3"]);
+    assert!(pinged.contains("3 pings"), "{pinged}");
+    assert!(pinged.contains("storage: ok"), "{pinged}");
     let hello = concat!(env!("CARGO_MANIFEST_DIR"), "/../../modules/hello");
     assert!(ok(d, &["publish", "alpha", hello]).contains("published `hello` on `alpha`"));
 

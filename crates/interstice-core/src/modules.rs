@@ -68,6 +68,9 @@ impl LoadedModule {
             .map_err(|e| CallError::Trap(format!("re-instantiation failed: {e}")))?;
         let (reducers, queries) = entry_points(&mut instance, &self.schema)
             .map_err(|e| CallError::Trap(format!("re-instantiation failed: {e}")))?;
+        // Committed file writes waiting for their fsync belong to earlier transactions.
+        let waiting = std::mem::take(&mut self.instance.store.data_mut().committed_files);
+        instance.store.data_mut().committed_files = waiting;
         self.instance = instance;
         self.reducers = reducers;
         self.queries = queries;
@@ -144,6 +147,13 @@ pub struct Modules {
     outbox_durable: Vec<crate::wasm::state::RemoteCall>,
     /// The request id the next remote call gets ([`outbox`](crate::outbox)).
     next_request: u64,
+    /// Committed file writes of modules unloaded before their commit was durable: module,
+    /// its files directory, the writes.
+    orphan_files: Vec<(
+        Arc<str>,
+        std::path::PathBuf,
+        Vec<crate::wasm::files::PendingFile>,
+    )>,
     /// The peer and request id of the next reducer call, when it comes from a peer.
     origin: Option<(String, u64)>,
     /// The cursor key and event number of the next reducer call, when it applies an event of
@@ -186,6 +196,7 @@ impl Modules {
             outbox: Vec::new(),
             outbox_durable: Vec::new(),
             next_request: crate::outbox::first_free_id(&Database::default()),
+            orphan_files: Vec::new(),
             origin: None,
             cursor: None,
             files_dir: None,
@@ -310,15 +321,9 @@ impl Modules {
                 }
             }
         }
-        // One bounded row: never near the record limit.
-        if let Err(e) = db.record_commit(
-            now,
-            &entry.module,
-            crate::schedule::SCHEDULE_TABLE,
-            &[],
-            &undo,
-            &[],
-        ) {
+        if let Err(e) =
+            db.record_bookkeeping(now, &entry.module, crate::schedule::SCHEDULE_TABLE, &undo)
+        {
             tracing::error!(target: "interstice", "schedule bookkeeping of {}: {e}", entry.reducer);
         }
         undo.clear();
@@ -618,9 +623,14 @@ impl Modules {
                     reducer,
                 };
                 if let Err(error) = self.invoke_reducer(db, handle, &[]) {
-                    // Undo the whole load, including what earlier hooks committed.
+                    // Undo the whole load, including what earlier hooks committed and the
+                    // calls to other nodes they made.
                     if let (Some(mark), Some(journal)) = (mark, db.journal_mut()) {
                         journal.rewind(mark);
+                    }
+                    self.outbox.retain(|call| call.from != schema.name);
+                    if let Some(loaded) = self.slots.get_mut(slot).and_then(Option::as_mut) {
+                        loaded.instance.store.data_mut().committed_files.clear();
                     }
                     self.unload(db, &schema.name);
                     return Err(LoadError::Hook {
@@ -638,7 +648,14 @@ impl Modules {
         let Some(slot) = self.by_name.remove(module) else {
             return false;
         };
-        self.slots[slot] = None;
+        // Its committed file writes still wait for their fsync: they outlive the instance.
+        if let Some(mut loaded) = self.slots[slot].take() {
+            let state = loaded.instance.store.data_mut();
+            let files = std::mem::take(&mut state.committed_files);
+            if let (false, Some(root)) = (files.is_empty(), state.files_root.clone()) {
+                self.orphan_files.push((loaded.name.clone(), root, files));
+            }
+        }
         self.authorities.retain(|_, holder| holder != module);
         db.remove_module(module);
         self.rebuild_subscriptions();
@@ -674,6 +691,9 @@ impl Modules {
     /// [`take_remote_calls`](Modules::take_remote_calls)'s.
     pub fn release_effects(&mut self) {
         self.outbox_durable.append(&mut self.outbox);
+        for (name, root, files) in std::mem::take(&mut self.orphan_files) {
+            crate::wasm::files::apply(&root, &name, files);
+        }
         for loaded in self.slots.iter_mut().flatten() {
             let state = loaded.instance.store.data_mut();
             if state.committed_files.is_empty() {

@@ -118,7 +118,7 @@ pub fn run_reducers(world: &mut World) {
             let mut scheduled = Vec::with_capacity(due.len());
             for entry in due {
                 modules.settle_schedule_entry(&mut db, &entry);
-                scheduled.push(queue.invocation(entry.module, entry.reducer, entry.args, Trigger::Call));
+                scheduled.push(queue.invocation(entry.module, entry.reducer, entry.args, Trigger::Scheduled));
             }
             for invocation in scheduled.into_iter().rev() {
                 pending.push_front(invocation);
@@ -129,9 +129,11 @@ pub fn run_reducers(world: &mut World) {
             let mut deferred = Vec::new();
             while let Some(invocation) = pending.pop_front() {
                 // Storage refuses writes (now, or since a commit of this frame failed): calls
-                // are refused without running, events wait for it to recover.
+                // are refused without running, events and due schedule entries wait for it to
+                // recover.
                 if let Some(why) = refusal(&storage) {
-                    if matches!(invocation.trigger, Trigger::Event { .. }) {
+                    // Their entries are settled already: refused, they would never run.
+                    if matches!(invocation.trigger, Trigger::Event { .. } | Trigger::Scheduled) {
                         deferred.push(invocation);
                     } else {
                         outcomes.push(ReducerOutcome {
@@ -144,7 +146,9 @@ pub fn run_reducers(world: &mut World) {
                     continue;
                 }
                 let handle = match invocation.trigger {
-                    Trigger::Call => modules.reducer(&invocation.module, &invocation.reducer),
+                    Trigger::Call | Trigger::Scheduled => {
+                        modules.reducer(&invocation.module, &invocation.reducer)
+                    }
                     Trigger::Event { .. } => {
                         modules.subscriber(&invocation.module, &invocation.reducer)
                     }

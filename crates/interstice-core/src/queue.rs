@@ -38,6 +38,9 @@ pub struct Invocation {
 pub enum Trigger {
     /// A call (from a game system, the CLI, a peer).
     Call,
+    /// A due schedule entry; the bookkeeping that retires or re-arms it has committed, so it
+    /// must run (it waits while storage refuses writes, instead of being refused).
+    Scheduled,
     /// A table event delivered to a subscriber.
     Event {
         /// Whether the arguments are known to fit the subscriber (no per-call check needed).

@@ -90,6 +90,29 @@ fn recover(dir: &Path, snapshot_every: u64) -> Result<(u64, u64), interstice::St
     Ok((steps, db.durable_state_hash()))
 }
 
+/// A node process, killed when dropped (a failed assertion must not leave it running).
+struct Node(std::process::Child);
+
+impl std::ops::Deref for Node {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Node {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The faults a trial may inject: a failpoint of `interstice_core::storage::faults` and the
 /// error it returns.
 const FAULTS: &[(&str, &str)] = &[
@@ -184,7 +207,7 @@ fn run_trials(trials: u32, seed: u64, faults: bool) {
             command.env("FAILPOINTS", &fault);
         }
         command.arg(snapshot_every.to_string());
-        let mut child = command.spawn().expect("starting the node");
+        let mut child = Node(command.spawn().expect("starting the node"));
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel::<String>();
         let reader = std::thread::spawn(move || {
@@ -363,16 +386,18 @@ fn a_full_disk_is_refused_then_resumed_and_nothing_acknowledged_is_lost() {
     let wasm = std::fs::read(&wasm_path).expect("ledger.wasm");
     let dir = mount_point.path().join("node");
     // No snapshots: the log grows until the disk is full.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_interstice-crash-node"))
-        .arg(&dir)
-        .arg(&wasm_path)
-        .arg("0")
-        .arg("16")
-        .arg("0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting the node");
+    let mut child = Node(
+        Command::new(env!("CARGO_BIN_EXE_interstice-crash-node"))
+            .arg(&dir)
+            .arg(&wasm_path)
+            .arg("0")
+            .arg("16")
+            .arg("0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting the node"),
+    );
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel::<String>();
     let reader = std::thread::spawn(move || {
@@ -383,7 +408,7 @@ fn a_full_disk_is_refused_then_resumed_and_nothing_acknowledged_is_lost() {
         }
     });
     let mut seen = Seen::default();
-    let mut wait_for = |what: &str, seen: &mut Seen, done: &dyn Fn(&Seen) -> bool| {
+    let wait_for = |what: &str, seen: &mut Seen, done: &dyn Fn(&Seen) -> bool| {
         let started = Instant::now();
         while !done(seen) {
             assert!(

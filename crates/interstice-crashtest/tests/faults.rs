@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 fn wasm(package: &str) -> Vec<u8> {
     static BUILT: OnceLock<BTreeMap<String, Vec<u8>>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
-        let packages = ["filer", "kitchen", "caller", "bench"];
+        let packages = ["filer", "kitchen", "caller", "bench", "hello"];
         let paths = build_workspace_modules(
             Path::new(env!("CARGO_MANIFEST_DIR")),
             Path::new(env!("CARGO_TARGET_TMPDIR")),
@@ -339,5 +339,155 @@ fn an_oversized_transaction_is_refused_before_it_is_written() {
     call(&mut app, "kitchen", "add_many", (10u32,)).unwrap();
     drop(app);
     assert_eq!(item_count(&reopen(dir.path())) as u64, before + 10);
+    scenario.teardown();
+}
+
+/// A node with storage in `dir`, `hello` loaded, serving peers; its address and key.
+fn serving_node(dir: &Path, client: &str) -> (App, std::net::SocketAddr, String) {
+    use interstice::network::{NetworkConfig, NetworkStatus};
+    let identity = std::sync::Arc::new(interstice::NodeIdentity::generate().unwrap());
+    let fingerprint = identity.fingerprint();
+    let trusted = interstice::TrustedPeers::default();
+    trusted.trust(client.to_string());
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        IntersticePlugin::default()
+            .with_storage(StorageConfig::new(dir))
+            .with_module_bytes("hello", wasm("hello"))
+            .with_network(NetworkConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                identity,
+                trusted,
+                dial: Vec::new(),
+                nodes: Default::default(),
+                admins: Default::default(),
+                budget: Default::default(),
+            }),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        app.update();
+        if let Some(addr) = app.world().resource::<NetworkStatus>().local_addr {
+            return (app, addr, fingerprint);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node never started listening"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_peer_hears_of_a_call_in_doubt_only_once_it_is_durable_and_is_told_to_retry_others() {
+    use interstice::abi::IntersticeType;
+    use interstice_net::message::{Message, RemoteError};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let scenario = fail::FailScenario::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let client = interstice::NodeIdentity::generate().unwrap();
+    let (mut app, addr, server) = serving_node(dir.path(), &client.fingerprint());
+    fail::cfg("log-fsync", "return(eio)").unwrap();
+    let refused_seen = std::sync::Arc::new(AtomicBool::new(false));
+    let refused_flag = refused_seen.clone();
+    let handle = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let trust = interstice::TrustedPeers::default();
+            trust.trust(server);
+            let endpoint = interstice_net::transport::PeerEndpoint::bind(
+                "127.0.0.1:0".parse().unwrap(),
+                &client,
+                trust,
+            )
+            .unwrap();
+            let peer = endpoint.connect(addr).await.expect("handshake");
+            let call = |request: u64, name: &str| Message::CallReducer {
+                request,
+                module: "hello".into(),
+                reducer: "hello".into(),
+                args: (name.to_string(),).to_bytes(),
+            };
+            // Runs, but its fsync fails: no answer yet.
+            let first = {
+                let peer = peer.clone();
+                let message = call(1, "in doubt");
+                tokio::spawn(async move { peer.request(&message).await })
+            };
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            // The log is halted now: not run, and the caller may send it again.
+            let second = peer.request(&call(2, "refused")).await.expect("an answer");
+            let first_answered_early = first.is_finished();
+            refused_flag.store(true, Ordering::SeqCst);
+            let first = first.await.expect("task").expect("an answer");
+            // Sent again once storage works: it runs now.
+            let third = peer.request(&call(2, "refused")).await.expect("an answer");
+            drop(endpoint);
+            (first, second, first_answered_early, third)
+        })
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut removed = false;
+    while !handle.is_finished() {
+        if !removed && refused_seen.load(Ordering::SeqCst) {
+            fail::remove("log-fsync");
+            removed = true;
+        }
+        app.update();
+        assert!(Instant::now() < deadline, "the client did not finish");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let (first, second, first_answered_early, third) = handle.join().expect("client");
+    match second {
+        Message::CallResult {
+            outcome: Err(RemoteError::Busy(why)),
+            ..
+        } => assert!(why.contains("refuses writes"), "{why}"),
+        other => panic!("expected Busy, got {other:?}"),
+    }
+    assert!(
+        !first_answered_early,
+        "a call was answered before its commit was durable"
+    );
+    assert!(
+        matches!(
+            first,
+            Message::CallResult {
+                request: 1,
+                outcome: Ok(())
+            }
+        ),
+        "{first:?}"
+    );
+    assert!(
+        matches!(
+            third,
+            Message::CallResult {
+                request: 2,
+                outcome: Ok(())
+            }
+        ),
+        "{third:?}"
+    );
+    drop(app);
+    let db = reopen(dir.path());
+    let greetings: Vec<String> = db
+        .table("hello", "greetings")
+        .map(|t| t.rows().map(|r| format!("{:?}", r)).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        greetings.iter().filter(|g| g.contains("in doubt")).count(),
+        1,
+        "{greetings:?}"
+    );
+    assert_eq!(
+        greetings.iter().filter(|g| g.contains("refused")).count(),
+        1,
+        "the refused call ran once, when sent again: {greetings:?}"
+    );
     scenario.teardown();
 }

@@ -46,6 +46,7 @@ fn draw(
         metrics: &metrics,
         logs: &logs,
         peers: None,
+        storage: None,
         now,
     };
     let input = egui::RawInput {

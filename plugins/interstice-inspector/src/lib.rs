@@ -143,8 +143,10 @@ fn draw(
     mut api: interstice::Interstice,
     metrics: Res<Metrics>,
     logs: Res<interstice::GuestLogTail>,
-    peers: Option<Res<interstice::network::PeerHealth>>,
-    storage: Option<Res<interstice::Storage>>,
+    (peers, storage): (
+        Option<Res<interstice::network::PeerHealth>>,
+        Option<Res<interstice::Storage>>,
+    ),
     time: Res<Time<Real>>,
 ) {
     if !state.open {

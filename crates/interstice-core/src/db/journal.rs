@@ -107,6 +107,11 @@ impl Journal {
         self.limit = limit.min(MAX_RECORD_LEN);
     }
 
+    /// The largest record payload framed.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
     /// Sequence number of the next record.
     pub fn next_seq(&self) -> u64 {
         self.next_seq

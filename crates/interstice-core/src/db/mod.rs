@@ -213,6 +213,27 @@ impl Database {
         journal.record(time, module, reducer, args, &groups)
     }
 
+    /// Journals a host bookkeeping change of `module` (a schedule entry retired, an answered
+    /// call forgotten). Its size is bounded by quotas, not by the record limit guests get.
+    pub(crate) fn record_bookkeeping(
+        &mut self,
+        time: u64,
+        module: &str,
+        what: &str,
+        undo: &[tx::Undo],
+    ) -> Result<(), journal::RecordTooLarge> {
+        let Some(journal) = self.journal.as_mut() else {
+            return Ok(());
+        };
+        let limit = journal.limit();
+        journal.set_limit(journal::MAX_RECORD_LEN);
+        let recorded = self.record_commit(time, module, what, &[], undo, &[]);
+        if let Some(journal) = self.journal.as_mut() {
+            journal.set_limit(limit);
+        }
+        recorded
+    }
+
     pub(crate) fn insert_module(&mut self, schema: &ModuleSchema, tables: ModuleTables) {
         if schema.visibility == interstice_abi::Visibility::Public {
             for table in &schema.tables {

@@ -331,7 +331,12 @@ impl Storage {
         let segments = list_segments(&log_dir)?;
         let mut tail: Option<(PathBuf, u64)> = None;
         for (i, (_, path)) in segments.iter().enumerate() {
-            let is_last = i + 1 == segments.len();
+            // Empty segments after it do not count: a rotation that failed half-way (the next
+            // segment created, its directory fsync failed) leaves one, and records kept while
+            // the log was halted go on in this segment.
+            let is_last = segments[i + 1..]
+                .iter()
+                .all(|(_, later)| std::fs::metadata(later).is_ok_and(|m| m.len() == 0));
             let bytes = log::read(path)?;
             let (records, end) = frame_records(&bytes);
             for (offset, payload) in &records {

@@ -170,7 +170,6 @@ pub(super) fn want_links(
 /// Hands the remote calls of this frame's committed transactions to the network thread.
 pub(super) fn send_remote_calls(
     mut modules: ResMut<Modules>,
-    mut db: ResMut<interstice_core::Database>,
     wanted: Res<WantedLinks>,
     outbox: Res<NetworkOutbox>,
     mut outcomes: MessageWriter<RemoteCallOutcome>,
@@ -181,8 +180,7 @@ pub(super) fn send_remote_calls(
                 "`{}` called {}.{} on node `{}`, whose address {} does not resolve",
                 call.from, call.module, call.reducer, call.node, call.address
             );
-            // It can never be delivered: do not send it again after a restart either.
-            modules.remote_call_answered(&mut db, &call.from, call.request);
+            // It stays in the outbox (the name may resolve later): sent again after a restart.
             outcomes.write(RemoteCallOutcome {
                 request: call.request,
                 outcome: Err(RemoteError::NotFound(format!(

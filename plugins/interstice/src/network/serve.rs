@@ -28,6 +28,9 @@ pub(super) struct RemoteCalls {
     waiting: HashMap<InvocationId, Waiting>,
     by_request: HashMap<(Arc<str>, u64), InvocationId>,
     seen: HashMap<Arc<str>, ExactlyOnce<Result<(), RemoteError>>>,
+    /// Calls that ran but whose commit storage could not make durable yet (still in
+    /// `waiting`): answered `Ok` once storage has written them.
+    in_doubt: Vec<InvocationId>,
 }
 
 /// Fingerprints allowed to publish and remove modules ([`NetworkConfig::admins`]).
@@ -528,8 +531,43 @@ pub(super) fn serve_requests(
 pub(super) fn answer_calls(
     mut outcomes: MessageReader<ReducerOutcome>,
     mut calls: ResMut<RemoteCalls>,
+    storage: Option<Res<Storage>>,
 ) {
+    // A retry that succeeds writes every commit kept since the fault: the calls in doubt are
+    // durable now.
+    if !calls.in_doubt.is_empty()
+        && storage
+            .as_deref()
+            .is_none_or(|s| s.health().accepts_writes())
+    {
+        for id in std::mem::take(&mut calls.in_doubt) {
+            let Some((peer, request, replies)) = calls.waiting.remove(&id) else {
+                continue;
+            };
+            calls.by_request.remove(&(peer.clone(), request));
+            if let Some(seen) = calls.seen.get_mut(&peer) {
+                seen.complete(request, Ok(()));
+            }
+            for reply in replies {
+                let _ = reply.send(Message::CallResult {
+                    request,
+                    outcome: Ok(()),
+                });
+            }
+        }
+    }
     for outcome in outcomes.read() {
+        if matches!(
+            outcome.result,
+            Err(interstice_core::CallError::NotDurable(_))
+        ) && calls.waiting.contains_key(&outcome.id)
+        {
+            // It ran; its commit is kept and written when storage recovers, or lost with the
+            // node. Either way the caller must not forget the call: no answer until then
+            // (copies sent meanwhile join this one).
+            calls.in_doubt.push(outcome.id);
+            continue;
+        }
         let Some((peer, request, replies)) = calls.waiting.remove(&outcome.id) else {
             continue;
         };
