@@ -4,32 +4,15 @@
 //! and runs exactly once — also when the caller is killed again right after delivering them,
 //! before it could forget them, and sends them once more.
 
+mod nodes;
+
+use nodes::{Nodes, free_port, start};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 const GREETINGS: u32 = 5;
-
-fn free_port() -> SocketAddr {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a free port");
-    socket.local_addr().expect("its address")
-}
-
-fn start(args: &[&str], data: &Path, log: &Path) -> Child {
-    let log = std::fs::File::create(log).expect("log file");
-    Command::new(assert_cmd::cargo::cargo_bin("interstice"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::from(log.try_clone().expect("log file")))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("starting interstice")
-}
 
 fn wait_for_line(log: &Path, text: &str, timeout: Duration) {
     let deadline = Instant::now() + timeout;
@@ -51,28 +34,11 @@ fn wait_for_line(log: &Path, text: &str, timeout: Duration) {
 fn received(logs: &[&Path]) -> Vec<String> {
     logs.iter()
         .flat_map(|log| {
-            std::fs::read_to_string(log)
-                .unwrap_or_default()
-                .lines()
-                .filter_map(|line| {
-                    let rest = line.split("received greeting #").nth(1)?;
-                    let (_, greeting) = rest.split_once(": ")?;
-                    Some(greeting.split(" module=").next()?.trim().to_string())
-                })
-                .collect::<Vec<_>>()
+            nodes::received(log)
+                .into_iter()
+                .map(|(_, greeting)| greeting)
         })
         .collect()
-}
-
-struct Nodes(Vec<Child>);
-
-impl Drop for Nodes {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 fn as_strs(args: &[String]) -> Vec<&str> {

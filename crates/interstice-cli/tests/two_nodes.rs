@@ -4,57 +4,13 @@
 //! started again; the caller's subscription must resume with every greeting stored on hello
 //! delivered exactly once, in order, and every call must have run exactly once.
 
+mod nodes;
+
+use nodes::{Nodes, free_port, received, start};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const GREETINGS: u32 = 300;
-
-fn free_port() -> SocketAddr {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a free port");
-    socket.local_addr().expect("its address")
-}
-
-fn start(args: &[&str], data: &Path, log: &Path) -> Child {
-    let log = std::fs::File::create(log).expect("log file");
-    Command::new(assert_cmd::cargo::cargo_bin("interstice"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::from(log.try_clone().expect("log file")))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("starting interstice")
-}
-
-/// `received greeting #<id>: <greeting>` lines of the caller's log, in order.
-fn received(log: &Path) -> Vec<(u64, String)> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| {
-            let rest = line.split("received greeting #").nth(1)?;
-            let (id, greeting) = rest.split_once(": ")?;
-            let greeting = greeting.split(" module=").next()?.trim().to_string();
-            Some((id.parse().ok()?, greeting))
-        })
-        .collect()
-}
-
-struct Nodes(Vec<Child>);
-
-impl Drop for Nodes {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 #[test]
 fn caller_receives_every_greeting_once_across_a_lossy_link_and_a_killed_hello_node() {

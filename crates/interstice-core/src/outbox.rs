@@ -60,7 +60,7 @@ pub(crate) fn record(tables: &mut [Table], undo: &mut Vec<Undo>, call: &RemoteCa
         Value::String(call.address.clone()),
         Value::String(call.module.clone()),
         Value::String(call.reducer.clone()),
-        Value::Vec(call.args.iter().map(|b| Value::U8(*b)).collect()),
+        crate::db::bytes_value(&call.args),
     ];
     let mut scratch = Vec::new();
     if let Err(e) = tables[index].insert(row, undo, index as u32, &mut scratch) {
@@ -96,16 +96,10 @@ pub fn pending(db: &Database) -> Vec<RemoteCall> {
             let Some(Value::U64(request)) = row.get(REQUEST) else {
                 continue;
             };
-            let args = match row.get(ARGS) {
-                Some(Value::Vec(bytes)) => bytes
-                    .iter()
-                    .map(|b| match b {
-                        Value::U8(b) => *b,
-                        _ => 0,
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            };
+            let args = row
+                .get(ARGS)
+                .map(crate::db::value_bytes)
+                .unwrap_or_default();
             calls.push(RemoteCall {
                 request: *request,
                 from: name.to_string(),

@@ -103,7 +103,7 @@ pub fn row(due: u64, reducer: &str, args: &[u8], repeat: u64) -> Vec<Value> {
         Value::U64(0),
         Value::U64(due),
         Value::String(reducer.into()),
-        Value::Vec(args.iter().map(|b| Value::U8(*b)).collect()),
+        crate::db::bytes_value(args),
         Value::U64(repeat),
     ]
 }
@@ -145,16 +145,7 @@ pub fn due(module: &str, tables: &ModuleTables, now: u64, out: &mut Vec<DueEntry
         return;
     };
     for row in rows {
-        let args = match &row[ARGS] {
-            Value::Vec(bytes) => bytes
-                .iter()
-                .map(|b| match b {
-                    Value::U8(b) => *b,
-                    _ => 0,
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
+        let args = crate::db::value_bytes(&row[ARGS]);
         out.push(DueEntry {
             due: u64_of(&row[DUE]),
             module: module.to_string(),

@@ -113,6 +113,20 @@ impl Drop for Node {
     }
 }
 
+/// The node's output, line by line, from a thread that ends with it.
+fn lines_of(child: &mut Node) -> (mpsc::Receiver<String>, std::thread::JoinHandle<()>) {
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (rx, reader)
+}
+
 /// The faults a trial may inject: a failpoint of `interstice_core::storage::faults` and the
 /// error it returns.
 const FAULTS: &[(&str, &str)] = &[
@@ -208,15 +222,7 @@ fn run_trials(trials: u32, seed: u64, faults: bool) {
         }
         command.arg(snapshot_every.to_string());
         let mut child = Node(command.spawn().expect("starting the node"));
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel::<String>();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let (rx, reader) = lines_of(&mut child);
         // Wait until it is committing, then let it run a random while before the kill
         // (with faults, long enough that the node sometimes resumes first).
         let started = Instant::now();
@@ -398,15 +404,7 @@ fn a_full_disk_is_refused_then_resumed_and_nothing_acknowledged_is_lost() {
             .spawn()
             .expect("starting the node"),
     );
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (rx, reader) = lines_of(&mut child);
     let mut seen = Seen::default();
     let wait_for = |what: &str, seen: &mut Seen, done: &dyn Fn(&Seen) -> bool| {
         let started = Instant::now();

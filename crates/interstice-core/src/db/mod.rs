@@ -15,6 +15,30 @@ pub use table::{Row, Table};
 
 /// A host-managed table (`__schedule`, `__answered`, `__cursors`): logged, guests cannot reach
 /// it, its rows are a struct `row_type` of `fields`.
+/// Bytes as host tables store them (`Vec<u8>`, one value per byte).
+pub(crate) fn bytes_value(bytes: &[u8]) -> interstice_abi::Value {
+    interstice_abi::Value::Vec(
+        bytes
+            .iter()
+            .map(|b| interstice_abi::Value::U8(*b))
+            .collect(),
+    )
+}
+
+/// The bytes a host table stored with [`bytes_value`] (empty for anything else).
+pub(crate) fn value_bytes(value: &interstice_abi::Value) -> Vec<u8> {
+    match value {
+        interstice_abi::Value::Vec(bytes) => bytes
+            .iter()
+            .map(|b| match b {
+                interstice_abi::Value::U8(b) => *b,
+                _ => 0,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 pub fn host_table(
     name: &str,
     row_type: &str,
