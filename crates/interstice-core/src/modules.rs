@@ -276,8 +276,7 @@ impl Modules {
         };
         let mut undo = std::mem::take(&mut self.undo);
         if crate::outbox::remove(&mut tables.tables, &mut undo, request)
-            && let Err(e) =
-                db.record_commit(now, module, crate::outbox::OUTBOX_TABLE, &[], &undo, &[])
+            && let Err(e) = db.record_bookkeeping(now, module, crate::outbox::OUTBOX_TABLE, &undo)
         {
             tracing::error!(target: "interstice", "forgetting answered call {request}: {e}");
         }
@@ -994,21 +993,15 @@ impl Modules {
         if let (Ok(_), Entry::Reducer(i)) = (&result, entry)
             && (!state.tx.undo.is_empty() || !nested.is_empty())
         {
-            // The journal reads the module's tables where they live, in the database.
-            if let Some(home) = db.module_mut(&loaded.name) {
-                std::mem::swap(home, &mut state.tx.tables);
-            }
             let framed = db.record_commit(
                 self.now_ms,
                 &loaded.name,
                 &loaded.schema.reducers[i].name,
                 args,
+                Some(&state.tx.tables.tables),
                 &state.tx.undo,
                 &nested,
             );
-            if let Some(home) = db.module_mut(&loaded.name) {
-                std::mem::swap(home, &mut state.tx.tables);
-            }
             match framed {
                 Ok(()) => recorded = true,
                 Err(e) => result = Err(CallError::Failed(e.to_string())),

@@ -204,13 +204,16 @@ impl Database {
     }
 
     /// Journals one committed transaction of `module`, with what the modules it called
-    /// changed inside it.
+    /// changed inside it. `own` is the module's tables when the caller holds them (a call in
+    /// progress); otherwise they are looked up here.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn record_commit(
         &mut self,
         time: u64,
         module: &str,
         reducer: &str,
         args: &[u8],
+        own: Option<&[Table]>,
         undo: &[tx::Undo],
         nested: &[tx::NestedCommit],
     ) -> Result<(), journal::RecordTooLarge> {
@@ -218,10 +221,10 @@ impl Database {
             return Ok(());
         };
         let mut groups = Vec::with_capacity(1 + nested.len());
-        if let Some(tables) = self.modules.get(module) {
+        if let Some(tables) = own.or_else(|| self.modules.get(module).map(|m| &m.tables[..])) {
             groups.push(journal::Group {
                 module,
-                tables: &tables.tables,
+                tables,
                 undo,
             });
         }
@@ -251,7 +254,7 @@ impl Database {
         };
         let limit = journal.limit();
         journal.set_limit(journal::MAX_RECORD_LEN);
-        let recorded = self.record_commit(time, module, what, &[], undo, &[]);
+        let recorded = self.record_commit(time, module, what, &[], None, undo, &[]);
         if let Some(journal) = self.journal.as_mut() {
             journal.set_limit(limit);
         }
