@@ -171,3 +171,48 @@ fn watched_paths_report_changes_from_outside_and_inside() {
         changes(&mut app)
     );
 }
+
+#[test]
+fn committed_writes_reach_the_disk_even_when_a_later_call_of_the_frame_traps() {
+    // Writes wait for the frame's fsync; a trap in between replaces the module's instance,
+    // which must not take the waiting writes with it.
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = persisting_node(StorageConfig::new(dir.path()), &["filer"]);
+    let ids = with_api(&mut app, |api| {
+        [
+            api.call_reducer(
+                "filer",
+                "save_noted",
+                ("first.txt".to_string(), "1".to_string()),
+            )
+            .unwrap(),
+            api.call_reducer("filer", "trap", ()).unwrap(),
+            api.call_reducer(
+                "filer",
+                "save_noted",
+                ("second.txt".to_string(), "2".to_string()),
+            )
+            .unwrap(),
+        ]
+    });
+    app.update();
+    let messages = app
+        .world()
+        .resource::<bevy::prelude::Messages<interstice::ReducerOutcome>>();
+    let mut cursor = messages.get_cursor();
+    let outcomes: Vec<_> = cursor
+        .read(messages)
+        .filter(|o| ids.contains(&o.id))
+        .map(|o| o.result.is_ok())
+        .collect();
+    assert_eq!(outcomes, [true, false, true]);
+    let files = dir.path().join("files/filer");
+    assert_eq!(
+        std::fs::read_to_string(files.join("first.txt")).unwrap(),
+        "1"
+    );
+    assert_eq!(
+        std::fs::read_to_string(files.join("second.txt")).unwrap(),
+        "2"
+    );
+}
