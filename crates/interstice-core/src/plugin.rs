@@ -266,13 +266,10 @@ pub fn run_reducers(world: &mut World) {
 
 /// What the callers of transactions whose commit could not be made durable are told.
 fn in_doubt(error: &crate::storage::StorageError) -> String {
-    let what = match error.fault_kind() {
-        crate::storage::health::FaultKind::Full => "storage full",
-        crate::storage::health::FaultKind::Io => "storage error",
-    };
     format!(
-        "{what}: {error}; the transaction is kept in memory and written when storage recovers \
-         (lost if the node stops before)"
+        "{}: {error}; the transaction is kept in memory and written when storage recovers \
+         (lost if the node stops before)",
+        error.fault_kind()
     )
 }
 

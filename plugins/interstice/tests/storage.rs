@@ -170,23 +170,32 @@ fn snapshots_compact_the_log_and_recover_the_same_state() {
     assert_eq!(durable_hash(&app), before);
 }
 
+/// A node with two items committed in `config`'s directory; its durable state hash.
+fn two_items(config: &StorageConfig) -> u64 {
+    let mut app = node(config.clone());
+    add(&mut app, "a", 1);
+    add(&mut app, "b", 2);
+    durable_hash(&app)
+}
+
+/// Appends `bytes` to a log segment, as a crash mid-write leaves them; its length before.
+fn append_to(segment: &Path, bytes: &[u8]) -> u64 {
+    let mut all = std::fs::read(segment).unwrap();
+    let intact = all.len() as u64;
+    all.extend_from_slice(bytes);
+    std::fs::write(segment, &all).unwrap();
+    intact
+}
+
 #[test]
 fn a_torn_tail_before_an_empty_segment_or_zeros_at_the_end_are_torn_tails() {
     let dir = tempfile::tempdir().unwrap();
     let config = StorageConfig::new(dir.path());
-    let before = {
-        let mut app = node(config.clone());
-        add(&mut app, "a", 1);
-        add(&mut app, "b", 2);
-        durable_hash(&app)
-    };
+    let before = two_items(&config);
     // A rotation that failed half-way left an empty next segment; records kept while the
     // log was halted went on in this one, and a crash cut the last of them.
     let segment = last_segment(dir.path());
-    let intact = std::fs::metadata(&segment).unwrap().len();
-    let mut bytes = std::fs::read(&segment).unwrap();
-    bytes.extend_from_slice(&[40, 0, 0, 0, 1, 2, 3, 4, 5, 6]);
-    std::fs::write(&segment, &bytes).unwrap();
+    let intact = append_to(&segment, &[40, 0, 0, 0, 1, 2, 3, 4, 5, 6]);
     std::fs::write(
         dir.path()
             .join("log")
@@ -200,10 +209,7 @@ fn a_torn_tail_before_an_empty_segment_or_zeros_at_the_end_are_torn_tails() {
     drop(db);
 
     // Pages dropped after a failed fsync can read back as zeros after the last record.
-    let mut bytes = std::fs::read(&segment).unwrap();
-    assert_eq!(bytes.len() as u64, intact);
-    bytes.extend_from_slice(&[0; 4096]);
-    std::fs::write(&segment, &bytes).unwrap();
+    assert_eq!(append_to(&segment, &[0; 4096]), intact);
     let (_, report, db) = open(config.clone()).unwrap();
     assert_eq!(report.torn_tail_bytes, 4096);
     assert_eq!(db.durable_state_hash(), before);
@@ -216,18 +222,10 @@ fn a_torn_tail_before_an_empty_segment_or_zeros_at_the_end_are_torn_tails() {
 fn a_torn_tail_is_cut_off_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     let config = StorageConfig::new(dir.path());
-    let before = {
-        let mut app = node(config.clone());
-        add(&mut app, "a", 1);
-        add(&mut app, "b", 2);
-        durable_hash(&app)
-    };
+    let before = two_items(&config);
     // A crash in the middle of appending a record leaves a prefix of it.
     let segment = last_segment(dir.path());
-    let intact = std::fs::metadata(&segment).unwrap().len();
-    let mut bytes = std::fs::read(&segment).unwrap();
-    bytes.extend_from_slice(&[40, 0, 0, 0, 1, 2, 3, 4, 5, 6]);
-    std::fs::write(&segment, &bytes).unwrap();
+    let intact = append_to(&segment, &[40, 0, 0, 0, 1, 2, 3, 4, 5, 6]);
 
     let (_, report, db) = open(config.clone()).unwrap();
     assert_eq!(report.torn_tail_bytes, 10);

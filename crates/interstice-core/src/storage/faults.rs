@@ -84,6 +84,19 @@ pub fn injected(_point: &str) -> Option<Injected> {
     None
 }
 
+/// Writes `bytes` through `point`: all of them, none (a failed write) or the first half (a
+/// short one) before the configured error.
+pub fn write_all(point: &str, out: &mut impl io::Write, bytes: &[u8]) -> io::Result<()> {
+    match injected(point) {
+        None => out.write_all(bytes),
+        Some(Injected::Fail(e)) => Err(e),
+        Some(Injected::Short(e)) => {
+            out.write_all(&bytes[..bytes.len() / 2])?;
+            Err(e)
+        }
+    }
+}
+
 /// Fails with the fault configured at `point`, if any (for operations that cannot be short).
 pub fn check(point: &str) -> io::Result<()> {
     match injected(point) {

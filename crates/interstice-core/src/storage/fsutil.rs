@@ -1,8 +1,8 @@
 //! Small file-system helpers with the durability the storage layer relies on.
 
-use super::faults::{self, Injected};
+use super::faults;
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename
@@ -37,14 +37,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// Creates `path` with `bytes` and fsyncs it.
 fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut f = File::create(path)?;
-    match faults::injected(faults::FILE_WRITE) {
-        Some(Injected::Short(e)) => {
-            f.write_all(&bytes[..bytes.len() / 2])?;
-            return Err(e);
-        }
-        Some(Injected::Fail(e)) => return Err(e),
-        None => f.write_all(bytes)?,
-    }
+    faults::write_all(faults::FILE_WRITE, &mut f, bytes)?;
     faults::check(faults::FILE_FSYNC)?;
     f.sync_all()
 }

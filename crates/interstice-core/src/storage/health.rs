@@ -45,6 +45,15 @@ impl FaultKind {
     }
 }
 
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FaultKind::Full => "storage full",
+            FaultKind::Io => "storage error",
+        })
+    }
+}
+
 /// One fault, as the operator sees it.
 #[derive(Debug, Clone)]
 pub struct Fault {
@@ -100,13 +109,10 @@ impl Fault {
 
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = match self.kind {
-            FaultKind::Full => "storage full",
-            FaultKind::Io => "storage error",
-        };
         write!(
             f,
-            "{what} ({} failed {:.0?} ago, {} retries): {}",
+            "{} ({} failed {:.0?} ago, {} retries): {}",
+            self.kind,
             self.operation,
             self.since.elapsed(),
             self.retries,

@@ -6,11 +6,10 @@
 //! record that fails its checksum with intact data after it, or any damage in an older segment.
 
 use super::StorageError;
-use super::faults::{self, Injected};
+use super::faults;
 use crate::db::journal::{HEADER_LEN, MAX_RECORD_LEN};
 use interstice_abi::Reader;
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// One change of a record.
@@ -296,14 +295,19 @@ impl LogWriter {
             self.halted = true;
             return Err(StorageError::io(&self.path, e));
         }
-        self.synced_len = self.len;
-        // Keep one buffer's allocation for the journal; the others are freed.
-        if let Some(mut buffer) = self.unsynced.drain(..).next_back() {
+        self.synced(self.len);
+        Ok(())
+    }
+
+    /// Notes that the first `len` bytes are durable: the kept buffers are not needed any more
+    /// (one allocation is kept for the journal, the others are freed).
+    fn synced(&mut self, len: u64) {
+        self.synced_len = len;
+        if let Some(mut buffer) = self.unsynced.pop() {
             buffer.clear();
             self.spare = Some(buffer);
         }
         self.unsynced.clear();
-        Ok(())
     }
 
     /// An emptied buffer to reuse, if a synced one is left.
@@ -394,12 +398,7 @@ impl LogWriter {
                 )),
             });
         }
-        self.synced_len = expected;
-        if let Some(mut buffer) = self.unsynced.drain(..).next_back() {
-            buffer.clear();
-            self.spare = Some(buffer);
-        }
-        self.unsynced.clear();
+        self.synced(expected);
         self.halted = false;
         if let Some(next_seq) = self.rotate_to.take() {
             self.rotate(next_seq)?;
@@ -426,14 +425,7 @@ fn open_append(dir: &Path, path: &Path) -> Result<File, StorageError> {
 
 /// Writes one buffer of records, through the log's fault-injection point.
 fn write_records(file: &mut File, records: &[u8]) -> std::io::Result<()> {
-    match faults::injected(faults::LOG_WRITE) {
-        Some(Injected::Fail(e)) => Err(e),
-        Some(Injected::Short(e)) => {
-            file.write_all(&records[..records.len() / 2])?;
-            Err(e)
-        }
-        None => file.write_all(records),
-    }
+    faults::write_all(faults::LOG_WRITE, file, records)
 }
 
 /// Truncates a segment to `len` bytes, durably.

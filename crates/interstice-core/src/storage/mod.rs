@@ -611,9 +611,7 @@ impl Storage {
         if let Err(e) = self.writer.sync() {
             return Err(self.log_failed("log fsync", e));
         }
-        if let (Some(spare), Some(journal)) = (self.writer.reclaim(), db.journal_mut()) {
-            journal.recycle(spare);
-        }
+        self.recycle_spare(db);
         self.last_sync = std::time::Instant::now();
         if self.config.snapshot_every_records > 0
             && self.records_since_snapshot >= self.config.snapshot_every_records
@@ -664,9 +662,7 @@ impl Storage {
                         fault.since.elapsed()
                     );
                 }
-                if let (Some(spare), Some(journal)) = (self.writer.reclaim(), db.journal_mut()) {
-                    journal.recycle(spare);
-                }
+                self.recycle_spare(db);
                 self.last_sync = std::time::Instant::now();
                 true
             }
@@ -681,6 +677,13 @@ impl Storage {
                 );
                 false
             }
+        }
+    }
+
+    /// Hands the buffer of records made durable back to the journal, for its allocation.
+    fn recycle_spare(&mut self, db: &mut Database) {
+        if let (Some(spare), Some(journal)) = (self.writer.reclaim(), db.journal_mut()) {
+            journal.recycle(spare);
         }
     }
 
