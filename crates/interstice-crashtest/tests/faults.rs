@@ -363,6 +363,8 @@ fn serving_node(dir: &Path, client: &str) -> (App, std::net::SocketAddr, String)
                 nodes: Default::default(),
                 admins: Default::default(),
                 budget: Default::default(),
+                open: false,
+                known_hosts: None,
             }),
     ));
     let deadline = Instant::now() + Duration::from_secs(20);

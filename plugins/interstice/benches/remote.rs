@@ -58,6 +58,8 @@ fn main() {
                     nodes: Default::default(),
                     admins: Default::default(),
                     budget: Default::default(),
+                    open: false,
+                    known_hosts: None,
                 }),
         ));
         interstice::run_single_threaded(&mut app);

@@ -32,6 +32,8 @@ fn serving_node(trusted: TrustedPeers) -> (App, std::net::SocketAddr, String) {
                 nodes: Default::default(),
                 admins: Default::default(),
                 budget: Default::default(),
+                open: false,
+                known_hosts: None,
             }),
     ));
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -310,6 +312,8 @@ fn watching_node(
                 nodes: Default::default(),
                 admins: Default::default(),
                 budget: Default::default(),
+                open: false,
+                known_hosts: None,
             }),
     ));
     app.update();

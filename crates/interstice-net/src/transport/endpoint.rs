@@ -59,13 +59,59 @@ pub enum TransportError {
     /// A message did not decode; the connection is closed.
     #[error(transparent)]
     Decode(#[from] DecodeError),
-    /// The peer refused the handshake.
+    /// The peer refused the handshake (or our key).
     #[error("refused by peer: {0}")]
     Refused(String),
+    /// Nobody answered at the address.
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+}
+
+/// A dial that failed: nobody answering is [`TransportError::Unreachable`]; the other side
+/// closing the connection (refusing our key, say) is [`TransportError::Refused`].
+fn dial_failure(e: &quinn::ConnectionError) -> TransportError {
+    use quinn::ConnectionError as E;
+    match e {
+        E::TimedOut => TransportError::Unreachable("no answer".into()),
+        E::ConnectionClosed(close) => {
+            let reason = String::from_utf8_lossy(&close.reason).into_owned();
+            TransportError::Refused(if reason.is_empty() {
+                close.error_code.to_string()
+            } else {
+                format!("{reason} ({})", close.error_code)
+            })
+        }
+        E::ApplicationClosed(close) => {
+            TransportError::Refused(String::from_utf8_lossy(&close.reason).into_owned())
+        }
+        other => conn(other),
+    }
 }
 
 fn conn<E: std::fmt::Display>(e: E) -> TransportError {
     TransportError::Connection(e.to_string())
+}
+
+/// Whom an endpoint accepts connections from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Admission {
+    /// Only peers whose key is in the trusted set (the default: a private node).
+    #[default]
+    Trusted,
+    /// Any peer, whatever its key (an open node, such as a game host): the peer is still
+    /// authenticated by its key, and what a stranger may ask is for the node to decide.
+    AnyKey,
+}
+
+/// How the key of a node being dialed is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dial {
+    /// It must be in the trusted set.
+    #[default]
+    Trusted,
+    /// Any key is accepted; the caller compares [`Peer::fingerprint`] with what it pinned for
+    /// that address (or pins it: trust on first use) before sending anything.
+    AnyKey,
 }
 
 /// One UDP port that dials and accepts peers.
@@ -73,6 +119,9 @@ fn conn<E: std::fmt::Display>(e: E) -> TransportError {
 pub struct PeerEndpoint {
     endpoint: quinn::Endpoint,
     node_id: String,
+    /// The client side for [`Dial::AnyKey`]: the same identity and transport settings, a
+    /// verifier that takes any key.
+    any_key_client: quinn::ClientConfig,
 }
 
 /// An authenticated connection to a peer, after the handshake.
@@ -129,6 +178,18 @@ impl PeerEndpoint {
         identity: &NodeIdentity,
         trusted: TrustedPeers,
     ) -> Result<PeerEndpoint, TransportError> {
+        Self::bind_with(addr, identity, trusted, Admission::Trusted)
+    }
+
+    /// [`PeerEndpoint::bind`], choosing whom to accept connections from: with
+    /// [`Admission::AnyKey`] any peer gets in, and `trusted` only tells the node's own dials
+    /// whom to reach. Must be called inside a tokio runtime.
+    pub fn bind_with(
+        addr: SocketAddr,
+        identity: &NodeIdentity,
+        trusted: TrustedPeers,
+        admission: Admission,
+    ) -> Result<PeerEndpoint, TransportError> {
         let setup = |e: &dyn std::fmt::Display| TransportError::Setup(e.to_string());
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
@@ -138,24 +199,30 @@ impl PeerEndpoint {
                 trusted: trusted.clone(),
                 provider: provider.clone(),
                 first_use: None,
+                any_key: admission == Admission::AnyKey,
             }))
             .with_single_cert(vec![identity.certificate()], identity.key())
             .map_err(|e| setup(&e))?;
         server.alpn_protocols = vec![ALPN.to_vec()];
-        let mut client = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(|e| setup(&e))?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Pinned {
-                trusted,
-                provider,
-                first_use: None,
-            }))
-            .with_client_auth_cert(vec![identity.certificate()], identity.key())
-            .map_err(|e| setup(&e))?;
-        client.alpn_protocols = vec![ALPN.to_vec()];
+        let client_for = |any_key: bool| -> Result<QuicClientConfig, TransportError> {
+            let mut client = rustls::ClientConfig::builder_with_provider(provider.clone())
+                .with_protocol_versions(&[&rustls::version::TLS13])
+                .map_err(|e| setup(&e))?
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(Pinned {
+                    trusted: trusted.clone(),
+                    provider: provider.clone(),
+                    first_use: None,
+                    any_key,
+                }))
+                .with_client_auth_cert(vec![identity.certificate()], identity.key())
+                .map_err(|e| setup(&e))?;
+            client.alpn_protocols = vec![ALPN.to_vec()];
+            QuicClientConfig::try_from(client).map_err(|e| setup(&e))
+        };
         let server = QuicServerConfig::try_from(server).map_err(|e| setup(&e))?;
-        let client = QuicClientConfig::try_from(client).map_err(|e| setup(&e))?;
+        let client = client_for(false)?;
+        let any_key_client = client_for(true)?;
         // A peer that vanished without closing (killed, unplugged) is noticed within
         // IDLE_TIMEOUT; keep-alives stop a quiet but live connection from timing out.
         let mut transport = quinn::TransportConfig::default();
@@ -173,7 +240,9 @@ impl PeerEndpoint {
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(server));
         server.transport_config(transport.clone());
         let mut client = quinn::ClientConfig::new(Arc::new(client));
-        client.transport_config(transport);
+        client.transport_config(transport.clone());
+        let mut any_key_client = quinn::ClientConfig::new(Arc::new(any_key_client));
+        any_key_client.transport_config(transport);
         // Stateless resets are keyed by the node's own key, so a node that restarts can end its
         // peers' stale connections at once instead of leaving them to time out.
         let reset_secret = sha2::Sha256::new()
@@ -197,6 +266,7 @@ impl PeerEndpoint {
         Ok(PeerEndpoint {
             endpoint,
             node_id: identity.node_id(),
+            any_key_client,
         })
     }
 
@@ -205,15 +275,31 @@ impl PeerEndpoint {
         self.endpoint.local_addr().map_err(conn)
     }
 
-    /// Dials a peer and performs the handshake.
+    /// Dials a peer and performs the handshake (its key must be trusted).
     pub async fn connect(&self, addr: SocketAddr) -> Result<Peer, TransportError> {
-        let connection = self
-            .endpoint
-            .connect(addr, "interstice-node")
+        self.connect_with(addr, Dial::Trusted).await
+    }
+
+    /// Dials a peer and performs the handshake, checking its key as `dial` says.
+    pub async fn connect_with(&self, addr: SocketAddr, dial: Dial) -> Result<Peer, TransportError> {
+        let connecting = match dial {
+            Dial::Trusted => self.endpoint.connect(addr, "interstice-node"),
+            Dial::AnyKey => {
+                self.endpoint
+                    .connect_with(self.any_key_client.clone(), addr, "interstice-node")
+            }
+        };
+        let connection = connecting
             .map_err(conn)?
             .await
-            .map_err(conn)?;
-        let (mut send, mut recv) = connection.open_bi().await.map_err(conn)?;
+            .map_err(|e| dial_failure(&e))?;
+        // The other side checks our key after the TLS handshake completed on ours: its
+        // refusal arrives as the connection closing under the first request.
+        let refused = |e: TransportError| match connection.close_reason() {
+            Some(reason) => dial_failure(&reason),
+            None => e,
+        };
+        let (mut send, mut recv) = connection.open_bi().await.map_err(conn).map_err(refused)?;
         write_frame(
             &mut send,
             &Message::Hello {
@@ -221,9 +307,10 @@ impl PeerEndpoint {
                 node_id: self.node_id.clone(),
             },
         )
-        .await?;
-        send.finish().map_err(conn)?;
-        match read_frame(&mut recv).await? {
+        .await
+        .map_err(refused)?;
+        send.finish().map_err(conn).map_err(refused)?;
+        match read_frame(&mut recv).await.map_err(refused)? {
             Message::Welcome { version, node_id } if SUPPORTED_VERSIONS.contains(&version) => {
                 let peer = peer(connection, node_id, version);
                 check_node_id(&peer)?;
@@ -347,6 +434,7 @@ pub async fn probe_fingerprint(
             trusted: TrustedPeers::default(),
             provider,
             first_use: Some(seen.clone()),
+            any_key: false,
         }))
         .with_client_auth_cert(vec![identity.certificate()], identity.key())
         .map_err(|e| setup(&e))?;

@@ -109,6 +109,12 @@ pub(crate) struct Pinned {
     /// [`probe_fingerprint`](super::endpoint::probe_fingerprint), which sends nothing over
     /// such a connection).
     pub first_use: Option<Arc<std::sync::Mutex<Option<String>>>>,
+    /// Accept any key: an open node's door for strangers
+    /// ([`Admission::AnyKey`](super::endpoint::Admission::AnyKey)), or a dial that pins the key
+    /// itself afterwards ([`Dial::AnyKey`](super::endpoint::Dial::AnyKey)). The peer still
+    /// proves that it holds the key it presents (TLS checks its signature); only *which* key
+    /// is left to the caller.
+    pub any_key: bool,
 }
 
 impl Pinned {
@@ -119,7 +125,7 @@ impl Pinned {
             }
             return Ok(());
         }
-        if self.trusted.accepts(end_entity) {
+        if self.any_key || self.trusted.accepts(end_entity) {
             Ok(())
         } else {
             Err(untrusted())

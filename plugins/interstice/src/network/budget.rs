@@ -43,6 +43,10 @@ pub struct PeerBudget {
     /// flood from one peer then adds at most this many calls to the frame another peer's
     /// call waits for. A peer alone gets the whole frame.
     pub fair_share_per_frame: usize,
+    /// Strangers (keys neither trusted nor admins, let in because the node is
+    /// [open](super::NetworkConfig::open)) connected at once. A new key costs nothing to make,
+    /// so per-key budgets alone do not bound what strangers hold together: this does.
+    pub strangers: usize,
 }
 
 impl Default for PeerBudget {
@@ -58,6 +62,7 @@ impl Default for PeerBudget {
             upload_timeout: Duration::from_secs(60),
             requests_per_frame: 4_096,
             fair_share_per_frame: 16,
+            strangers: 64,
         }
     }
 }
@@ -140,20 +145,32 @@ pub(super) struct Shared {
     connections: Arc<std::sync::Mutex<std::collections::HashMap<Arc<str>, usize>>>,
     /// Fingerprints allowed to publish without asking anyone.
     pub(super) admins: interstice_net::transport::TrustedPeers,
+    /// Fingerprints the node trusts; anyone else connected is a stranger.
+    trusted: interstice_net::transport::TrustedPeers,
     /// Whether a module holds the Module authority (kept current by the world): without one,
     /// only admins may publish, and anyone else's upload is refused at its first chunk.
     pub(super) gatekeeper: Arc<AtomicBool>,
 }
 
 impl Shared {
-    pub(super) fn new(budget: PeerBudget, admins: interstice_net::transport::TrustedPeers) -> Self {
+    pub(super) fn new(
+        budget: PeerBudget,
+        admins: interstice_net::transport::TrustedPeers,
+        trusted: interstice_net::transport::TrustedPeers,
+    ) -> Self {
         Shared {
             budget,
             upload_bytes: Arc::default(),
             connections: Arc::default(),
             admins,
+            trusted,
             gatekeeper: Arc::default(),
         }
+    }
+
+    /// Whether `peer` is neither trusted nor an admin.
+    pub(super) fn is_stranger(&self, peer: &str) -> bool {
+        !self.trusted.contains(peer) && !self.admins.contains(peer)
     }
 
     /// Whether `peer` may start sending an upload: an admin, or anyone while a module holds
@@ -162,16 +179,32 @@ impl Shared {
         self.admins.contains(peer) || self.gatekeeper.load(Ordering::Relaxed)
     }
 
-    /// Counts a new connection of `peer`; `None` when it already has
-    /// [`PeerBudget::connections_per_peer`] open.
-    pub(super) fn connect(&self, peer: &Arc<str>) -> Option<Connection> {
-        let mut open = self.connections.lock().ok()?;
+    /// Counts a new connection of `peer`; refused (saying why) when it already has
+    /// [`PeerBudget::connections_per_peer`] open, or when it is a new stranger and
+    /// [`PeerBudget::strangers`] are connected already.
+    pub(super) fn connect(&self, peer: &Arc<str>, stranger: bool) -> Result<Connection, String> {
+        let mut open = self
+            .connections
+            .lock()
+            .map_err(|_| "the connection count is unavailable".to_string())?;
+        if stranger && !open.contains_key(peer) {
+            let strangers = open.keys().filter(|p| self.is_stranger(p)).count();
+            if strangers >= self.budget.strangers {
+                return Err(format!(
+                    "{} strangers are connected already (the node's limit)",
+                    self.budget.strangers
+                ));
+            }
+        }
         let count = open.entry(peer.clone()).or_default();
         if *count >= self.budget.connections_per_peer {
-            return None;
+            return Err(format!(
+                "{} connections from this key are open already",
+                self.budget.connections_per_peer
+            ));
         }
         *count += 1;
-        Some(Connection {
+        Ok(Connection {
             peer: peer.clone(),
             connections: self.connections.clone(),
         })

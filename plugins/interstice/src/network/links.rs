@@ -13,12 +13,12 @@
 //! When the connection drops, the link waits (50 ms doubling up to [`MAX_BACKOFF`]) and dials
 //! again, until the node stops.
 
-use super::{FromNetwork, RemoteCallOutcome, ToWorld, publish::Served, serve_peer};
-use bevy::log::{debug, warn};
+use super::{FromNetwork, LinkState, RemoteCallOutcome, ToWorld, publish::Served, serve_peer};
+use bevy::log::{debug, info, warn};
 use interstice_net::message::Message;
 use interstice_net::requests::Outstanding;
 use interstice_net::subscription::{Cursor, Delivery};
-use interstice_net::transport::{Peer, PeerEndpoint};
+use interstice_net::transport::{Dial, KnownHosts, Peer, PeerEndpoint, PinOutcome, TransportError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -69,6 +69,26 @@ impl LinkCommand {
     }
 }
 
+/// Why one dial failed, and whether it was a refusal (by either side) rather than silence.
+struct DialFailure {
+    why: String,
+    refused: bool,
+}
+
+impl From<TransportError> for DialFailure {
+    fn from(e: TransportError) -> DialFailure {
+        let refused = matches!(e, TransportError::Refused(_));
+        let why = match e {
+            TransportError::Refused(why) => why,
+            TransportError::Unreachable(_) => "no answer".into(),
+            other => other.to_string(),
+        };
+        // Our own verifier turning the node's key down reads as a handshake failure.
+        let refused = refused || why.contains("not trusted");
+        DialFailure { why, refused }
+    }
+}
+
 /// What every link shares.
 #[derive(Clone)]
 pub(super) struct Context {
@@ -77,9 +97,11 @@ pub(super) struct Context {
     pub stopped: tokio::sync::watch::Receiver<bool>,
     pub served: Served,
     pub budget: super::budget::Shared,
+    /// Keys pinned to addresses, when nodes are dialed with trust on first use.
+    pub known_hosts: Option<KnownHosts>,
 }
 
-struct LinkState {
+struct Wanted {
     /// Wanted subscriptions and where each stands.
     cursors: BTreeMap<(String, String), Cursor>,
     /// Calls not answered yet.
@@ -89,7 +111,7 @@ struct LinkState {
 /// One peer this node stays connected to.
 pub(super) struct Link {
     address: SocketAddr,
-    state: Mutex<LinkState>,
+    state: Mutex<Wanted>,
     changed: Notify,
 }
 
@@ -98,7 +120,7 @@ impl Link {
     pub(super) fn start(address: SocketAddr, context: Context) -> Arc<Link> {
         let link = Arc::new(Link {
             address,
-            state: Mutex::new(LinkState {
+            state: Mutex::new(Wanted {
                 cursors: BTreeMap::new(),
                 calls: Outstanding::new(),
             }),
@@ -108,7 +130,7 @@ impl Link {
         link
     }
 
-    fn lock(&self) -> MutexGuard<'_, LinkState> {
+    fn lock(&self) -> MutexGuard<'_, Wanted> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -137,19 +159,109 @@ impl Link {
     async fn run(self: Arc<Link>, context: Context) {
         let mut stopped = context.stopped.clone();
         let mut backoff = Duration::from_millis(50);
+        // Attempts since the last connection, and how the last one ended.
+        let mut attempt = 1u32;
+        let mut lost: Option<String> = None;
+        let report = |state: LinkState| {
+            let _ = context.to_world.send(FromNetwork::Link {
+                address: self.address,
+                state,
+            });
+        };
+        report(LinkState::Connecting {
+            attempt,
+            last_error: None,
+        });
         loop {
-            match context.endpoint.connect(self.address).await {
+            match self.dial(&context).await {
                 Ok(peer) => {
                     backoff = Duration::from_millis(50);
+                    report(LinkState::Connected {
+                        node_id: peer.node_id.clone(),
+                        fingerprint: peer.fingerprint.clone(),
+                    });
+                    let connection = peer.connection().clone();
                     self.clone().connected(peer, &context).await;
+                    let why = connection
+                        .close_reason()
+                        .map_or_else(|| "connection closed".into(), |r| r.to_string());
+                    attempt = 1;
+                    report(LinkState::Lost {
+                        why: why.clone(),
+                        attempt,
+                    });
+                    lost = Some(why);
                 }
-                Err(e) => debug!("dialing {}: {e}", self.address),
+                Err(failure) => {
+                    debug!("dialing {}: {}", self.address, failure.why);
+                    attempt = attempt.saturating_add(1);
+                    report(if failure.refused {
+                        LinkState::Refused {
+                            why: failure.why,
+                            attempt,
+                        }
+                    } else if lost.is_some() {
+                        LinkState::Lost {
+                            why: failure.why,
+                            attempt,
+                        }
+                    } else {
+                        LinkState::Connecting {
+                            attempt,
+                            last_error: Some(failure.why),
+                        }
+                    });
+                    if failure.refused {
+                        // A refusal is not lifted in milliseconds.
+                        backoff = backoff.max(MAX_BACKOFF / 5);
+                    }
+                }
             }
             tokio::select! {
                 _ = stopped.changed() => return,
                 () = tokio::time::sleep(backoff) => {}
             }
             backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// One attempt: dials, and with trust on first use checks (or pins) the key presented.
+    async fn dial(&self, context: &Context) -> Result<Peer, DialFailure> {
+        let Some(known) = &context.known_hosts else {
+            return context
+                .endpoint
+                .connect(self.address)
+                .await
+                .map_err(DialFailure::from);
+        };
+        let peer = context
+            .endpoint
+            .connect_with(self.address, Dial::AnyKey)
+            .await
+            .map_err(DialFailure::from)?;
+        match known.check(self.address, &peer.fingerprint) {
+            Ok(PinOutcome::Known) => Ok(peer),
+            Ok(PinOutcome::FirstUse) => {
+                info!(
+                    "the node at {} presents key {} (node {}): pinned for this address{}",
+                    self.address,
+                    peer.fingerprint,
+                    peer.node_id,
+                    known
+                        .file()
+                        .map(|f| format!(" in {}", f.display()))
+                        .unwrap_or_default()
+                );
+                Ok(peer)
+            }
+            Err(e) => {
+                peer.connection()
+                    .close(0u32.into(), b"key not the one pinned");
+                Err(DialFailure {
+                    why: e.to_string(),
+                    refused: true,
+                })
+            }
         }
     }
 

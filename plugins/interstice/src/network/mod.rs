@@ -22,7 +22,7 @@ mod serve;
 
 use bevy::prelude::*;
 use interstice_net::message::Message;
-use interstice_net::transport::{NodeIdentity, PeerEndpoint, TrustedPeers};
+use interstice_net::transport::{Admission, NodeIdentity, PeerEndpoint, TrustedPeers};
 use links::{Link, LinkCommand};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 pub use budget::PeerBudget;
+pub use interstice_net::transport::{Invite, KnownHosts, PinError};
 pub use remote::RemoteCallOutcome;
 
 /// Where and as whom a node listens for peers.
@@ -56,6 +57,19 @@ pub struct NetworkConfig {
     pub admins: TrustedPeers,
     /// What one peer may ask of the node at once, and how fast.
     pub budget: PeerBudget,
+    /// An open node: peers whose key it has never seen (strangers) may connect too. A stranger
+    /// is known by its key alone and may only call public reducers, run public queries and
+    /// subscribe to public tables — never publish, upgrade or remove a module, never reach a
+    /// private one (see `docs/security.md`). Off by default; a game host turns it on.
+    pub open: bool,
+    /// Trust on first use for the nodes this node dials: when set, a node reached by address
+    /// need not be in `trusted`; the key it presents the first time is pinned to its address
+    /// here (and saved, when the pins have a file), and a later connection presenting another
+    /// key is refused ([`LinkState::Refused`]). An [`Invite`](interstice_net::transport::Invite)
+    /// pins the key before the first connection ([`KnownHosts::pin`]).
+    ///
+    /// [`KnownHosts::pin`]: interstice_net::transport::KnownHosts::pin
+    pub known_hosts: Option<KnownHosts>,
 }
 
 impl NetworkConfig {
@@ -69,6 +83,8 @@ impl NetworkConfig {
             nodes: Default::default(),
             admins: TrustedPeers::default(),
             budget: PeerBudget::default(),
+            open: false,
+            known_hosts: None,
         }
     }
 
@@ -118,6 +134,9 @@ impl Reply {
 struct Inbound {
     /// The peer's certificate fingerprint.
     peer: Arc<str>,
+    /// Whether the peer is a stranger (neither trusted nor an admin: in only because the node
+    /// is open).
+    stranger: bool,
     /// Its node id.
     node_id: String,
     message: Message,
@@ -164,13 +183,93 @@ enum FromNetwork {
     CallAnswered(RemoteCallOutcome),
     /// A module upload, every chunk received.
     Upload(Upload),
+    /// A dialed node's link changed state.
+    Link {
+        address: SocketAddr,
+        state: LinkState,
+    },
 }
 
-/// What this node knows of each peer, by node id.
+/// Where the link to a node this node dials stands — what a player waiting to join sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkState {
+    /// Dialing; never connected yet. `last_error` says why the previous attempt failed.
+    Connecting {
+        /// Attempts so far, this one included.
+        attempt: u32,
+        /// Why the previous attempt failed, if one did.
+        last_error: Option<String>,
+    },
+    /// Connected to the node with this id.
+    Connected {
+        /// Its node id.
+        node_id: String,
+        /// Its key's fingerprint.
+        fingerprint: String,
+    },
+    /// The node refused this one (it does not accept our key) or this one refused it (its
+    /// key is not the one trusted or pinned for the address). Dialing goes on, more slowly: a
+    /// refusal may be lifted (`node add` on the other side).
+    Refused {
+        /// Why, in words.
+        why: String,
+        /// Attempts since the last connection.
+        attempt: u32,
+    },
+    /// It was connected and the connection ended; redialing.
+    Lost {
+        /// Why the connection ended, or the last attempt failed.
+        why: String,
+        /// Attempts since it was lost.
+        attempt: u32,
+    },
+}
+
+impl std::fmt::Display for LinkState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LinkState::Connecting {
+                attempt,
+                last_error: None,
+            } => write!(f, "connecting (attempt {attempt})"),
+            LinkState::Connecting {
+                attempt,
+                last_error: Some(e),
+            } => write!(f, "connecting (attempt {attempt}; last: {e})"),
+            LinkState::Connected { node_id, .. } => write!(f, "connected to {node_id}"),
+            LinkState::Refused { why, .. } => write!(f, "refused: {why}"),
+            LinkState::Lost { why, attempt } => {
+                write!(f, "lost ({why}); reconnecting (attempt {attempt})")
+            }
+        }
+    }
+}
+
+/// A dialed node's link, as [`PeerHealth::dialed`] keeps it.
+#[derive(Debug, Clone)]
+pub struct DialedNode {
+    /// Where the link stands.
+    pub state: LinkState,
+    /// Since when.
+    pub since: Instant,
+    /// The latest round-trip time while connected.
+    pub rtt: Option<Duration>,
+}
+
+/// What this node knows of each peer, by node id, and of each node it dials, by address.
 #[derive(Resource, Debug, Clone, Default)]
 pub struct PeerHealth {
     /// Every peer seen since start.
     pub peers: std::collections::BTreeMap<String, PeerState>,
+    /// The nodes this node dials (its `dial` list and the nodes its modules use), by address.
+    pub dialed: std::collections::BTreeMap<SocketAddr, DialedNode>,
+}
+
+impl PeerHealth {
+    /// The link to the node dialed at `address`, if it is dialed.
+    pub fn link(&self, address: SocketAddr) -> Option<&DialedNode> {
+        self.dialed.get(&address)
+    }
 }
 
 /// One peer's state.
@@ -367,7 +466,7 @@ pub(crate) fn add(app: &mut App, config: NetworkConfig) {
     let node_id = config.node_id();
     let config_nodes = config.nodes.clone();
     let admins = config.admins.clone();
-    let shared = budget::Shared::new(config.budget, config.admins.clone());
+    let shared = budget::Shared::new(config.budget, config.admins.clone(), config.trusted.clone());
     let gatekeeper = GatekeeperFlag(shared.gatekeeper.clone());
     let per_frame = config.budget.requests_per_frame.max(1);
     let fair_share = config.budget.fair_share_per_frame;
@@ -428,14 +527,23 @@ fn run_network(
         }
     };
     runtime.block_on(async move {
-        let endpoint =
-            match PeerEndpoint::bind(config.listen, &config.identity, config.trusted.clone()) {
-                Ok(endpoint) => Arc::new(endpoint),
-                Err(e) => {
-                    let _ = to_world.send(FromNetwork::Failed(e.to_string()));
-                    return;
-                }
-            };
+        let admission = if config.open {
+            Admission::AnyKey
+        } else {
+            Admission::Trusted
+        };
+        let endpoint = match PeerEndpoint::bind_with(
+            config.listen,
+            &config.identity,
+            config.trusted.clone(),
+            admission,
+        ) {
+            Ok(endpoint) => Arc::new(endpoint),
+            Err(e) => {
+                let _ = to_world.send(FromNetwork::Failed(e.to_string()));
+                return;
+            }
+        };
         match endpoint.local_addr() {
             Ok(addr) => {
                 let _ = to_world.send(FromNetwork::Listening(addr));
@@ -452,6 +560,7 @@ fn run_network(
             stopped: stopped.clone(),
             served: served.clone(),
             budget: shared.clone(),
+            known_hosts: config.known_hosts.clone(),
         };
         let mut links: HashMap<SocketAddr, Arc<Link>> = HashMap::new();
         for address in config.dial.clone() {
@@ -499,16 +608,22 @@ async fn serve_peer(
     shared: budget::Shared,
 ) {
     let fingerprint: Arc<str> = peer.fingerprint.as_str().into();
-    let Some(_counted) = shared.connect(&fingerprint) else {
-        warn!(
-            "peer {} already has {} connections open: this one is closed",
-            peer.node_id, shared.budget.connections_per_peer
-        );
-        peer.connection()
-            .close(0u32.into(), b"too many connections from this peer");
-        return;
+    // A node this one dialed is no stranger: it chose to reach it.
+    let stranger = address.is_none() && shared.is_stranger(&fingerprint);
+    let _counted = match shared.connect(&fingerprint, stranger) {
+        Ok(counted) => counted,
+        Err(why) => {
+            warn!("peer {}: {why}; connection closed", peer.node_id);
+            peer.connection().close(0u32.into(), why.as_bytes());
+            return;
+        }
     };
-    info!("peer {} connected ({})", peer.node_id, peer.fingerprint);
+    info!(
+        "peer {} connected ({}{})",
+        peer.node_id,
+        peer.fingerprint,
+        if stranger { ", a stranger" } else { "" }
+    );
     let _ = to_world.send(FromNetwork::Connected {
         node_id: peer.node_id.clone(),
         fingerprint: peer.fingerprint.clone(),
@@ -650,7 +765,13 @@ async fn serve_peer(
         } = message
         {
             // Decided before anything is buffered: who may upload at all, and how many at once.
-            let refusal = if !shared.may_upload(&fingerprint) {
+            let refusal = if stranger {
+                Some(interstice_net::RemoteError::NotPermitted(
+                    "this node is open to strangers for public reducers, queries and \
+                     subscriptions only: publishing needs a key it trusts"
+                        .into(),
+                ))
+            } else if !shared.may_upload(&fingerprint) {
                 Some(interstice_net::RemoteError::NotPermitted(
                     "only this node's owner may publish modules".into(),
                 ))
@@ -731,6 +852,7 @@ async fn serve_peer(
         }
         let inbound = Inbound {
             peer: fingerprint.clone(),
+            stranger,
             node_id: peer.node_id.clone(),
             message,
             reply: Reply {

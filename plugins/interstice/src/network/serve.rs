@@ -7,8 +7,8 @@
 
 use super::remote::{RemoteCallOutcome, WantedLinks};
 use super::{
-    Backlog, FromNetwork, GatekeeperFlag, Inbound, NetworkInbox, NetworkStatus, PeerHealth,
-    PeerState, Reply,
+    Backlog, DialedNode, FromNetwork, GatekeeperFlag, Inbound, LinkState, NetworkInbox,
+    NetworkStatus, PeerHealth, PeerState, Reply,
 };
 use bevy::prelude::*;
 use interstice_abi::Visibility;
@@ -280,6 +280,7 @@ pub(super) fn serve_requests(
     for item in batch {
         let Inbound {
             peer,
+            stranger,
             node_id,
             message,
             reply,
@@ -400,6 +401,40 @@ pub(super) fn serve_requests(
                     state.rtt = Some(rtt);
                     state.last_seen = Instant::now();
                 }
+                for link in health.dialed.values_mut() {
+                    if matches!(&link.state, LinkState::Connected { node_id: id, .. } if *id == node_id)
+                    {
+                        link.rtt = Some(rtt);
+                    }
+                }
+                continue;
+            }
+            FromNetwork::Link { address, state } => {
+                match &state {
+                    LinkState::Connected { node_id, .. } => {
+                        info!("link to {address}: connected to {node_id}")
+                    }
+                    LinkState::Refused { why, attempt: 1 } => {
+                        warn!("link to {address}: refused: {why}")
+                    }
+                    LinkState::Lost { why, attempt: 1 } => {
+                        warn!("link to {address}: lost ({why}); reconnecting")
+                    }
+                    _ => {}
+                }
+                let rtt = health
+                    .dialed
+                    .get(&address)
+                    .filter(|_| matches!(state, LinkState::Connected { .. }))
+                    .and_then(|link| link.rtt);
+                health.dialed.insert(
+                    address,
+                    DialedNode {
+                        state,
+                        since: Instant::now(),
+                        rtt,
+                    },
+                );
                 continue;
             }
         };
@@ -502,6 +537,12 @@ pub(super) fn serve_requests(
                     }
                 }
             }
+            Message::Remove { request, module } if stranger => Message::RemoveResult {
+                request,
+                outcome: Err(RemoteError::NotPermitted(format!(
+                    "node {node_id} is a stranger here: it may not remove `{module}`"
+                ))),
+            },
             Message::Remove { request, module } => {
                 let outcome = authorize(
                     &admins.0,

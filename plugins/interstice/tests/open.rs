@@ -1,0 +1,424 @@
+//! Open nodes and nodes joined by address, over real UDP on 127.0.0.1: a stranger's key gets
+//! into an open node and reaches its public reducers, queries and tables — nothing else, even
+//! where a Module-authority module would let a trusted peer publish; a node dialed with trust
+//! on first use pins the key it met and refuses another one later, saying why.
+
+mod common;
+
+use bevy::prelude::*;
+use common::*;
+use interstice::network::{KnownHosts, LinkState, NetworkConfig, NetworkStatus, PeerHealth};
+use interstice::prelude::*;
+use interstice_net::message::{Message, RemoteError};
+use interstice_net::transport::{NodeIdentity, PeerEndpoint, TransportError, TrustedPeers};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// An open node with `hello` (public), `kitchen` (private) and `gatekeeper` (the Module
+/// authority, which lets anyone publish), listening on `listen`.
+fn open_node(
+    identity: Arc<NodeIdentity>,
+    listen: SocketAddr,
+    strangers: usize,
+) -> (App, SocketAddr) {
+    let mut network = NetworkConfig::new(listen, identity);
+    network.open = true;
+    network.budget.strangers = strangers;
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        IntersticePlugin::default()
+            .with_module_bytes("hello", wasm("hello"))
+            .with_module_bytes("kitchen", wasm("kitchen"))
+            .with_module_bytes("gatekeeper", wasm("gatekeeper"))
+            .with_network(network),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        app.update();
+        if let Some(addr) = app.world().resource::<NetworkStatus>().local_addr {
+            return (app, addr);
+        }
+        if let Some(e) = &app.world().resource::<NetworkStatus>().error {
+            // The port of a node that just stopped may take a moment to free.
+            assert!(Instant::now() < deadline, "the node cannot listen: {e}");
+            std::thread::sleep(Duration::from_millis(50));
+            return open_node(
+                Arc::new(NodeIdentity::generate().unwrap()),
+                listen,
+                strangers,
+            );
+        }
+        assert!(Instant::now() < deadline, "the node never listened");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Runs `client` on its own thread while `app` keeps updating.
+fn with_client<T: Send + 'static>(app: &mut App, client: impl FnOnce() -> T + Send + 'static) -> T {
+    let handle = std::thread::spawn(client);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !handle.is_finished() {
+        app.update();
+        assert!(Instant::now() < deadline, "the client did not finish");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    handle.join().expect("client thread")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// What a stranger got for each thing it asked.
+#[derive(Debug)]
+struct Answers {
+    call: Message,
+    query: Message,
+    private_query: Message,
+    subscribe: Message,
+    publish: Message,
+    remove: Message,
+    remove_private: Message,
+}
+
+#[test]
+fn a_stranger_on_an_open_node_reaches_public_things_only() {
+    let (mut app, addr) = open_node(
+        Arc::new(NodeIdentity::generate().unwrap()),
+        "127.0.0.1:0".parse().unwrap(),
+        64,
+    );
+    let hello = wasm("hello");
+    let answers = with_client(&mut app, move || {
+        runtime().block_on(async move {
+            // A key the node has never seen; it trusts the node's key by trying any.
+            let stranger = NodeIdentity::generate().unwrap();
+            let endpoint = PeerEndpoint::bind(
+                "127.0.0.1:0".parse().unwrap(),
+                &stranger,
+                Default::default(),
+            )
+            .unwrap();
+            let peer = endpoint
+                .connect_with(addr, interstice_net::transport::Dial::AnyKey)
+                .await
+                .expect("an open node lets a stranger in");
+            let ask = |m: Message| {
+                let peer = peer.clone();
+                async move { peer.request(&m).await.expect("an answer") }
+            };
+            let mut args = Vec::new();
+            interstice_abi::codec::write_str(&mut args, "stranger");
+            let answers = Answers {
+                call: ask(Message::CallReducer {
+                    request: 1,
+                    module: "hello".into(),
+                    reducer: "hello".into(),
+                    args,
+                })
+                .await,
+                query: ask(Message::Query {
+                    request: 2,
+                    module: "hello".into(),
+                    query: "greeting_count".into(),
+                    args: Vec::new(),
+                })
+                .await,
+                private_query: ask(Message::Query {
+                    request: 3,
+                    module: "kitchen".into(),
+                    query: "setting".into(),
+                    args: Vec::new(),
+                })
+                .await,
+                subscribe: peer
+                    .open_stream(&Message::Subscribe {
+                        subscription: 1,
+                        module: "hello".into(),
+                        table: "greetings".into(),
+                        from_seq: 1,
+                    })
+                    .await
+                    .expect("a stream")
+                    .next()
+                    .await
+                    .expect("an answer"),
+                publish: peer.upload(4, &hello, false).await.expect("an answer"),
+                remove: ask(Message::Remove {
+                    request: 5,
+                    module: "hello".into(),
+                })
+                .await,
+                remove_private: ask(Message::Remove {
+                    request: 6,
+                    module: "kitchen".into(),
+                })
+                .await,
+            };
+            endpoint.close();
+            answers
+        })
+    });
+    assert!(
+        matches!(
+            answers.call,
+            Message::CallResult {
+                outcome: Ok(()),
+                ..
+            }
+        ),
+        "{answers:?}"
+    );
+    assert!(
+        matches!(answers.query, Message::QueryResult { outcome: Ok(_), .. }),
+        "{answers:?}"
+    );
+    assert!(
+        matches!(
+            answers.private_query,
+            Message::QueryResult {
+                outcome: Err(RemoteError::NotFound(_)),
+                ..
+            }
+        ),
+        "{answers:?}"
+    );
+    assert!(
+        matches!(
+            answers.subscribe,
+            Message::Subscribed { outcome: Ok(_), .. }
+        ),
+        "{answers:?}"
+    );
+    // The gatekeeper would let a trusted peer publish; a stranger is refused before it asks.
+    match &answers.publish {
+        Message::PublishResult {
+            outcome: Err(RemoteError::NotPermitted(why)),
+            ..
+        } => assert!(why.contains("strangers"), "{why}"),
+        other => panic!("a stranger's upload got {other:?}"),
+    }
+    for remove in [&answers.remove, &answers.remove_private] {
+        match remove {
+            Message::RemoveResult {
+                outcome: Err(RemoteError::NotPermitted(why)),
+                ..
+            } => assert!(why.contains("stranger"), "{why}"),
+            other => panic!("a stranger's remove got {other:?}"),
+        }
+    }
+    // The call ran, once; the modules are all still there.
+    assert_eq!(
+        query::<_, u64>(&mut app, "hello", "greeting_count", ()),
+        Ok(1)
+    );
+    let modules = app.world().resource::<interstice::Modules>();
+    for module in ["hello", "kitchen", "gatekeeper"] {
+        assert!(modules.schema(module).is_some(), "{module} is gone");
+    }
+}
+
+#[test]
+fn strangers_beyond_the_limit_are_turned_away_and_a_closed_node_says_refused() {
+    let (mut app, addr) = open_node(
+        Arc::new(NodeIdentity::generate().unwrap()),
+        "127.0.0.1:0".parse().unwrap(),
+        1,
+    );
+    let (first, second) = with_client(&mut app, move || {
+        runtime().block_on(async move {
+            let connect = |identity: NodeIdentity| async move {
+                let endpoint = PeerEndpoint::bind(
+                    "127.0.0.1:0".parse().unwrap(),
+                    &identity,
+                    Default::default(),
+                )
+                .unwrap();
+                let peer = endpoint
+                    .connect_with(addr, interstice_net::transport::Dial::AnyKey)
+                    .await;
+                (endpoint, peer)
+            };
+            let (_one, first) = connect(NodeIdentity::generate().unwrap()).await;
+            // Kept open (a dropped connection closes) while the second one tries.
+            let first = first.unwrap();
+            let first_ping = first.ping().await.is_ok();
+            let (_two, second) = connect(NodeIdentity::generate().unwrap()).await;
+            // Closed right after the handshake: the refusal arrives with the handshake's end
+            // or under the first request.
+            let second_ping = match second {
+                Err(e) => e.to_string(),
+                Ok(second) => match second.ping().await {
+                    Ok(_) => "answered".to_string(),
+                    Err(_) => second
+                        .connection()
+                        .close_reason()
+                        .map(|r| r.to_string())
+                        .unwrap_or_default(),
+                },
+            };
+            drop(first);
+            (first_ping, second_ping)
+        })
+    });
+    assert!(first, "the first stranger was not answered");
+    assert!(
+        second.contains("strangers are connected already"),
+        "{second}"
+    );
+
+    // A node that is not open refuses an unknown key, and the dialer learns it was refused.
+    let identity = Arc::new(NodeIdentity::generate().unwrap());
+    let mut closed = App::new();
+    closed.add_plugins((
+        MinimalPlugins,
+        IntersticePlugin::default()
+            .with_network(NetworkConfig::new("127.0.0.1:0".parse().unwrap(), identity)),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let closed_addr = loop {
+        closed.update();
+        if let Some(addr) = closed.world().resource::<NetworkStatus>().local_addr {
+            break addr;
+        }
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let refused = with_client(&mut closed, move || {
+        runtime().block_on(async move {
+            let endpoint = PeerEndpoint::bind(
+                "127.0.0.1:0".parse().unwrap(),
+                &NodeIdentity::generate().unwrap(),
+                TrustedPeers::default(),
+            )
+            .unwrap();
+            endpoint
+                .connect_with(closed_addr, interstice_net::transport::Dial::AnyKey)
+                .await
+                .map(drop)
+        })
+    });
+    assert!(
+        matches!(refused, Err(TransportError::Refused(_))),
+        "{refused:?}"
+    );
+}
+
+/// A guest node (no modules) dialing `host` with trust on first use, pins in `known`.
+fn guest(known: KnownHosts, host: SocketAddr) -> App {
+    let mut network = NetworkConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        Arc::new(NodeIdentity::generate().unwrap()),
+    );
+    network.known_hosts = Some(known);
+    network.dial = vec![host];
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        IntersticePlugin::default().with_network(network),
+    ));
+    app
+}
+
+fn link_state(app: &App, host: SocketAddr) -> Option<LinkState> {
+    app.world()
+        .resource::<PeerHealth>()
+        .link(host)
+        .map(|l| l.state.clone())
+}
+
+/// Runs both apps until the guest's link to `host` is in a state `wanted` accepts.
+fn until(
+    host_app: &mut App,
+    guest: &mut App,
+    host: SocketAddr,
+    wanted: impl Fn(&LinkState) -> bool,
+) -> LinkState {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        host_app.update();
+        guest.update();
+        if let Some(state) = link_state(guest, host)
+            && wanted(&state)
+        {
+            return state;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the guest's link stayed {:?}",
+            link_state(guest, host)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_host_joined_by_address_is_pinned_on_first_use_and_a_new_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("known_hosts");
+    let host_key = Arc::new(NodeIdentity::generate().unwrap());
+    let (mut host, addr) = open_node(host_key.clone(), "127.0.0.1:0".parse().unwrap(), 64);
+    let mut visitor = guest(KnownHosts::load(&file).unwrap(), addr);
+    let state = until(&mut host, &mut visitor, addr, |s| {
+        matches!(s, LinkState::Connected { .. })
+    });
+    assert_eq!(
+        state,
+        LinkState::Connected {
+            node_id: host_key.node_id(),
+            fingerprint: host_key.fingerprint(),
+        }
+    );
+    let pins = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        pins.contains(&format!("{addr} {}", host_key.fingerprint())),
+        "{pins}"
+    );
+    // The round trip is measured for the player to see.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while visitor
+        .world()
+        .resource::<PeerHealth>()
+        .link(addr)
+        .and_then(|l| l.rtt)
+        .is_none()
+    {
+        host.update();
+        visitor.update();
+        assert!(Instant::now() < deadline, "no round-trip time");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    // The host stops: the guest sees the link lost and keeps trying.
+    drop(host);
+    let mut nothing = App::new();
+    let lost = until(&mut nothing, &mut visitor, addr, |s| {
+        matches!(s, LinkState::Lost { .. })
+    });
+    assert!(matches!(lost, LinkState::Lost { .. }), "{lost:?}");
+
+    // Someone else answers on that address with another key: refused, and the guest says why.
+    let (mut impostor, _) = open_node(Arc::new(NodeIdentity::generate().unwrap()), addr, 64);
+    let refused = until(&mut impostor, &mut visitor, addr, |s| {
+        matches!(s, LinkState::Refused { .. })
+    });
+    let LinkState::Refused { why, .. } = refused else {
+        unreachable!()
+    };
+    assert!(
+        why.contains(&host_key.fingerprint()) && why.contains("pinned"),
+        "{why}"
+    );
+    // A fresh start of the guest reads the pin from the file and refuses again.
+    drop(visitor);
+    let mut again = guest(KnownHosts::load(&file).unwrap(), addr);
+    let refused = until(&mut impostor, &mut again, addr, |s| {
+        !matches!(s, LinkState::Connecting { .. })
+    });
+    assert!(matches!(refused, LinkState::Refused { .. }), "{refused:?}");
+}
