@@ -281,6 +281,7 @@ mod tests {
                 ..PeerBudget::default()
             },
             Default::default(),
+            Default::default(),
         );
         let held = shared.reserve_upload(60).unwrap();
         assert!(shared.reserve_upload(41).is_none());
