@@ -23,6 +23,7 @@ pub mod draw;
 pub mod input;
 pub mod key_hash;
 pub mod limits;
+pub mod node_id;
 pub mod protocol;
 pub mod schema;
 pub mod typed;
@@ -31,6 +32,7 @@ pub mod value;
 
 pub use codec::{DecodeError, Reader};
 pub use key_hash::{KeyHash, KeyHasher};
+pub use node_id::node_id_of;
 pub use protocol::{ABI_VERSION, HostError};
 pub use schema::{
     Authority, Binding, EventSpec, IndexKind, IndexSchema, ModuleSchema, NodeBinding,

@@ -34,6 +34,7 @@
 //! | `random_seed` | `() -> i64` | the call's deterministic random seed |
 //! | `call_module` | `(kind: i32, ptr: i32, len: i32) -> i64` | call another module's reducer (kind 0) or query (1) on this node, or send a reducer call to another node (2) |
 //! | `caller` | `() -> i64` | the calling module's name |
+//! | `caller_node` | `() -> i64` | the node id of the peer whose remote call this is |
 //! | `file_op` | `(op: i32, ptr: i32, len: i32) -> i64` | a [`FileOp`] in the module's file sandbox (File authority) |
 //! | `gpu_submit` | `(ptr: i32, len: i32) -> i64` | add postcard [`DrawCommand`](crate::draw::DrawCommand)s to this frame's draw list (Gpu authority) |
 //! | `audio_write` | `(ptr: i32, len: i32) -> i64` | queue interleaved little-endian `f32` samples for the output device (Audio authority) |
@@ -113,6 +114,11 @@ pub mod imports {
     /// `caller() -> i64`: the length of the calling module's name, left as the response, or
     /// -1 when the call came from outside any module.
     pub const CALLER: &str = "caller";
+    /// `caller_node() -> i64`: the length of the node id of the peer whose remote call this
+    /// transaction runs, left as the response, or -1 when the call came from this node. The id
+    /// is bound to the peer's key ([`node_id_of`](crate::node_id_of)): a peer cannot claim
+    /// another's.
+    pub const CALLER_NODE: &str = "caller_node";
     /// `file_op(op, ptr, len) -> outcome`: a [`FileOp`](super::FileOp) on a path in the
     /// module's own directory (payload `path: str`, then `bytes` for a write); only for the
     /// holder of the File authority; answers like `table_op`.

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use wasmtime::{Engine, InstancePre, Linker, Module};
 
 /// Every function a module may import.
-const HOST_FUNCTIONS: [&str; 15] = [
+const HOST_FUNCTIONS: [&str; 16] = [
     imports::LOG,
     imports::PANIC,
     imports::RESOLVE_TABLE,
@@ -34,6 +34,7 @@ const HOST_FUNCTIONS: [&str; 15] = [
     imports::RANDOM_SEED,
     imports::CALL_MODULE,
     imports::CALLER,
+    imports::CALLER_NODE,
     imports::FILE_OP,
     imports::GPU_SUBMIT,
     imports::AUDIO_WRITE,
@@ -99,6 +100,9 @@ pub struct CallEnv {
     invocation: u64,
     /// Nested calls made so far in this transaction: each gets its own random seed.
     calls: u64,
+    /// The peer whose remote call the transaction runs (its node id), for every module the
+    /// transaction reaches.
+    caller_node: Option<Arc<str>>,
 }
 
 impl LoadedModule {
@@ -889,6 +893,10 @@ impl Modules {
         let memory_cap = self.config.memory_cap;
         // Meant for this call only, whatever happens to it.
         let origin = self.origin.take();
+        let caller_node: Option<Arc<str>> = match (entry, &origin) {
+            (Entry::Reducer(_), Some((peer, _))) => Some(interstice_abi::node_id_of(peer).into()),
+            _ => None,
+        };
         let cursor = self.cursor.take();
         if let (Entry::Reducer(_), Some((key, seq))) = (entry, &cursor)
             && let Some(module) = self.slots.get(slot).and_then(Option::as_ref)
@@ -946,6 +954,7 @@ impl Modules {
         state.now_ms = self.now_ms;
         state.random_seed = random_seed(self.invocation, self.now_ms, &loaded.name);
         state.caller = None;
+        state.caller_node = caller_node;
         if state.schema.is_none() {
             state.schema = Some(loaded.schema.clone());
         }
@@ -966,6 +975,7 @@ impl Modules {
                 now_ms: self.now_ms,
                 invocation: self.invocation,
                 calls: 0,
+                caller_node: state.caller_node.clone(),
             });
         }
 
@@ -1372,6 +1382,7 @@ fn run_nested(
         &target.name,
     );
     state.caller = Some(from.clone());
+    state.caller_node = env.caller_node.clone();
     state.nested.clear();
     if state.schema.is_none() {
         state.schema = Some(schema.clone());

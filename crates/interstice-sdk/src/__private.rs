@@ -383,6 +383,13 @@ pub fn caller() -> Option<String> {
     (len >= 0).then(|| String::from_utf8_lossy(&take_response(len as usize)).into_owned())
 }
 
+/// The node id of the peer whose remote call this is, if any.
+pub fn caller_node() -> Option<String> {
+    // SAFETY: plain value call.
+    let len = unsafe { ffi::caller_node() };
+    (len >= 0).then(|| String::from_utf8_lossy(&take_response(len as usize)).into_owned())
+}
+
 /// Decodes a query result.
 pub fn decode_result<R: IntersticeType>(bytes: &[u8]) -> Result<R, HostError> {
     R::from_bytes(bytes).map_err(|e| HostError::InvalidPayload(format!("query result: {e}")))

@@ -173,6 +173,14 @@ pub trait QueryCaller {
     fn caller(&self) -> Option<String> {
         crate::__private::caller()
     }
+
+    /// The node id of the peer whose remote reducer call this transaction runs, or `None`
+    /// for a call made on this node (a game system, the schedule, an event, the CLI's own
+    /// node). It is bound to the peer's key, so a game can tie a player to it: only that key
+    /// can call as that node again. Modules called from such a reducer see it too.
+    fn caller_node(&self) -> Option<String> {
+        crate::__private::caller_node()
+    }
 }
 
 impl QueryCaller for ReducerContext {}

@@ -15,6 +15,7 @@ mod imp {
         pub fn random_seed() -> i64;
         pub fn call_module(kind: u32, ptr: *const u8, len: usize) -> i64;
         pub fn caller() -> i64;
+        pub fn caller_node() -> i64;
         pub fn file_op(op: u32, ptr: *const u8, len: usize) -> i64;
         pub fn gpu_submit(ptr: *const u8, len: usize) -> i64;
         pub fn audio_write(ptr: *const u8, len: usize) -> i64;
@@ -57,6 +58,9 @@ mod imp {
         panic!("{NEEDS_NODE}")
     }
     pub unsafe fn caller() -> i64 {
+        panic!("{NEEDS_NODE}")
+    }
+    pub unsafe fn caller_node() -> i64 {
         panic!("{NEEDS_NODE}")
     }
     pub unsafe fn file_op(_op: u32, _ptr: *const u8, _len: usize) -> i64 {

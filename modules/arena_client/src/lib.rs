@@ -12,10 +12,16 @@ interstice_module!();
 pub struct Avatar {
     #[primary_key]
     pub name: String,
+    /// The node id of the node playing it (empty: the host's own player).
+    pub owner: String,
     pub x: f32,
     pub y: f32,
     pub hue: f32,
     pub score: u32,
+    /// The last steering input the host applied.
+    pub input: u64,
+    /// When it last moved, in the host's milliseconds.
+    pub moved_at: u64,
 }
 
 /// A coin, as the host's arena last said.
@@ -37,20 +43,29 @@ fn join(ctx: ReducerContext, name: String, hue: f32) -> Result<(), HostError> {
     bindings::arena_node::arena::join(&ctx, name, hue)
 }
 
-/// Steers `name` on the host's arena.
+/// Steers `name` on the host's arena (`input` numbers the input, for prediction).
 #[reducer]
-fn steer(ctx: ReducerContext, name: String, dx: f32, dy: f32) -> Result<(), HostError> {
-    bindings::arena_node::arena::steer(&ctx, name, dx, dy)
+fn steer(ctx: ReducerContext, name: String, dx: f32, dy: f32, input: u64) -> Result<(), HostError> {
+    bindings::arena_node::arena::steer(&ctx, name, dx, dy, input)
+}
+
+/// Takes `name` out of the host's arena.
+#[reducer]
+fn leave(ctx: ReducerContext, name: String) -> Result<(), HostError> {
+    bindings::arena_node::arena::leave(&ctx, name)
 }
 
 fn keep_avatar(ctx: &ReducerContext, p: RemotePlayer) -> Result<(), HostError> {
     let avatars = ctx.current.tables.avatar();
     let avatar = Avatar {
         name: p.name,
+        owner: p.owner,
         x: p.x,
         y: p.y,
         hue: p.hue,
         score: p.score,
+        input: p.input,
+        moved_at: p.moved_at,
     };
     if avatars.get(&avatar.name).is_some() {
         avatars.update(avatar).map(drop)

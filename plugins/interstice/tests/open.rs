@@ -422,3 +422,138 @@ fn a_host_joined_by_address_is_pinned_on_first_use_and_a_new_key_is_refused() {
     });
     assert!(matches!(refused, LinkState::Refused { .. }), "{refused:?}");
 }
+
+/// An open node hosting the arena.
+fn arena_host() -> (App, SocketAddr) {
+    let mut network = NetworkConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        Arc::new(NodeIdentity::generate().unwrap()),
+    );
+    network.open = true;
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        IntersticePlugin::default()
+            .with_module_bytes("arena", wasm("arena"))
+            .with_network(network),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        app.update();
+        if let Some(addr) = app.world().resource::<NetworkStatus>().local_addr {
+            return (app, addr);
+        }
+        assert!(Instant::now() < deadline, "the node never listened");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn arena_call(request: u64, reducer: &str, args: impl interstice::abi::typed::Args) -> Message {
+    let mut bytes = Vec::new();
+    args.encode_args(&mut bytes);
+    Message::CallReducer {
+        request,
+        module: "arena".into(),
+        reducer: reducer.into(),
+        args: bytes,
+    }
+}
+
+fn players(app: &mut App) -> Vec<arena::Player> {
+    let db = app.world().resource::<interstice::Database>();
+    let table = db.table("arena", "player").expect("the player table");
+    let mut buffer = Vec::new();
+    table
+        .rows()
+        .map(|row| {
+            buffer.clear();
+            table.encode_row(row, &mut buffer);
+            <arena::Player as interstice::IntersticeType>::from_bytes(&buffer).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn an_arena_player_belongs_to_the_key_that_joined_it() {
+    let (mut app, addr) = arena_host();
+    let (alice, mallory) = (
+        NodeIdentity::generate().unwrap(),
+        NodeIdentity::generate().unwrap(),
+    );
+    let alice_id = alice.node_id();
+    let outcomes = with_client(&mut app, move || {
+        runtime().block_on(async move {
+            let dial = |identity: NodeIdentity| async move {
+                let endpoint = PeerEndpoint::bind(
+                    "127.0.0.1:0".parse().unwrap(),
+                    &identity,
+                    Default::default(),
+                )
+                .unwrap();
+                let peer = endpoint
+                    .connect_with(addr, interstice_net::transport::Dial::AnyKey)
+                    .await
+                    .unwrap();
+                (endpoint, peer)
+            };
+            let outcome = |m: Message| match m {
+                Message::CallResult { outcome, .. } => outcome,
+                other => panic!("{other:?}"),
+            };
+            let (_a, alice) = dial(alice).await;
+            let (_m, mallory) = dial(mallory).await;
+            let mut outcomes = Vec::new();
+            for (peer, message) in [
+                (
+                    &alice,
+                    arena_call(1, "join", ("alice".to_string(), 30.0f32)),
+                ),
+                (
+                    &alice,
+                    arena_call(2, "steer", ("alice".to_string(), 5.0f32, 0.0f32, 1u64)),
+                ),
+                // Someone else's key may neither take the name, steer nor remove it.
+                (
+                    &mallory,
+                    arena_call(1, "join", ("alice".to_string(), 90.0f32)),
+                ),
+                (
+                    &mallory,
+                    arena_call(2, "steer", ("alice".to_string(), 5.0f32, 0.0f32, 9u64)),
+                ),
+                (&mallory, arena_call(3, "leave", ("alice".to_string(),))),
+                (&mallory, arena_call(4, "open_arena", ())),
+            ] {
+                outcomes.push(outcome(peer.request(&message).await.unwrap()));
+            }
+            outcomes
+        })
+    });
+    assert!(outcomes[0].is_ok() && outcomes[1].is_ok(), "{outcomes:?}");
+    for refused in &outcomes[2..] {
+        assert!(refused.is_err(), "{outcomes:?}");
+    }
+    let alice_row = players(&mut app)
+        .into_iter()
+        .find(|p| p.name == "alice")
+        .expect("alice plays");
+    assert_eq!(alice_row.owner, alice_id);
+    assert_eq!(alice_row.input, 1, "mallory's input was not applied");
+    // The host's own calls are the host's: it may not steer a guest's player either.
+    assert!(
+        call(
+            &mut app,
+            "arena",
+            "steer",
+            ("alice".to_string(), 1.0f32, 0.0f32, 2u64)
+        )
+        .is_err()
+    );
+    // Both guests are gone (their endpoints closed): alice left, her score kept by name.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while players(&mut app).iter().any(|p| p.name == "alice") {
+        app.update();
+        assert!(Instant::now() < deadline, "alice is still in the arena");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

@@ -326,6 +326,21 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     )?;
     linker.func_wrap(
         IMPORT_MODULE,
+        imports::CALLER_NODE,
+        |mut caller: Caller<'_, HostState>| -> i64 {
+            let state = caller.data_mut();
+            state.response.clear();
+            match state.caller_node.clone() {
+                Some(node) => {
+                    state.response.extend_from_slice(node.as_bytes());
+                    state.response.len() as i64
+                }
+                None => -1,
+            }
+        },
+    )?;
+    linker.func_wrap(
+        IMPORT_MODULE,
         imports::RANDOM_SEED,
         |caller: Caller<'_, HostState>| -> i64 { caller.data().random_seed as i64 },
     )?;

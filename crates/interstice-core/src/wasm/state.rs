@@ -107,6 +107,9 @@ pub struct HostState {
     pub nested: Vec<crate::db::tx::NestedCommit>,
     /// The module that called this one, for `ctx.caller()` (`None` for calls from outside).
     pub caller: Option<Arc<str>>,
+    /// The node id of the peer whose remote call this transaction runs, for
+    /// `ctx.caller_node()` (`None` for calls made on this node).
+    pub caller_node: Option<Arc<str>>,
     /// Reducer calls to other nodes made by the current call, sent only if it commits.
     pub remote_calls: Vec<RemoteCall>,
     /// The module's file directory (File authority), when the node keeps a data directory.
@@ -174,6 +177,7 @@ impl HostState {
             env: None,
             nested: Vec::new(),
             caller: None,
+            caller_node: None,
             remote_calls: Vec::new(),
             files_root: None,
             pending_files: Vec::new(),

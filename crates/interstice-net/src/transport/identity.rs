@@ -25,29 +25,7 @@ pub fn fingerprint(certificate: &[u8]) -> String {
         .collect()
 }
 
-/// The node id bound to a fingerprint: its first 128 bits as a UUID (version 8, the
-/// application-defined layout).
-pub fn node_id_of(fingerprint: &str) -> String {
-    let hex: Vec<u8> = fingerprint
-        .bytes()
-        .filter(u8::is_ascii_hexdigit)
-        .map(|b| b.to_ascii_lowercase())
-        .chain(std::iter::repeat(b'0'))
-        .take(32)
-        .collect();
-    let nibble = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
-    let variant = b"89ab"[usize::from(nibble(hex[16]) & 0x3)];
-    let part = |r: std::ops::Range<usize>| String::from_utf8_lossy(&hex[r]).into_owned();
-    format!(
-        "{}-{}-8{}-{}{}-{}",
-        part(0..8),
-        part(8..12),
-        part(13..16),
-        variant as char,
-        part(17..20),
-        part(20..32)
-    )
-}
+pub use interstice_abi::node_id_of;
 
 /// Writes `bytes` to `path` readable by the owner only (the private key).
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
