@@ -30,6 +30,7 @@ mod api;
 mod loading;
 pub mod mirror;
 pub mod network;
+pub mod smooth;
 pub mod values;
 mod watch;
 
@@ -99,6 +100,7 @@ pub fn run_node(mut app: bevy::app::App, frame: std::time::Duration) -> bevy::ap
 
 /// What a game usually needs.
 pub mod prelude {
+    pub use crate::smooth::{Motion, Predicted, Prediction, SmoothTable, Smoothed};
     pub use crate::{
         Interstice, IntersticeAppExt, IntersticePlugin, IntersticeSystems, MirrorKey, MirrorTable,
         Mirrored, ModuleLoaded, ModuleSource, ReducerOutcome, TableChanged,

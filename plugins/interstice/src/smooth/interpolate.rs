@@ -1,0 +1,255 @@
+//! Interpolation: other players' rows shown a little in the past, between received versions.
+
+use super::{Motion, Smoothed, Smoothing};
+use crate::mirror::Mirrored;
+use bevy::prelude::*;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// How far behind the authority rows are shown by default ([`SmoothTable::delay`]): a round
+/// trip of 100 ms, with room for a frame or two of jitter.
+///
+/// [`SmoothTable::delay`]: super::SmoothTable::delay
+pub const DEFAULT_DELAY: Duration = Duration::from_millis(100);
+
+/// Versions kept per row (the newest ones): more than a second's worth at 60 updates a second.
+pub const MAX_SAMPLES: usize = 64;
+
+/// The fastest a row's playback runs while it catches up after a gap (and the slowest, its
+/// inverse, while it is ahead): 1.5 × real time.
+pub const CATCH_UP: f64 = 1.5;
+
+/// A row further behind than this (a long outage) stops catching up and jumps to the present.
+pub const SNAP_BEHIND: Duration = Duration::from_secs(1);
+
+/// How far behind the playback must be to run at [`CATCH_UP`]; less runs proportionally
+/// slower.
+const CATCH_UP_WINDOW_MS: f64 = 200.0;
+
+/// A version of the authority's clock further back than this restarts the row's timeline (the
+/// authority's clock was reset).
+const CLOCK_RESET_MS: f64 = 5_000.0;
+
+/// A row shown between the versions received, [`SmoothTable::delay`] behind the authority.
+///
+/// [`SmoothTable::delay`]: super::SmoothTable::delay
+#[derive(Component)]
+pub struct Interpolated<M: Motion> {
+    /// Versions by the authority's time (ms), oldest first.
+    samples: VecDeque<(f64, M::Row)>,
+    /// The moment shown, on the authority's clock.
+    playhead: Option<f64>,
+    /// Local time minus authority time, the smallest seen: the authority's clock as read here,
+    /// plus the fastest one-way delay.
+    offset: Option<f64>,
+    starved: u64,
+    snaps: u64,
+}
+
+impl<M: Motion> Interpolated<M> {
+    /// Starts with one version.
+    pub fn new(row: M::Row) -> Self {
+        let mut samples = VecDeque::new();
+        samples.push_back((f64::NAN, row));
+        Interpolated {
+            samples,
+            playhead: None,
+            offset: None,
+            starved: 0,
+            snaps: 0,
+        }
+    }
+
+    /// Frames in which the newest version was already in the past, so the row stood still
+    /// waiting (loss, or a delay shorter than the network's jitter).
+    pub fn starved_frames(&self) -> u64 {
+        self.starved
+    }
+
+    /// Times the row was so far behind that it jumped to the present ([`SNAP_BEHIND`]).
+    pub fn snaps(&self) -> u64 {
+        self.snaps
+    }
+
+    /// A version received at `local_ms`.
+    fn receive(&mut self, local_ms: f64, row: M::Row) {
+        let at = M::time_ms(&row).map_or(local_ms, |t| t as f64);
+        let newest = self.samples.back().map(|(t, _)| *t).filter(|t| !t.is_nan());
+        if let Some(newest) = newest {
+            if at < newest - CLOCK_RESET_MS {
+                // The authority's clock restarted: so does this row's timeline.
+                self.samples.clear();
+                self.playhead = None;
+                self.offset = None;
+            } else if at < newest {
+                // Older than what is shown already: nothing to add.
+                return;
+            } else if at == newest {
+                self.samples.pop_back();
+            }
+        } else {
+            self.samples.clear();
+        }
+        let offset = local_ms - at;
+        self.offset = Some(self.offset.map_or(offset, |o| o.min(offset)));
+        self.samples.push_back((at, row));
+        while self.samples.len() > MAX_SAMPLES {
+            self.samples.pop_front();
+        }
+    }
+
+    /// Moves the playhead by `dt_ms` of real time toward `delay_ms` behind the authority, and
+    /// returns the row as it was there.
+    fn advance(&mut self, local_ms: f64, dt_ms: f64, delay_ms: f64) -> M::Row {
+        let (Some(offset), Some(&(newest, _))) = (self.offset, self.samples.back()) else {
+            return self.newest();
+        };
+        let target = local_ms - offset - delay_ms;
+        let mut playhead = match self.playhead {
+            None => target,
+            Some(at) => {
+                let behind = target - at;
+                if behind > SNAP_BEHIND.as_secs_f64() * 1000.0 {
+                    self.snaps += 1;
+                    target
+                } else {
+                    let rate = (1.0 + behind / CATCH_UP_WINDOW_MS).clamp(1.0 / CATCH_UP, CATCH_UP);
+                    at + dt_ms * rate
+                }
+            }
+        };
+        if playhead > newest {
+            if self.playhead.is_some() {
+                self.starved += 1;
+            }
+            playhead = newest;
+        }
+        self.playhead = Some(playhead);
+        // Keep one version at or before the playhead; older ones are done with.
+        while self.samples.len() > 1 && self.samples[1].0 <= playhead {
+            self.samples.pop_front();
+        }
+        match (self.samples.front(), self.samples.get(1)) {
+            (Some((t0, a)), Some((t1, b))) if playhead > *t0 && t1 > t0 => {
+                M::blend(a, b, ((playhead - t0) / (t1 - t0)) as f32)
+            }
+            (Some((_, a)), _) => a.clone(),
+            (None, _) => unreachable!("a row always has a version"),
+        }
+    }
+
+    fn newest(&self) -> M::Row {
+        match self.samples.back() {
+            Some((_, row)) => row.clone(),
+            None => unreachable!("a row always has a version"),
+        }
+    }
+}
+
+/// Feeds new versions in and sets every interpolated row's [`Smoothed`] for this frame.
+pub(super) fn update<M: Motion>(
+    smoothing: Res<Smoothing<M>>,
+    time: Res<Time<Real>>,
+    mut rows: Query<(
+        Ref<Mirrored<M::Row>>,
+        &mut Interpolated<M>,
+        &mut Smoothed<M::Row>,
+    )>,
+) {
+    let local_ms = time.elapsed().as_secs_f64() * 1000.0;
+    let dt_ms = time.delta().as_secs_f64() * 1000.0;
+    let delay_ms = smoothing.delay.as_secs_f64() * 1000.0;
+    for (row, mut interpolated, mut shown) in &mut rows {
+        if row.is_changed() {
+            interpolated.receive(local_ms, row.0.clone());
+        }
+        let now = interpolated.advance(local_ms, dt_ms, delay_ms);
+        if shown.0 != now {
+            shown.0 = now;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use interstice_abi::IntersticeType;
+
+    /// A position on a line, stamped with the authority's time.
+    #[derive(Debug, Clone, PartialEq)]
+    struct Dot {
+        x: f32,
+        at: u64,
+    }
+
+    impl IntersticeType for Dot {
+        fn value_type() -> interstice_abi::ValueType {
+            interstice_abi::ValueType::Unit
+        }
+        fn encode(&self, _out: &mut Vec<u8>) {}
+        fn decode(_: &mut interstice_abi::Reader<'_>) -> Result<Self, interstice_abi::DecodeError> {
+            Err(interstice_abi::DecodeError::UnexpectedEnd)
+        }
+    }
+
+    struct Line;
+    impl Motion for Line {
+        type Row = Dot;
+        fn blend(from: &Dot, to: &Dot, t: f32) -> Dot {
+            Dot {
+                x: from.x + (to.x - from.x) * t,
+                at: to.at,
+            }
+        }
+        fn time_ms(row: &Dot) -> Option<u64> {
+            Some(row.at)
+        }
+    }
+
+    /// The dot moves 1 unit per ms of authority time; versions every 16 ms arrive 50 ms later
+    /// (±jitter), some lost. Returns the largest step between two frames 16 ms apart.
+    fn largest_step(lose_every: u64, burst_loss: std::ops::Range<u64>) -> (f32, u64) {
+        let mut row = Interpolated::<Line>::new(Dot { x: 0.0, at: 0 });
+        let mut shown = 0.0f32;
+        let mut largest = 0.0f32;
+        let mut arrivals: Vec<(f64, Dot)> = (1..200u64)
+            .filter(|i| i % lose_every != 0 && !burst_loss.contains(i))
+            .map(|i| {
+                let at = i * 16;
+                // Deterministic jitter of up to 30 ms.
+                let jitter = ((i * 7919) % 31) as f64;
+                (at as f64 + 50.0 + jitter, Dot { x: at as f32, at })
+            })
+            .collect();
+        arrivals.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut next = 0;
+        for frame in 1..250u64 {
+            let local = frame as f64 * 16.0;
+            while next < arrivals.len() && arrivals[next].0 <= local {
+                row.receive(local, arrivals[next].1.clone());
+                next += 1;
+            }
+            let now = row.advance(local, 16.0, 100.0).x;
+            if frame > 20 {
+                largest = largest.max((now - shown).abs());
+            }
+            shown = now;
+        }
+        (largest, row.snaps())
+    }
+
+    #[test]
+    fn jitter_under_the_delay_never_shows_and_a_gap_is_caught_up_without_a_jump() {
+        // Jitter only: the dot moves exactly its speed per frame.
+        let (steady, snaps) = largest_step(u64::MAX, 0..0);
+        assert!(steady <= 16.5, "a frame moved {steady} units");
+        assert_eq!(snaps, 0);
+        // Every 20th version lost, and a 250 ms outage: never faster than CATCH_UP × speed.
+        let (lossy, snaps) = largest_step(20, 60..76);
+        assert!(
+            lossy <= 16.0 * CATCH_UP as f32 + 0.5,
+            "a frame moved {lossy} units"
+        );
+        assert_eq!(snaps, 0);
+    }
+}
