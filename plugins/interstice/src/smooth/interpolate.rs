@@ -147,6 +147,7 @@ impl<M: Motion> Interpolated<M> {
 }
 
 /// Feeds new versions in and sets every interpolated row's [`Smoothed`] for this frame.
+#[allow(clippy::type_complexity)] // a Bevy query
 pub(super) fn update<M: Motion>(
     smoothing: Res<Smoothing<M>>,
     time: Res<Time<Real>>,

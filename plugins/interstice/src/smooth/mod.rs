@@ -206,6 +206,7 @@ impl<M: Motion> Plugin for SmoothTable<M> {
 }
 
 /// New mirrored rows: predicted if chosen, interpolated otherwise; drawn as they are at once.
+#[allow(clippy::type_complexity)] // a Bevy query
 fn attach<M: Motion>(
     smoothing: Res<Smoothing<M>>,
     added: Query<(Entity, &Mirrored<M::Row>), Added<Mirrored<M::Row>>>,

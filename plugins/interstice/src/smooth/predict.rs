@@ -169,6 +169,7 @@ pub(super) fn add<M: Prediction>(app: &mut App) {
 
 /// Reconciles predicted rows with the versions mirrored this frame, and sets their
 /// [`Smoothed`].
+#[allow(clippy::type_complexity)] // a Bevy query
 fn reconcile<M: Prediction>(
     time: Res<Time<Real>>,
     mut rows: Query<(
