@@ -14,8 +14,10 @@ pub struct Impairment {
     pub loss: u64,
     /// Sent twice.
     pub duplicate: u64,
-    /// Held back 5 ms, so later ones overtake them.
+    /// Held back 5 ms more, so later ones overtake them.
     pub reorder: u64,
+    /// How long every datagram takes to cross, each way (half the round trip it adds).
+    pub delay: Duration,
 }
 
 impl Impairment {
@@ -24,7 +26,19 @@ impl Impairment {
         loss: 10,
         duplicate: 10,
         reorder: 10,
+        delay: Duration::ZERO,
     };
+
+    /// A long, lossy path: 50 ms each way (100 ms round trip), `loss` percent lost each way,
+    /// nothing duplicated or reordered beyond what loss recovery does.
+    pub const fn distant(loss: u64) -> Impairment {
+        Impairment {
+            loss,
+            duplicate: 0,
+            reorder: 0,
+            delay: Duration::from_millis(50),
+        }
+    }
 }
 
 /// Xorshift: a reproducible fate for each datagram.
@@ -46,18 +60,21 @@ fn forward(
         loss,
         duplicate,
         reorder,
+        delay: base,
     } = impairment;
     if fate < loss {
         return;
     }
     let copies = if fate < loss + duplicate { 2 } else { 1 };
     let delay = if (loss + duplicate..loss + duplicate + reorder).contains(&fate) {
-        5
+        base + Duration::from_millis(5)
     } else {
-        0
+        base
     };
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(delay)).await;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         for _ in 0..copies {
             let _ = match to {
                 Some(to) => socket.send_to(&datagram, to).await,

@@ -1,43 +1,54 @@
 //! Arena: a small multiplayer game. Players steer a square around an arena and pick up coins
-//! for points. The rules live in `modules/arena`, on the host's node; a guest's game runs its
-//! own node with `modules/arena_client`, which calls the host's reducers and subscribes to its
-//! tables over UDP (QUIC, keys pinned). Each game mirrors its node's tables into sprites.
+//! for points. The rules live in `modules/arena`, on the host's node, which is *open*: anyone
+//! may join with nothing copied beforehand. A guest's game runs its own node with
+//! `modules/arena_client`, which calls the host's reducers and subscribes to its tables over
+//! UDP (QUIC); the guest pins the host's key the first time it joins (or takes it from an
+//! invite) and refuses a different key later.
 //!
 //! ```text
-//! cargo run -p arena-game -- --host                 # terminal 1: the host, on 127.0.0.1:8090
-//! cargo run -p arena-game -- --join 127.0.0.1:8090  # terminal 2: a guest
+//! cargo run -p arena-game -- --host                    # on one machine: prints an invite
+//! cargo run -p arena-game -- --join 192.168.1.20:8090  # on another: by address...
+//! cargo run -p arena-game -- --join 192.168.1.20:8090/3f9a…  # ...or by invite
 //! ```
 //!
-//! Arrow keys or WASD steer; F12 opens the inspector. Both games keep their keys under the
-//! data directory (`--data-dir`, the OS data directory's `interstice/arena` by default) and trust
-//! each other's key.
+//! Arrow keys or WASD steer; Escape leaves the arena (Enter joins again); F12 opens the
+//! inspector. A guest's own square moves at once (predicted), the others glide (interpolated
+//! 100 ms behind the host). The host keeps the arena — scores included — in its data directory
+//! (`--data-dir`, by default the OS data directory's `interstice/arena`).
+
+mod hud;
+mod pieces;
+mod play;
+mod trace;
 
 use bevy::prelude::*;
 use clap::Parser;
-use interstice::network::NetworkConfig;
+use interstice::network::{Invite, KnownHosts, NetworkConfig};
 use interstice::prelude::*;
-use interstice::{NodeIdentity, TrustedPeers};
+use interstice::{NodeIdentity, StorageConfig};
 use interstice_inspector::IntersticeInspectorPlugin;
-use std::net::SocketAddr;
+use pieces::Moves;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 const ARENA_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/arena.wasm"));
 const CLIENT_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/arena_client.wasm"));
 
-/// Units a second a player moves.
-const SPEED: f32 = 240.0;
+/// The port a host listens on unless told otherwise.
+const DEFAULT_PORT: u16 = 8090;
 
 #[derive(Parser, Debug)]
 #[command(about = "A small multiplayer game on Interstice")]
 struct Args {
-    /// Host the arena (its rules run on this node).
+    /// Host the arena (its rules run on this node, open to anyone who joins).
     #[arg(long, conflicts_with = "join")]
     host: bool,
-    /// Join the arena hosted at this address.
-    #[arg(long, value_name = "ADDRESS")]
-    join: Option<SocketAddr>,
-    /// Where this node listens (host: 127.0.0.1:8090; guest: any free port).
+    /// Join the arena hosted at HOST:PORT, or by the invite the host printed
+    /// (ADDRESS/FINGERPRINT).
+    #[arg(long, value_name = "ADDRESS|INVITE")]
+    join: Option<String>,
+    /// Where this node listens (host: 0.0.0.0:8090; guest: any free port).
     #[arg(long)]
     listen: Option<SocketAddr>,
     /// Your name in the arena (`host` or `guest` by default).
@@ -46,7 +57,7 @@ struct Args {
     /// Your colour's hue in degrees.
     #[arg(long)]
     hue: Option<f32>,
-    /// Where the keys live.
+    /// Where keys, pinned hosts and (for the host) the arena are kept.
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Save the window as a PNG after `--frames` frames (120 without it), then exit.
@@ -55,23 +66,72 @@ struct Args {
     /// Stop after this many frames.
     #[arg(long)]
     frames: Option<u32>,
+    /// Stop after this many seconds.
+    #[arg(long)]
+    seconds: Option<f32>,
+    /// Steer by itself instead of by keys: `circle` (round and round) or `dash` (one second
+    /// to the right, a second after joining). For tests and demos.
+    #[arg(long, value_name = "PLAN")]
+    autopilot: Option<trace::Autopilot>,
+    /// Write what each frame shows (positions, inputs, the status line) as JSON lines.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
 }
 
 /// Which side this game plays.
 #[derive(Resource, Clone)]
-struct Role {
+pub struct Role {
     /// The module the game talks to: `arena` (host) or `arena_client` (guest).
-    module: &'static str,
-    name: String,
-    hue: f32,
+    pub module: &'static str,
+    pub name: String,
+    pub hue: f32,
+    /// The host's address, for a guest.
+    pub host: Option<SocketAddr>,
+    /// What the host shows others to join with.
+    pub invite: Option<String>,
 }
 
-/// A key in `<data>/<role>/`, created on first use.
-fn node_key(data: &Path, role: &str) -> Result<Arc<NodeIdentity>, String> {
-    let dir = data.join(role);
-    NodeIdentity::load_or_create(&dir)
+impl Role {
+    pub fn is_host(&self) -> bool {
+        self.host.is_none()
+    }
+}
+
+/// A key in `dir`, created on first use.
+fn node_key(dir: &Path) -> Result<Arc<NodeIdentity>, String> {
+    NodeIdentity::load_or_create(dir)
         .map(Arc::new)
         .map_err(|e| format!("node key in {}: {e}", dir.display()))
+}
+
+/// An address others can reach this machine at, for the invite: the listening address, or
+/// when it listens on every interface, the one its default route leaves from (no packet is
+/// sent).
+fn reachable(listen: SocketAddr) -> SocketAddr {
+    if !listen.ip().is_unspecified() {
+        return listen;
+    }
+    let outward = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("192.0.2.1:9").map(|()| s))
+        .and_then(|s| s.local_addr());
+    match outward {
+        Ok(local) if !local.ip().is_unspecified() => SocketAddr::new(local.ip(), listen.port()),
+        _ => SocketAddr::from(([127, 0, 0, 1], listen.port())),
+    }
+}
+
+/// `--join`: an invite (address and key) or an address (`host:port`, resolved).
+fn target(text: &str) -> Result<(SocketAddr, Option<Invite>), String> {
+    if text.contains('/') {
+        let invite: Invite = text.parse()?;
+        return Ok((invite.address, Some(invite)));
+    }
+    let address = text
+        .to_socket_addrs()
+        .map_err(|e| format!("--join {text}: {e} (expected HOST:PORT or an invite)"))?
+        .next()
+        .ok_or_else(|| format!("--join {text}: no address found"))?;
+    Ok((address, None))
 }
 
 fn main() {
@@ -83,10 +143,10 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    let host = match (args.host, args.join) {
-        (true, _) => true,
-        (false, Some(_)) => false,
-        (false, None) => return Err("say --host, or --join ADDRESS".into()),
+    let joining = match (&args.join, args.host) {
+        (Some(text), _) => Some(target(text)?),
+        (None, true) => None,
+        (None, false) => return Err("say --host, or --join ADDRESS (or an invite)".into()),
     };
     if std::env::var_os("DISPLAY").is_none_or(|d| d.is_empty()) {
         return Err("no display: set DISPLAY (X11), or run under xvfb-run".into());
@@ -98,37 +158,68 @@ fn run(args: Args) -> Result<(), String> {
             .path()
             .join("arena"),
     };
-    // Both keys exist and trust each other, whichever side started first.
-    let (mine, theirs) = if host {
-        ("host", "guest")
-    } else {
-        ("guest", "host")
-    };
-    let identity = node_key(&data, mine)?;
-    let other = node_key(&data, theirs)?;
-    let trusted = TrustedPeers::default();
-    trusted.trust(other.fingerprint());
-    let listen = args.listen.unwrap_or_else(|| {
-        if host {
-            SocketAddr::from(([127, 0, 0, 1], 8090))
-        } else {
-            SocketAddr::from(([127, 0, 0, 1], 0))
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| if joining.is_some() { "guest" } else { "host" }.into());
+    let mut plugin = IntersticePlugin::default();
+    let (network, role) = match &joining {
+        None => {
+            let dir = data.join("host");
+            let identity = node_key(&dir)?;
+            let listen = args
+                .listen
+                .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)));
+            let invite = Invite {
+                address: reachable(listen),
+                fingerprint: identity.fingerprint(),
+            };
+            println!(
+                "hosting the arena on {listen}; its data is in {}",
+                dir.display()
+            );
+            println!("others join with:  arena-game --join {}", invite.address);
+            println!("or, checking the key: arena-game --join {invite}");
+            let mut network = NetworkConfig::new(listen, identity);
+            network.open = true;
+            plugin = plugin
+                .with_storage(StorageConfig::new(dir.join("node")))
+                .with_module_bytes("arena (built in)", ARENA_WASM);
+            let role = Role {
+                module: "arena",
+                name,
+                hue: args.hue.unwrap_or(210.0),
+                host: None,
+                invite: Some(invite.to_string()),
+            };
+            (network, role)
         }
-    });
-    let mut network = NetworkConfig::new(listen, identity);
-    network.trusted = trusted;
-    let (module, wasm, label): (&'static str, &'static [u8], &str) = if host {
-        ("arena", ARENA_WASM, "arena (built in)")
-    } else {
-        ("arena_client", CLIENT_WASM, "arena_client (built in)")
-    };
-    if let Some(address) = args.join {
-        network.nodes.insert("arena_node".into(), address);
-    }
-    let role = Role {
-        module,
-        name: args.name.clone().unwrap_or_else(|| mine.to_string()),
-        hue: args.hue.unwrap_or(if host { 210.0 } else { 25.0 }),
+        Some((address, invite)) => {
+            // Each player name its own key: two guests on one machine are two players.
+            let dir = data.join(format!("player-{name}"));
+            let identity = node_key(&dir)?;
+            let known = KnownHosts::load(&dir.join("known_hosts")).map_err(|e| e.to_string())?;
+            if let Some(invite) = invite {
+                known
+                    .pin(invite.address, &invite.fingerprint)
+                    .map_err(|e| e.to_string())?;
+            }
+            let listen = args
+                .listen
+                .unwrap_or_else(|| interstice_net::transport::any_port_for(*address));
+            let mut network = NetworkConfig::new(listen, identity);
+            network.known_hosts = Some(known);
+            network.nodes.insert("arena_node".into(), *address);
+            plugin = plugin.with_module_bytes("arena_client (built in)", CLIENT_WASM);
+            let role = Role {
+                module: "arena_client",
+                name,
+                hue: args.hue.unwrap_or(25.0),
+                host: Some(*address),
+                invite: None,
+            };
+            (network, role)
+        }
     };
 
     let mut app = App::new();
@@ -140,51 +231,40 @@ fn run(args: Args) -> Result<(), String> {
                 resizable: false,
                 ..default()
             }),
+            // Closing the window leaves the arena first (play::close).
+            close_when_requested: false,
             ..default()
         }),
-        IntersticePlugin::default()
-            .with_module_bytes(label, wasm)
-            .with_network(network),
+        plugin.with_network(network),
         IntersticeInspectorPlugin::default(),
     ))
     .insert_resource(ClearColor(Color::srgb(0.07, 0.08, 0.1)))
-    .insert_resource(role)
-    .add_systems(Startup, setup)
-    .add_systems(Update, (join, steer).in_set(IntersticeSystems::Ingest));
-    if host {
+    .insert_resource(role.clone())
+    .add_systems(Startup, (setup, hud::setup));
+    let me = role.name.clone();
+    if role.is_host() {
         app.add_plugins((
             MirrorTable::<arena::Player>::new("arena", "player"),
             MirrorTable::<arena::Coin>::new("arena", "coin"),
-        ))
-        .add_systems(
-            Update,
-            (
-                show::<arena::Player>,
-                show::<arena::Coin>,
-                scoreboard::<arena::Player>,
-            )
-                .after(IntersticeSystems::Publish),
-        );
+            SmoothTable::<Moves<arena::Player>>::new().predict(move |p| p.name == me),
+        ));
+        add_side::<arena::Player, arena::Coin>(&mut app, &args)?;
     } else {
         app.add_plugins((
             MirrorTable::<arena_client::Avatar>::new("arena_client", "avatar"),
             MirrorTable::<arena_client::Gem>::new("arena_client", "gem"),
-        ))
-        .add_systems(
-            Update,
-            (
-                show::<arena_client::Avatar>,
-                show::<arena_client::Gem>,
-                scoreboard::<arena_client::Avatar>,
-            )
-                .after(IntersticeSystems::Publish),
-        );
+            SmoothTable::<Moves<arena_client::Avatar>>::new().predict(move |p| p.name == me),
+        ));
+        add_side::<arena_client::Avatar, arena_client::Gem>(&mut app, &args)?;
     }
     if let Some(path) = &args.screenshot {
         interstice_render::screenshot::screenshot_after(&mut app, path, args.frames.unwrap_or(120));
-    } else if let Some(frames) = args.frames {
-        app.insert_resource(FrameLimit(frames))
-            .add_systems(Last, stop_after);
+    } else if args.frames.is_some() || args.seconds.is_some() {
+        app.insert_resource(Limit {
+            frames: args.frames,
+            seconds: args.seconds,
+        })
+        .add_systems(Last, stop_after);
     }
     match app.run() {
         AppExit::Success => Ok(()),
@@ -192,27 +272,61 @@ fn run(args: Args) -> Result<(), String> {
     }
 }
 
-#[derive(Resource)]
-struct FrameLimit(u32);
+/// The systems of one side, for its row types.
+fn add_side<R, C>(app: &mut App, args: &Args) -> Result<(), String>
+where
+    R: pieces::PlayerRow + interstice::IntersticeType + PartialEq,
+    C: pieces::CoinRow,
+{
+    app.init_resource::<play::Intent>()
+        .init_resource::<play::Presence>()
+        .add_systems(
+            Update,
+            (
+                play::keys,
+                play::join,
+                play::steer::<R>.after(play::keys),
+                play::close,
+            )
+                .in_set(IntersticeSystems::Ingest),
+        )
+        .add_systems(Update, play::leave_when_answered)
+        .add_systems(
+            Update,
+            (
+                pieces::show_players::<R>,
+                pieces::show_coins::<C>,
+                hud::scoreboard::<R>,
+                hud::status::<R>,
+            )
+                .after(interstice::smooth::SmoothSystems::Update),
+        );
+    trace::add::<R>(app, args.autopilot, args.trace.as_deref())
+}
 
-fn stop_after(limit: Res<FrameLimit>, mut frames: Local<u32>, mut exit: MessageWriter<AppExit>) {
+/// When to stop by itself.
+#[derive(Resource)]
+struct Limit {
+    frames: Option<u32>,
+    seconds: Option<f32>,
+}
+
+fn stop_after(
+    limit: Res<Limit>,
+    mut frames: Local<u32>,
+    time: Res<Time<Real>>,
+    mut exit: MessageWriter<AppExit>,
+) {
     *frames += 1;
-    if *frames >= limit.0 {
+    if limit.frames.is_some_and(|max| *frames >= max)
+        || limit.seconds.is_some_and(|max| time.elapsed_secs() >= max)
+    {
         exit.write(AppExit::Success);
     }
 }
 
-#[derive(Component)]
-struct Scoreboard;
-
 fn setup(mut commands: Commands) {
     commands.spawn(Camera2d);
-    commands.spawn((
-        Scoreboard,
-        Text2d::default(),
-        TextFont::from_font_size(20.0),
-        Transform::from_xyz(0.0, 275.0, 1.0),
-    ));
     // The arena's edge.
     let (w, h) = (
         arena::HALF_WIDTH * 2.0 + 24.0,
@@ -222,123 +336,4 @@ fn setup(mut commands: Commands) {
         Sprite::from_color(Color::srgb(0.12, 0.13, 0.17), Vec2::new(w, h)),
         Transform::from_xyz(0.0, 0.0, -1.0),
     ));
-}
-
-/// Joins once the module is loaded (again on every start: joining twice changes nothing).
-fn join(mut interstice: Interstice, role: Res<Role>, mut joined: Local<bool>) {
-    if *joined || interstice.schema(role.module).is_none() {
-        return;
-    }
-    *joined = true;
-    if let Err(e) = interstice.call_reducer(role.module, "join", (role.name.clone(), role.hue)) {
-        error!("cannot join: {e}");
-    }
-}
-
-/// Held keys steer the player.
-fn steer(
-    mut interstice: Interstice,
-    role: Res<Role>,
-    keys: Res<ButtonInput<KeyCode>>,
-    time: Res<Time>,
-) {
-    let axis = |minus: [KeyCode; 2], plus: [KeyCode; 2]| {
-        f32::from(keys.any_pressed(plus)) - f32::from(keys.any_pressed(minus))
-    };
-    let dx = axis(
-        [KeyCode::ArrowLeft, KeyCode::KeyA],
-        [KeyCode::ArrowRight, KeyCode::KeyD],
-    );
-    let dy = axis(
-        [KeyCode::ArrowDown, KeyCode::KeyS],
-        [KeyCode::ArrowUp, KeyCode::KeyW],
-    );
-    if dx == 0.0 && dy == 0.0 {
-        return;
-    }
-    let step = SPEED * time.delta_secs();
-    let args = (role.name.clone(), dx * step, dy * step);
-    if let Err(e) = interstice.call_reducer(role.module, "steer", args) {
-        error!("cannot steer: {e}");
-    }
-}
-
-/// What the game draws of a row.
-trait Piece: Send + Sync + 'static {
-    fn at(&self) -> Vec2;
-    /// Colour and size.
-    fn look(&self) -> (Color, f32);
-    /// Name and score, for players.
-    fn label(&self) -> Option<(String, u32)> {
-        None
-    }
-}
-
-macro_rules! player_piece {
-    ($t:ty) => {
-        impl Piece for $t {
-            fn at(&self) -> Vec2 {
-                Vec2::new(self.x, self.y)
-            }
-            fn look(&self) -> (Color, f32) {
-                (Color::hsl(self.hue, 0.75, 0.55), 24.0)
-            }
-            fn label(&self) -> Option<(String, u32)> {
-                Some((self.name.clone(), self.score))
-            }
-        }
-    };
-}
-
-macro_rules! coin_piece {
-    ($t:ty) => {
-        impl Piece for $t {
-            fn at(&self) -> Vec2 {
-                Vec2::new(self.x, self.y)
-            }
-            fn look(&self) -> (Color, f32) {
-                (Color::srgb(1.0, 0.85, 0.2), 12.0)
-            }
-        }
-    };
-}
-
-player_piece!(arena::Player);
-player_piece!(arena_client::Avatar);
-coin_piece!(arena::Coin);
-coin_piece!(arena_client::Gem);
-
-/// Sprites for new rows; moved rows move their sprite.
-fn show<T: Piece>(
-    mut commands: Commands,
-    added: Query<(Entity, &Mirrored<T>), Added<Mirrored<T>>>,
-    mut moved: Query<(&Mirrored<T>, &mut Transform), Changed<Mirrored<T>>>,
-) {
-    for (entity, row) in &added {
-        let (color, size) = row.0.look();
-        commands.entity(entity).insert((
-            Sprite::from_color(color, Vec2::splat(size)),
-            Transform::from_translation(row.0.at().extend(0.0)),
-        ));
-    }
-    for (row, mut transform) in &mut moved {
-        transform.translation = row.0.at().extend(0.0);
-    }
-}
-
-/// Everyone's score, best first.
-fn scoreboard<T: Piece>(
-    players: Query<&Mirrored<T>>,
-    mut board: Single<&mut Text2d, With<Scoreboard>>,
-) {
-    let mut scores: Vec<(String, u32)> = players.iter().filter_map(|p| p.0.label()).collect();
-    scores.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let text = scores
-        .iter()
-        .map(|(name, score)| format!("{name} {score}"))
-        .collect::<Vec<_>>()
-        .join("   ");
-    if board.0 != text {
-        board.0 = text;
-    }
 }

@@ -369,11 +369,39 @@ fn table_rows(ui: &mut egui::Ui, state: &mut InspectorState, api: &Interstice, n
     }
 }
 
+/// One dialed node's line in the peers panel: what a player waiting to join sees too.
+pub(crate) fn link_line(
+    address: std::net::SocketAddr,
+    link: &interstice::network::DialedNode,
+) -> String {
+    let rtt = match (&link.state, link.rtt) {
+        (interstice::network::LinkState::Connected { .. }, Some(rtt)) => {
+            format!(", RTT {:.1} ms", rtt.as_secs_f64() * 1000.0)
+        }
+        _ => String::new(),
+    };
+    format!(
+        "{address}: {}{rtt} (for {:.0} s)",
+        link.state,
+        link.since.elapsed().as_secs_f64()
+    )
+}
+
 fn peers_and_logs(ui: &mut egui::Ui, src: &Sources) {
     if let Some(peers) = src.peers {
         egui::CollapsingHeader::new(format!("peers ({})", peers.peers.len()))
             .id_salt("peers")
             .show(ui, |ui| {
+                for (address, link) in &peers.dialed {
+                    let line = link_line(*address, link);
+                    match link.state {
+                        interstice::network::LinkState::Connected { .. } => ui.label(line),
+                        interstice::network::LinkState::Connecting { .. } => {
+                            ui.colored_label(egui::Color32::YELLOW, line)
+                        }
+                        _ => ui.colored_label(egui::Color32::LIGHT_RED, line),
+                    };
+                }
                 for (id, peer) in &peers.peers {
                     ui.label(format!(
                         "{id}: {}{}",
@@ -402,4 +430,50 @@ fn peers_and_logs(ui: &mut egui::Ui, src: &Sources) {
                     }
                 });
         });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use interstice::network::{DialedNode, LinkState};
+
+    #[test]
+    fn dialed_nodes_read_as_the_player_would_want() {
+        let address = "127.0.0.1:8090".parse().unwrap();
+        let node = |state| DialedNode {
+            state,
+            since: std::time::Instant::now(),
+            rtt: Some(std::time::Duration::from_micros(12_300)),
+        };
+        let connected = link_line(
+            address,
+            &node(LinkState::Connected {
+                node_id: "abc".into(),
+                fingerprint: "00".into(),
+            }),
+        );
+        assert!(
+            connected.starts_with("127.0.0.1:8090: connected to abc, RTT 12.3 ms"),
+            "{connected}"
+        );
+        let lost = link_line(
+            address,
+            &node(LinkState::Lost {
+                why: "timed out".into(),
+                attempt: 3,
+            }),
+        );
+        assert!(
+            lost.contains("lost (timed out); reconnecting (attempt 3)") && !lost.contains("RTT"),
+            "{lost}"
+        );
+        let refused = link_line(
+            address,
+            &node(LinkState::Refused {
+                why: "key changed".into(),
+                attempt: 2,
+            }),
+        );
+        assert!(refused.contains("refused: key changed"), "{refused}");
+    }
 }

@@ -557,3 +557,71 @@ fn an_arena_player_belongs_to_the_key_that_joined_it() {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+fn coins(app: &mut App) -> Vec<arena::Coin> {
+    let db = app.world().resource::<interstice::Database>();
+    let table = db.table("arena", "coin").expect("the coin table");
+    let mut buffer = Vec::new();
+    table
+        .rows()
+        .map(|row| {
+            buffer.clear();
+            table.encode_row(row, &mut buffer);
+            <arena::Coin as interstice::IntersticeType>::from_bytes(&buffer).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn the_arena_keeps_scores_across_a_host_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = || interstice::StorageConfig::new(dir.path());
+    let mut app = persisting_node(storage(), &["arena"]);
+    call(&mut app, "arena", "open_arena", ()).unwrap();
+    for name in ["scorer", "stayer"] {
+        call(&mut app, "arena", "join", (name.to_string(), 10.0f32)).unwrap();
+    }
+    // The scorer walks to the nearest coin, step by step, until it has a point.
+    let mut input = 0u64;
+    while players(&mut app)
+        .iter()
+        .all(|p| p.name != "scorer" || p.score == 0)
+    {
+        let me = players(&mut app)
+            .into_iter()
+            .find(|p| p.name == "scorer")
+            .unwrap();
+        let coin = coins(&mut app)
+            .into_iter()
+            .min_by(|a, b| {
+                let d = |c: &arena::Coin| (c.x - me.x).powi(2) + (c.y - me.y).powi(2);
+                d(a).total_cmp(&d(b))
+            })
+            .unwrap();
+        input += 1;
+        assert!(input < 200, "never reached a coin");
+        let args = ("scorer".to_string(), coin.x - me.x, coin.y - me.y, input);
+        call(&mut app, "arena", "steer", args).unwrap();
+    }
+    call(&mut app, "arena", "leave", ("scorer".to_string(),)).unwrap();
+    let stayer = players(&mut app)
+        .into_iter()
+        .find(|p| p.name == "stayer")
+        .unwrap();
+    drop(app);
+
+    // The host comes back: the player who stayed is where it was, the one who left gets its
+    // score back on joining again.
+    let mut app = persisting_node(storage(), &["arena"]);
+    call(&mut app, "arena", "open_arena", ()).unwrap();
+    assert_eq!(
+        players(&mut app).into_iter().find(|p| p.name == "stayer"),
+        Some(stayer)
+    );
+    call(&mut app, "arena", "join", ("scorer".to_string(), 10.0f32)).unwrap();
+    let scorer = players(&mut app)
+        .into_iter()
+        .find(|p| p.name == "scorer")
+        .unwrap();
+    assert!(scorer.score >= 1, "{scorer:?}");
+}
