@@ -69,8 +69,7 @@ struct Args {
     /// Stop after this many seconds.
     #[arg(long)]
     seconds: Option<f32>,
-    /// Steer by itself instead of by keys: `circle` (round and round) or `dash` (one second
-    /// to the right, a second after joining). For tests and demos.
+    /// Steer by itself instead of by keys: `circle` (round and round). For tests and demos.
     #[arg(long, value_name = "PLAN")]
     autopilot: Option<trace::Autopilot>,
     /// Write what each frame shows (positions, inputs, the status line) as JSON lines.

@@ -47,7 +47,7 @@ pub fn keys(
     time: Res<Time>,
 ) {
     if let Some(pilot) = pilot.as_deref_mut() {
-        intent.0 = pilot.intent(time.elapsed_secs(), presence.joined);
+        intent.0 = pilot.intent(time.elapsed_secs());
         return;
     }
     let axis = |minus: [KeyCode; 2], plus: [KeyCode; 2]| {

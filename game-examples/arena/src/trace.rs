@@ -58,10 +58,7 @@ pub fn add<R: PlayerRow + interstice::IntersticeType + PartialEq>(
     trace: Option<&Path>,
 ) -> Result<(), String> {
     if let Some(plan) = autopilot {
-        app.insert_resource(Pilot {
-            plan,
-            joined_at: None,
-        });
+        app.insert_resource(Pilot { plan });
     }
     if let Some(path) = trace {
         let file = std::fs::File::create(path)

@@ -127,9 +127,54 @@ fn two_games_with_their_own_data_directories_play_together() {
     );
 }
 
+/// Waits until the game writing `path` shows its own player (it joined), for up to 60 s.
+fn wait_until_joined(path: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let joined = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| text.lines().last().map(str::to_string))
+            .and_then(|line| serde_json::from_str::<Value>(&line).ok())
+            .is_some_and(|line| !line["own"].is_null());
+        if joined {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the guest never joined"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Holds `key` down in the only window of `xvfb`'s display for `held`.
+fn hold_key(xvfb: &Xvfb, key: &str, held: std::time::Duration) {
+    let xdotool = |args: &[&str]| {
+        std::process::Command::new("xdotool")
+            .env("DISPLAY", &xvfb.display)
+            .args(args)
+            .output()
+            .expect("running xdotool (install it with scripts/setup.sh: apt package xdotool)")
+    };
+    let search = xdotool(&["search", "--sync", "--name", "Interstice arena"]);
+    let window = String::from_utf8_lossy(&search.stdout)
+        .lines()
+        .next()
+        .expect("the game's window")
+        .to_string();
+    assert!(
+        xdotool(&["windowfocus", "--sync", &window, "keydown", key])
+            .status
+            .success()
+    );
+    std::thread::sleep(held);
+    assert!(xdotool(&["keyup", key]).status.success());
+}
+
 #[test]
 fn through_a_distant_lossy_network_the_guest_predicts_and_interpolates() {
-    let xvfb = Xvfb::start();
+    // Each game on its own display: the guest's window has the keyboard to itself.
+    let (host_screen, guest_screen) = (Xvfb::start(), Xvfb::start());
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
     let arg = |p: &Path| p.display().to_string();
@@ -151,9 +196,9 @@ fn through_a_distant_lossy_network_the_guest_predicts_and_interpolates() {
         ))
         .expect("the relay");
     let host = game(
-        &xvfb,
+        &host_screen,
         &[
-            args(&["--host", "--autopilot", "circle", "--seconds", "16"]),
+            args(&["--host", "--autopilot", "circle", "--seconds", "24"]),
             vec![
                 "--listen".into(),
                 format!("127.0.0.1:{port}"),
@@ -166,9 +211,9 @@ fn through_a_distant_lossy_network_the_guest_predicts_and_interpolates() {
         .concat(),
     );
     let guest = game(
-        &xvfb,
+        &guest_screen,
         &[
-            args(&["--autopilot", "dash", "--seconds", "11"]),
+            args(&["--seconds", "14"]),
             vec![
                 "--join".into(),
                 relay.to_string(),
@@ -180,6 +225,10 @@ fn through_a_distant_lossy_network_the_guest_predicts_and_interpolates() {
         ]
         .concat(),
     );
+    // A real key press (through the X server and winit): D, held for a second.
+    wait_until_joined(&guest_trace);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    hold_key(&guest_screen, "d", std::time::Duration::from_secs(1));
     wait_ok(guest, "the guest");
     wait_ok(host, "the host");
     let frames = trace(&guest_trace);
@@ -195,7 +244,7 @@ fn through_a_distant_lossy_network_the_guest_predicts_and_interpolates() {
     let first = frames
         .iter()
         .position(|l| l["intent"][0].as_f64() > Some(0.0) && !l["own"].is_null())
-        .expect("the guest dashed");
+        .expect("the key press reached the game");
     let (before, at) = (&frames[first - 1]["own"], &frames[first]["own"]);
     assert!(
         xy(&at["shown"]).0 > xy(&before["shown"]).0,
