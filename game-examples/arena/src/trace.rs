@@ -12,37 +12,21 @@ use std::path::Path;
 /// An autopilot's plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Autopilot {
-    /// Round and round, from the start.
+    /// Round and round at full speed, from the start.
     Circle,
-    /// Still for two seconds after joining, one second to the right, then still.
-    Dash,
 }
-
-/// When a dash starts, after the join, and how long it lasts (seconds).
-const DASH_AFTER: f32 = 2.0;
-const DASH_FOR: f32 = 1.0;
 
 /// The autopilot, when one steers.
 #[derive(Resource)]
 pub struct Pilot {
     plan: Autopilot,
-    joined_at: Option<f32>,
 }
 
 impl Pilot {
-    /// Where to go at `now` (seconds since start), given whether the player joined.
-    pub fn intent(&mut self, now: f32, joined: bool) -> Vec2 {
-        if joined && self.joined_at.is_none() {
-            self.joined_at = Some(now);
-        }
-        match (self.plan, self.joined_at) {
-            (Autopilot::Circle, _) => Vec2::new((now * 2.0).cos(), (now * 2.0).sin()),
-            (Autopilot::Dash, Some(at))
-                if (at + DASH_AFTER..at + DASH_AFTER + DASH_FOR).contains(&now) =>
-            {
-                Vec2::X
-            }
-            _ => Vec2::ZERO,
+    /// Where to go at `now` (seconds since start).
+    pub fn intent(&mut self, now: f32) -> Vec2 {
+        match self.plan {
+            Autopilot::Circle => Vec2::new((now * 2.0).cos(), (now * 2.0).sin()),
         }
     }
 }
