@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 #[derive(Debug, clap::Subcommand)]
 pub enum NodeCommand {
     /// Registers a node that runs elsewhere, trusting the key it presents (shown, so it can be
-    /// checked; `--fingerprint` insists on a known one).
+    /// checked; `--fingerprint`, or an invite, insists on a known one).
     Add {
         /// A name for it.
         name: String,
-        /// Its UDP address, host:port.
+        /// Its UDP address, host:port, or an invite (`ADDRESS/FINGERPRINT`, from `node invite`).
         address: String,
         /// Refuse unless the node's key has this SHA-256 fingerprint.
         #[arg(long)]
@@ -60,6 +60,16 @@ pub enum NodeCommand {
         /// Stop after this many frames (for scripts and tests).
         #[arg(long)]
         frames: Option<u32>,
+        /// Let in peers whose keys the node has never seen (a game host): they may call public
+        /// reducers, run public queries and subscribe to public tables, nothing else.
+        #[arg(long)]
+        open: bool,
+    },
+    /// Prints an invite to a local node: its address and key, for `node add` or a game's
+    /// `--join` elsewhere (which then pin the key without trusting the first connection).
+    Invite {
+        /// Its name or id.
+        node: String,
     },
     /// Measures a node's round-trip time.
     Ping {
@@ -140,7 +150,30 @@ pub fn run(home: &Home, command: NodeCommand) -> Result<(), CliError> {
             }
             Ok(())
         }
-        NodeCommand::Start { node, frames } => start(home, &node, frames),
+        NodeCommand::Start { node, frames, open } => start(home, &node, frames, open),
+        NodeCommand::Invite { node } => {
+            let entry = home.node(&node)?;
+            if !entry.local {
+                return Err(CliError::Usage(format!(
+                    "`{}` runs elsewhere: ask its owner for an invite",
+                    entry.name
+                )));
+            }
+            let dir = home.root.node_dir(&entry.id);
+            let identity = NodeIdentity::load_or_create(&dir).map_err(file_error(dir))?;
+            let invite = interstice_net::transport::Invite {
+                address: resolve(&entry.address)?,
+                fingerprint: identity.fingerprint(),
+            };
+            println!("{invite}");
+            if invite.address.ip().is_loopback() {
+                eprintln!(
+                    "(the node listens on {}: only this machine can use that address)",
+                    entry.address
+                );
+            }
+            Ok(())
+        }
         NodeCommand::Ping { node, count } => ping(home, &home.node(&node)?, count),
         NodeCommand::Schema { node, out } => {
             let entry = home.node(&node)?;
@@ -167,6 +200,21 @@ fn add(
     address: String,
     expected: Option<String>,
 ) -> Result<(), CliError> {
+    // An invite says which key to expect.
+    let (address, expected) = if address.contains('/') {
+        let invite: interstice_net::transport::Invite = address.parse().map_err(CliError::Usage)?;
+        if let Some(given) = &expected
+            && !given.eq_ignore_ascii_case(&invite.fingerprint)
+        {
+            return Err(CliError::Usage(format!(
+                "--fingerprint {given} and the invite's key {} differ",
+                invite.fingerprint
+            )));
+        }
+        (invite.address.to_string(), Some(invite.fingerprint))
+    } else {
+        (address, expected)
+    };
     let addr = resolve(&address)?;
     let fingerprint = crate::client::runtime()?
         .block_on(interstice_net::transport::probe_fingerprint(
@@ -255,7 +303,7 @@ fn stop_if_not_listening(
     }
 }
 
-fn start(home: &Home, node: &str, frames: Option<u32>) -> Result<(), CliError> {
+fn start(home: &Home, node: &str, frames: Option<u32>, open: bool) -> Result<(), CliError> {
     let entry = home.node(node)?;
     if !entry.local {
         return Err(CliError::Usage(format!(
@@ -274,6 +322,7 @@ fn start(home: &Home, node: &str, frames: Option<u32>) -> Result<(), CliError> {
     let mut network = NetworkConfig::new(resolve(&entry.address)?, identity);
     network.trusted = load("trusted")?;
     network.admins = load("admins")?;
+    network.open = open;
     let mut app = App::new();
     app.add_plugins((
         MinimalPlugins,
@@ -293,6 +342,12 @@ fn start(home: &Home, node: &str, frames: Option<u32>) -> Result<(), CliError> {
         entry.address,
         dir.display()
     );
+    if open {
+        info!(
+            "open: peers with unknown keys may call public reducers, run public queries and \
+             subscribe to public tables (nothing else)"
+        );
+    }
     app.set_runner(|app| interstice::run_node(app, Duration::from_secs_f64(1.0 / 60.0)));
     match app.run() {
         // 130: Ctrl-C, a clean stop (everything committed was already made durable).

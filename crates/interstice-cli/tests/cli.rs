@@ -66,9 +66,15 @@ impl Drop for Running {
 
 /// `interstice node start <name>`, once it listens.
 fn start(data: &Path, name: &str, log: &Path) -> Running {
+    start_with(data, &[name], log)
+}
+
+/// `interstice node start <args>`, once it listens.
+fn start_with(data: &Path, args: &[&str], log: &Path) -> Running {
     let file = std::fs::File::create(log).unwrap();
     let child = std::process::Command::new(bin())
-        .args(["node", "start", name])
+        .args(["node", "start"])
+        .args(args)
         .env("INTERSTICE_DATA_DIR", data)
         .env("NO_COLOR", "1")
         .stdout(Stdio::from(file.try_clone().unwrap()))
@@ -458,4 +464,53 @@ fn the_cli_talks_only_to_the_node_it_names_and_prints_node_text_as_text() {
     let refused = fails(d, &["node", "ping", "alpha"]);
     assert!(refused.contains("not `alpha`"), "{refused}");
     assert!(ok(d, &["node", "ping", "beta"]).contains("pings"));
+}
+
+#[test]
+fn a_stranger_joins_an_open_node_by_invite_and_reaches_public_reducers_only() {
+    let (owner, stranger, logs) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let (o, s) = (owner.path(), stranger.path());
+    let port = free_port();
+    ok(o, &["node", "create", "arena", &port.to_string()]);
+    let invite = ok(o, &["node", "invite", "arena"]).trim().to_string();
+    assert!(
+        invite.starts_with(&format!("127.0.0.1:{port}/")),
+        "{invite}"
+    );
+    let node = start_with(o, &["arena", "--open"], &logs.path().join("open.log"));
+    let hello = concat!(env!("CARGO_MANIFEST_DIR"), "/../../modules/hello");
+    ok(o, &["publish", "arena", hello]);
+
+    // The stranger's CLI adds the node by invite (its key checked against the invite's), and
+    // the node has never heard of the stranger's key.
+    let added = ok(s, &["node", "add", "arena", &invite]);
+    assert!(added.contains("added node `arena`"), "{added}");
+    assert!(
+        ok(s, &["call_reducer", "arena", "hello", "hello", "Eve"]).contains("committed"),
+        "a stranger may call a public reducer"
+    );
+    assert_eq!(
+        ok(s, &["call_query", "arena", "hello", "greeting_count"]).trim(),
+        "1"
+    );
+    let publish = fails(s, &["publish", "arena", hello]);
+    assert!(publish.contains("strangers"), "{publish}");
+    let remove = fails(s, &["remove", "arena", "hello"]);
+    assert!(remove.contains("stranger"), "{remove}");
+    drop(node);
+
+    // Started without --open, the node refuses the same key.
+    let node = start(o, "arena", &logs.path().join("closed.log"));
+    let refused = fails(s, &["call_reducer", "arena", "hello", "hello", "Eve"]);
+    assert!(refused.contains("refused"), "{refused}");
+    drop(node);
+    // An invite whose key is not the node's is refused before anything is trusted.
+    let forged = format!("127.0.0.1:{port}/{}", "ab".repeat(32));
+    let _node = start_with(o, &["arena", "--open"], &logs.path().join("again.log"));
+    let forged = fails(s, &["node", "add", "other", &forged]);
+    assert!(forged.contains("not added"), "{forged}");
 }
