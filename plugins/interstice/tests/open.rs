@@ -22,35 +22,54 @@ fn open_node(
     listen: SocketAddr,
     strangers: usize,
 ) -> (App, SocketAddr) {
-    let mut network = NetworkConfig::new(listen, identity);
-    network.open = true;
-    network.budget.strangers = strangers;
-    let mut app = App::new();
-    app.add_plugins((
-        MinimalPlugins,
-        IntersticePlugin::default()
-            .with_module_bytes("hello", wasm("hello"))
-            .with_module_bytes("kitchen", wasm("kitchen"))
-            .with_module_bytes("gatekeeper", wasm("gatekeeper"))
-            .with_network(network),
-    ));
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        app.update();
+        let mut network = NetworkConfig::new(listen, identity.clone());
+        network.open = true;
+        network.budget.strangers = strangers;
+        let mut app = App::new();
+        app.add_plugins((
+            MinimalPlugins,
+            IntersticePlugin::default()
+                .with_module_bytes("hello", wasm("hello"))
+                .with_module_bytes("kitchen", wasm("kitchen"))
+                .with_module_bytes("gatekeeper", wasm("gatekeeper"))
+                .with_network(network),
+        ));
+        // The port of a node that just stopped may take a moment to free: try again.
+        while app.world().resource::<NetworkStatus>().local_addr.is_none()
+            && app.world().resource::<NetworkStatus>().error.is_none()
+        {
+            app.update();
+            assert!(Instant::now() < deadline, "the node never listened");
+            std::thread::sleep(Duration::from_millis(5));
+        }
         if let Some(addr) = app.world().resource::<NetworkStatus>().local_addr {
             return (app, addr);
         }
-        if let Some(e) = &app.world().resource::<NetworkStatus>().error {
-            // The port of a node that just stopped may take a moment to free.
-            assert!(Instant::now() < deadline, "the node cannot listen: {e}");
-            std::thread::sleep(Duration::from_millis(50));
-            return open_node(
-                Arc::new(NodeIdentity::generate().unwrap()),
-                listen,
-                strangers,
-            );
+        assert!(
+            Instant::now() < deadline,
+            "the node cannot listen: {:?}",
+            app.world().resource::<NetworkStatus>().error
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs `app` until its node listens, and returns where.
+fn listening(app: &mut App) -> SocketAddr {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        app.update();
+        let status = app.world().resource::<NetworkStatus>();
+        if let Some(addr) = status.local_addr {
+            return addr;
         }
-        assert!(Instant::now() < deadline, "the node never listened");
+        assert!(
+            Instant::now() < deadline,
+            "the node never listened ({:?})",
+            status.error
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -280,15 +299,7 @@ fn strangers_beyond_the_limit_are_turned_away_and_a_closed_node_says_refused() {
         IntersticePlugin::default()
             .with_network(NetworkConfig::new("127.0.0.1:0".parse().unwrap(), identity)),
     ));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let closed_addr = loop {
-        closed.update();
-        if let Some(addr) = closed.world().resource::<NetworkStatus>().local_addr {
-            break addr;
-        }
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let closed_addr = listening(&mut closed);
     let refused = with_client(&mut closed, move || {
         runtime().block_on(async move {
             let endpoint = PeerEndpoint::bind(
@@ -437,15 +448,8 @@ fn arena_host() -> (App, SocketAddr) {
             .with_module_bytes("arena", wasm("arena"))
             .with_network(network),
     ));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        app.update();
-        if let Some(addr) = app.world().resource::<NetworkStatus>().local_addr {
-            return (app, addr);
-        }
-        assert!(Instant::now() < deadline, "the node never listened");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let addr = listening(&mut app);
+    (app, addr)
 }
 
 fn arena_call(request: u64, reducer: &str, args: impl interstice::abi::typed::Args) -> Message {
@@ -460,17 +464,7 @@ fn arena_call(request: u64, reducer: &str, args: impl interstice::abi::typed::Ar
 }
 
 fn players(app: &mut App) -> Vec<arena::Player> {
-    let db = app.world().resource::<interstice::Database>();
-    let table = db.table("arena", "player").expect("the player table");
-    let mut buffer = Vec::new();
-    table
-        .rows()
-        .map(|row| {
-            buffer.clear();
-            table.encode_row(row, &mut buffer);
-            <arena::Player as interstice::IntersticeType>::from_bytes(&buffer).unwrap()
-        })
-        .collect()
+    with_api(app, |api| api.rows("arena", "player")).expect("the player table")
 }
 
 #[test]
@@ -559,17 +553,7 @@ fn an_arena_player_belongs_to_the_key_that_joined_it() {
 }
 
 fn coins(app: &mut App) -> Vec<arena::Coin> {
-    let db = app.world().resource::<interstice::Database>();
-    let table = db.table("arena", "coin").expect("the coin table");
-    let mut buffer = Vec::new();
-    table
-        .rows()
-        .map(|row| {
-            buffer.clear();
-            table.encode_row(row, &mut buffer);
-            <arena::Coin as interstice::IntersticeType>::from_bytes(&buffer).unwrap()
-        })
-        .collect()
+    with_api(app, |api| api.rows("arena", "coin")).expect("the coin table")
 }
 
 #[test]

@@ -314,14 +314,8 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         imports::CALLER,
         |mut caller: Caller<'_, HostState>| -> i64 {
             let state = caller.data_mut();
-            state.response.clear();
-            match state.caller.clone() {
-                Some(name) => {
-                    state.response.extend_from_slice(name.as_bytes());
-                    state.response.len() as i64
-                }
-                None => -1,
-            }
+            let name = state.caller.clone();
+            respond_name(state, name)
         },
     )?;
     linker.func_wrap(
@@ -329,14 +323,8 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         imports::CALLER_NODE,
         |mut caller: Caller<'_, HostState>| -> i64 {
             let state = caller.data_mut();
-            state.response.clear();
-            match state.caller_node.clone() {
-                Some(node) => {
-                    state.response.extend_from_slice(node.as_bytes());
-                    state.response.len() as i64
-                }
-                None => -1,
-            }
+            let node = state.caller_node.clone();
+            respond_name(state, node)
         },
     )?;
     linker.func_wrap(
@@ -637,4 +625,17 @@ fn table_op(
         }
     }
     Ok(())
+}
+
+/// Leaves `name` as the pending response and answers its length, or -1 (nothing pending) for
+/// none: how `caller` and `caller_node` answer.
+fn respond_name(state: &mut HostState, name: Option<std::sync::Arc<str>>) -> i64 {
+    state.response.clear();
+    match name {
+        Some(name) => {
+            state.response.extend_from_slice(name.as_bytes());
+            state.response.len() as i64
+        }
+        None => -1,
+    }
 }
