@@ -863,6 +863,20 @@ impl Modules {
         self.invoke(db, handle.module, Entry::Query(handle.query), args)
     }
 
+    /// Runs a query for a peer (`peer`: its certificate fingerprint), whose node id
+    /// `ctx.caller_node()` then answers.
+    pub fn call_query_from(
+        &mut self,
+        db: &mut Database,
+        handle: QueryHandle,
+        args: &[u8],
+        peer: &str,
+    ) -> Result<Vec<u8>, CallError> {
+        // Taken by `invoke` whatever happens, so it reaches no other call.
+        self.origin = Some((peer.to_string(), 0));
+        self.invoke(db, handle.module, Entry::Query(handle.query), args)
+    }
+
     /// The type a query returns, with the module's types.
     pub fn query_result_type(
         &self,
@@ -893,10 +907,9 @@ impl Modules {
         let memory_cap = self.config.memory_cap;
         // Meant for this call only, whatever happens to it.
         let origin = self.origin.take();
-        let caller_node: Option<Arc<str>> = match (entry, &origin) {
-            (Entry::Reducer(_), Some((peer, _))) => Some(interstice_abi::node_id_of(peer).into()),
-            _ => None,
-        };
+        let caller_node: Option<Arc<str>> = origin
+            .as_ref()
+            .map(|(peer, _)| interstice_abi::node_id_of(peer).into());
         let cursor = self.cursor.take();
         if let (Entry::Reducer(_), Some((key, seq))) = (entry, &cursor)
             && let Some(module) = self.slots.get(slot).and_then(Option::as_ref)

@@ -282,8 +282,38 @@ impl Message {
             Message::Hello { versions, .. } if versions.is_empty() || versions.len() > 64 => Err(
                 DecodeError::Invalid("a hello must list 1 to 64 versions".into()),
             ),
+            // No module, table, reducer or query has a longer name: one that does names
+            // nothing, and would only be echoed back in errors kept per peer.
+            Message::CallReducer {
+                module,
+                reducer: name,
+                ..
+            }
+            | Message::Query {
+                module,
+                query: name,
+                ..
+            }
+            | Message::Subscribe {
+                module,
+                table: name,
+                ..
+            } => check_names(&[module, name]),
+            Message::Remove { module, .. } => check_names(&[module]),
             _ => Ok(()),
         }
+    }
+}
+
+/// Names longer than [`MAX_NAME_LEN`](interstice_abi::limits::MAX_NAME_LEN) are refused.
+fn check_names(names: &[&String]) -> Result<(), DecodeError> {
+    let limit = interstice_abi::limits::MAX_NAME_LEN;
+    match names.iter().find(|n| n.len() > limit) {
+        Some(long) => Err(DecodeError::Invalid(format!(
+            "a name of {} bytes (names are at most {limit})",
+            long.len()
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -291,6 +321,21 @@ impl Message {
 mod tests {
     use super::*;
     use interstice_abi::{FieldDef, Persistence, TableSchema, ValueType};
+
+    #[test]
+    fn names_longer_than_any_schema_allows_are_refused() {
+        let call = |module: String| Message::CallReducer {
+            request: 1,
+            module,
+            reducer: "r".into(),
+            args: Vec::new(),
+        };
+        let long = "m".repeat(interstice_abi::limits::MAX_NAME_LEN + 1);
+        let refused = Message::decode(&call(long).encode().unwrap()).unwrap_err();
+        assert!(refused.to_string().contains("at most 128"), "{refused}");
+        let fits = "m".repeat(interstice_abi::limits::MAX_NAME_LEN);
+        assert!(Message::decode(&call(fits).encode().unwrap()).is_ok());
+    }
 
     /// A `Schema` message whose one field type is `Vec(Vec(…))` `depth` levels deep (built by
     /// splicing: encoding such a type would itself need a deep stack).

@@ -174,10 +174,13 @@ pub trait QueryCaller {
         crate::__private::caller()
     }
 
-    /// The node id of the peer whose remote reducer call this transaction runs, or `None`
-    /// for a call made on this node (a game system, the schedule, an event, the CLI's own
-    /// node). It is bound to the peer's key, so a game can tie a player to it: only that key
-    /// can call as that node again. Modules called from such a reducer see it too.
+    /// The node id of the peer whose remote reducer call (or query) this is, or `None` for a
+    /// call made on this node (a game system, the CLI through the node's own process) — and
+    /// for reducers that run later on this node's behalf: scheduled reducers and event
+    /// subscribers see `None` even when a peer's call caused them. It is bound to the peer's
+    /// key, so a game can tie a player to it: only that key can call as that node again.
+    /// Modules called from such a reducer see it too, so a public module calling another on a
+    /// peer's behalf passes that peer on.
     fn caller_node(&self) -> Option<String> {
         crate::__private::caller_node()
     }

@@ -94,6 +94,7 @@ fn write<R: PlayerRow + interstice::IntersticeType + PartialEq>(
                 "name": shown.0.name(),
                 "shown": xy(shown.0.at()),
                 "auth": xy(auth.0.at()),
+                "moved_at": auth.0.moved_at(),
             })
         })
         .collect();

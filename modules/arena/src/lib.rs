@@ -114,7 +114,8 @@ fn owned(ctx: &ReducerContext, name: &str) -> Result<Player, HostError> {
 }
 
 /// Puts `name` in the arena for the calling node (again: nothing changes), with the score it
-/// had when it left, and the coins if there are none. A name another node plays is refused.
+/// had when it left, and the coins if there are none. A name another node plays is refused,
+/// and so is a second name for a node that plays one already (one node, one player).
 #[reducer]
 fn join(ctx: ReducerContext, name: String, hue: f32) -> Result<(), HostError> {
     if name.is_empty() || name.len() > 32 {
@@ -130,6 +131,12 @@ fn join(ctx: ReducerContext, name: String, hue: f32) -> Result<(), HostError> {
             )));
         }
         None => {
+            if let Some(mine) = players.scan().find(|p| p.owner == owner) {
+                return Err(HostError::InvalidPayload(format!(
+                    "you play `{}` already",
+                    mine.name
+                )));
+            }
             if players.count() >= MAX_PLAYERS {
                 return Err(HostError::InvalidPayload(format!(
                     "the arena is full ({MAX_PLAYERS} players)"
@@ -194,10 +201,15 @@ fn remove(ctx: &ReducerContext, player: Player) -> Result<(), HostError> {
         owner: player.owner,
         score: player.score,
     };
-    if records.get(&record.name).is_some() {
-        records.update(record)?;
-    } else {
-        records.insert(record)?;
+    match records.get(&record.name) {
+        // The name's record is someone else's: theirs stays, this score goes.
+        Some(kept) if kept.owner != record.owner => {}
+        Some(_) => {
+            records.update(record)?;
+        }
+        None => {
+            records.insert(record)?;
+        }
     }
     ctx.current.tables.player().delete(&player.name).map(drop)
 }
@@ -242,6 +254,13 @@ fn open_arena(ctx: ReducerContext) -> Result<(), HostError> {
         remove(&ctx, player)?;
     }
     Ok(())
+}
+
+/// The player the calling node plays, if any.
+#[query]
+fn my_player(ctx: QueryContext) -> Option<Player> {
+    let me = ctx.caller_node().unwrap_or_default();
+    ctx.current.tables.player().scan().find(|p| p.owner == me)
 }
 
 /// Every player's name and score, best first.

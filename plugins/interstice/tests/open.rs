@@ -497,6 +497,30 @@ fn an_arena_player_belongs_to_the_key_that_joined_it() {
             let (_a, alice) = dial(alice).await;
             let (_m, mallory) = dial(mallory).await;
             let mut outcomes = Vec::new();
+            let mine = |peer: &interstice_net::transport::Peer| {
+                let peer = peer.clone();
+                async move {
+                    match peer
+                        .request(&Message::Query {
+                            request: 99,
+                            module: "arena".into(),
+                            query: "my_player".into(),
+                            args: Vec::new(),
+                        })
+                        .await
+                        .unwrap()
+                    {
+                        Message::QueryResult {
+                            outcome: Ok(bytes), ..
+                        } => <Option<arena::Player> as interstice::IntersticeType>::from_bytes(
+                            &bytes,
+                        )
+                        .unwrap()
+                        .map(|p| p.name),
+                        other => panic!("{other:?}"),
+                    }
+                }
+            };
             for (peer, message) in [
                 (
                     &alice,
@@ -517,9 +541,17 @@ fn an_arena_player_belongs_to_the_key_that_joined_it() {
                 ),
                 (&mallory, arena_call(3, "leave", ("alice".to_string(),))),
                 (&mallory, arena_call(4, "open_arena", ())),
+                // One node, one player.
+                (
+                    &alice,
+                    arena_call(3, "join", ("alias".to_string(), 30.0f32)),
+                ),
             ] {
                 outcomes.push(outcome(peer.request(&message).await.unwrap()));
             }
+            // A query sees who asks, too.
+            assert_eq!(mine(&alice).await.as_deref(), Some("alice"));
+            assert_eq!(mine(&mallory).await, None);
             outcomes
         })
     });
@@ -550,6 +582,24 @@ fn an_arena_player_belongs_to_the_key_that_joined_it() {
         assert!(Instant::now() < deadline, "alice is still in the arena");
         std::thread::sleep(Duration::from_millis(5));
     }
+    // Someone else playing under her name while she is away neither gets her score nor
+    // overwrites it when leaving.
+    call(&mut app, "arena", "join", ("alice".to_string(), 0.0f32)).unwrap();
+    let borrowed = players(&mut app)
+        .into_iter()
+        .find(|p| p.name == "alice")
+        .unwrap();
+    assert_eq!((borrowed.owner.as_str(), borrowed.score), ("", 0));
+    call(&mut app, "arena", "leave", ("alice".to_string(),)).unwrap();
+    let records: Vec<arena::Record> =
+        with_api(&mut app, |api| api.rows("arena", "record")).unwrap();
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| (r.name.as_str(), r.owner.as_str()))
+            .collect::<Vec<_>>(),
+        [("alice", alice_id.as_str())]
+    );
 }
 
 fn coins(app: &mut App) -> Vec<arena::Coin> {
@@ -608,4 +658,42 @@ fn the_arena_keeps_scores_across_a_host_restart() {
         .find(|p| p.name == "scorer")
         .unwrap();
     assert!(scorer.score >= 1, "{scorer:?}");
+}
+
+#[test]
+fn connection_attempts_past_the_handshake_budget_are_refused_at_once() {
+    let mut network = NetworkConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        Arc::new(NodeIdentity::generate().unwrap()),
+    );
+    network.open = true;
+    // No room at all: every attempt is over the budget.
+    network.budget.handshakes = 0;
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        IntersticePlugin::default().with_network(network),
+    ));
+    let addr = listening(&mut app);
+    let refused = with_client(&mut app, move || {
+        runtime().block_on(async move {
+            let endpoint = PeerEndpoint::bind(
+                "127.0.0.1:0".parse().unwrap(),
+                &NodeIdentity::generate().unwrap(),
+                TrustedPeers::default(),
+            )
+            .unwrap();
+            let started = Instant::now();
+            let result = endpoint
+                .connect_with(addr, interstice_net::transport::Dial::AnyKey)
+                .await
+                .map(drop);
+            (result, started.elapsed())
+        })
+    });
+    assert!(
+        matches!(&refused.0, Err(TransportError::Unreachable(why)) if why.contains("not taking")),
+        "{refused:?}"
+    );
+    assert!(refused.1 < Duration::from_secs(2), "{refused:?}");
 }

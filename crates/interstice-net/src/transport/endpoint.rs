@@ -67,12 +67,18 @@ pub enum TransportError {
     Unreachable(String),
 }
 
-/// A dial that failed: nobody answering is [`TransportError::Unreachable`]; the other side
-/// closing the connection (refusing our key, say) is [`TransportError::Refused`].
+/// A dial that failed: nobody answering, or an endpoint that takes no connections (a node
+/// stopping), is [`TransportError::Unreachable`]; the other side closing the connection
+/// (refusing our key, say) is [`TransportError::Refused`].
 fn dial_failure(e: &quinn::ConnectionError) -> TransportError {
     use quinn::ConnectionError as E;
     match e {
         E::TimedOut => TransportError::Unreachable("no answer".into()),
+        E::ConnectionClosed(close)
+            if close.error_code == quinn::TransportErrorCode::CONNECTION_REFUSED =>
+        {
+            TransportError::Unreachable("the node is not taking connections".into())
+        }
         E::ConnectionClosed(close) => {
             let reason = String::from_utf8_lossy(&close.reason).into_owned();
             TransportError::Refused(if reason.is_empty() {

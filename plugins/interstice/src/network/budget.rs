@@ -47,6 +47,11 @@ pub struct PeerBudget {
     /// [open](super::NetworkConfig::open)) connected at once. A new key costs nothing to make,
     /// so per-key budgets alone do not bound what strangers hold together: this does.
     pub strangers: usize,
+    /// Handshakes in progress at once, all peers together: a connection attempt beyond them
+    /// is refused at once (the dialer retries). On an open node anyone completes TLS, so this
+    /// bounds what connections not yet admitted (each up to its receive windows for
+    /// [`HANDSHAKE_TIMEOUT`](interstice_net::transport::endpoint::HANDSHAKE_TIMEOUT)) hold.
+    pub handshakes: usize,
 }
 
 impl Default for PeerBudget {
@@ -63,6 +68,7 @@ impl Default for PeerBudget {
             requests_per_frame: 4_096,
             fair_share_per_frame: 16,
             strangers: 64,
+            handshakes: 64,
         }
     }
 }

@@ -99,6 +99,8 @@ pub(super) struct Context {
     pub budget: super::budget::Shared,
     /// Keys pinned to addresses, when nodes are dialed with trust on first use.
     pub known_hosts: Option<KnownHosts>,
+    /// The keys the node trusts (accepted at any address, pinned or not).
+    pub trusted: interstice_net::transport::TrustedPeers,
 }
 
 struct Wanted {
@@ -239,6 +241,10 @@ impl Link {
             .connect_with(self.address, Dial::AnyKey)
             .await
             .map_err(DialFailure::from)?;
+        // A key the node trusts anyway needs no pin.
+        if context.trusted.contains(&peer.fingerprint) {
+            return Ok(peer);
+        }
         match known.check(self.address, &peer.fingerprint) {
             Ok(PinOutcome::Known) => Ok(peer),
             Ok(PinOutcome::FirstUse) => {

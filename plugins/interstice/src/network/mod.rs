@@ -165,6 +165,9 @@ enum FromNetwork {
     },
     Disconnected {
         node_id: String,
+        fingerprint: Arc<str>,
+        /// Whether it was a stranger: what the world kept for it goes with it.
+        stranger: bool,
     },
     Rtt {
         node_id: String,
@@ -335,7 +338,9 @@ struct Backlog {
 impl Backlog {
     /// This frame's share of the backlog, in arrival order: at most `per_frame` requests, and
     /// while several peers have requests waiting, at most `fair_share` of each. Everything
-    /// else (connections, events, answers to our own calls) is always taken.
+    /// else (connections, events, answers to our own calls) is always taken — except a peer's
+    /// departure, which waits behind its requests still waiting (its `disconnect` event must
+    /// not run before a `join` it sent).
     fn take_frame(&mut self) -> Vec<FromNetwork> {
         let peers: std::collections::BTreeSet<&str> = self
             .requests
@@ -351,6 +356,7 @@ impl Backlog {
             usize::MAX
         };
         let mut taken: HashMap<Arc<str>, usize> = HashMap::new();
+        let mut deferred: std::collections::HashSet<Arc<str>> = Default::default();
         let (mut batch, mut rest) = (Vec::new(), std::collections::VecDeque::new());
         let mut requests = 0;
         for item in self.requests.drain(..) {
@@ -361,9 +367,12 @@ impl Backlog {
                     if fits {
                         *count += 1;
                         requests += 1;
+                    } else {
+                        deferred.insert(inbound.peer.clone());
                     }
                     fits
                 }
+                FromNetwork::Disconnected { fingerprint, .. } => !deferred.contains(fingerprint),
                 _ => true,
             };
             if take {
@@ -561,8 +570,10 @@ fn run_network(
             served: served.clone(),
             budget: shared.clone(),
             known_hosts: config.known_hosts.clone(),
+            trusted: config.trusted.clone(),
         };
         let mut links: HashMap<SocketAddr, Arc<Link>> = HashMap::new();
+        let handshakes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         for address in config.dial.clone() {
             links
                 .entry(address)
@@ -581,11 +592,23 @@ fn run_network(
                 }
                 incoming = endpoint.incoming() => {
                     let Some(incoming) = incoming else { break };
+                    let Some(counted) = InFlight::enter(&handshakes, shared.budget.handshakes)
+                    else {
+                        debug!(
+                            "{} handshakes in progress: refused one from {}",
+                            shared.budget.handshakes,
+                            incoming.remote_address()
+                        );
+                        incoming.refuse();
+                        continue;
+                    };
                     // Each handshake in its own task: a slow or silent peer holds up nobody.
                     let (endpoint, to_world, served, shared) =
                         (endpoint.clone(), to_world.clone(), served.clone(), shared.clone());
                     tokio::spawn(async move {
-                        match endpoint.handshake(incoming).await {
+                        let handshake = endpoint.handshake(incoming).await;
+                        drop(counted);
+                        match handshake {
                             Ok(peer) => serve_peer(peer, None, to_world, served, shared).await,
                             Err(e) => warn!("peer refused: {e}"),
                         }
@@ -595,6 +618,28 @@ fn run_network(
         }
         endpoint.close_and_wait(Duration::from_secs(1)).await;
     });
+}
+
+/// One of a bounded number of things in progress, counted until dropped.
+struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
+
+impl InFlight {
+    /// Counts one more, unless `limit` are in progress.
+    fn enter(count: &Arc<std::sync::atomic::AtomicUsize>, limit: usize) -> Option<InFlight> {
+        use std::sync::atomic::Ordering;
+        count
+            .try_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| InFlight(count.clone()))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 /// Reports the peer, answers its requests (through the world, or for subscriptions from the
@@ -608,8 +653,9 @@ async fn serve_peer(
     shared: budget::Shared,
 ) {
     let fingerprint: Arc<str> = peer.fingerprint.as_str().into();
-    // A node this one dialed is no stranger: it chose to reach it.
-    let stranger = address.is_none() && shared.is_stranger(&fingerprint);
+    // Decided by the key alone: a node reached by address and pinned on first use is no more
+    // trusted for that.
+    let stranger = shared.is_stranger(&fingerprint);
     let _counted = match shared.connect(&fingerprint, stranger) {
         Ok(counted) => counted,
         Err(why) => {
@@ -870,6 +916,8 @@ async fn serve_peer(
     info!("peer {} disconnected", peer.node_id);
     let _ = to_world.send(FromNetwork::Disconnected {
         node_id: peer.node_id.clone(),
+        fingerprint,
+        stranger,
     });
 }
 
@@ -932,5 +980,75 @@ fn describe(message: &Message) -> String {
             ..
         } => format!("chunk {index} of {total} of upload {upload}"),
         _ => "another message".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(peer: &str, answers: &mpsc::UnboundedSender<(u64, Message)>) -> FromNetwork {
+        FromNetwork::Request(Inbound {
+            peer: peer.into(),
+            stranger: true,
+            node_id: peer.into(),
+            message: Message::Ping { nonce: 0 },
+            reply: Reply {
+                token: 0,
+                answers: answers.clone(),
+            },
+        })
+    }
+
+    fn describe(item: &FromNetwork) -> String {
+        match item {
+            FromNetwork::Request(inbound) => format!("request {}", inbound.peer),
+            FromNetwork::Disconnected { node_id, .. } => format!("gone {node_id}"),
+            _ => "other".into(),
+        }
+    }
+
+    #[test]
+    fn in_flight_counts_up_to_its_limit_and_frees_on_drop() {
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let first = InFlight::enter(&count, 2).unwrap();
+        let second = InFlight::enter(&count, 2).unwrap();
+        assert!(InFlight::enter(&count, 2).is_none());
+        drop(first);
+        let third = InFlight::enter(&count, 2);
+        assert!(third.is_some());
+        drop((second, third));
+        assert_eq!(count.load(std::sync::atomic::Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn a_departure_waits_behind_the_peers_deferred_requests() {
+        let (answers, _kept) = mpsc::unbounded_channel();
+        let mut backlog = Backlog {
+            requests: Default::default(),
+            per_frame: 100,
+            fair_share: 1,
+        };
+        backlog.requests.extend([
+            request("a", &answers),
+            request("a", &answers),
+            request("b", &answers),
+            FromNetwork::Disconnected {
+                node_id: "a".into(),
+                fingerprint: "a".into(),
+                stranger: true,
+            },
+            FromNetwork::Disconnected {
+                node_id: "b".into(),
+                fingerprint: "b".into(),
+                stranger: true,
+            },
+        ]);
+        let frame = |backlog: &mut Backlog| -> Vec<String> {
+            backlog.take_frame().iter().map(describe).collect()
+        };
+        assert_eq!(frame(&mut backlog), ["request a", "request b", "gone b"]);
+        assert_eq!(frame(&mut backlog), ["request a", "gone a"]);
+        assert!(backlog.requests.is_empty());
     }
 }

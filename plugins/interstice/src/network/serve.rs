@@ -350,11 +350,22 @@ pub(super) fn serve_requests(
                 }
                 continue;
             }
-            FromNetwork::Disconnected { node_id } => {
+            FromNetwork::Disconnected {
+                node_id,
+                fingerprint,
+                stranger,
+            } => {
                 if let Some(state) = health.peers.get_mut(&node_id) {
                     state.connections = state.connections.saturating_sub(1);
                     if state.connections == 0 {
                         queue.push_peer_event(&modules, false, &node_id);
+                        // Strangers come and go with fresh keys: what is kept for each goes
+                        // when it does (its exactly-once window is rebuilt from `__answered`
+                        // if it comes back), unless a call of its is still running.
+                        if stranger && !calls.waiting.values().any(|w| w.0 == fingerprint) {
+                            calls.seen.remove(&fingerprint);
+                            health.peers.remove(&node_id);
+                        }
                     }
                 }
                 continue;
@@ -466,7 +477,7 @@ pub(super) fn serve_requests(
                         .check_query_args(handle, &args)
                         .map_err(|e| RemoteError::Failed(e.to_string()))?;
                     modules
-                        .call_query(&mut db, handle, &args)
+                        .call_query_from(&mut db, handle, &args, &peer)
                         .map_err(|e| RemoteError::Failed(e.to_string()))
                 }),
             },

@@ -30,6 +30,22 @@ const CATCH_UP_WINDOW_MS: f64 = 200.0;
 /// authority's clock was reset).
 const CLOCK_RESET_MS: f64 = 5_000.0;
 
+/// How long the playhead waits at a row's newest version (for a late one) before the row is
+/// taken to be at rest and the playhead goes on: longer than the outages loss recovery causes
+/// at a round trip of 100 ms, short enough that a brief pause leaves little lag behind. A row
+/// whose versions come further apart waits three of its intervals instead.
+pub const REST_AFTER: Duration = Duration::from_millis(300);
+
+/// How far back the authority's clock is estimated from: the smallest delay (local arrival
+/// minus authority time) among the versions received in this window. A window, not all time:
+/// a busy host's frame clock falls behind real time (Bevy caps a frame's time step), and an
+/// estimate from long ago would leave the playhead ahead of every version.
+pub const CLOCK_WINDOW: Duration = Duration::from_secs(1);
+
+/// The longest a version that arrives after the row was taken to be at rest is played over:
+/// it was late, so the row glides to it quickly rather than replaying its whole delay.
+const LATE_GLIDE_MS: f64 = 200.0;
+
 /// A row shown between the versions received, [`SmoothTable::delay`] behind the authority.
 ///
 /// [`SmoothTable::delay`]: super::SmoothTable::delay
@@ -39,9 +55,15 @@ pub struct Interpolated<M: Motion> {
     samples: VecDeque<(f64, M::Row)>,
     /// The moment shown, on the authority's clock.
     playhead: Option<f64>,
-    /// Local time minus authority time, the smallest seen: the authority's clock as read here,
-    /// plus the fastest one-way delay.
+    /// Local time minus authority time, the smallest in [`CLOCK_WINDOW`]: the authority's
+    /// clock as read here, plus the fastest one-way delay.
     offset: Option<f64>,
+    /// The delays of the versions received in the last [`CLOCK_WINDOW`]: (local ms, delay).
+    delays: VecDeque<(f64, f64)>,
+    /// When (local ms) the last version arrived.
+    last_arrival: Option<f64>,
+    /// The usual time between two versions while the row moves (ms, a moving average).
+    interval: Option<f64>,
     starved: u64,
     snaps: u64,
 }
@@ -50,11 +72,16 @@ impl<M: Motion> Interpolated<M> {
     /// Starts with one version.
     pub fn new(row: M::Row) -> Self {
         let mut samples = VecDeque::new();
-        samples.push_back((f64::NAN, row));
+        // Without the authority's time, the first version received replaces it.
+        let at = M::time_ms(&row).map_or(f64::NAN, |t| t as f64);
+        samples.push_back((at, row));
         Interpolated {
             samples,
             playhead: None,
             offset: None,
+            delays: VecDeque::new(),
+            last_arrival: None,
+            interval: None,
             starved: 0,
             snaps: 0,
         }
@@ -90,8 +117,39 @@ impl<M: Motion> Interpolated<M> {
         } else {
             self.samples.clear();
         }
-        let offset = local_ms - at;
-        self.offset = Some(self.offset.map_or(offset, |o| o.min(offset)));
+        let window = CLOCK_WINDOW.as_secs_f64() * 1000.0;
+        while self
+            .delays
+            .front()
+            .is_some_and(|(when, _)| local_ms - when > window)
+            || self.delays.len() >= MAX_SAMPLES
+        {
+            self.delays.pop_front();
+        }
+        self.delays.push_back((local_ms, local_ms - at));
+        self.last_arrival = Some(local_ms);
+        self.offset = self.delays.iter().map(|(_, d)| *d).reduce(f64::min);
+        if let Some(newest) = newest
+            && at > newest
+            && at - newest < 1_000.0
+        {
+            let gap = at - newest;
+            self.interval = Some(self.interval.map_or(gap, |i| i * 0.8 + gap * 0.2));
+        }
+        let mut at = at;
+        if let (Some(playhead), Some((newest, held))) = (self.playhead, self.samples.back())
+            && playhead > *newest
+        {
+            // The row was taken to be at rest and the playhead went on past its newest version:
+            // it moves on from where it stands now, not from when it stopped (which would
+            // replay the whole pause late).
+            let (newest, held) = (*newest, held.clone());
+            self.samples.push_back((playhead, held));
+            if at <= playhead {
+                // This version is already in the past: it was late, not a new move.
+                at = playhead + (at - newest).clamp(1.0, LATE_GLIDE_MS);
+            }
+        }
         self.samples.push_back((at, row));
         while self.samples.len() > MAX_SAMPLES {
             self.samples.pop_front();
@@ -106,7 +164,11 @@ impl<M: Motion> Interpolated<M> {
         };
         let target = local_ms - offset - delay_ms;
         let mut playhead = match self.playhead {
-            None => target,
+            // From the version shown so far (no jump), catching up from there.
+            None => match self.samples.front() {
+                Some((shown, _)) if !shown.is_nan() => target.min(*shown),
+                _ => target,
+            },
             Some(at) => {
                 let behind = target - at;
                 if behind > SNAP_BEHIND.as_secs_f64() * 1000.0 {
@@ -119,10 +181,23 @@ impl<M: Motion> Interpolated<M> {
             }
         };
         if playhead > newest {
-            if self.playhead.is_some() {
-                self.starved += 1;
+            // No newer version yet: a late one (wait for it, then catch up), or none because the
+            // row is at rest. Once nothing at all has arrived for REST_AFTER (or three of the
+            // row's usual intervals), the row is taken to be at rest and the playhead goes on
+            // to its target (what it shows stays the newest version).
+            let rest_after =
+                (REST_AFTER.as_secs_f64() * 1000.0).max(3.0 * self.interval.unwrap_or(0.0));
+            let quiet = self.last_arrival.map_or(0.0, |at| local_ms - at);
+            if quiet <= rest_after {
+                if self.playhead.is_some() {
+                    self.starved += 1;
+                }
+                playhead = newest;
+            } else {
+                // At rest the row looks the same at any moment: the playhead may as well be
+                // where it should, so the next move starts on time.
+                playhead = playhead.max(target);
             }
-            playhead = newest;
         }
         self.playhead = Some(playhead);
         // Keep one version at or before the playhead; older ones are done with.
@@ -210,16 +285,28 @@ mod tests {
     /// The dot moves 1 unit per ms of authority time; versions every 16 ms arrive 50 ms later
     /// (±jitter), some lost. Returns the largest step between two frames 16 ms apart.
     fn largest_step(lose_every: u64, burst_loss: std::ops::Range<u64>) -> (f32, u64) {
+        largest_step_every(16, lose_every, burst_loss, |real| real)
+    }
+
+    /// The same with versions every `every` ms, stamped by an authority whose clock reads
+    /// `clock(real ms)`.
+    fn largest_step_every(
+        every: u64,
+        lose_every: u64,
+        burst_loss: std::ops::Range<u64>,
+        clock: impl Fn(u64) -> u64,
+    ) -> (f32, u64) {
         let mut row = Interpolated::<Line>::new(Dot { x: 0.0, at: 0 });
         let mut shown = 0.0f32;
         let mut largest = 0.0f32;
-        let mut arrivals: Vec<(f64, Dot)> = (1..200u64)
+        let mut arrivals: Vec<(f64, Dot)> = (1..4_000 / every)
             .filter(|i| i % lose_every != 0 && !burst_loss.contains(i))
             .map(|i| {
-                let at = i * 16;
+                let real = i * every;
+                let at = clock(real);
                 // Deterministic jitter of up to 30 ms.
                 let jitter = ((i * 7919) % 31) as f64;
-                (at as f64 + 50.0 + jitter, Dot { x: at as f32, at })
+                (real as f64 + 50.0 + jitter, Dot { x: real as f32, at })
             })
             .collect();
         arrivals.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -240,6 +327,78 @@ mod tests {
     }
 
     #[test]
+    fn the_authoritys_clock_is_read_from_recent_versions() {
+        // A host busy starting up: its clock ran at half speed, so its first versions look
+        // 500 ms fresher than the later ones. Once they are a window old, the estimate
+        // follows the later ones (the playhead would otherwise stay ahead of every version).
+        let mut row = Interpolated::<Line>::new(Dot { x: 0.0, at: 0 });
+        for real in (16..=1_000u64).step_by(16) {
+            row.receive(
+                (real + 50) as f64,
+                Dot {
+                    x: 0.0,
+                    at: real / 2,
+                },
+            );
+        }
+        for real in (1_016..=3_000u64).step_by(16) {
+            row.receive(
+                (real + 50) as f64,
+                Dot {
+                    x: 0.0,
+                    at: real - 500,
+                },
+            );
+        }
+        assert_eq!(row.offset, Some(550.0));
+    }
+
+    #[test]
+    fn a_row_that_rests_and_moves_again_is_not_a_pause_behind() {
+        // Moves 1 unit per ms for 500 ms, rests 600 ms, moves again; versions every 16 ms
+        // while moving (none while at rest), each arriving 50 ms later.
+        let mut row = Interpolated::<Line>::new(Dot { x: 0.0, at: 0 });
+        let position = |t: u64| -> f32 {
+            match t {
+                0..=500 => t as f32,
+                501..=1100 => 500.0,
+                _ => 500.0 + (t - 1100) as f32,
+            }
+        };
+        let versions: Vec<u64> = (0..=500)
+            .step_by(16)
+            .chain((1116..=2000).step_by(16))
+            .collect();
+        let mut next = 0;
+        let mut worst_lag = 0.0f32;
+        for frame in 1..140u64 {
+            let local = frame as f64 * 16.0;
+            while next < versions.len() && (versions[next] + 50) as f64 <= local {
+                let at = versions[next];
+                row.receive(
+                    local,
+                    Dot {
+                        x: position(at),
+                        at,
+                    },
+                );
+                next += 1;
+            }
+            let shown = row.advance(local, 16.0, 100.0).x;
+            // 300 ms after moving again, the row is where the authority had it about
+            // delay + one-way delay ago (150 ms), give or take a frame.
+            if (1400..2000).contains(&(local as u64)) {
+                let expected = position(local as u64 - 150);
+                worst_lag = worst_lag.max((expected - shown).abs());
+            }
+        }
+        assert!(
+            worst_lag <= 34.0,
+            "{worst_lag} units behind after the pause"
+        );
+    }
+
+    #[test]
     fn jitter_under_the_delay_never_shows_and_a_gap_is_caught_up_without_a_jump() {
         // Jitter only: the dot moves exactly its speed per frame.
         let (steady, snaps) = largest_step(u64::MAX, 0..0);
@@ -250,6 +409,14 @@ mod tests {
         assert!(
             lossy <= 16.0 * CATCH_UP as f32 + 0.5,
             "a frame moved {lossy} units"
+        );
+        assert_eq!(snaps, 0);
+        // A slow authority (a version every 300 ms, every 5th lost) is not taken to be at
+        // rest between its versions.
+        let (slow, snaps) = largest_step_every(300, 5, 0..0, |real| real);
+        assert!(
+            slow <= 16.0 * CATCH_UP as f32 + 0.5,
+            "a frame moved {slow} units"
         );
         assert_eq!(snaps, 0);
     }

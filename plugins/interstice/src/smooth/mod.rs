@@ -53,7 +53,9 @@
 mod interpolate;
 mod predict;
 
-pub use interpolate::{CATCH_UP, DEFAULT_DELAY, Interpolated, MAX_SAMPLES, SNAP_BEHIND};
+pub use interpolate::{
+    CATCH_UP, CLOCK_WINDOW, DEFAULT_DELAY, Interpolated, MAX_SAMPLES, REST_AFTER, SNAP_BEHIND,
+};
 pub use predict::{CORRECTION, MAX_PENDING_INPUTS, PENDING_TIMEOUT, Predicted, PredictionStats};
 
 use crate::mirror::{MirrorSystems, Mirrored};

@@ -71,7 +71,8 @@ impl<M: Prediction> Predicted<M> {
     /// ([`Prediction::applied`]).
     pub fn input(&mut self, input: M::Input) -> u64 {
         let number = self.next;
-        self.next += 1;
+        // The authority sets where numbering resumes: never past the last number.
+        self.next = self.next.saturating_add(1);
         M::apply(&mut self.predicted, &input);
         self.pending.push_back((number, Instant::now(), input));
         if self.pending.len() > MAX_PENDING_INPUTS {
