@@ -67,6 +67,10 @@ where
     fn time_ms(row: &R) -> Option<u64> {
         Some(row.moved_at())
     }
+
+    fn distance(from: &R, to: &R) -> Option<f32> {
+        Some(from.at().distance(to.at()))
+    }
 }
 
 impl<R> Prediction for Moves<R>

@@ -42,9 +42,10 @@ pub const REST_AFTER: Duration = Duration::from_millis(300);
 /// estimate from long ago would leave the playhead ahead of every version.
 pub const CLOCK_WINDOW: Duration = Duration::from_secs(1);
 
-/// The longest a version that arrives after the row was taken to be at rest is played over:
-/// it was late, so the row glides to it quickly rather than replaying its whole delay.
-const LATE_GLIDE_MS: f64 = 200.0;
+/// The longest glide to a version that arrives after the row went quiet (see
+/// [`Interpolated::receive`]): a row that went far is given the time its speed needs, up to
+/// this, then caught up like any gap.
+const LATE_GLIDE_MS: f64 = 1_000.0;
 
 /// A row shown between the versions received, [`SmoothTable::delay`] behind the authority.
 ///
@@ -64,6 +65,8 @@ pub struct Interpolated<M: Motion> {
     last_arrival: Option<f64>,
     /// The usual time between two versions while the row moves (ms, a moving average).
     interval: Option<f64>,
+    /// How fast the row has been seen to move lately ([`Motion::distance`] per ms).
+    speed: Option<f64>,
     starved: u64,
     snaps: u64,
 }
@@ -82,6 +85,7 @@ impl<M: Motion> Interpolated<M> {
             delays: VecDeque::new(),
             last_arrival: None,
             interval: None,
+            speed: None,
             starved: 0,
             snaps: 0,
         }
@@ -136,19 +140,37 @@ impl<M: Motion> Interpolated<M> {
             let gap = at - newest;
             self.interval = Some(self.interval.map_or(gap, |i| i * 0.8 + gap * 0.2));
         }
-        let mut at = at;
         if let (Some(playhead), Some((newest, held))) = (self.playhead, self.samples.back())
             && playhead > *newest
         {
-            // The row was taken to be at rest and the playhead went on past its newest version:
-            // it moves on from where it stands now, not from when it stopped (which would
-            // replay the whole pause late).
+            // The row went quiet, was taken to be at rest, and the playhead went on past its
+            // newest version (showing it). Rest and lost versions look alike from here; how
+            // far the row went tells them apart: it glides to this version no faster than it
+            // has been seen to move. After a pause one step is near, and it moves on from where
+            // it stands now (not a pause late); after lost versions it is far, and the playhead
+            // goes back (invisibly: the row looks the same) to give it the time it needs, then
+            // catches up. Without a distance, a version already in the past is played from the
+            // newest one, and a fresh one from the playhead.
             let (newest, held) = (*newest, held.clone());
-            self.samples.push_back((playhead, held));
-            if at <= playhead {
-                // This version is already in the past: it was late, not a new move.
-                at = playhead + (at - newest).clamp(1.0, LATE_GLIDE_MS);
+            let travel = match (M::distance(&held, &row), self.speed) {
+                (Some(distance), Some(speed)) if speed > 0.0 => {
+                    (f64::from(distance) / speed).min(LATE_GLIDE_MS)
+                }
+                _ if at <= playhead => at - newest,
+                _ => 0.0,
+            };
+            let start = (at - travel).clamp(newest, playhead);
+            if start > newest {
+                self.samples.push_back((start, held));
             }
+            self.playhead = Some(start);
+        } else if let Some((newest, previous)) = self.samples.back()
+            && at > *newest
+            && let Some(distance) = M::distance(previous, &row)
+        {
+            // The row's recent top speed, per millisecond of the authority's clock.
+            let speed = f64::from(distance) / (at - newest);
+            self.speed = Some(self.speed.map_or(speed, |s| speed.max(s * 0.95)));
         }
         self.samples.push_back((at, row));
         while self.samples.len() > MAX_SAMPLES {
@@ -280,6 +302,9 @@ mod tests {
         fn time_ms(row: &Dot) -> Option<u64> {
             Some(row.at)
         }
+        fn distance(from: &Dot, to: &Dot) -> Option<f32> {
+            Some((to.x - from.x).abs())
+        }
     }
 
     /// The dot moves 1 unit per ms of authority time; versions every 16 ms arrive 50 ms later
@@ -409,6 +434,13 @@ mod tests {
         assert!(
             lossy <= 16.0 * CATCH_UP as f32 + 0.5,
             "a frame moved {lossy} units"
+        );
+        assert_eq!(snaps, 0);
+        // An outage longer than REST_AFTER: taken for rest, then found late; still no jump.
+        let (outage, snaps) = largest_step(u64::MAX, 100..131);
+        assert!(
+            outage <= 16.0 * CATCH_UP as f32 + 0.5,
+            "a frame moved {outage} units"
         );
         assert_eq!(snaps, 0);
         // A slow authority (a version every 300 ms, every 5th lost) is not taken to be at

@@ -82,6 +82,14 @@ pub trait Motion: Send + Sync + 'static {
         let _ = row;
         None
     }
+
+    /// How far apart two versions are (a position's distance). With it, a row that went
+    /// quiet and then turns up far away — versions were lost, it did not rest — glides there
+    /// no faster than it has been seen to move, instead of in a jump.
+    fn distance(from: &Self::Row, to: &Self::Row) -> Option<f32> {
+        let _ = (from, to);
+        None
+    }
 }
 
 /// How this game's own inputs change rows of one type, for prediction.
