@@ -208,7 +208,7 @@ fn through_a_distant_lossy_network_the_guest_predicts_and_interpolates() {
     let host = game(
         &host_screen,
         &[
-            args(&["--host", "--autopilot", "circle", "--seconds", "24"]),
+            args(&["--host", "--autopilot", "circle", "--seconds", "26"]),
             vec![
                 "--listen".into(),
                 format!("127.0.0.1:{port}"),
@@ -223,7 +223,7 @@ fn through_a_distant_lossy_network_the_guest_predicts_and_interpolates() {
     let guest = game(
         &guest_screen,
         &[
-            args(&["--seconds", "14"]),
+            args(&["--seconds", "16"]),
             vec![
                 "--join".into(),
                 relay.to_string(),
@@ -239,6 +239,13 @@ fn through_a_distant_lossy_network_the_guest_predicts_and_interpolates() {
     wait_until_joined(&guest_trace);
     std::thread::sleep(std::time::Duration::from_secs(1));
     hold_key(&guest_screen, "d", std::time::Duration::from_secs(1));
+    // Then, once host and guest agree, Escape: the guest leaves the arena.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    hold_key(
+        &guest_screen,
+        "Escape",
+        std::time::Duration::from_millis(100),
+    );
     wait_ok(guest, "the guest");
     wait_ok(host, "the host");
     if let Some(keep) = std::env::var_os("ARENA_KEEP_TRACES") {
@@ -281,7 +288,12 @@ fn through_a_distant_lossy_network_the_guest_predicts_and_interpolates() {
     );
 
     // Agreement: once the input stopped and the host caught up, host and guest agree.
-    let last = frames.last().unwrap();
+    // The last frame before the guest left.
+    let last = frames
+        .iter()
+        .rev()
+        .find(|l| !l["own"].is_null())
+        .expect("the guest played");
     let own = &last["own"];
     assert_eq!(
         own["pending"], 0,
@@ -304,6 +316,17 @@ fn through_a_distant_lossy_network_the_guest_predicts_and_interpolates() {
     println!(
         "prediction: {} inputs, {} mispredictions (largest {:.2} units), {} given up",
         own["inputs"], own["mispredictions"], own["largest_error"], own["expired"]
+    );
+
+    // Leaving: the host took the guest's player out, and the guest saw it go (the host's
+    // delete came back through its subscription) while its game still ran.
+    let end = frames.last().unwrap();
+    assert!(
+        end["own"].is_null()
+            && end["status"]
+                .as_str()
+                .is_some_and(|s| s.contains("you left the arena")),
+        "after Escape the guest's last frame shows {end}"
     );
 
     // Interpolation: the host's player, moving at SPEED, never moves faster on the guest's
