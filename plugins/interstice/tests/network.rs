@@ -50,25 +50,6 @@ fn serving_node(trusted: TrustedPeers) -> (App, std::net::SocketAddr, String) {
     }
 }
 
-/// Runs `client` on its own thread while the node keeps updating; returns what it returned.
-fn with_client<T: Send + 'static>(app: &mut App, client: impl FnOnce() -> T + Send + 'static) -> T {
-    let handle = std::thread::spawn(client);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !handle.is_finished() {
-        app.update();
-        assert!(Instant::now() < deadline, "the client did not finish");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    handle.join().expect("client thread")
-}
-
-fn client_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn remote_calls_queries_and_schemas() {
     let client_identity = NodeIdentity::generate().unwrap();

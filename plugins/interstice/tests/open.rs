@@ -10,7 +10,7 @@ use common::*;
 use interstice::network::{KnownHosts, LinkState, NetworkConfig, NetworkStatus, PeerHealth};
 use interstice::prelude::*;
 use interstice_net::message::{Message, RemoteError};
-use interstice_net::transport::{NodeIdentity, PeerEndpoint, TransportError, TrustedPeers};
+use interstice_net::transport::{NodeIdentity, PeerEndpoint, TransportError};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -74,23 +74,25 @@ fn listening(app: &mut App) -> SocketAddr {
     }
 }
 
-/// Runs `client` on its own thread while `app` keeps updating.
-fn with_client<T: Send + 'static>(app: &mut App, client: impl FnOnce() -> T + Send + 'static) -> T {
-    let handle = std::thread::spawn(client);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !handle.is_finished() {
-        app.update();
-        assert!(Instant::now() < deadline, "the client did not finish");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    handle.join().expect("client thread")
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
+/// Dials the node at `addr` as `identity`, a key it has never seen, taking whatever key the
+/// node presents.
+async fn dial_as_stranger(
+    identity: NodeIdentity,
+    addr: SocketAddr,
+) -> (
+    PeerEndpoint,
+    Result<interstice_net::transport::Peer, TransportError>,
+) {
+    let endpoint = PeerEndpoint::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        &identity,
+        Default::default(),
+    )
+    .unwrap();
+    let peer = endpoint
+        .connect_with(addr, interstice_net::transport::Dial::AnyKey)
+        .await;
+    (endpoint, peer)
 }
 
 /// What a stranger got for each thing it asked.
@@ -114,19 +116,10 @@ fn a_stranger_on_an_open_node_reaches_public_things_only() {
     );
     let hello = wasm("hello");
     let answers = with_client(&mut app, move || {
-        runtime().block_on(async move {
+        client_runtime().block_on(async move {
             // A key the node has never seen; it trusts the node's key by trying any.
-            let stranger = NodeIdentity::generate().unwrap();
-            let endpoint = PeerEndpoint::bind(
-                "127.0.0.1:0".parse().unwrap(),
-                &stranger,
-                Default::default(),
-            )
-            .unwrap();
-            let peer = endpoint
-                .connect_with(addr, interstice_net::transport::Dial::AnyKey)
-                .await
-                .expect("an open node lets a stranger in");
+            let (endpoint, peer) = dial_as_stranger(NodeIdentity::generate().unwrap(), addr).await;
+            let peer = peer.expect("an open node lets a stranger in");
             let ask = |m: Message| {
                 let peer = peer.clone();
                 async move { peer.request(&m).await.expect("an answer") }
@@ -250,19 +243,8 @@ fn strangers_beyond_the_limit_are_turned_away_and_a_closed_node_says_refused() {
         1,
     );
     let (first, second) = with_client(&mut app, move || {
-        runtime().block_on(async move {
-            let connect = |identity: NodeIdentity| async move {
-                let endpoint = PeerEndpoint::bind(
-                    "127.0.0.1:0".parse().unwrap(),
-                    &identity,
-                    Default::default(),
-                )
-                .unwrap();
-                let peer = endpoint
-                    .connect_with(addr, interstice_net::transport::Dial::AnyKey)
-                    .await;
-                (endpoint, peer)
-            };
+        client_runtime().block_on(async move {
+            let connect = |identity: NodeIdentity| dial_as_stranger(identity, addr);
             let (_one, first) = connect(NodeIdentity::generate().unwrap()).await;
             // Kept open (a dropped connection closes) while the second one tries.
             let first = first.unwrap();
@@ -301,16 +283,10 @@ fn strangers_beyond_the_limit_are_turned_away_and_a_closed_node_says_refused() {
     ));
     let closed_addr = listening(&mut closed);
     let refused = with_client(&mut closed, move || {
-        runtime().block_on(async move {
-            let endpoint = PeerEndpoint::bind(
-                "127.0.0.1:0".parse().unwrap(),
-                &NodeIdentity::generate().unwrap(),
-                TrustedPeers::default(),
-            )
-            .unwrap();
-            endpoint
-                .connect_with(closed_addr, interstice_net::transport::Dial::AnyKey)
+        client_runtime().block_on(async move {
+            dial_as_stranger(NodeIdentity::generate().unwrap(), closed_addr)
                 .await
+                .1
                 .map(drop)
         })
     });
@@ -476,19 +452,10 @@ fn an_arena_player_belongs_to_the_key_that_joined_it() {
     );
     let alice_id = alice.node_id();
     let outcomes = with_client(&mut app, move || {
-        runtime().block_on(async move {
+        client_runtime().block_on(async move {
             let dial = |identity: NodeIdentity| async move {
-                let endpoint = PeerEndpoint::bind(
-                    "127.0.0.1:0".parse().unwrap(),
-                    &identity,
-                    Default::default(),
-                )
-                .unwrap();
-                let peer = endpoint
-                    .connect_with(addr, interstice_net::transport::Dial::AnyKey)
-                    .await
-                    .unwrap();
-                (endpoint, peer)
+                let (endpoint, peer) = dial_as_stranger(identity, addr).await;
+                (endpoint, peer.unwrap())
             };
             let outcome = |m: Message| match m {
                 Message::CallResult { outcome, .. } => outcome,
@@ -674,17 +641,11 @@ fn connection_attempts_past_the_handshake_budget_are_refused_at_once() {
     ));
     let addr = listening(&mut app);
     let refused = with_client(&mut app, move || {
-        runtime().block_on(async move {
-            let endpoint = PeerEndpoint::bind(
-                "127.0.0.1:0".parse().unwrap(),
-                &NodeIdentity::generate().unwrap(),
-                TrustedPeers::default(),
-            )
-            .unwrap();
+        client_runtime().block_on(async move {
             let started = Instant::now();
-            let result = endpoint
-                .connect_with(addr, interstice_net::transport::Dial::AnyKey)
+            let result = dial_as_stranger(NodeIdentity::generate().unwrap(), addr)
                 .await
+                .1
                 .map(drop);
             (result, started.elapsed())
         })

@@ -162,3 +162,29 @@ pub fn on_runtime<T: Send + 'static>(
             .block_on(work)
     })
 }
+
+/// Runs `client` on its own thread while the node keeps updating; returns what it returned.
+pub fn with_client<T: Send + 'static>(
+    app: &mut App,
+    client: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let handle = std::thread::spawn(client);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !handle.is_finished() {
+        app.update();
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the client did not finish"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    handle.join().expect("client thread")
+}
+
+/// A tokio runtime for a client thread.
+pub fn client_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
