@@ -10,8 +10,19 @@ use thiserror::Error;
 
 /// The target modules are built for.
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
-/// The cargo profile modules are built with (defined in the workspace's `Cargo.toml`).
+/// The cargo profile modules are built with. Its settings are passed to cargo on the command
+/// line ([`PROFILE_SETTINGS`]), so any crate builds with it, whether or not its `Cargo.toml`
+/// defines it (the workspace's and `interstice init`'s do, with the same settings).
 pub const PROFILE: &str = "wasm-module";
+
+/// The [`PROFILE`]'s settings: a release build, small, without debug information.
+pub const PROFILE_SETTINGS: [(&str, &str); 5] = [
+    ("inherits", "\"release\""),
+    ("debug", "false"),
+    ("strip", "true"),
+    ("codegen-units", "16"),
+    ("incremental", "true"),
+];
 
 /// Why a module build failed.
 #[derive(Debug, Error)]
@@ -24,15 +35,28 @@ pub enum BuildError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// cargo ran and failed; its output was shown.
+    /// cargo ran and failed; its own messages (shown above this one) say why.
     #[error(
-        "cargo failed to build {packages} for {WASM_TARGET} (exit status {status}); is the target installed? (`rustup target add {WASM_TARGET}`)"
+        "cargo could not build {packages} for {WASM_TARGET} ({status}): see its messages above"
     )]
     Cargo {
         /// What was built.
         packages: String,
         /// cargo's exit status.
         status: String,
+    },
+    /// cargo failed, and the toolchain it used has no standard library for the wasm target.
+    #[error(
+        "cargo could not build {packages}: the Rust toolchain used in {dir} ({rustc}) has no \
+         {WASM_TARGET} target; add it with `rustup target add {WASM_TARGET}`"
+    )]
+    TargetMissing {
+        /// What was built.
+        packages: String,
+        /// Where cargo ran (its toolchain file, if any, chose the toolchain).
+        dir: PathBuf,
+        /// `rustc --version` there.
+        rustc: String,
     },
     /// cargo succeeded but a module file is missing.
     #[error("cargo built {package} but {path} does not exist")]
@@ -98,6 +122,10 @@ impl ModuleBuild {
             .arg(PROFILE)
             .arg("--target-dir")
             .arg(&self.target_dir);
+        for (key, value) in PROFILE_SETTINGS {
+            cmd.arg("--config")
+                .arg(format!("profile.{PROFILE}.{key}={value}"));
+        }
         for p in &self.packages {
             cmd.arg("-p").arg(p);
         }
@@ -121,7 +149,12 @@ impl ModuleBuild {
             cmd.env_remove(var);
         }
         // The project's own `rust-toolchain.toml` applies, wherever this runs from.
-        if let Some(dir) = self.manifest.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let dir = self
+            .manifest
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(Path::to_path_buf);
+        if let Some(dir) = &dir {
             cmd.current_dir(dir);
         }
         cmd.stdin(Stdio::null());
@@ -130,9 +163,18 @@ impl ModuleBuild {
             source,
         })?;
         if !status.success() {
-            return Err(BuildError::Cargo {
-                packages: self.packages.join(", "),
-                status: status.to_string(),
+            let packages = self.packages.join(", ");
+            let dir = dir.unwrap_or_else(|| PathBuf::from("."));
+            return Err(match wasm_target_of(&dir) {
+                Some((false, rustc)) => BuildError::TargetMissing {
+                    packages,
+                    dir,
+                    rustc,
+                },
+                _ => BuildError::Cargo {
+                    packages,
+                    status: status.to_string(),
+                },
             });
         }
         self.packages
@@ -150,6 +192,32 @@ impl ModuleBuild {
             })
             .collect()
     }
+}
+
+/// Whether the toolchain that runs in `dir` has the wasm target's standard library, and its
+/// `rustc --version`; `None` when that cannot be told.
+fn wasm_target_of(dir: &Path) -> Option<(bool, String)> {
+    let rustc = |args: &[&str]| -> Option<String> {
+        let out = Command::new("rustc")
+            .args(args)
+            .current_dir(dir)
+            .env_remove("RUSTC_WRAPPER")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let version = rustc(&["--version"])?;
+    let sysroot = rustc(&["--print", "sysroot"])?;
+    let present = Path::new(&sysroot)
+        .join("lib")
+        .join("rustlib")
+        .join(WASM_TARGET)
+        .is_dir();
+    Some((present, version))
 }
 
 /// The workspace root above a crate directory: the nearest ancestor whose `Cargo.toml` has a

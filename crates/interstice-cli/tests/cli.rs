@@ -514,3 +514,69 @@ fn a_stranger_joins_an_open_node_by_invite_and_reaches_public_reducers_only() {
     let forged = fails(s, &["node", "add", "other", &forged]);
     assert!(forged.contains("not added"), "{forged}");
 }
+
+/// A module crate written by hand from the README: no `interstice init`, no build profile.
+fn handmade_crate(dir: &Path, lib: &str) {
+    let sdk = concat!(env!("CARGO_MANIFEST_DIR"), "/../interstice-sdk");
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"handmade\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
+             [lib]\ncrate-type = [\"cdylib\"]\n\n\
+             [dependencies]\ninterstice-sdk = {{ path = \"{sdk}\" }}\n"
+        ),
+    )
+    .unwrap();
+    // What the README tells authors to add while the SDK needs Rust 1.99.1.
+    std::fs::write(
+        dir.join("rust-toolchain.toml"),
+        "[toolchain]\nchannel = \"1.99.1\"\ntargets = [\"wasm32-unknown-unknown\"]\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("src").join("lib.rs"), lib).unwrap();
+}
+
+#[test]
+fn a_hand_written_crate_publishes_and_a_broken_one_shows_the_compilers_message() {
+    let (data, logs, projects) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let d = data.path();
+    let port = free_port();
+    ok(d, &["node", "create", "alpha", &port.to_string()]);
+    let _node = start(d, "alpha", &logs.path().join("alpha.log"));
+
+    let good = projects.path().join("good");
+    handmade_crate(
+        &good,
+        "use interstice_sdk::*;\n\
+         interstice_module!(visibility: Public);\n\
+         #[table]\npub struct Note { #[primary_key(auto_inc)] pub id: u64, pub text: String }\n\
+         #[reducer]\nfn add(ctx: ReducerContext, text: String) -> Result<(), HostError> {\n\
+         ctx.current.tables.note().insert(Note { id: 0, text })?; Ok(()) }\n\
+         #[query]\nfn count(ctx: QueryContext) -> u64 { ctx.current.tables.note().count() }\n",
+    );
+    let published = ok(d, &["publish", "alpha", good.to_str().unwrap()]);
+    assert!(published.contains("published `handmade`"), "{published}");
+    ok(d, &["call_reducer", "alpha", "handmade", "add", "hi"]);
+    assert_eq!(
+        ok(d, &["call_query", "alpha", "handmade", "count"]).trim(),
+        "1"
+    );
+
+    let broken = projects.path().join("broken");
+    handmade_crate(
+        &broken,
+        "use interstice_sdk::*;\ninterstice_module!();\n\
+         #[query]\nfn answer(_ctx: QueryContext) -> u64 { \"forty-two\" }\n",
+    );
+    let (success, _, err) = cli(d, &["publish", "alpha", broken.to_str().unwrap()]);
+    assert!(!success, "a crate that does not compile was published");
+    // The compiler's own words, then ours: no guess about the cause.
+    assert!(err.contains("mismatched types"), "{err}");
+    assert!(err.contains("see its messages above"), "{err}");
+    assert!(!err.contains("is the target installed"), "{err}");
+}
