@@ -55,7 +55,8 @@ enum Command {
         module_name: String,
     },
     /// Call a reducer: arguments are checked against its signature (numbers, bools and
-    /// strings as typed; structs, enums, vectors and options as JSON).
+    /// strings as typed; a unit enum variant bare; structs, other enums, vectors and options
+    /// as JSON — a mistake is answered with an example of the expected form).
     #[command(name = "call_reducer")]
     CallReducer {
         /// The node's name or id.

@@ -5,7 +5,9 @@
 //! JSON shapes: a struct is an object of its fields (`{"id": 1, "name": "a"}`); an enum variant
 //! is its name for a unit variant (`"Red"`) or a one-entry object (`{"Labeled": "x"}`,
 //! `{"Point": [1, 2]}`, `{"Named": {"x": 1}}`); a vector or tuple is an array; an option is
-//! `null` or its value.
+//! `null` or its value. A unit variant may also be typed bare (`Red`, no quotes): it cannot be
+//! mistaken for anything else. An argument that does not parse is answered with an example of
+//! the form expected ([`example`]).
 
 use interstice_abi::{TypeKind, TypeSet, Value, ValueType, VariantFields};
 use serde_json::{Map, Number, Value as Json};
@@ -42,10 +44,108 @@ pub fn parse(text: &str, ty: &ValueType, types: &TypeSet) -> Result<Value, Strin
             from_json(&json, ty, types, 0)
         }
         _ => {
-            let json: Json =
-                serde_json::from_str(text).map_err(|e| format!("`{text}` is not JSON: {e}"))?;
+            if let Some(variant) = bare_unit_variant(text, ty, types) {
+                return Ok(variant);
+            }
+            let json: Json = serde_json::from_str(text).map_err(|e| {
+                format!(
+                    "`{text}` is not JSON ({e}); expected something like {}",
+                    example(ty, types)
+                )
+            })?;
             from_json(&json, ty, types, 0)
+                .map_err(|e| format!("{e}; expected something like {}", example(ty, types)))
         }
+    }
+}
+
+/// `text` as a unit variant of the enum `ty`, typed bare (`Red` rather than `"Red"`).
+fn bare_unit_variant(text: &str, ty: &ValueType, types: &TypeSet) -> Option<Value> {
+    let ValueType::Named(name) = ty else {
+        return None;
+    };
+    let TypeKind::Enum(variants) = &types.get(name)?.kind else {
+        return None;
+    };
+    let text = text.trim();
+    let (index, _) = variants
+        .iter()
+        .enumerate()
+        .find(|(_, v)| v.name == text && matches!(v.fields, VariantFields::Unit))?;
+    Some(Value::Enum {
+        variant: index as u32,
+        payload: Box::new(Value::Unit),
+    })
+}
+
+/// What an argument of type `ty` looks like, typed: `42`, `"text"`, `[1, 2]`, `{"id": 1}`, a
+/// unit variant bare, another variant as `{"Variant": ...}`.
+pub fn example(ty: &ValueType, types: &TypeSet) -> String {
+    example_at(ty, types, 0)
+}
+
+fn example_at(ty: &ValueType, types: &TypeSet, depth: u32) -> String {
+    // Examples stay short: deep or recursive types end in `...`.
+    if depth > 3 {
+        return "...".into();
+    }
+    let d = depth + 1;
+    match ty {
+        ValueType::Unit => "null".into(),
+        ValueType::Bool => "true".into(),
+        ValueType::F32 | ValueType::F64 => "1.5".into(),
+        ValueType::String => "\"text\"".into(),
+        integer if integer.is_integer() => "1".into(),
+        ValueType::Vec(inner) => format!("[{}]", example_at(inner, types, d)),
+        ValueType::Option(inner) => format!("null or {}", example_at(inner, types, d)),
+        ValueType::Tuple(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(|t| example_at(t, types, d))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        ValueType::Named(name) => match types.get(name).map(|def| &def.kind) {
+            Some(TypeKind::Struct(fields)) => format!(
+                "{{{}}}",
+                fields
+                    .iter()
+                    .map(|f| format!("\"{}\": {}", f.name, example_at(&f.ty, types, d)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Some(TypeKind::Enum(variants)) => {
+                let forms: Vec<String> = variants
+                    .iter()
+                    .take(3)
+                    .map(|v| match &v.fields {
+                        VariantFields::Unit => v.name.clone(),
+                        VariantFields::Tuple(items) if items.len() == 1 => {
+                            format!("{{\"{}\": {}}}", v.name, example_at(&items[0], types, d))
+                        }
+                        VariantFields::Tuple(items) => format!(
+                            "{{\"{}\": {}}}",
+                            v.name,
+                            example_at(&ValueType::Tuple(items.clone()), types, d)
+                        ),
+                        VariantFields::Named(fields) => format!(
+                            "{{\"{}\": {{{}}}}}",
+                            v.name,
+                            fields
+                                .iter()
+                                .map(|f| format!("\"{}\": {}", f.name, example_at(&f.ty, types, d)))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    })
+                    .collect();
+                let more = if variants.len() > 3 { " or ..." } else { "" };
+                format!("{}{more}", forms.join(" or "))
+            }
+            None => format!("a {name}"),
+        },
+        _ => "a value".into(),
     }
 }
 
@@ -377,5 +477,34 @@ mod tests {
         );
         let maybe = ValueType::Option(Box::new(ValueType::I64));
         assert_eq!(parse("null", &maybe, &t), Ok(Value::Option(None)));
+    }
+
+    #[test]
+    fn a_unit_variant_may_be_typed_bare_and_mistakes_show_the_expected_form() {
+        let t = types();
+        let kind = ValueType::Named("Kind".into());
+        assert_eq!(parse("Plain", &kind, &t), parse(r#""Plain""#, &kind, &t));
+        assert!(parse("Plain", &kind, &t).is_ok());
+        // A variant with data is not a bare word.
+        let labeled = parse("Labeled", &kind, &t).unwrap_err();
+        assert!(
+            labeled.contains(r#"Plain or {"Labeled": "text"}"#),
+            "{labeled}"
+        );
+        let nothing = parse("Nope", &kind, &t).unwrap_err();
+        assert!(
+            nothing.contains("expected something like Plain or"),
+            "{nothing}"
+        );
+        let item = ValueType::Named("Item".into());
+        let wrong = parse(r#"{"id": 7}"#, &item, &t).unwrap_err();
+        assert!(
+            wrong.contains(r#"expected something like {"id": 1, "tags": ["text"]}"#),
+            "{wrong}"
+        );
+        assert_eq!(
+            example(&ValueType::Option(Box::new(kind.clone())), &t),
+            r#"null or Plain or {"Labeled": "text"}"#
+        );
     }
 }
