@@ -10,13 +10,13 @@ use interstice_net::message::{Message, RemoteError};
 use std::path::{Path, PathBuf};
 
 /// A request id that keeps increasing across runs of the CLI (the node remembers ids).
-fn request_id() -> u64 {
+pub(crate) fn request_id() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_micros() as u64)
 }
 
-fn remote(e: RemoteError) -> CliError {
+pub(crate) fn remote(e: RemoteError) -> CliError {
     CliError::Refused(match e {
         RemoteError::NotFound(what) => format!("the node has no public {what}"),
         RemoteError::NotPermitted(why) => format!("not permitted: {why}"),
@@ -26,7 +26,7 @@ fn remote(e: RemoteError) -> CliError {
     })
 }
 
-fn unexpected(answer: Message) -> CliError {
+pub(crate) fn unexpected(answer: Message) -> CliError {
     CliError::Other(format!("unexpected answer from the node: {answer:?}"))
 }
 

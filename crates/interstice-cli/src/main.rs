@@ -6,6 +6,7 @@ mod example;
 mod home;
 mod init;
 mod node;
+mod rows;
 mod text;
 pub(crate) use interstice::values;
 mod window;
@@ -83,6 +84,28 @@ enum Command {
         /// Its arguments, in order.
         args: Vec<String>,
         /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a table's rows, in primary-key order (read-only; a public module's for anyone,
+    /// any module's for the node's owner).
+    Rows {
+        /// The node's name or id.
+        node: String,
+        /// The module.
+        module_name: String,
+        /// The table.
+        table_name: String,
+        /// Only rows whose COLUMN equals VALUE (typed like an argument).
+        #[arg(long, value_name = "COLUMN=VALUE")]
+        filter: Option<String>,
+        /// The most rows to print.
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+        /// Start after this primary key (what the previous run said to pass).
+        #[arg(long, value_name = "KEY")]
+        after: Option<String>,
+        /// Print the rows as a JSON array of objects.
         #[arg(long)]
         json: bool,
     },
@@ -176,6 +199,26 @@ fn run(cli: Cli) -> Result<(), CliError> {
             args,
             json,
         } => calls::call_query(&home, &node, &module_name, &query_name, &args, json),
+        Command::Rows {
+            node,
+            module_name,
+            table_name,
+            filter,
+            limit,
+            after,
+            json,
+        } => rows::rows(
+            &home,
+            rows::RowsArgs {
+                node: &node,
+                module: &module_name,
+                table: &table_name,
+                filter: filter.as_deref(),
+                limit,
+                after: after.as_deref(),
+                json,
+            },
+        ),
         Command::Bindings(BindingsCommand::Add(BindingsAdd::Module {
             node,
             module,

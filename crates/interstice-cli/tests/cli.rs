@@ -580,3 +580,71 @@ fn a_hand_written_crate_publishes_and_a_broken_one_shows_the_compilers_message()
     assert!(err.contains("see its messages above"), "{err}");
     assert!(!err.contains("is the target installed"), "{err}");
 }
+
+#[test]
+fn rows_pages_a_ten_thousand_row_table() {
+    let (data, logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let d = data.path();
+    let port = free_port();
+    ok(d, &["node", "create", "alpha", &port.to_string()]);
+    let _node = start(d, "alpha", &logs.path().join("alpha.log"));
+    let stream = concat!(env!("CARGO_MANIFEST_DIR"), "/../../modules/fixtures/stream");
+    ok(d, &["publish", "alpha", stream]);
+    for _ in 0..5 {
+        ok(d, &["call_reducer", "alpha", "stream", "emit", "2000"]);
+    }
+
+    // All of it, in key order, through pages of at most 1,000.
+    let all: serde_json::Value = serde_json::from_str(&ok(
+        d,
+        &[
+            "rows", "alpha", "stream", "tick", "--limit", "10000", "--json",
+        ],
+    ))
+    .unwrap();
+    let ids: Vec<u64> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, (1..=10_000).collect::<Vec<u64>>());
+
+    // A first page, and where the next one starts.
+    let (success, out, err) = cli(d, &["rows", "alpha", "stream", "tick", "--limit", "100"]);
+    assert!(success, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 101, "a header and 100 rows: {out}");
+    assert_eq!(lines[0], "id\tvalue");
+    assert_eq!(lines[1], "1\t0");
+    assert!(err.contains("more follow: add `--after 100`"), "{err}");
+    let next = ok(
+        d,
+        &[
+            "rows", "alpha", "stream", "tick", "--limit", "2", "--after", "100",
+        ],
+    );
+    assert_eq!(next, "id\tvalue\n101\t100\n102\t101\n");
+    // The last page says nothing more follows.
+    let (_, _, tail) = cli(d, &["rows", "alpha", "stream", "tick", "--after", "9990"]);
+    assert!(!tail.contains("more follow"), "{tail}");
+
+    // A filter, and mistakes.
+    let found = ok(
+        d,
+        &[
+            "rows", "alpha", "stream", "tick", "--filter", "id=4242", "--json",
+        ],
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&found).unwrap(),
+        serde_json::json!([{"id": 4242, "value": 241}])
+    );
+    let column = fails(
+        d,
+        &["rows", "alpha", "stream", "tick", "--filter", "colour=red"],
+    );
+    assert!(column.contains("columns: id, value"), "{column}");
+    let table = fails(d, &["rows", "alpha", "stream", "nothere"]);
+    assert!(table.contains("stream.nothere"), "{table}");
+}

@@ -51,6 +51,23 @@ pub struct Published {
     pub dropped: Vec<String>,
 }
 
+/// A page of a table's rows (`interstice rows`), with what it takes to read them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowsPage {
+    /// The table's columns, in row order (the primary key's is `primary_key`).
+    pub columns: Vec<interstice_abi::FieldDef>,
+    /// The index of the primary key among `columns`.
+    pub primary_key: u32,
+    /// The module's named types, to decode the rows.
+    pub types: interstice_abi::TypeSet,
+    /// The rows, each encoded like a row event (the fields in order), in primary-key order.
+    pub rows: Vec<Vec<u8>>,
+    /// Where the next page starts (pass it as `after`), or `None` after the last row.
+    pub next: Option<Vec<u8>>,
+    /// Rows the node looked at for this page (more than `rows` with a filter).
+    pub scanned: u64,
+}
+
 /// A protocol message, in either direction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
@@ -212,6 +229,30 @@ pub enum Message {
         /// Its storage: `ok`, `ephemeral` (no data directory), or why it refuses writes.
         storage: String,
     },
+    /// Read a page of a table's rows (`interstice rows`): a public module's for anyone, any
+    /// module's for the node's owner. Read-only.
+    RowsRequest {
+        /// Request id.
+        request: u64,
+        /// The module.
+        module: String,
+        /// The table.
+        table: String,
+        /// The encoded primary key the page starts after (the previous page's `next`).
+        after: Option<Vec<u8>>,
+        /// `(column, value)`, the value as typed on a command line: only rows whose column
+        /// equals it.
+        filter: Option<(String, String)>,
+        /// The most rows wanted (the node sends at most its own page size).
+        limit: u32,
+    },
+    /// A page of rows, or why not.
+    Rows {
+        /// The request answered.
+        request: u64,
+        /// The page.
+        outcome: Result<RowsPage, RemoteError>,
+    },
 }
 
 /// Why bytes are not a message.
@@ -300,6 +341,18 @@ impl Message {
                 ..
             } => check_names(&[module, name]),
             Message::Remove { module, .. } => check_names(&[module]),
+            Message::RowsRequest {
+                module,
+                table,
+                filter,
+                ..
+            } => {
+                check_names(&[module, table])?;
+                match filter {
+                    Some((column, _)) => check_names(&[column]),
+                    None => Ok(()),
+                }
+            }
             _ => Ok(()),
         }
     }

@@ -95,6 +95,18 @@ async fn dial_as_stranger(
     (endpoint, peer)
 }
 
+/// A request for the first page of `module.table`.
+fn rows_of(module: &str, table: &str) -> Message {
+    Message::RowsRequest {
+        request: 7,
+        module: module.into(),
+        table: table.into(),
+        after: None,
+        filter: None,
+        limit: 10,
+    }
+}
+
 /// What a stranger got for each thing it asked.
 #[derive(Debug)]
 struct Answers {
@@ -105,6 +117,9 @@ struct Answers {
     publish: Message,
     remove: Message,
     remove_private: Message,
+    rows: Message,
+    rows_private: Message,
+    rows_host_table: Message,
 }
 
 #[test]
@@ -171,6 +186,9 @@ fn a_stranger_on_an_open_node_reaches_public_things_only() {
                     module: "kitchen".into(),
                 })
                 .await,
+                rows: ask(rows_of("hello", "greetings")).await,
+                rows_private: ask(rows_of("kitchen", "item")).await,
+                rows_host_table: ask(rows_of("hello", "__answered")).await,
             };
             endpoint.close();
             answers
@@ -207,6 +225,25 @@ fn a_stranger_on_an_open_node_reaches_public_things_only() {
         ),
         "{answers:?}"
     );
+    // Rows: a public table's, one page; a private module's and a host table look missing.
+    match &answers.rows {
+        Message::Rows {
+            outcome: Ok(page), ..
+        } => assert_eq!(page.rows.len(), 1, "the greeting the call stored"),
+        other => panic!("{other:?}"),
+    }
+    for missing in [&answers.rows_private, &answers.rows_host_table] {
+        assert!(
+            matches!(
+                missing,
+                Message::Rows {
+                    outcome: Err(RemoteError::NotFound(_)),
+                    ..
+                }
+            ),
+            "{missing:?}"
+        );
+    }
     // The gatekeeper would let a trusted peer publish; a stranger is refused before it asks.
     match &answers.publish {
         Message::PublishResult {

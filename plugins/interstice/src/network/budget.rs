@@ -97,6 +97,10 @@ pub(super) fn busy(request: &Message, why: String) -> Message {
             request: *request,
             storage: error.to_string(),
         },
+        Message::RowsRequest { request, .. } => Message::Rows {
+            request: *request,
+            outcome: Err(error),
+        },
         Message::PublishChunk { upload, .. } => Message::PublishResult {
             upload: *upload,
             outcome: Err(error),

@@ -18,6 +18,7 @@ mod budget;
 mod links;
 mod publish;
 mod remote;
+pub mod rows;
 mod serve;
 
 use bevy::prelude::*;

@@ -548,6 +548,28 @@ pub(super) fn serve_requests(
                     }
                 }
             }
+            Message::RowsRequest {
+                request,
+                module,
+                table,
+                after,
+                filter,
+                limit,
+            } => Message::Rows {
+                request,
+                outcome: super::rows::page(
+                    &modules,
+                    &db,
+                    &super::rows::PageRequest {
+                        module: &module,
+                        table: &table,
+                        after: after.as_deref(),
+                        filter: filter.as_ref().map(|(c, v)| (c.as_str(), v.as_str())),
+                        limit,
+                        owner: admins.0.contains(&peer),
+                    },
+                ),
+            },
             Message::Remove { request, module } if stranger => Message::RemoveResult {
                 request,
                 outcome: Err(RemoteError::NotPermitted(format!(
