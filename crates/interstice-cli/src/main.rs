@@ -5,6 +5,7 @@ mod client;
 mod example;
 mod home;
 mod init;
+mod logs;
 mod node;
 mod rows;
 mod text;
@@ -109,6 +110,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the guest log lines a node kept (the node's owner only), and with `--follow`
+    /// those that come after, until Ctrl-C.
+    Logs {
+        /// The node's name or id.
+        node: String,
+        /// Only this module's lines.
+        module_name: Option<String>,
+        /// Keep printing new lines as they come.
+        #[arg(long, short)]
+        follow: bool,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Update this CLI: rebuild and reinstall it with cargo from the sources it was built from.
     Update {
         /// Only print what would be run.
@@ -199,6 +214,12 @@ fn run(cli: Cli) -> Result<(), CliError> {
             args,
             json,
         } => calls::call_query(&home, &node, &module_name, &query_name, &args, json),
+        Command::Logs {
+            node,
+            module_name,
+            follow,
+            json,
+        } => logs::logs(&home, &node, module_name.as_deref(), follow, json),
         Command::Rows {
             node,
             module_name,

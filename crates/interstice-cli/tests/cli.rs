@@ -648,3 +648,58 @@ fn rows_pages_a_ten_thousand_row_table() {
     let table = fails(d, &["rows", "alpha", "stream", "nothere"]);
     assert!(table.contains("stream.nothere"), "{table}");
 }
+
+#[test]
+fn logs_show_what_modules_logged_and_follow_new_lines() {
+    let (data, logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let d = data.path();
+    let port = free_port();
+    ok(d, &["node", "create", "alpha", &port.to_string()]);
+    let _node = start(d, "alpha", &logs.path().join("alpha.log"));
+    let hello = concat!(env!("CARGO_MANIFEST_DIR"), "/../../modules/hello");
+    ok(d, &["publish", "alpha", hello]);
+    ok(d, &["call_reducer", "alpha", "hello", "hello", "Ada"]);
+    let kept = ok(d, &["logs", "alpha", "hello"]);
+    assert!(kept.contains("INFO [hello] greeting #1 stored"), "{kept}");
+    let json = ok(d, &["logs", "alpha", "--json"]);
+    let first: serde_json::Value =
+        serde_json::from_str(json.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(first["module"], "hello");
+
+    // A follower started now prints a line logged after it started.
+    let followed = logs.path().join("follow.out");
+    let mut follower = Running(
+        std::process::Command::new(bin())
+            .args(["logs", "alpha", "hello", "--follow"])
+            .env("INTERSTICE_DATA_DIR", d)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::from(std::fs::File::create(&followed).unwrap()))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting the follower"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&followed)
+        .unwrap_or_default()
+        .contains("greeting #1 stored")
+    {
+        assert!(Instant::now() < deadline, "the follower printed nothing");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ok(d, &["call_reducer", "alpha", "hello", "hello", "Bob"]);
+    while !std::fs::read_to_string(&followed)
+        .unwrap_or_default()
+        .contains("greeting #2 stored")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the follower did not print the new line: {}",
+            std::fs::read_to_string(&followed).unwrap_or_default()
+        );
+        assert!(
+            follower.0.try_wait().unwrap().is_none(),
+            "the follower stopped"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

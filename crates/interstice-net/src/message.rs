@@ -68,6 +68,21 @@ pub struct RowsPage {
     pub scanned: u64,
 }
 
+/// A guest log line (`interstice logs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Its number on the node (increasing).
+    pub seq: u64,
+    /// The module that logged it.
+    pub module: String,
+    /// 0 error … 4 trace.
+    pub level: u32,
+    /// The message.
+    pub message: String,
+    /// When the node took it, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+}
+
 /// A protocol message, in either direction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
@@ -253,6 +268,22 @@ pub enum Message {
         /// The page.
         outcome: Result<RowsPage, RemoteError>,
     },
+    /// Read the guest log lines the node kept (`interstice logs`; the node's owner only).
+    LogsRequest {
+        /// Request id.
+        request: u64,
+        /// One module's lines, or every module's.
+        module: Option<String>,
+        /// Only lines numbered after this (0: every line kept).
+        after: u64,
+    },
+    /// Log lines, oldest first, or why not.
+    Logs {
+        /// The request answered.
+        request: u64,
+        /// The lines, and the number to ask after next time.
+        outcome: Result<(Vec<LogLine>, u64), RemoteError>,
+    },
 }
 
 /// Why bytes are not a message.
@@ -341,6 +372,10 @@ impl Message {
                 ..
             } => check_names(&[module, name]),
             Message::Remove { module, .. } => check_names(&[module]),
+            Message::LogsRequest {
+                module: Some(module),
+                ..
+            } => check_names(&[module]),
             Message::RowsRequest {
                 module,
                 table,

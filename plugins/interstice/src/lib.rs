@@ -28,6 +28,7 @@
 
 mod api;
 mod loading;
+pub mod logbook;
 pub mod mirror;
 pub mod network;
 pub mod smooth;

@@ -117,6 +117,7 @@ impl Plugin for IntersticePlugin {
         })
         .add_message::<ModuleLoaded>()
         .init_resource::<GuestLogTail>()
+        .init_resource::<crate::logbook::LogBook>()
         .insert_resource(StartupModules(self.modules.clone()))
         .add_systems(PreStartup, (open_storage, load_startup_modules).chain())
         .add_systems(Last, forward_guest_logs);
@@ -237,8 +238,13 @@ impl GuestLogTail {
     pub const CAPACITY: usize = 500;
 }
 
-fn forward_guest_logs(mut modules: ResMut<Modules>, mut tail: ResMut<GuestLogTail>) {
+fn forward_guest_logs(
+    mut modules: ResMut<Modules>,
+    mut tail: ResMut<GuestLogTail>,
+    mut book: ResMut<crate::logbook::LogBook>,
+) {
     for line in modules.drain_logs() {
+        book.push(&line);
         if tail.lines.len() == GuestLogTail::CAPACITY {
             tail.lines.pop_front();
         }

@@ -101,6 +101,10 @@ pub(super) fn busy(request: &Message, why: String) -> Message {
             request: *request,
             outcome: Err(error),
         },
+        Message::LogsRequest { request, .. } => Message::Logs {
+            request: *request,
+            outcome: Err(error),
+        },
         Message::PublishChunk { upload, .. } => Message::PublishResult {
             upload: *upload,
             outcome: Err(error),

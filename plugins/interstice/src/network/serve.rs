@@ -259,6 +259,7 @@ pub(super) fn serve_requests(
     mut backlog: ResMut<Backlog>,
     gatekeeper: Res<GatekeeperFlag>,
     wake: Res<super::NodeWake>,
+    logs: Res<crate::logbook::LogBook>,
 ) {
     // The network thread lets anyone but an admin start an upload only while a module can
     // decide it.
@@ -570,6 +571,20 @@ pub(super) fn serve_requests(
                     },
                 ),
             },
+            Message::LogsRequest {
+                request,
+                module,
+                after,
+            } => Message::Logs {
+                request,
+                outcome: if admins.0.contains(&peer) {
+                    Ok(log_page(&logs, module.as_deref(), after))
+                } else {
+                    Err(RemoteError::NotPermitted(
+                        "only the node's owner reads its logs".into(),
+                    ))
+                },
+            },
             Message::Remove { request, module } if stranger => Message::RemoveResult {
                 request,
                 outcome: Err(RemoteError::NotPermitted(format!(
@@ -599,6 +614,40 @@ pub(super) fn serve_requests(
         };
         let _ = reply.send(answer);
     }
+}
+
+/// Most log lines in one answer (a follower asks again for the rest).
+pub const LOG_LINES_PER_ANSWER: usize = 1_000;
+
+/// The log lines after `after` (at most [`LOG_LINES_PER_ANSWER`], under 2 MiB), and the number
+/// to ask after next time.
+fn log_page(
+    book: &crate::logbook::LogBook,
+    module: Option<&str>,
+    after: u64,
+) -> (Vec<interstice_net::message::LogLine>, u64) {
+    let mut bytes = 0;
+    let mut next = after;
+    let mut lines = Vec::new();
+    for (name, entry) in book.after(module, after, LOG_LINES_PER_ANSWER) {
+        bytes += entry.message.len() + name.len();
+        if bytes > 2 * 1024 * 1024 {
+            break;
+        }
+        next = entry.seq;
+        lines.push(interstice_net::message::LogLine {
+            seq: entry.seq,
+            module: name.to_string(),
+            level: entry.level,
+            message: entry.message.clone(),
+            at_ms: entry.at_ms,
+        });
+    }
+    // Nothing new for this module: later lines of others need not be read again.
+    if lines.is_empty() {
+        next = next.max(book.last());
+    }
+    (lines, next)
 }
 
 /// Answers remote reducer calls once their outcome (written after the durable commit) arrives.
