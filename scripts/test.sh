@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets everything up, then runs every check CI runs: formatting, clippy and all tests
-# (unit, property, compile-fail, integration tests with real wasm modules, CLI end-to-end).
+# Sets everything up, then runs every check CI runs: formatting, clippy, all tests (unit,
+# property, compile-fail, integration tests with real wasm modules, CLI end-to-end), and the
+# SDK built on the oldest Rust it supports.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 echo "==> cargo fmt --check"
@@ -9,3 +10,4 @@ echo "==> cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "==> cargo test"
 cargo test --workspace
+bash "$(dirname "${BASH_SOURCE[0]}")/check-sdk-msrv.sh"

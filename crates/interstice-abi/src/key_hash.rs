@@ -99,10 +99,14 @@ impl Hasher for KeyHasher {
             self.prefix ^= seed();
         }
         self.bytes = true;
-        let (words, rest) = bytes.as_chunks::<8>();
-        for word in words {
-            self.fold(u64::from_le_bytes(*word));
+        // `chunks_exact`, not `as_chunks`: the SDK side builds on Rust 1.85.
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(word);
+            self.fold(u64::from_le_bytes(bytes));
         }
+        let rest = words.remainder();
         if !rest.is_empty() {
             let mut word = [0u8; 8];
             word[..rest.len()].copy_from_slice(rest);

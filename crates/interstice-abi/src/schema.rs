@@ -439,18 +439,20 @@ impl ModuleSchema {
                     });
                 }
             }
+            // Not a let chain: the SDK side builds on Rust 1.85.
             if let Some(EventSpec::Table {
                 node: Some(node), ..
             }) = &r.on
-                && !self.nodes.iter().any(|n| n.name == *node)
             {
-                return Err(SchemaError::InvalidNode {
-                    node: node.clone(),
-                    reason: format!(
-                        "reducer `{}` subscribes to it, but no `src/bindings/node_{node}.toml` declares it",
-                        r.name
-                    ),
-                });
+                if !self.nodes.iter().any(|n| n.name == *node) {
+                    return Err(SchemaError::InvalidNode {
+                        node: node.clone(),
+                        reason: format!(
+                            "reducer `{}` subscribes to it, but no `src/bindings/node_{node}.toml` declares it",
+                            r.name
+                        ),
+                    });
+                }
             }
         }
 
