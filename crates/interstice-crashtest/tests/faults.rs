@@ -356,15 +356,8 @@ fn serving_node(dir: &Path, client: &str) -> (App, std::net::SocketAddr, String)
             .with_storage(StorageConfig::new(dir))
             .with_module_bytes("hello", wasm("hello"))
             .with_network(NetworkConfig {
-                listen: "127.0.0.1:0".parse().unwrap(),
-                identity,
                 trusted,
-                dial: Vec::new(),
-                nodes: Default::default(),
-                admins: Default::default(),
-                budget: Default::default(),
-                open: false,
-                known_hosts: None,
+                ..NetworkConfig::new("127.0.0.1:0".parse().unwrap(), identity)
             }),
     ));
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -51,15 +51,8 @@ fn main() {
                 .with_module_bytes("hello", hello)
                 .with_module_bytes("stream", stream)
                 .with_network(NetworkConfig {
-                    listen: "127.0.0.1:0".parse().unwrap(),
-                    identity: server_identity,
                     trusted: node_trust,
-                    dial: Vec::new(),
-                    nodes: Default::default(),
-                    admins: Default::default(),
-                    budget: Default::default(),
-                    open: false,
-                    known_hosts: None,
+                    ..NetworkConfig::new("127.0.0.1:0".parse().unwrap(), server_identity)
                 }),
         ));
         interstice::run_single_threaded(&mut app);

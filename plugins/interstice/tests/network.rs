@@ -25,15 +25,8 @@ fn serving_node(trusted: TrustedPeers) -> (App, std::net::SocketAddr, String) {
             .with_module_bytes("hello", wasm("hello"))
             .with_module_bytes("kitchen", wasm("kitchen"))
             .with_network(NetworkConfig {
-                listen: "127.0.0.1:0".parse().unwrap(),
-                identity,
                 trusted,
-                dial: Vec::new(),
-                nodes: Default::default(),
-                admins: Default::default(),
-                budget: Default::default(),
-                open: false,
-                known_hosts: None,
+                ..NetworkConfig::new("127.0.0.1:0".parse().unwrap(), identity)
             }),
     ));
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -286,15 +279,9 @@ fn watching_node(
         IntersticePlugin::default()
             .with_module_bytes("watcher", wasm("watcher"))
             .with_network(NetworkConfig {
-                listen,
-                identity,
                 trusted,
                 dial,
-                nodes: Default::default(),
-                admins: Default::default(),
-                budget: Default::default(),
-                open: false,
-                known_hosts: None,
+                ..NetworkConfig::new(listen, identity)
             }),
     ));
     app.update();
