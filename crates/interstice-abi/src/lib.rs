@@ -11,6 +11,7 @@
 //! - [`protocol`]: the host-call protocol, the export names and the ABI version;
 //! - [`limits`]: every bound a decoder of outside data enforces;
 //! - [`key_hash`]: the hasher for maps keyed by values, kind to consecutive integer keys;
+//! - `native`: exports and host calls of modules compiled natively (their own tests);
 //! - [`draw`] and [`input`]: what the Gpu authority's holder draws and what the Input
 //!   authority's holder can poll.
 #![no_std]
@@ -23,6 +24,8 @@ pub mod draw;
 pub mod input;
 pub mod key_hash;
 pub mod limits;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod native;
 pub mod node_id;
 pub mod protocol;
 pub mod schema;

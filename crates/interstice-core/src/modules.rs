@@ -19,7 +19,7 @@ use interstice_abi::protocol::{
 use interstice_abi::{Authority, EventSpec, HostError, ModuleSchema, TypeSet};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use wasmtime::{Engine, InstancePre, Linker, Module};
+use wasmtime::{Engine, InstancePre, Linker};
 
 /// Every function a module may import.
 const HOST_FUNCTIONS: [&str; 16] = [
@@ -48,7 +48,8 @@ pub const MAX_CALL_DEPTH: u32 = 16;
 pub struct LoadedModule {
     schema: Arc<ModuleSchema>,
     name: Arc<str>,
-    pre: InstancePre<HostState>,
+    /// How to make a fresh instance: `None` for a module loaded natively.
+    pre: Option<InstancePre<HostState>>,
     instance: Instance,
     reducers: Vec<EntryPoint>,
     queries: Vec<EntryPoint>,
@@ -65,8 +66,16 @@ impl LoadedModule {
         if !self.poisoned {
             return Ok(());
         }
-        let mut instance = Instance::new(&self.pre, self.name.clone(), memory_cap, fuel)
-            .map_err(|e| CallError::Trap(format!("re-instantiation failed: {e}")))?;
+        let mut instance = match &self.pre {
+            Some(pre) => Instance::new(pre, self.name.clone(), memory_cap, fuel)
+                .map_err(|e| CallError::Trap(format!("re-instantiation failed: {e}")))?,
+            None => {
+                let engine = self.instance.store.engine().clone();
+                let mut fresh = Instance::native(&engine, self.name.clone(), memory_cap);
+                fresh.store.data_mut().schema = Some(self.schema.clone());
+                fresh
+            }
+        };
         let (reducers, queries) = entry_points(&mut instance, &self.schema)
             .map_err(|e| CallError::Trap(format!("re-instantiation failed: {e}")))?;
         // Committed file writes waiting for their fsync belong to earlier transactions.
@@ -457,31 +466,50 @@ impl Modules {
         let mut instance =
             Instance::new(&pre, Arc::from("(loading)"), self.config.memory_cap, fuel)?;
 
-        let version = instance
-            .func::<(), u32>(exports::ABI_VERSION)
-            .map_err(|_| LoadError::MissingExport(exports::ABI_VERSION.into()))?;
-        instance
-            .store
-            .set_fuel(fuel)
-            .map_err(|e| LoadError::Instantiate(e.to_string()))?;
-        let found = version
-            .call(&mut instance.store, ())
-            .map_err(|e| LoadError::Instantiate(format!("{e:#}")))?;
-        if found != ABI_VERSION {
-            return Err(LoadError::AbiMismatch {
-                found,
-                expected: ABI_VERSION,
-            });
-        }
-
-        let schema = describe(&module, &mut instance, fuel)?;
-        schema.validate()?;
+        let calls_modules = module
+            .imports()
+            .any(|i| i.module() == IMPORT_MODULE && i.name() == imports::CALL_MODULE);
+        let schema = check_and_describe(&mut instance, fuel)?;
         Ok(Prepared {
-            module,
-            pre,
+            pre: Some(pre),
             instance,
             schema,
+            calls_modules,
         })
+    }
+
+    /// Validates and installs the module compiled into this program (not into wasm) under the
+    /// name `module`, creates its tables and runs its `init` and `load` hooks, as [`load`]
+    /// does for wasm. Its reducers and queries run as native code with the same host calls,
+    /// transactions, events and schedules; what only a wasm store has (calls to other
+    /// modules, files, drawing, audio, input) answers an error. This is how a module's own
+    /// `cargo test` runs it (`interstice-testing`); a node never loads modules this way.
+    ///
+    /// [`load`]: Modules::load
+    pub fn load_native(
+        &mut self,
+        db: &mut Database,
+        module: &str,
+    ) -> Result<Arc<ModuleSchema>, LoadError> {
+        if interstice_abi::native::exports_of(module).next().is_none() {
+            return Err(LoadError::MissingExport(format!(
+                "no module `{module}` is compiled into this program (linked: {:?})",
+                interstice_abi::native::linked_modules()
+            )));
+        }
+        let fuel = self.config.fuel_per_call;
+        let mut instance =
+            Instance::native(&self.engine, Arc::from(module), self.config.memory_cap);
+        let schema = check_and_describe(&mut instance, fuel)?;
+        let prepared = Prepared {
+            pre: None,
+            instance,
+            schema,
+            calls_modules: false,
+        };
+        let schema = self.register(db, prepared, None)?;
+        self.run_hooks(db, &schema.name, true)?;
+        Ok(schema)
     }
 
     /// Installs a prepared module, with `tables` (filled by an upgrade) or empty ones.
@@ -492,10 +520,10 @@ impl Modules {
         tables: Option<ModuleTables>,
     ) -> Result<Arc<ModuleSchema>, LoadError> {
         let Prepared {
-            module,
             pre,
             mut instance,
             schema,
+            calls_modules,
         } = prepared;
         if self.by_name.contains_key(&schema.name) {
             return Err(LoadError::DuplicateModule(schema.name.clone()));
@@ -511,9 +539,6 @@ impl Modules {
         let name: Arc<str> = Arc::from(schema.name.as_str());
         instance.store.data_mut().module = name.clone();
         let (reducers, queries) = entry_points(&mut instance, &schema)?;
-        let calls_modules = module
-            .imports()
-            .any(|i| i.module() == IMPORT_MODULE && i.name() == imports::CALL_MODULE);
 
         // Everything is checked: install.
         let schema = Arc::new(schema);
@@ -1474,12 +1499,12 @@ fn entry_points(
     let reducers = schema
         .reducers
         .iter()
-        .map(|r| instance.func::<(u32, u32), i64>(&format!("{}{}", exports::REDUCER, r.name)))
+        .map(|r| instance.entry(&format!("{}{}", exports::REDUCER, r.name)))
         .collect::<Result<Vec<_>, _>>()?;
     let queries = schema
         .queries
         .iter()
-        .map(|q| instance.func::<(u32, u32), i64>(&format!("{}{}", exports::QUERY, q.name)))
+        .map(|q| instance.entry(&format!("{}{}", exports::QUERY, q.name)))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((reducers, queries))
 }
@@ -1496,18 +1521,30 @@ fn decode_description<T: serde::de::DeserializeOwned>(
 
 /// A module compiled, instantiated and described, not registered yet.
 struct Prepared {
-    module: Module,
-    pre: wasmtime::InstancePre<HostState>,
+    /// `None` for a module loaded natively.
+    pre: Option<wasmtime::InstancePre<HostState>>,
     instance: Instance,
     schema: ModuleSchema,
+    /// Whether it imports `call_module`.
+    calls_modules: bool,
+}
+
+/// Checks an instance's ABI version, then describes and validates its schema.
+fn check_and_describe(instance: &mut Instance, fuel: u64) -> Result<ModuleSchema, LoadError> {
+    let found = instance.abi_version(fuel)?;
+    if found != ABI_VERSION {
+        return Err(LoadError::AbiMismatch {
+            found,
+            expected: ABI_VERSION,
+        });
+    }
+    let schema = describe(instance, fuel)?;
+    schema.validate()?;
+    Ok(schema)
 }
 
 /// Assembles a module's schema from its describe exports.
-fn describe(
-    module: &Module,
-    instance: &mut Instance,
-    fuel: u64,
-) -> Result<ModuleSchema, LoadError> {
+fn describe(instance: &mut Instance, fuel: u64) -> Result<ModuleSchema, LoadError> {
     let bytes = instance.describe(exports::DESCRIBE_MODULE, fuel)?;
     let m: ModuleDescription = decode_description(exports::DESCRIBE_MODULE, &bytes)?;
     let mut schema = ModuleSchema {
@@ -1519,7 +1556,7 @@ fn describe(
         nodes: m.nodes,
         ..ModuleSchema::default()
     };
-    let mut names: Vec<String> = module.exports().map(|e| e.name().to_string()).collect();
+    let mut names: Vec<String> = instance.export_names();
     names.sort();
     let mut types = TypeSet::new();
     let mut add_types =

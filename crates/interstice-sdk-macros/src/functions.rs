@@ -203,6 +203,8 @@ pub fn expand_reducer(attr: TokenStream, item: TokenStream) -> syn::Result<Token
     let entry_fn = format_ident!("__interstice_reducer_{}", name);
     let describe_export = format!("interstice_describe_reducer__{name}");
     let describe_fn = format_ident!("__interstice_describe_reducer_{}", name);
+    let body_fn = format_ident!("__interstice_body_reducer_{}", name);
+    let description_fn = format_ident!("__interstice_description_reducer_{}", name);
     Ok(quote! {
         #f
         #checks
@@ -212,31 +214,67 @@ pub fn expand_reducer(attr: TokenStream, item: TokenStream) -> syn::Result<Token
         #[cfg_attr(target_arch = "wasm32", unsafe(export_name = #entry_export))]
         pub extern "C" fn #entry_fn(ptr: u32, len: u32) -> i64 {
             // SAFETY: the host passes the arguments it wrote into `interstice_buffer`.
-            unsafe {
-                ::interstice_sdk::__private::run_reducer(ptr, len, |r| {
-                    #(#decodes)*
-                    ::interstice_sdk::__private::end_args(r)?;
-                    ::std::result::Result::Ok(::interstice_sdk::__private::ReducerReturn::into_outcome(
-                        #ident(::interstice_sdk::ReducerContext::__new(), #(#arg_idents),*),
-                    ))
-                })
-            }
+            unsafe { ::interstice_sdk::__private::run_reducer(ptr, len, #body_fn) }
+        }
+
+        #[doc(hidden)]
+        #[allow(dead_code)]
+        fn #body_fn(
+            r: &mut ::interstice_sdk::__private::interstice_abi::Reader<'_>,
+        ) -> ::std::result::Result<
+            ::std::result::Result<(), ::std::string::String>,
+            ::interstice_sdk::__private::interstice_abi::DecodeError,
+        > {
+            #(#decodes)*
+            ::interstice_sdk::__private::end_args(r)?;
+            ::std::result::Result::Ok(::interstice_sdk::__private::ReducerReturn::into_outcome(
+                #ident(::interstice_sdk::ReducerContext::__new(), #(#arg_idents),*),
+            ))
         }
 
         #[doc(hidden)]
         #[allow(dead_code)]
         #[cfg_attr(target_arch = "wasm32", unsafe(export_name = #describe_export))]
         pub extern "C" fn #describe_fn() -> i64 {
+            ::interstice_sdk::__private::leave_description(#description_fn()) as i64
+        }
+
+        #[doc(hidden)]
+        #[allow(dead_code)]
+        fn #description_fn() -> ::std::vec::Vec<u8> {
             let mut set = ::interstice_sdk::__private::interstice_abi::TypeSet::new();
             #(#registers)*
-            ::interstice_sdk::__private::describe(&::interstice_sdk::__private::ReducerDescription {
+            ::interstice_sdk::__private::description_bytes(&::interstice_sdk::__private::ReducerDescription {
                 reducer: ::interstice_sdk::__private::ReducerSchema {
                     name: ::std::string::String::from(#name),
                     args: ::std::vec![#(#defs),*],
                     on: #on_expr,
                 },
                 types: set.iter().cloned().collect(),
-            }) as i64
+            })
+        }
+
+        #[cfg(not(target_arch = "wasm32"))]
+        ::interstice_sdk::__private::inventory::submit! {
+            ::interstice_sdk::__private::NativeExport {
+                module: env!("CARGO_PKG_NAME"),
+                name: #entry_export,
+                call: ::interstice_sdk::__private::NativeCall::Entry({
+                    fn run(args: &[u8]) -> ::interstice_sdk::__private::NativeOutcome {
+                        ::interstice_sdk::__private::native_reducer(args, #body_fn)
+                    }
+                    run
+                }),
+            }
+        }
+
+        #[cfg(not(target_arch = "wasm32"))]
+        ::interstice_sdk::__private::inventory::submit! {
+            ::interstice_sdk::__private::NativeExport {
+                module: env!("CARGO_PKG_NAME"),
+                name: #describe_export,
+                call: ::interstice_sdk::__private::NativeCall::Describe(#description_fn),
+            }
         }
     })
 }
@@ -270,6 +308,8 @@ pub fn expand_query(attr: TokenStream, item: TokenStream) -> syn::Result<TokenSt
     let entry_fn = format_ident!("__interstice_query_{}", name);
     let describe_export = format!("interstice_describe_query__{name}");
     let describe_fn = format_ident!("__interstice_describe_query_{}", name);
+    let body_fn = format_ident!("__interstice_body_query_{}", name);
+    let description_fn = format_ident!("__interstice_description_query_{}", name);
     Ok(quote! {
         #f
         #checks
@@ -279,30 +319,63 @@ pub fn expand_query(attr: TokenStream, item: TokenStream) -> syn::Result<TokenSt
         #[cfg_attr(target_arch = "wasm32", unsafe(export_name = #entry_export))]
         pub extern "C" fn #entry_fn(ptr: u32, len: u32) -> i64 {
             // SAFETY: the host passes the arguments it wrote into `interstice_buffer`.
-            unsafe {
-                ::interstice_sdk::__private::run_query::<#ret>(ptr, len, |r| {
-                    #(#decodes)*
-                    ::interstice_sdk::__private::end_args(r)?;
-                    ::std::result::Result::Ok(#ident(::interstice_sdk::QueryContext::__new(), #(#arg_idents),*))
-                })
-            }
+            unsafe { ::interstice_sdk::__private::run_query::<#ret>(ptr, len, #body_fn) }
+        }
+
+        #[doc(hidden)]
+        #[allow(dead_code)]
+        fn #body_fn(
+            r: &mut ::interstice_sdk::__private::interstice_abi::Reader<'_>,
+        ) -> ::std::result::Result<#ret, ::interstice_sdk::__private::interstice_abi::DecodeError> {
+            #(#decodes)*
+            ::interstice_sdk::__private::end_args(r)?;
+            ::std::result::Result::Ok(#ident(::interstice_sdk::QueryContext::__new(), #(#arg_idents),*))
         }
 
         #[doc(hidden)]
         #[allow(dead_code)]
         #[cfg_attr(target_arch = "wasm32", unsafe(export_name = #describe_export))]
         pub extern "C" fn #describe_fn() -> i64 {
+            ::interstice_sdk::__private::leave_description(#description_fn()) as i64
+        }
+
+        #[doc(hidden)]
+        #[allow(dead_code)]
+        fn #description_fn() -> ::std::vec::Vec<u8> {
             let mut set = ::interstice_sdk::__private::interstice_abi::TypeSet::new();
             #(#registers)*
             <#ret as ::interstice_sdk::IntersticeType>::register_types(&mut set);
-            ::interstice_sdk::__private::describe(&::interstice_sdk::__private::QueryDescription {
+            ::interstice_sdk::__private::description_bytes(&::interstice_sdk::__private::QueryDescription {
                 query: ::interstice_sdk::__private::QuerySchema {
                     name: ::std::string::String::from(#name),
                     args: ::std::vec![#(#defs),*],
                     returns: <#ret as ::interstice_sdk::IntersticeType>::value_type(),
                 },
                 types: set.iter().cloned().collect(),
-            }) as i64
+            })
+        }
+
+        #[cfg(not(target_arch = "wasm32"))]
+        ::interstice_sdk::__private::inventory::submit! {
+            ::interstice_sdk::__private::NativeExport {
+                module: env!("CARGO_PKG_NAME"),
+                name: #entry_export,
+                call: ::interstice_sdk::__private::NativeCall::Entry({
+                    fn run(args: &[u8]) -> ::interstice_sdk::__private::NativeOutcome {
+                        ::interstice_sdk::__private::native_query::<#ret>(args, #body_fn)
+                    }
+                    run
+                }),
+            }
+        }
+
+        #[cfg(not(target_arch = "wasm32"))]
+        ::interstice_sdk::__private::inventory::submit! {
+            ::interstice_sdk::__private::NativeExport {
+                module: env!("CARGO_PKG_NAME"),
+                name: #describe_export,
+                call: ::interstice_sdk::__private::NativeCall::Describe(#description_fn),
+            }
         }
     })
 }

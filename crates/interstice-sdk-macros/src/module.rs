@@ -91,14 +91,42 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         #[allow(dead_code)]
         #[cfg_attr(target_arch = "wasm32", unsafe(export_name = "interstice_describe_module"))]
         pub extern "C" fn __interstice_describe_module() -> i64 {
-            ::interstice_sdk::__private::describe(&::interstice_sdk::__private::ModuleDescription {
+            ::interstice_sdk::__private::leave_description(__interstice_module_description()) as i64
+        }
+
+        #[doc(hidden)]
+        fn __interstice_module_description() -> ::std::vec::Vec<u8> {
+            ::interstice_sdk::__private::description_bytes(&::interstice_sdk::__private::ModuleDescription {
                 abi_version: ::interstice_sdk::__private::ABI_VERSION,
                 name: ::std::string::String::from(env!("CARGO_PKG_NAME")),
                 version: ::std::string::String::from(env!("CARGO_PKG_VERSION")),
                 visibility: ::interstice_sdk::__private::Visibility::#visibility,
                 authorities: ::std::vec![#(::interstice_sdk::__private::Authority::#authorities),*],
                 nodes: ::std::vec![#(#nodes),*],
-            }) as i64
+            })
+        }
+
+        #[cfg(not(target_arch = "wasm32"))]
+        ::interstice_sdk::__private::inventory::submit! {
+            ::interstice_sdk::__private::NativeExport {
+                module: env!("CARGO_PKG_NAME"),
+                name: "interstice_describe_module",
+                call: ::interstice_sdk::__private::NativeCall::Describe(__interstice_module_description),
+            }
+        }
+
+        #[cfg(not(target_arch = "wasm32"))]
+        ::interstice_sdk::__private::inventory::submit! {
+            ::interstice_sdk::__private::NativeExport {
+                module: env!("CARGO_PKG_NAME"),
+                name: "interstice_abi_version",
+                call: ::interstice_sdk::__private::NativeCall::AbiVersion({
+                    fn version() -> u32 {
+                        ::interstice_sdk::__private::ABI_VERSION
+                    }
+                    version
+                }),
+            }
         }
 
         #[doc(hidden)]

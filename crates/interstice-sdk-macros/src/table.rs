@@ -319,5 +319,21 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
                 &<#ident as ::interstice_sdk::TableRow>::describe(),
             ) as i64
         }
+
+        #[cfg(not(target_arch = "wasm32"))]
+        ::interstice_sdk::__private::inventory::submit! {
+            ::interstice_sdk::__private::NativeExport {
+                module: env!("CARGO_PKG_NAME"),
+                name: #describe_export,
+                call: ::interstice_sdk::__private::NativeCall::Describe({
+                    fn describe() -> ::std::vec::Vec<u8> {
+                        ::interstice_sdk::__private::description_bytes(
+                            &<#ident as ::interstice_sdk::TableRow>::describe(),
+                        )
+                    }
+                    describe
+                }),
+            }
+        }
     })
 }

@@ -5,7 +5,7 @@ use interstice_abi::codec::{DecodeError, Reader, pack};
 use interstice_abi::protocol::TableOp;
 use interstice_abi::{HostError, IntersticeType, TypeSet};
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 pub use interstice_abi;
 pub use interstice_abi::protocol::{
@@ -168,9 +168,92 @@ pub fn end_args(r: &Reader<'_>) -> Result<(), DecodeError> {
 
 /// Encodes a description with postcard and packs its address.
 pub fn describe<D: serde::Serialize>(description: &D) -> u64 {
+    leave_result(&description_bytes(description))
+}
+
+/// Encodes a description with postcard.
+pub fn description_bytes<D: serde::Serialize>(description: &D) -> Vec<u8> {
     match postcard::to_allocvec(description) {
-        Ok(bytes) => leave_result(&bytes),
+        Ok(bytes) => bytes,
         Err(e) => panic!("cannot encode the module description: {e}"),
+    }
+}
+
+/// Leaves encoded description bytes for the host and packs their address.
+pub fn leave_description(bytes: Vec<u8>) -> u64 {
+    leave_result(&bytes)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use interstice_abi::native::{NativeCall, NativeExport, NativeOutcome};
+#[cfg(not(target_arch = "wasm32"))]
+pub use inventory;
+
+/// The message of a caught panic.
+#[cfg(not(target_arch = "wasm32"))]
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-text payload".to_string()
+    }
+}
+
+/// Natively, a panic inside a module's call reports its message to the host as in wasm (the
+/// same text: location and payload) and prints nothing, since it is an outcome the test reads;
+/// any other panic goes to the hook that was there before.
+#[cfg(not(target_arch = "wasm32"))]
+fn install_native_panic_hook() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if interstice_abi::native::in_call() {
+                let message = info.to_string();
+                // SAFETY: pointer and length of a live string.
+                unsafe { ffi::panic(message.as_ptr(), message.len()) }
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// A reducer entry point run natively: like [`run_reducer`], with a panic caught and reported
+/// the way a wasm trap is.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn native_reducer(
+    args: &[u8],
+    body: impl FnOnce(&mut Reader<'_>) -> Result<Result<(), String>, DecodeError>,
+) -> NativeOutcome {
+    install_native_panic_hook();
+    reset_random();
+    let mut reader = Reader::new(args);
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&mut reader)));
+    match run {
+        Ok(Ok(Ok(()))) => NativeOutcome::Done(Vec::new()),
+        Ok(Ok(Err(message))) => NativeOutcome::Failed(message),
+        Ok(Err(e)) => NativeOutcome::Failed(format!("invalid arguments: {e}")),
+        Err(payload) => NativeOutcome::Panicked(panic_text(payload.as_ref())),
+    }
+}
+
+/// A query entry point run natively: like [`run_query`], with a panic caught.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn native_query<R: IntersticeType>(
+    args: &[u8],
+    body: impl FnOnce(&mut Reader<'_>) -> Result<R, DecodeError>,
+) -> NativeOutcome {
+    install_native_panic_hook();
+    reset_random();
+    let mut reader = Reader::new(args);
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&mut reader)));
+    match run {
+        Ok(Ok(value)) => NativeOutcome::Done(value.to_bytes()),
+        Ok(Err(e)) => NativeOutcome::Failed(format!("invalid arguments: {e}")),
+        Err(payload) => NativeOutcome::Panicked(panic_text(payload.as_ref())),
     }
 }
 
@@ -318,28 +401,59 @@ pub fn now() -> u64 {
     unsafe { ffi::now() as u64 }
 }
 
-/// The call's random generator state; reset at every entry point.
-static RNG: AtomicU64 = AtomicU64::new(0);
-static RNG_SEEDED: AtomicU32 = AtomicU32::new(0);
+/// The call's random generator: unseeded at every entry point, seeded from the host on first
+/// use. One per thread natively, where tests run calls on several threads at once.
+struct Rng {
+    state: u64,
+    seeded: bool,
+}
+
+#[cfg(target_arch = "wasm32")]
+fn with_rng<R>(f: impl FnOnce(&mut Rng) -> R) -> R {
+    /// The module's generator (a wasm module runs on one thread).
+    struct Shared(UnsafeCell<Rng>);
+    // SAFETY: wasm32-unknown-unknown modules run on one thread.
+    unsafe impl Sync for Shared {}
+    static RNG: Shared = Shared(UnsafeCell::new(Rng {
+        state: 0,
+        seeded: false,
+    }));
+    // SAFETY: one thread, and `f` cannot reach `RNG` again.
+    f(unsafe { &mut *RNG.0.get() })
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn with_rng<R>(f: impl FnOnce(&mut Rng) -> R) -> R {
+    std::thread_local! {
+        static RNG: std::cell::RefCell<Rng> = const {
+            std::cell::RefCell::new(Rng { state: 0, seeded: false })
+        };
+    }
+    RNG.with(|rng| f(&mut rng.borrow_mut()))
+}
 
 fn reset_random() {
-    RNG_SEEDED.store(0, Ordering::Relaxed);
+    with_rng(|rng| rng.seeded = false);
 }
 
 /// The next deterministic random number of this call (SplitMix64 from the host's seed).
 pub fn next_random() -> u64 {
-    if RNG_SEEDED.swap(1, Ordering::Relaxed) == 0 {
+    let seeded = with_rng(|rng| rng.seeded);
+    if !seeded {
         // SAFETY: plain value call.
-        RNG.store(unsafe { ffi::random_seed() } as u64, Ordering::Relaxed);
+        let seed = unsafe { ffi::random_seed() } as u64;
+        with_rng(|rng| {
+            rng.state = seed;
+            rng.seeded = true;
+        });
     }
-    let state = RNG
-        .load(Ordering::Relaxed)
-        .wrapping_add(0x9e37_79b9_7f4a_7c15);
-    RNG.store(state, Ordering::Relaxed);
-    let mut z = state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    with_rng(|rng| {
+        rng.state = rng.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = rng.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    })
 }
 
 /// Calls a reducer (`kind` 0) or query (1) of another module; returns the encoded result.

@@ -23,57 +23,95 @@ mod imp {
     }
 }
 
+/// Outside wasm the imports go to the host of the current native call (a test's engine, see
+/// `interstice_abi::native`); with none, they panic saying where they work.
 #[cfg(not(target_arch = "wasm32"))]
 #[allow(clippy::missing_safety_doc)]
 mod imp {
-    const NEEDS_NODE: &str =
-        "Interstice host calls are only available inside a module running on a node (wasm32)";
+    use interstice_abi::native::with_host;
 
-    pub unsafe fn log(_level: u32, _ptr: *const u8, _len: usize) {
-        panic!("{NEEDS_NODE}")
+    /// The `len` bytes at `ptr`.
+    ///
+    /// # Safety
+    /// `ptr` must point to `len` readable bytes (the SDK passes live slices).
+    unsafe fn bytes<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
+        if len == 0 {
+            &[]
+        } else {
+            // SAFETY: see above.
+            unsafe { std::slice::from_raw_parts(ptr, len) }
+        }
     }
-    pub unsafe fn panic(_ptr: *const u8, _len: usize) {}
-    pub unsafe fn resolve_table(_ptr: *const u8, _len: usize) -> i32 {
-        panic!("{NEEDS_NODE}")
+
+    pub unsafe fn log(level: u32, ptr: *const u8, len: usize) {
+        // SAFETY: forwarded from the caller.
+        let message = unsafe { bytes(ptr, len) };
+        with_host(|h| h.log(level, message))
     }
-    pub unsafe fn table_op(_op: u32, _t: u32, _f: u32, _ptr: *const u8, _len: usize) -> i64 {
-        panic!("{NEEDS_NODE}")
+    pub unsafe fn panic(ptr: *const u8, len: usize) {
+        // SAFETY: forwarded from the caller.
+        let message = unsafe { bytes(ptr, len) };
+        if interstice_abi::native::in_call() {
+            with_host(|h| h.panic(message))
+        }
     }
-    pub unsafe fn take_response(_ptr: *mut u8) {
-        panic!("{NEEDS_NODE}")
+    pub unsafe fn resolve_table(ptr: *const u8, len: usize) -> i32 {
+        // SAFETY: forwarded from the caller.
+        let name = unsafe { bytes(ptr, len) };
+        with_host(|h| h.resolve_table(name))
     }
-    pub unsafe fn schedule(_ptr: *const u8, _len: usize) -> i64 {
-        panic!("{NEEDS_NODE}")
+    pub unsafe fn table_op(op: u32, table: u32, field: u32, ptr: *const u8, len: usize) -> i64 {
+        // SAFETY: forwarded from the caller.
+        let payload = unsafe { bytes(ptr, len) };
+        with_host(|h| h.table_op(op, table, field, payload))
     }
-    pub unsafe fn cancel_schedule(_id: u64) -> i32 {
-        panic!("{NEEDS_NODE}")
+    pub unsafe fn take_response(ptr: *mut u8) {
+        let response = with_host(|h| h.take_response());
+        // SAFETY: the SDK reserved room for the pending response's length, which it was told.
+        unsafe { std::ptr::copy_nonoverlapping(response.as_ptr(), ptr, response.len()) }
+    }
+    pub unsafe fn schedule(ptr: *const u8, len: usize) -> i64 {
+        // SAFETY: forwarded from the caller.
+        let payload = unsafe { bytes(ptr, len) };
+        with_host(|h| h.schedule(payload))
+    }
+    pub unsafe fn cancel_schedule(id: u64) -> i32 {
+        with_host(|h| h.cancel_schedule(id))
     }
     pub unsafe fn now() -> i64 {
-        panic!("{NEEDS_NODE}")
+        with_host(|h| h.now())
     }
     pub unsafe fn random_seed() -> i64 {
-        panic!("{NEEDS_NODE}")
+        with_host(|h| h.random_seed())
     }
-    pub unsafe fn call_module(_kind: u32, _ptr: *const u8, _len: usize) -> i64 {
-        panic!("{NEEDS_NODE}")
+    pub unsafe fn call_module(kind: u32, ptr: *const u8, len: usize) -> i64 {
+        // SAFETY: forwarded from the caller.
+        let payload = unsafe { bytes(ptr, len) };
+        with_host(|h| h.call_module(kind, payload))
     }
     pub unsafe fn caller() -> i64 {
-        panic!("{NEEDS_NODE}")
+        with_host(|h| h.caller())
     }
     pub unsafe fn caller_node() -> i64 {
-        panic!("{NEEDS_NODE}")
+        with_host(|h| h.caller_node())
     }
-    pub unsafe fn file_op(_op: u32, _ptr: *const u8, _len: usize) -> i64 {
-        panic!("{NEEDS_NODE}")
+    pub unsafe fn file_op(op: u32, ptr: *const u8, len: usize) -> i64 {
+        // SAFETY: forwarded from the caller.
+        let payload = unsafe { bytes(ptr, len) };
+        with_host(|h| h.file_op(op, payload))
     }
-    pub unsafe fn gpu_submit(_ptr: *const u8, _len: usize) -> i64 {
-        panic!("{NEEDS_NODE}")
+    pub unsafe fn gpu_submit(ptr: *const u8, len: usize) -> i64 {
+        // SAFETY: forwarded from the caller.
+        let payload = unsafe { bytes(ptr, len) };
+        with_host(|h| h.gpu_submit(payload))
     }
-    pub unsafe fn audio_write(_ptr: *const u8, _len: usize) -> i64 {
-        panic!("{NEEDS_NODE}")
+    pub unsafe fn audio_write(ptr: *const u8, len: usize) -> i64 {
+        // SAFETY: forwarded from the caller.
+        let payload = unsafe { bytes(ptr, len) };
+        with_host(|h| h.audio_write(payload))
     }
     pub unsafe fn input_state() -> i64 {
-        panic!("{NEEDS_NODE}")
+        with_host(|h| h.input_state())
     }
 }
 

@@ -112,28 +112,7 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          len: u32|
          -> wasmtime::Result<()> {
             let (memory, state) = memory_and_state(&mut caller)?;
-            let message = text(guest_bytes(memory, ptr, len)?);
-            state.meter.bytes(message.len());
-            state.log_lines = state.log_lines.saturating_add(1);
-            let quota = state.quotas.log_lines_per_call;
-            if state.log_lines > quota {
-                if state.log_lines == quota + 1 {
-                    log_guest(
-                        &state.module,
-                        1,
-                        &format!("more than {quota} log lines in one call: the rest are dropped"),
-                    );
-                }
-                return meter::settle_if_due(&mut caller);
-            }
-            log_guest(&state.module, level, &message);
-            if state.logs.len() < MAX_PENDING_LOGS {
-                state.logs.push(GuestLog {
-                    module: state.module.clone(),
-                    level,
-                    message,
-                });
-            }
+            log_line(state, level, guest_bytes(memory, ptr, len)?);
             meter::settle_if_due(&mut caller)
         },
     )?;
@@ -142,9 +121,7 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         imports::PANIC,
         |mut caller: Caller<'_, HostState>, ptr: u32, len: u32| -> wasmtime::Result<()> {
             let (memory, state) = memory_and_state(&mut caller)?;
-            let message = text(guest_bytes(memory, ptr, len)?);
-            state.meter.bytes(message.len());
-            state.panic_message = Some(message);
+            panic_message(state, guest_bytes(memory, ptr, len)?);
             meter::settle_if_due(&mut caller)
         },
     )?;
@@ -153,12 +130,7 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         imports::RESOLVE_TABLE,
         |mut caller: Caller<'_, HostState>, ptr: u32, len: u32| -> wasmtime::Result<i32> {
             let (memory, state) = memory_and_state(&mut caller)?;
-            let name = guest_bytes(memory, ptr, len)?;
-            Ok(state
-                .tx
-                .tables
-                .guest_table_named(name)
-                .map_or(-1, |id| id.raw() as i32))
+            Ok(resolve_table(state, guest_bytes(memory, ptr, len)?))
         },
     )?;
     linker.func_wrap(
@@ -191,13 +163,7 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let answer = match outcome {
                 Ok(()) => state.response.len() as i64,
                 Err(Refusal::OutOfFuel) => return Err(meter::out_of_fuel(OutOfFuel)),
-                Err(Refusal::Host(error)) => {
-                    state.response.clear();
-                    let encoded = postcard::to_allocvec(&error)
-                        .map_err(|e| trap(format!("cannot encode host error: {e}")))?;
-                    state.response = encoded;
-                    -(state.response.len() as i64) - 1
-                }
+                Err(Refusal::Host(error)) => answer_error(state, &error),
             };
             meter::settle_if_due(&mut caller)?;
             Ok(answer)
@@ -233,11 +199,7 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             state.meter.bytes(payload.len());
             let answer = match schedule(state, payload) {
                 Ok(id) => id as i64,
-                Err(error) => {
-                    state.response = postcard::to_allocvec(&error)
-                        .map_err(|e| trap(format!("cannot encode host error: {e}")))?;
-                    -(state.response.len() as i64) - 1
-                }
+                Err(error) => answer_error(state, &error),
             };
             meter::settle_if_due(&mut caller)?;
             Ok(answer)
@@ -247,22 +209,7 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         IMPORT_MODULE,
         imports::CANCEL_SCHEDULE,
         |mut caller: Caller<'_, HostState>, id: u64| -> wasmtime::Result<i32> {
-            let state = caller.data_mut();
-            if !state.in_call || state.tx.read_only {
-                return Ok(-1);
-            }
-            let tx = &mut state.tx;
-            let Some(index) = tx
-                .tables
-                .tables
-                .iter()
-                .position(|t| t.schema().name == crate::schedule::SCHEDULE_TABLE)
-            else {
-                return Ok(0);
-            };
-            let removed =
-                tx.tables.tables[index].delete(&Value::U64(id), &mut tx.undo, index as u32);
-            Ok(i32::from(removed))
+            Ok(cancel_schedule(caller.data_mut(), id))
         },
     )?;
     linker.func_wrap(
@@ -333,6 +280,115 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         |caller: Caller<'_, HostState>| -> i64 { caller.data().random_seed as i64 },
     )?;
     Ok(())
+}
+
+/// `log`: forwards a guest line to the node's log and keeps it for collection, within the
+/// call's quota of lines.
+pub(crate) fn log_line(state: &mut HostState, level: u32, bytes: &[u8]) {
+    let message = text(bytes);
+    state.meter.bytes(message.len());
+    state.log_lines = state.log_lines.saturating_add(1);
+    let quota = state.quotas.log_lines_per_call;
+    if state.log_lines > quota {
+        if state.log_lines == quota + 1 {
+            log_guest(
+                &state.module,
+                1,
+                &format!("more than {quota} log lines in one call: the rest are dropped"),
+            );
+        }
+        return;
+    }
+    log_guest(&state.module, level, &message);
+    if state.logs.len() < MAX_PENDING_LOGS {
+        state.logs.push(GuestLog {
+            module: state.module.clone(),
+            level,
+            message,
+        });
+    }
+}
+
+/// `panic`: keeps the message of the panic that is about to end the call.
+pub(crate) fn panic_message(state: &mut HostState, bytes: &[u8]) {
+    let message = text(bytes);
+    state.meter.bytes(message.len());
+    state.panic_message = Some(message);
+}
+
+/// `resolve_table`: the id of one of the module's own tables, or -1.
+pub(crate) fn resolve_table(state: &HostState, name: &[u8]) -> i32 {
+    state
+        .tx
+        .tables
+        .guest_table_named(name)
+        .map_or(-1, |id| id.raw() as i32)
+}
+
+/// Leaves `error` as the pending response and answers what a host call answers for it:
+/// `-(encoded length) - 1`.
+pub(crate) fn answer_error(state: &mut HostState, error: &HostError) -> i64 {
+    state.response.clear();
+    // A `HostError` is strings and integers: postcard cannot fail on it; should it ever,
+    // the guest reads an undecodable error rather than the host failing the call.
+    state.response = postcard::to_allocvec(error).unwrap_or_default();
+    -(state.response.len() as i64) - 1
+}
+
+/// `cancel_schedule`: 1 if entry `id` was removed, 0 if there was none, -1 outside a reducer.
+pub(crate) fn cancel_schedule(state: &mut HostState, id: u64) -> i32 {
+    if !state.in_call || state.tx.read_only {
+        return -1;
+    }
+    let tx = &mut state.tx;
+    let Some(index) = tx
+        .tables
+        .tables
+        .iter()
+        .position(|t| t.schema().name == crate::schedule::SCHEDULE_TABLE)
+    else {
+        return 0;
+    };
+    let removed = tx.tables.tables[index].delete(&Value::U64(id), &mut tx.undo, index as u32);
+    i32::from(removed)
+}
+
+/// `table_op` for a natively loaded module: as for wasm, without fuel (nothing to meter).
+pub(crate) fn native_table_op(
+    state: &mut HostState,
+    op: u32,
+    table: u32,
+    field: u32,
+    payload: &[u8],
+) -> i64 {
+    state.response.clear();
+    match table_op(state, op, table, field, payload, u64::MAX) {
+        Ok(()) => state.response.len() as i64,
+        Err(Refusal::Host(error)) => answer_error(state, &error),
+        // Only a limited `affordable` refuses for fuel.
+        Err(Refusal::OutOfFuel) => {
+            answer_error(state, &HostError::NotPermitted("out of fuel".into()))
+        }
+    }
+}
+
+/// `schedule` for a natively loaded module.
+pub(crate) fn native_schedule(state: &mut HostState, payload: &[u8]) -> i64 {
+    state.response.clear();
+    match schedule(state, payload) {
+        Ok(id) => id as i64,
+        Err(error) => answer_error(state, &error),
+    }
+}
+
+/// `caller` or `caller_node`: see [`respond_name`].
+pub(crate) fn native_name(state: &mut HostState, node: bool) -> i64 {
+    let name = if node {
+        state.caller_node.clone()
+    } else {
+        state.caller.clone()
+    };
+    respond_name(state, name)
 }
 
 /// Checks and stores a schedule entry made by the current call; returns its id.

@@ -5,6 +5,7 @@ pub mod files;
 pub mod host_calls;
 pub mod instance;
 pub mod meter;
+pub mod native;
 pub mod present;
 pub mod state;
 

@@ -1,0 +1,89 @@
+//! The host side of a module loaded natively ([`Modules::load_native`]): its host calls reach
+//! the same functions a wasm module's imports do, with the same answers.
+//!
+//! What needs a wasm store is refused with an error the module can read: calls to other
+//! modules, files, drawing, audio and input. Nothing is metered (there is no fuel to charge).
+//!
+//! [`Modules::load_native`]: crate::Modules::load_native
+
+use super::host_calls::{
+    answer_error, cancel_schedule, log_line, native_name, native_schedule, native_table_op,
+    panic_message, resolve_table,
+};
+use super::state::HostState;
+use interstice_abi::HostError;
+use interstice_abi::native::NativeHost;
+
+/// What a natively loaded module is told when it asks for what only wasm modules have.
+fn wasm_only(state: &mut HostState, what: &str) -> i64 {
+    let error = HostError::NotPermitted(format!(
+        "{what} is not available to a module loaded natively (a native test): test it on a node"
+    ));
+    answer_error(state, &error)
+}
+
+impl NativeHost for HostState {
+    fn log(&mut self, level: u32, message: &[u8]) {
+        log_line(self, level, message);
+    }
+
+    fn panic(&mut self, message: &[u8]) {
+        panic_message(self, message);
+    }
+
+    fn resolve_table(&mut self, name: &[u8]) -> i32 {
+        resolve_table(self, name)
+    }
+
+    fn table_op(&mut self, op: u32, table: u32, field: u32, payload: &[u8]) -> i64 {
+        native_table_op(self, op, table, field, payload)
+    }
+
+    fn take_response(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.response)
+    }
+
+    fn schedule(&mut self, payload: &[u8]) -> i64 {
+        native_schedule(self, payload)
+    }
+
+    fn cancel_schedule(&mut self, id: u64) -> i32 {
+        cancel_schedule(self, id)
+    }
+
+    fn now(&mut self) -> i64 {
+        self.now_ms as i64
+    }
+
+    fn random_seed(&mut self) -> i64 {
+        self.random_seed as i64
+    }
+
+    fn call_module(&mut self, _kind: u32, _payload: &[u8]) -> i64 {
+        wasm_only(self, "calling another module")
+    }
+
+    fn caller(&mut self) -> i64 {
+        native_name(self, false)
+    }
+
+    fn caller_node(&mut self) -> i64 {
+        native_name(self, true)
+    }
+
+    fn file_op(&mut self, _op: u32, _payload: &[u8]) -> i64 {
+        wasm_only(self, "the File authority")
+    }
+
+    fn gpu_submit(&mut self, _payload: &[u8]) -> i64 {
+        wasm_only(self, "the Gpu authority")
+    }
+
+    fn audio_write(&mut self, _payload: &[u8]) -> i64 {
+        wasm_only(self, "the Audio authority")
+    }
+
+    fn input_state(&mut self) -> i64 {
+        wasm_only(self, "the Input authority")
+    }
+}
