@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 const SDK_AT_BUILD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../interstice-sdk");
 /// The toolchain modules are built with (the repository's `rust-toolchain.toml`).
 const TOOLCHAIN: &str = include_str!("../../../rust-toolchain.toml");
+/// The dependency versions the SDK and the test harness were built and tested with: a new
+/// crate starts from them (cargo keeps what it needs and resolves the rest).
+const LOCKFILE: &str = include_str!("../../../Cargo.lock");
 
 /// Arguments of `interstice init`.
 #[derive(Debug, clap::Args)]
@@ -82,7 +85,18 @@ pub fn run(args: InitArgs) -> Result<(), CliError> {
             sdk.display()
         ))
     })?;
+    let testing = sdk.parent().map(|d| d.join("interstice-testing"));
+    let testing = match testing {
+        Some(dir) if dir.join("Cargo.toml").is_file() => dir,
+        _ => {
+            return Err(CliError::Usage(format!(
+                "interstice-testing is not next to the SDK at {}",
+                sdk.display()
+            )));
+        }
+    };
     let sdk = sdk.to_string_lossy().replace('\\', "/");
+    let testing = testing.to_string_lossy().replace('\\', "/");
     write_new(
         &dir.join("Cargo.toml"),
         &format!(
@@ -97,6 +111,10 @@ crate-type = ["cdylib", "rlib"]
 
 [dependencies]
 interstice-sdk = {{ path = "{sdk}" }}
+
+# `cargo test` runs the module natively on the real engine, in memory.
+[dev-dependencies]
+interstice-testing = {{ path = "{testing}" }}
 
 # `interstice publish` builds the module with this profile: small and fast.
 [profile.wasm-module]
@@ -114,8 +132,12 @@ incremental = true
     write_new(&dir.join("rust-toolchain.toml"), TOOLCHAIN)?;
     write_new(
         &dir.join(".cargo").join("config.toml"),
-        "# `cargo build` builds the module for wasm.\n[build]\ntarget = \"wasm32-unknown-unknown\"\n",
+        "# `cargo wasm` builds the module for wasm as `interstice publish` does; `cargo test`\n\
+         # runs its tests natively.\n\
+         [alias]\n\
+         wasm = \"build --target wasm32-unknown-unknown --profile wasm-module\"\n",
     )?;
+    write_new(&dir.join("Cargo.lock"), LOCKFILE)?;
     write_new(&dir.join(".gitignore"), "/target\n")?;
     write_new(
         &dir.join("src").join("lib.rs"),
@@ -152,10 +174,30 @@ fn add_note(ctx: ReducerContext, text: String) -> Result<(), HostError> {
 fn notes(ctx: QueryContext) -> Vec<String> {
     ctx.current.tables.note().scan().map(|n| n.text).collect()
 }
+
+// `cargo test` runs these natively, on the engine a node runs, in memory.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use interstice_testing::TestNode;
+
+    #[test]
+    fn notes_are_kept_in_order() {
+        let mut node = TestNode::new();
+        node.call("add_note", ("first".to_string(),)).unwrap();
+        node.call("add_note", ("second".to_string(),)).unwrap();
+        let notes: Vec<String> = node.query("notes", ()).unwrap();
+        assert_eq!(notes, ["first", "second"]);
+        let rows: Vec<Note> = node.rows("note");
+        assert_eq!(rows[1].id, 2, "ids count up from 1");
+        assert_eq!(node.take_logs(), ["module initialised"]);
+    }
+}
 "#,
     )?;
     println!("created module `{name}` in {}", dir.display());
-    println!("  build it:   cargo build (wasm, see .cargo/config.toml)");
+    println!("  test it:    cargo test (natively, on an in-memory node)");
+    println!("  build it:   cargo wasm (see .cargo/config.toml)");
     println!("  install it: interstice publish <node> {}", dir.display());
     Ok(())
 }
