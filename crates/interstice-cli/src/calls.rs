@@ -6,7 +6,8 @@ use crate::node::public_schemas;
 use crate::values;
 use interstice::ModuleSchema;
 use interstice::abi::{FieldDef, TypeSet, Value, ValueType};
-use interstice_net::message::{Message, RemoteError};
+use interstice::core::NodeEntry;
+use interstice_net::message::{Message, Published, RemoteError};
 use std::path::{Path, PathBuf};
 
 /// A request id that keeps increasing across runs of the CLI (the node remembers ids).
@@ -248,6 +249,21 @@ fn package_name(project: &Path) -> Result<String, CliError> {
 /// shown), uploads it, and prints the node's verdict.
 pub fn publish(home: &Home, node: &str, project: &Path, drop_data: bool) -> Result<(), CliError> {
     let entry = home.node(node)?;
+    let (path, wasm) = build_module(project)?;
+    eprintln!(
+        "uploading {} ({} KiB) to `{}`...",
+        path.display(),
+        wasm.len() / 1024,
+        entry.name
+    );
+    let published = upload(home, &entry, wasm, drop_data)?;
+    print_verdict(&published, &entry.name);
+    Ok(())
+}
+
+/// Builds the module crate at `project` for wasm (cargo's messages are shown); the module's
+/// path and bytes.
+pub fn build_module(project: &Path) -> Result<(PathBuf, Vec<u8>), CliError> {
     let package = package_name(project)?;
     let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => PathBuf::from(dir).join("interstice-wasm"),
@@ -260,45 +276,58 @@ pub fn publish(home: &Home, node: &str, project: &Path, drop_data: bool) -> Resu
         .map_err(|e| CliError::Build(e.to_string()))?;
     let path = built
         .first()
-        .ok_or_else(|| CliError::Build("nothing was built".into()))?;
-    let wasm = std::fs::read(path).map_err(|source| CliError::File {
+        .ok_or_else(|| CliError::Build("nothing was built".into()))?
+        .clone();
+    let wasm = std::fs::read(&path).map_err(|source| CliError::File {
         path: path.clone(),
         source,
     })?;
-    eprintln!(
-        "uploading {} ({} KiB) to `{}`...",
-        path.display(),
-        wasm.len() / 1024,
-        entry.name
-    );
-    let name = entry.name.clone();
-    with_node(home, &entry, |peer| async move {
-        match peer
-            .upload(request_id(), &wasm, drop_data)
-            .await
-            .map_err(|e| CliError::Other(format!("upload interrupted: {e}")))?
-        {
-            Message::PublishResult {
-                outcome: Ok(published),
-                ..
-            } => {
-                let module = crate::text::printable(&published.module);
-                if published.upgraded {
-                    println!("upgraded `{module}` on `{name}`: its data is kept");
-                } else {
-                    println!("published `{module}` on `{name}`");
-                }
-                for dropped in published.dropped {
-                    println!("  dropped: {}", crate::text::printable(&dropped));
-                }
-                Ok(())
-            }
-            Message::PublishResult {
-                outcome: Err(e), ..
-            } => Err(remote(e)),
-            other => Err(unexpected(other)),
-        }
-    })
+    Ok((path, wasm))
+}
+
+/// Uploads a module to a node, which installs it or upgrades the installed version.
+pub fn upload(
+    home: &Home,
+    entry: &NodeEntry,
+    wasm: Vec<u8>,
+    drop_data: bool,
+) -> Result<Published, CliError> {
+    with_node(home, entry, |peer| upload_over(peer, wasm, drop_data))
+}
+
+/// [`upload`] over an open connection.
+pub async fn upload_over(
+    peer: interstice_net::transport::Peer,
+    wasm: Vec<u8>,
+    drop_data: bool,
+) -> Result<Published, CliError> {
+    match peer
+        .upload(request_id(), &wasm, drop_data)
+        .await
+        .map_err(|e| CliError::Other(format!("upload interrupted: {e}")))?
+    {
+        Message::PublishResult {
+            outcome: Ok(published),
+            ..
+        } => Ok(published),
+        Message::PublishResult {
+            outcome: Err(e), ..
+        } => Err(remote(e)),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// Prints what a node did with an upload.
+pub fn print_verdict(published: &Published, node: &str) {
+    let module = crate::text::printable(&published.module);
+    if published.upgraded {
+        println!("upgraded `{module}` on `{node}`: its data is kept");
+    } else {
+        println!("published `{module}` on `{node}`");
+    }
+    for dropped in &published.dropped {
+        println!("  dropped: {}", crate::text::printable(dropped));
+    }
 }
 
 /// `interstice remove`.

@@ -27,44 +27,93 @@ pub fn with_node<T, F>(
 where
     F: Future<Output = Result<T, CliError>>,
 {
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let (endpoint, peer) = connect(home, node).await?;
+        let result = work(peer).await;
+        endpoint.close_and_wait(Duration::from_millis(200)).await;
+        result
+    })
+}
+
+/// A connection to a node kept open across requests (what `interstice dev` uses between
+/// saves), opened again when the node went away.
+pub struct Session {
+    runtime: tokio::runtime::Runtime,
+    open: Option<(PeerEndpoint, Peer)>,
+    home: Home,
+    node: NodeEntry,
+}
+
+impl Session {
+    /// A session with `node`; it connects on first use.
+    pub fn new(home: &Home, node: &NodeEntry) -> Result<Session, CliError> {
+        Ok(Session {
+            runtime: runtime()?,
+            open: None,
+            home: home.clone(),
+            node: node.clone(),
+        })
+    }
+
+    /// Runs `work` with the connection, connecting first if there is none or it has ended
+    /// (the node restarted, or went away and came back).
+    pub fn run<T, F>(&mut self, work: impl FnOnce(Peer) -> F) -> Result<T, CliError>
+    where
+        F: Future<Output = Result<T, CliError>>,
+    {
+        let Session {
+            runtime,
+            open,
+            home,
+            node,
+        } = self;
+        runtime.block_on(async {
+            if open.as_ref().is_some_and(|(_, peer)| peer.is_closed()) {
+                *open = None;
+            }
+            let peer = match open {
+                Some((_, peer)) => peer.clone(),
+                None => {
+                    let (endpoint, peer) = connect(home, node).await?;
+                    *open = Some((endpoint, peer.clone()));
+                    peer
+                }
+            };
+            work(peer).await
+        })
+    }
+}
+
+/// Connects to `node`, checking that the node answering is the one the entry names.
+async fn connect(home: &Home, node: &NodeEntry) -> Result<(PeerEndpoint, Peer), CliError> {
     let address = resolve(&node.address)?;
     let trusted = home.trusted()?;
-    let runtime = runtime()?;
     let unreachable = |reason: String| CliError::Unreachable {
         name: node.name.clone(),
         address: node.address.clone(),
         reason,
         cli: home.identity.fingerprint(),
     };
-    runtime.block_on(async {
-        let local = interstice_net::transport::any_port_for(address);
-        let endpoint = PeerEndpoint::bind(local, &home.identity, trusted)
-            .map_err(|e| unreachable(e.to_string()))?;
-        let peer = match tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect(address)).await {
-            Ok(Ok(peer)) => peer,
-            Ok(Err(e)) => return Err(unreachable(e.to_string())),
-            Err(_) => return Err(unreachable(format!("no answer within {CONNECT_TIMEOUT:?}"))),
-        };
-        // The key pinned the connection to a node this CLI trusts; the id says it is the
-        // one this entry names (another trusted node may now answer on its address).
-        if !peer.node_id.eq_ignore_ascii_case(&node.id) {
-            endpoint.close_and_wait(Duration::from_millis(200)).await;
-            return Err(CliError::Refused(format!(
-                "the node answering at {} is {} (key {}), not `{}` ({}): nothing was sent.\n  \
-                 if `{}` moved, `interstice node remove {}` and add it again at its new address",
-                node.address,
-                peer.node_id,
-                peer.fingerprint,
-                node.name,
-                node.id,
-                node.name,
-                node.name
-            )));
-        }
-        let result = work(peer).await;
+    let local = interstice_net::transport::any_port_for(address);
+    let endpoint = PeerEndpoint::bind(local, &home.identity, trusted)
+        .map_err(|e| unreachable(e.to_string()))?;
+    let peer = match tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect(address)).await {
+        Ok(Ok(peer)) => peer,
+        Ok(Err(e)) => return Err(unreachable(e.to_string())),
+        Err(_) => return Err(unreachable(format!("no answer within {CONNECT_TIMEOUT:?}"))),
+    };
+    // The key pinned the connection to a node this CLI trusts; the id says it is the one this
+    // entry names (another trusted node may now answer on its address).
+    if !peer.node_id.eq_ignore_ascii_case(&node.id) {
         endpoint.close_and_wait(Duration::from_millis(200)).await;
-        result
-    })
+        return Err(CliError::Refused(format!(
+            "the node answering at {} is {} (key {}), not `{}` ({}): nothing was sent.\n  \
+             if `{}` moved, `interstice node remove {}` and add it again at its new address",
+            node.address, peer.node_id, peer.fingerprint, node.name, node.id, node.name, node.name
+        )));
+    }
+    Ok((endpoint, peer))
 }
 
 /// Sends one request and returns the answer, or a clear error.

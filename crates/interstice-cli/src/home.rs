@@ -59,6 +59,7 @@ pub enum CliError {
 }
 
 /// The CLI's data root, identity and trust.
+#[derive(Clone)]
 pub struct Home {
     /// The data root.
     pub root: DataRoot,

@@ -82,3 +82,42 @@ pub fn logs(
         }
     })
 }
+
+/// Prints `module`'s log lines logged from now on, until the node stops answering; the lines
+/// kept from before are skipped. What `interstice dev` runs beside its rebuilds.
+pub fn follow_new(home: &Home, node: &str, module: &str) -> Result<(), CliError> {
+    let entry = home.node(node)?;
+    let module = module.to_string();
+    with_node(home, &entry, |peer| async move {
+        let mut after = 0;
+        let mut caught_up = false;
+        loop {
+            let request = Message::LogsRequest {
+                request: crate::calls::request_id(),
+                module: Some(module.clone()),
+                after,
+            };
+            let (lines, next) = match ask(&peer, &request).await? {
+                Message::Logs {
+                    outcome: Ok(page), ..
+                } => page,
+                Message::Logs {
+                    outcome: Err(e), ..
+                } => return Err(crate::calls::remote(e)),
+                other => return Err(crate::calls::unexpected(other)),
+            };
+            if caught_up {
+                for line in &lines {
+                    print(line, false);
+                }
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
+            }
+            after = next.max(after);
+            if lines.is_empty() {
+                caught_up = true;
+                tokio::time::sleep(FOLLOW_EVERY).await;
+            }
+        }
+    })
+}

@@ -2,6 +2,7 @@
 
 mod calls;
 mod client;
+mod dev;
 mod example;
 mod home;
 mod init;
@@ -46,6 +47,18 @@ enum Command {
         /// The module crate's directory.
         module_path: PathBuf,
         /// Upgrade even if the new version cannot keep some tables: they start empty.
+        #[arg(long)]
+        drop_data: bool,
+    },
+    /// Publish a module crate, then again on every save (rebuilt for wasm, upgraded in place
+    /// keeping its data), printing the node's verdict and the module's log lines, until Ctrl-C.
+    Dev {
+        /// The node's name or id.
+        node: String,
+        /// The module crate's directory.
+        #[arg(default_value = ".")]
+        module_path: PathBuf,
+        /// Upgrade even if a version cannot keep some tables: they start empty.
         #[arg(long)]
         drop_data: bool,
     },
@@ -199,6 +212,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
             module_path,
             drop_data,
         } => calls::publish(&home, &node, &module_path, drop_data),
+        Command::Dev {
+            node,
+            module_path,
+            drop_data,
+        } => dev::dev(&home, &node, &module_path, drop_data),
         Command::Remove { node, module_name } => calls::remove(&home, &node, &module_name),
         Command::CallReducer {
             node,

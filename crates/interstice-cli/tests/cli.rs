@@ -352,6 +352,206 @@ fn init_then_publish_then_call() {
     );
 }
 
+/// `init` scaffolds a native test that `cargo test` runs without a node, and that fails when
+/// the module does something else than it expects.
+#[test]
+fn init_then_cargo_test_runs_natively() {
+    let data = tempfile::tempdir().unwrap();
+    let projects = tempfile::tempdir().unwrap();
+    let project = projects.path().join("my-notes");
+    let project_path = project.to_str().unwrap();
+    let created = ok(data.path(), &["init", project_path]);
+    assert!(created.contains("cargo test"), "{created}");
+    let cargo_test = || {
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .arg("test")
+            .current_dir(&project)
+            // Its own target directory (the one running this test is locked), kept between
+            // runs: the engine compiles once.
+            .env(
+                "CARGO_TARGET_DIR",
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join("init-native-tests"),
+            )
+            .output()
+            .expect("running cargo test")
+    };
+    let passed = cargo_test();
+    let out = String::from_utf8_lossy(&passed.stdout);
+    let err = String::from_utf8_lossy(&passed.stderr);
+    assert!(passed.status.success(), "cargo test failed:\n{out}\n{err}");
+    assert!(
+        out.contains("test tests::notes_are_kept_in_order ... ok"),
+        "{out}"
+    );
+
+    // The test reads what the module does: break the module and it fails.
+    let lib = project.join("src/lib.rs");
+    let source = std::fs::read_to_string(&lib).unwrap();
+    let broken = source.replace(
+        ".map(|n| n.text).collect()",
+        ".map(|n| n.text.to_uppercase()).collect()",
+    );
+    assert_ne!(broken, source);
+    std::fs::write(&lib, broken).unwrap();
+    let failed = cargo_test();
+    let out = String::from_utf8_lossy(&failed.stdout);
+    assert!(!failed.status.success(), "{out}");
+    assert!(
+        out.contains("test tests::notes_are_kept_in_order ... FAILED"),
+        "{out}"
+    );
+}
+
+/// Lines a child process prints on stdout and stderr, as they come.
+struct Lines(std::sync::mpsc::Receiver<String>);
+
+impl Lines {
+    fn of(child: &mut Child) -> Lines {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let out = child.stdout.take().expect("piped stdout");
+        let err = child.stderr.take().expect("piped stderr");
+        for stream in [
+            Box::new(out) as Box<dyn std::io::Read + Send>,
+            Box::new(err),
+        ] {
+            let sender = sender.clone();
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(stream)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    if sender.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Lines(receiver)
+    }
+
+    /// Waits for a line containing `text`; every line seen meanwhile.
+    fn until(&self, text: &str, within: Duration) -> Vec<String> {
+        let deadline = Instant::now() + within;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(text);
+                    seen.push(line);
+                    if found {
+                        return seen;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line with {text:?} within {within:?}; saw:\n{}",
+                    seen.join("\n")
+                ),
+            }
+        }
+    }
+}
+
+/// `interstice dev`: an edit is built and live without any other command, keeping the data;
+/// the module's log lines show as they come; an incompatible edit is refused with the reason
+/// and the loop goes on.
+#[test]
+fn dev_publishes_every_save() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let projects = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let project = projects.path().join("notes");
+    let project_path = project.to_str().unwrap();
+    ok(d, &["init", project_path]);
+    let port = free_port();
+    ok(d, &["node", "create", "alpha", &port.to_string()]);
+    let _node = start(d, "alpha", &logs.path().join("alpha.log"));
+    let mut dev = Running(
+        std::process::Command::new(bin())
+            .args(["dev", "alpha", project_path])
+            .env("INTERSTICE_DATA_DIR", d)
+            .env("NO_COLOR", "1")
+            .env("CARGO_TARGET_DIR", env!("CARGO_TARGET_TMPDIR"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting interstice dev"),
+    );
+    let lines = Lines::of(&mut dev.0);
+    lines.until("published `notes` on `alpha`", Duration::from_secs(300));
+    lines.until("live", Duration::from_secs(10));
+    ok(d, &["call_reducer", "alpha", "notes", "add_note", "kept"]);
+
+    // An edit: a new query and a log line. Live without another command, the row kept.
+    let lib = project.join("src/lib.rs");
+    let v1 = std::fs::read_to_string(&lib).unwrap();
+    let v2 = v1
+        .replace(
+            "    ctx.current.tables.note().insert(Note { id: 0, text })?;",
+            "    host_calls::log(&format!(\"adding {text}\"));\n    ctx.current.tables.note().insert(Note { id: 0, text })?;",
+        )
+        .replace(
+            "/// Every note, oldest first.",
+            "/// How many notes.\n#[query]\nfn count(ctx: QueryContext) -> u64 {\n    ctx.current.tables.note().count()\n}\n\n/// Always fails.\n#[reducer]\nfn refuse(_ctx: ReducerContext) -> Result<(), String> {\n    Err(\"not today\".into())\n}\n\n/// Every note, oldest first.",
+        );
+    assert_ne!(v2, v1);
+    std::fs::write(&lib, &v2).unwrap();
+    let mut seen = lines.until(
+        "upgraded `notes` on `alpha`: its data is kept",
+        Duration::from_secs(120),
+    );
+    let live = lines.until("live", Duration::from_secs(10));
+    eprintln!("after the edit: {}", live.last().unwrap());
+    seen.extend(live);
+    assert_eq!(
+        ok(d, &["call_query", "alpha", "notes", "count"]).trim(),
+        "1"
+    );
+    ok(d, &["call_reducer", "alpha", "notes", "add_note", "fresh"]);
+    seen.extend(lines.until("adding fresh", Duration::from_secs(20)));
+    assert_eq!(
+        ok(d, &["call_query", "alpha", "notes", "count"]).trim(),
+        "2"
+    );
+    // The node's own lines about the module come too: the upgrade, a call that failed.
+    assert!(fails(d, &["call_reducer", "alpha", "notes", "refuse"]).contains("not today"));
+    seen.extend(lines.until(
+        "node: reducer `refuse` failed: not today",
+        Duration::from_secs(20),
+    ));
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("node: upgraded, its data kept by")),
+        "{}",
+        seen.join("\n")
+    );
+
+    // An incompatible edit is refused with the reason; the loop goes on.
+    let v3 = v2
+        .replace("    pub text: String,", "    pub text: u64,")
+        .replace("text: String)", "text: u64)")
+        .replace(
+            ".map(|n| n.text).collect()",
+            ".map(|n| n.text.to_string()).collect()",
+        );
+    std::fs::write(&lib, &v3).unwrap();
+    let refused = lines.until("waiting for the next save", Duration::from_secs(120));
+    let refused = refused.join("\n");
+    assert!(refused.contains("not published"), "{refused}");
+    assert!(
+        refused.contains("text"),
+        "the reason names the field: {refused}"
+    );
+    std::fs::write(&lib, &v2).unwrap();
+    lines.until("upgraded `notes` on `alpha`", Duration::from_secs(120));
+    assert_eq!(
+        ok(d, &["call_query", "alpha", "notes", "count"]).trim(),
+        "2"
+    );
+}
+
 #[test]
 fn publishing_a_new_version_upgrades_in_place() {
     let data = tempfile::tempdir().unwrap();

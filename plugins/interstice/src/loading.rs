@@ -120,7 +120,7 @@ impl Plugin for IntersticePlugin {
         .init_resource::<crate::logbook::LogBook>()
         .insert_resource(StartupModules(self.modules.clone()))
         .add_systems(PreStartup, (open_storage, load_startup_modules).chain())
-        .add_systems(Last, forward_guest_logs);
+        .add_systems(Last, (forward_guest_logs, log_failed_calls).chain());
         crate::watch::add(app);
         crate::mirror::add(app);
         // After the core plugin: the network serves the database's published streams.
@@ -236,6 +236,23 @@ pub struct GuestLogTail {
 impl GuestLogTail {
     /// Lines kept.
     pub const CAPACITY: usize = 500;
+}
+
+/// Keeps a node line for each reducer call that failed, with why, after the lines the call
+/// logged itself.
+fn log_failed_calls(
+    mut outcomes: MessageReader<interstice_core::ReducerOutcome>,
+    mut book: ResMut<crate::logbook::LogBook>,
+) {
+    for outcome in outcomes.read() {
+        if let Err(error) = &outcome.result {
+            book.push_node(
+                &outcome.module,
+                1,
+                &format!("reducer `{}` failed: {error}", outcome.reducer),
+            );
+        }
+    }
 }
 
 fn forward_guest_logs(

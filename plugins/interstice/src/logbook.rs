@@ -1,5 +1,7 @@
-//! The guest log lines a node keeps for `interstice logs`: the newest of each module, numbered
-//! so that a follower asks only for what it has not seen.
+//! The log lines a node keeps for `interstice logs`: the newest of each module, numbered so
+//! that a follower asks only for what it has not seen. They are the module's own lines and the
+//! node's lines about it (a reducer that failed and why, a version published), the latter
+//! starting with [`NODE_PREFIX`].
 
 use bevy::prelude::*;
 use interstice_core::GuestLog;
@@ -11,6 +13,9 @@ pub const LINES_PER_MODULE: usize = 1_000;
 /// Modules whose lines are kept; past it, the module whose newest line is oldest is dropped
 /// (modules removed long ago, usually).
 pub const MODULES_KEPT: usize = 256;
+
+/// How the node's own lines about a module begin, to tell them from the module's.
+pub const NODE_PREFIX: &str = "node: ";
 
 /// One kept line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +38,15 @@ pub struct LogBook {
 }
 
 impl LogBook {
+    /// Keeps a line of the node's about `module` (prefixed with [`NODE_PREFIX`]).
+    pub fn push_node(&mut self, module: &str, level: u32, message: &str) {
+        self.push(&GuestLog {
+            module: Arc::from(module),
+            level,
+            message: format!("{NODE_PREFIX}{message}"),
+        });
+    }
+
     /// Keeps `line`.
     pub fn push(&mut self, line: &GuestLog) {
         self.last += 1;

@@ -502,6 +502,11 @@ fn peer(connection: quinn::Connection, node_id: String, version: u16) -> Peer {
 }
 
 impl Peer {
+    /// Whether the connection has ended (closed by either side, timed out or lost).
+    pub fn is_closed(&self) -> bool {
+        self.connection.close_reason().is_some()
+    }
+
     /// Sends a request on its own stream and waits for the answer.
     pub async fn request(&self, message: &Message) -> Result<Message, TransportError> {
         let (mut send, mut recv) = self.connection.open_bi().await.map_err(conn)?;

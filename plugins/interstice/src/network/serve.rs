@@ -259,7 +259,7 @@ pub(super) fn serve_requests(
     mut backlog: ResMut<Backlog>,
     gatekeeper: Res<GatekeeperFlag>,
     wake: Res<super::NodeWake>,
-    logs: Res<crate::logbook::LogBook>,
+    mut logs: ResMut<crate::logbook::LogBook>,
 ) {
     // The network thread lets anyone but an admin start an upload only while a module can
     // decide it.
@@ -298,16 +298,18 @@ pub(super) fn serve_requests(
                         )
                     });
                 match &outcome {
-                    Ok(p) => info!(
-                        "node {} published module `{}`{}",
-                        upload.node_id,
-                        p.module,
-                        if p.upgraded {
-                            " (upgraded, data kept)"
+                    Ok(p) => {
+                        let what = if p.upgraded {
+                            "upgraded, its data kept"
                         } else {
-                            ""
-                        }
-                    ),
+                            "published"
+                        };
+                        info!(
+                            "node {} published module `{}` ({what})",
+                            upload.node_id, p.module
+                        );
+                        logs.push_node(&p.module, 2, &format!("{what} by {}", upload.node_id));
+                    }
                     Err(e) => warn!("node {} could not publish a module: {e}", upload.node_id),
                 }
                 let _ = upload.reply.send(Message::PublishResult {
