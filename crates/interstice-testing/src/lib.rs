@@ -183,12 +183,22 @@ impl TestNode {
         self.outcome_of(id)
     }
 
-    /// Runs a query and decodes its result.
+    /// Runs a query and decodes its result as `R`, which must be the type the query returns
+    /// (an error names both otherwise: encodings alone cannot always tell them apart).
     pub fn query<R: IntersticeType>(
         &mut self,
         query: &str,
         args: impl Args,
     ) -> Result<R, CallError> {
+        if let Some(schema) = self.schema.query(query) {
+            let asked = R::value_type();
+            if asked != schema.returns {
+                return Err(CallError::TypeMismatch(format!(
+                    "`{query}` returns {}, not {asked}",
+                    schema.returns
+                )));
+            }
+        }
         let mut encoded = Vec::new();
         args.encode_args(&mut encoded);
         let bytes = self.query_encoded(query, &encoded)?;
