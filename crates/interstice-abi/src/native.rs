@@ -131,17 +131,51 @@ pub const NEEDS_NODE: &str = "Interstice host calls need a node: inside a module
      node (wasm32), or in a native test through interstice-testing's TestNode";
 
 /// Runs `f` with the host of the current call. Panics (with [`NEEDS_NODE`]) outside one.
+///
+/// The host is taken out of the thread for the duration of `f`: a host call made from inside
+/// another (which the SDK never does) finds none and panics, instead of reaching the host a
+/// second time while it is borrowed. A panic inside `f` is the engine's, not the module's:
+/// [`host_panicked`] says so to the entry point that catches it.
 pub fn with_host<R>(f: impl FnOnce(&mut dyn NativeHost) -> R) -> R {
-    let host = HOST.with(Cell::get);
-    match host {
-        // SAFETY: set by `enter`, whose borrow of the host outlives this call; the guest
-        // makes one host call at a time, so no other reference to it is live.
-        Some(host) => f(unsafe { &mut *host }),
-        None => panic!("{NEEDS_NODE}"),
+    struct PutBack {
+        host: *mut (dyn NativeHost + 'static),
+        /// Whether a panic was unwinding already (the module's, reported by its hook).
+        was_panicking: bool,
     }
+    impl Drop for PutBack {
+        fn drop(&mut self) {
+            if std::thread::panicking() && !self.was_panicking {
+                HOST_PANICKED.with(|p| p.set(true));
+            }
+            HOST.with(|h| h.set(Some(self.host)));
+        }
+    }
+    let Some(host) = HOST.with(|h| h.take()) else {
+        panic!("{NEEDS_NODE}");
+    };
+    let _put_back = PutBack {
+        host,
+        was_panicking: std::thread::panicking(),
+    };
+    // SAFETY: set by `enter`, whose borrow of the host outlives this call, and taken out of
+    // the thread until `f` returns: this is the only reference to it.
+    f(unsafe { &mut *host })
 }
 
-/// Whether a host is installed on this thread (a native call is running).
+std::thread_local! {
+    /// Whether the engine panicked while answering a host call on this thread.
+    static HOST_PANICKED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether a panic that unwound through a host call happened in the engine (answering the
+/// call) rather than in the module; clears the flag. An entry point that caught the panic
+/// resumes it then: an engine bug must fail the test, not pass for a module's trap.
+pub fn host_panicked() -> bool {
+    HOST_PANICKED.with(|p| p.replace(false))
+}
+
+/// Whether a host is installed on this thread: a native call is running and is not inside a
+/// host call.
 pub fn in_call() -> bool {
     HOST.with(Cell::get).is_some()
 }

@@ -39,6 +39,9 @@ where
 /// A connection to a node kept open across requests (what `interstice dev` uses between
 /// saves), opened again when the node went away.
 pub struct Session {
+    /// A runtime with a thread of its own, so the connection keeps answering the node's
+    /// keep-alives between requests (a current-thread runtime would only run inside them, and
+    /// the node would drop an idle connection).
     runtime: tokio::runtime::Runtime,
     open: Option<(PeerEndpoint, Peer)>,
     home: Home,
@@ -48,17 +51,23 @@ pub struct Session {
 impl Session {
     /// A session with `node`; it connects on first use.
     pub fn new(home: &Home, node: &NodeEntry) -> Result<Session, CliError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| CliError::Other(format!("tokio runtime: {e}")))?;
         Ok(Session {
-            runtime: runtime()?,
+            runtime,
             open: None,
             home: home.clone(),
             node: node.clone(),
         })
     }
 
-    /// Runs `work` with the connection, connecting first if there is none or it has ended
-    /// (the node restarted, or went away and came back).
-    pub fn run<T, F>(&mut self, work: impl FnOnce(Peer) -> F) -> Result<T, CliError>
+    /// Runs `work` with the connection, connecting first if there is none or it has ended.
+    /// When a kept connection fails under `work` (the node restarted, or dropped it), `work`
+    /// runs once more on a new one.
+    pub fn run<T, F>(&mut self, work: impl Fn(Peer) -> F) -> Result<T, CliError>
     where
         F: Future<Output = Result<T, CliError>>,
     {
@@ -72,14 +81,20 @@ impl Session {
             if open.as_ref().is_some_and(|(_, peer)| peer.is_closed()) {
                 *open = None;
             }
-            let peer = match open {
-                Some((_, peer)) => peer.clone(),
-                None => {
-                    let (endpoint, peer) = connect(home, node).await?;
-                    *open = Some((endpoint, peer.clone()));
-                    peer
+            if let Some((_, peer)) = open.as_ref() {
+                match work(peer.clone()).await {
+                    // Only a transport failure is worth a new connection; the node's answers,
+                    // refusals included, are final.
+                    Err(CliError::Other(_)) => {
+                        if let Some((endpoint, _)) = open.take() {
+                            endpoint.close();
+                        }
+                    }
+                    done => return done,
                 }
-            };
+            }
+            let (endpoint, peer) = connect(home, node).await?;
+            *open = Some((endpoint, peer.clone()));
             work(peer).await
         })
     }

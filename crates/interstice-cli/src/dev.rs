@@ -31,36 +31,37 @@ fn is_source(path: &Path, project: &Path) -> bool {
     )
 }
 
-/// Blocks until a source changes, then until they have been quiet for [`SETTLE`]; when the
-/// first change was seen.
-fn next_change(
-    events: &Receiver<notify::Result<notify::Event>>,
-    project: &Path,
-) -> Result<Instant, CliError> {
+/// Blocks until a source changes, then until sources have been quiet for [`SETTLE`]; when
+/// the first change happened.
+fn next_change(events: &Events, project: &Path) -> Result<Instant, CliError> {
     let relevant = |event: &notify::Event| {
         matches!(
             event.kind,
             EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
         ) && event.paths.iter().any(|p| is_source(p, project))
     };
+    let stopped = || CliError::Other("the file watcher stopped".into());
     let first = loop {
-        match events.recv() {
-            Ok(Ok(event)) if relevant(&event) => break Instant::now(),
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => eprintln!("watching: {e}"),
-            Err(_) => return Err(CliError::Other("the file watcher stopped".into())),
+        match events.recv().map_err(|_| stopped())? {
+            (at, Ok(event)) if relevant(&event) => break at,
+            (_, Ok(_)) => {}
+            (_, Err(e)) => eprintln!("watching: {e}"),
         }
     };
+    let mut quiet_since = Instant::now();
     loop {
-        match events.recv_timeout(SETTLE) {
+        let left = SETTLE.saturating_sub(quiet_since.elapsed());
+        match events.recv_timeout(left) {
+            Ok((_, Ok(event))) if relevant(&event) => quiet_since = Instant::now(),
             Ok(_) => {}
             Err(RecvTimeoutError::Timeout) => return Ok(first),
-            Err(RecvTimeoutError::Disconnected) => {
-                return Err(CliError::Other("the file watcher stopped".into()));
-            }
+            Err(RecvTimeoutError::Disconnected) => return Err(stopped()),
         }
     }
 }
+
+/// What the watcher sends: when, and what happened.
+type Events = Receiver<(Instant, notify::Result<notify::Event>)>;
 
 /// `interstice dev <node> [path]`: publishes the crate at `project`, then again after every
 /// save, until Ctrl-C.
@@ -72,12 +73,22 @@ pub fn dev(home: &Home, node: &str, project: &Path, drop_data: bool) -> Result<(
     })?;
     let (sender, events) = channel();
     let mut watcher = notify::recommended_watcher(move |event| {
-        let _ = sender.send(event);
+        // Stamped as it happens: a save made during a build is timed from the save.
+        let _ = sender.send((Instant::now(), event));
     })
     .map_err(|e| CliError::Other(format!("cannot watch {}: {e}", project.display())))?;
-    watcher
-        .watch(&project, RecursiveMode::Recursive)
-        .map_err(|e| CliError::Other(format!("cannot watch {}: {e}", project.display())))?;
+    // The crate's directory itself (its manifest and build script, even when an editor
+    // replaces them) and its sources, not `target/`: a build writing there, or an editor's
+    // checker running one, is no reason to rebuild.
+    let watch = |watcher: &mut notify::RecommendedWatcher, path: &Path, mode| {
+        watcher
+            .watch(path, mode)
+            .map_err(|e| CliError::Other(format!("cannot watch {}: {e}", path.display())))
+    };
+    watch(&mut watcher, &project, RecursiveMode::NonRecursive)?;
+    if project.join("src").is_dir() {
+        watch(&mut watcher, &project.join("src"), RecursiveMode::Recursive)?;
+    }
     println!(
         "watching {}: every save is built and published to `{}` (Ctrl-C to stop)",
         project.display(),
@@ -90,7 +101,7 @@ pub fn dev(home: &Home, node: &str, project: &Path, drop_data: bool) -> Result<(
         let built = build_module(&project).and_then(|(_, wasm)| {
             let build_time = saved.elapsed();
             session
-                .run(|peer| upload_over(peer, wasm, drop_data))
+                .run(|peer| upload_over(peer, wasm.clone(), drop_data))
                 .map(|published| (published, build_time))
         });
         match built {
@@ -109,14 +120,7 @@ pub fn dev(home: &Home, node: &str, project: &Path, drop_data: bool) -> Result<(
                 eprintln!("not published: {e}\nwaiting for the next save...");
             }
             Err(e) => {
-                eprintln!("not published: {e}");
-                if !drop_data {
-                    eprintln!(
-                        "(an incompatible change is refused to keep the data: change it back, \
-                         or run `interstice dev --drop-data` to let its tables start empty)"
-                    );
-                }
-                eprintln!("waiting for the next save...");
+                eprintln!("not published: {e}\nwaiting for the next save...");
             }
         }
         use std::io::Write;

@@ -528,6 +528,9 @@ fn dev_publishes_every_save() {
         seen.join("\n")
     );
 
+    // Longer than the node keeps an idle connection: the kept one must still serve.
+    std::thread::sleep(Duration::from_secs(11));
+
     // An incompatible edit is refused with the reason; the loop goes on.
     let v3 = v2
         .replace("    pub text: String,", "    pub text: u64,")

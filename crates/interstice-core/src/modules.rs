@@ -1204,7 +1204,7 @@ fn native_stack_position() -> usize {
 }
 
 /// Checks a remote reducer call (`call_module` kind 2) and keeps it with the transaction.
-fn queue_remote_call(state: &mut HostState, payload: &[u8]) -> Result<(), HostError> {
+pub(crate) fn queue_remote_call(state: &mut HostState, payload: &[u8]) -> Result<(), HostError> {
     use crate::wasm::state::{MAX_REMOTE_ARGS, RemoteCall};
     if state.tx.read_only {
         return Err(HostError::NotPermitted(

@@ -255,6 +255,17 @@ fn run_trials(trials: u32, seed: u64, faults: bool) {
                 seen.take(line);
             }
         }
+        // Until one trial has seen the node resume by itself, a trial that saw a fault waits
+        // for that (up to 10 s) before the kill: whether resuming works must not depend on
+        // the dice (every kill could otherwise come before the node's next try).
+        if faults && resumed == 0 && seen.refused + seen.doubted > 0 {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while seen.resumed_acks == 0 && Instant::now() < deadline {
+                if let Ok(line) = rx.recv_timeout(Duration::from_millis(50)) {
+                    seen.take(line);
+                }
+            }
+        }
         child.kill().expect("SIGKILL");
         child.wait().expect("reaping the node");
         reader.join().expect("reader thread");

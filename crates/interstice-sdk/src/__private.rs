@@ -236,8 +236,18 @@ pub fn native_reducer(
         Ok(Ok(Ok(()))) => NativeOutcome::Done(Vec::new()),
         Ok(Ok(Err(message))) => NativeOutcome::Failed(message),
         Ok(Err(e)) => NativeOutcome::Failed(format!("invalid arguments: {e}")),
-        Err(payload) => NativeOutcome::Panicked(panic_text(payload.as_ref())),
+        Err(payload) => panicked(payload),
     }
+}
+
+/// What a caught panic becomes: the module's trap, or, if it came from the engine answering
+/// a host call, the same panic again.
+#[cfg(not(target_arch = "wasm32"))]
+fn panicked(payload: Box<dyn std::any::Any + Send>) -> NativeOutcome {
+    if interstice_abi::native::host_panicked() {
+        std::panic::resume_unwind(payload);
+    }
+    NativeOutcome::Panicked(panic_text(payload.as_ref()))
 }
 
 /// A query entry point run natively: like [`run_query`], with a panic caught.
@@ -253,7 +263,7 @@ pub fn native_query<R: IntersticeType>(
     match run {
         Ok(Ok(value)) => NativeOutcome::Done(value.to_bytes()),
         Ok(Err(e)) => NativeOutcome::Failed(format!("invalid arguments: {e}")),
-        Err(payload) => NativeOutcome::Panicked(panic_text(payload.as_ref())),
+        Err(payload) => panicked(payload),
     }
 }
 
@@ -353,7 +363,22 @@ pub(crate) fn outcome(r: i64) -> Result<Vec<u8>, HostError> {
     }
 }
 
+/// The `len`-byte response the host left pending. Natively the host hands it over as it is,
+/// and a length that differs from the one it announced is a bug in the engine.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn take_response(len: usize) -> Vec<u8> {
+    let response = interstice_abi::native::with_host(|h| h.take_response());
+    assert_eq!(
+        response.len(),
+        len,
+        "the host announced a {len}-byte response and handed over {} bytes",
+        response.len()
+    );
+    response
+}
+
 /// Copies the `len`-byte response the host left pending.
+#[cfg(target_arch = "wasm32")]
 pub(crate) fn take_response(len: usize) -> Vec<u8> {
     let mut response = Vec::with_capacity(len);
     if len > 0 {
@@ -507,4 +532,142 @@ pub fn caller_node() -> Option<String> {
 /// Decodes a query result.
 pub fn decode_result<R: IntersticeType>(bytes: &[u8]) -> Result<R, HostError> {
     R::from_bytes(bytes).map_err(|e| HostError::InvalidPayload(format!("query result: {e}")))
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod native_tests {
+    use super::*;
+    use interstice_abi::native::{NativeHost, enter, with_host};
+
+    /// A host whose `table_op` panics (an engine bug) and which keeps panic messages.
+    #[derive(Default)]
+    struct Host {
+        panics: Vec<String>,
+    }
+
+    impl NativeHost for Host {
+        fn log(&mut self, _: u32, _: &[u8]) {}
+        fn panic(&mut self, message: &[u8]) {
+            self.panics
+                .push(String::from_utf8_lossy(message).into_owned());
+        }
+        fn resolve_table(&mut self, _: &[u8]) -> i32 {
+            0
+        }
+        fn table_op(&mut self, _: u32, _: u32, _: u32, _: &[u8]) -> i64 {
+            panic!("engine bug");
+        }
+        fn take_response(&mut self) -> Vec<u8> {
+            Vec::new()
+        }
+        fn schedule(&mut self, _: &[u8]) -> i64 {
+            // A host call made from inside another finds no host.
+            with_host(|_| 0)
+        }
+        fn cancel_schedule(&mut self, _: u64) -> i32 {
+            0
+        }
+        fn now(&mut self) -> i64 {
+            0
+        }
+        fn random_seed(&mut self) -> i64 {
+            7
+        }
+        fn call_module(&mut self, _: u32, _: &[u8]) -> i64 {
+            0
+        }
+        fn caller(&mut self) -> i64 {
+            -1
+        }
+        fn caller_node(&mut self) -> i64 {
+            -1
+        }
+        fn file_op(&mut self, _: u32, _: &[u8]) -> i64 {
+            0
+        }
+        fn gpu_submit(&mut self, _: &[u8]) -> i64 {
+            0
+        }
+        fn audio_write(&mut self, _: &[u8]) -> i64 {
+            0
+        }
+        fn input_state(&mut self) -> i64 {
+            0
+        }
+    }
+
+    #[test]
+    fn a_module_panic_is_its_trap_with_the_hook_message() {
+        let mut host = Host::default();
+        let outcome = enter(&mut host, || {
+            native_reducer(&[], |_| -> Result<Result<(), String>, DecodeError> {
+                panic!("module bug")
+            })
+        });
+        assert_eq!(outcome, NativeOutcome::Panicked("module bug".into()));
+        assert_eq!(host.panics.len(), 1);
+        assert!(host.panics[0].contains("module bug"), "{:?}", host.panics);
+        assert!(
+            host.panics[0].contains("src/__private.rs"),
+            "the location, as in wasm"
+        );
+    }
+
+    #[test]
+    fn an_engine_panic_in_a_host_call_is_not_passed_off_as_the_module_s() {
+        let mut host = Host::default();
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            enter(&mut host, || {
+                native_reducer(&[], |_| {
+                    let _ = table_call(TableOp::Count, 0, 0, &[]);
+                    Ok(Ok(()))
+                })
+            })
+        }));
+        let payload = unwound.expect_err("the engine's panic goes on unwinding");
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"engine bug"));
+        assert!(host.panics.is_empty(), "not reported as the module's");
+        assert!(
+            !interstice_abi::native::in_call(),
+            "the host is uninstalled"
+        );
+    }
+
+    #[test]
+    fn a_host_call_inside_another_finds_no_host() {
+        let mut host = Host::default();
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            enter(&mut host, || {
+                native_reducer(&[], |_| {
+                    let _ = schedule("x", &[], 0, 0);
+                    Ok(Ok(()))
+                })
+            })
+        }));
+        let payload = unwound.expect_err("a nested host call is an engine bug");
+        let text = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        assert!(text.contains("need a node"), "{text}");
+    }
+
+    #[test]
+    fn random_numbers_come_from_the_host_seed_per_call() {
+        let mut host = Host::default();
+        let draw = |host: &mut Host| {
+            let mut drawn = Vec::new();
+            enter(host, || {
+                native_reducer(&[], |_| {
+                    drawn.push(next_random());
+                    drawn.push(next_random());
+                    Ok(Ok(()))
+                })
+            });
+            drawn
+        };
+        let first = draw(&mut host);
+        assert_ne!(first[0], first[1]);
+        assert_eq!(draw(&mut host), first, "every call starts from its seed");
+    }
 }

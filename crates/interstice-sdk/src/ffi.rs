@@ -24,7 +24,9 @@ mod imp {
 }
 
 /// Outside wasm the imports go to the host of the current native call (a test's engine, see
-/// `interstice_abi::native`); with none, they panic saying where they work.
+/// `interstice_abi::native`); with none, they panic saying where they work. `take_response`
+/// has no stand-in: natively the host hands the response over as a vector
+/// (`__private::take_response`).
 #[cfg(not(target_arch = "wasm32"))]
 #[allow(clippy::missing_safety_doc)]
 mod imp {
@@ -64,11 +66,6 @@ mod imp {
         // SAFETY: forwarded from the caller.
         let payload = unsafe { bytes(ptr, len) };
         with_host(|h| h.table_op(op, table, field, payload))
-    }
-    pub unsafe fn take_response(ptr: *mut u8) {
-        let response = with_host(|h| h.take_response());
-        // SAFETY: the SDK reserved room for the pending response's length, which it was told.
-        unsafe { std::ptr::copy_nonoverlapping(response.as_ptr(), ptr, response.len()) }
     }
     pub unsafe fn schedule(ptr: *const u8, len: usize) -> i64 {
         // SAFETY: forwarded from the caller.

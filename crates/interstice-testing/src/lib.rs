@@ -20,7 +20,10 @@
 //!
 //! What a native test does not have: calls to other modules, files, drawing, audio and input
 //! answer an error the module can read, and nothing is metered — a module that loops forever
-//! hangs its test instead of running out of fuel. Test those on a node.
+//! hangs its test instead of running out of fuel. Calls to other nodes are kept, not sent
+//! ([`TestNode::take_remote_calls`]). The module's code is the test program's: its statics
+//! (`static`, `thread_local!`) are shared by every `TestNode` of the program and survive a
+//! panic, where a node gives each instance fresh memory. Test those on a node.
 
 use bevy_app::App;
 use bevy_ecs::message::Messages;
@@ -35,6 +38,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use interstice_core::CallError as Error;
+pub use interstice_core::RemoteCall;
 
 /// An in-memory node running one module natively.
 pub struct TestNode {
@@ -321,6 +325,16 @@ impl TestNode {
             .into_iter()
             .map(|line| line.message)
             .collect()
+    }
+
+    /// The reducer calls to other nodes the module made (`ctx.call_remote_reducer`) in
+    /// transactions that committed, oldest first, since the last time they were taken. A
+    /// test node sends nothing: the test checks what would have been sent.
+    pub fn take_remote_calls(&mut self) -> Vec<RemoteCall> {
+        self.app
+            .world_mut()
+            .resource_mut::<Modules>()
+            .take_remote_calls()
     }
 
     /// A hash of every table's contents: equal on two nodes that hold the same rows.

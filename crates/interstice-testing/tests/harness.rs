@@ -118,3 +118,22 @@ fn wrong_calls_are_errors() {
         Ok(_) => panic!("a module that is not linked cannot start"),
     }
 }
+
+#[test]
+fn calls_to_other_nodes_are_kept_for_the_test() {
+    let mut node = TestNode::new();
+    node.call("share", ("postcard".to_string(),)).unwrap();
+    let sent = node.take_remote_calls();
+    assert_eq!(sent.len(), 1);
+    let call = &sent[0];
+    assert_eq!(
+        (
+            call.node.as_str(),
+            call.module.as_str(),
+            call.reducer.as_str()
+        ),
+        ("far", "notebook", "add")
+    );
+    assert_eq!(call.address, "127.0.0.1:9");
+    assert!(node.take_remote_calls().is_empty(), "taken");
+}

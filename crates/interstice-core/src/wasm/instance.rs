@@ -221,8 +221,18 @@ impl Instance {
             EntryPoint::Wasm(wasm) => wasm,
             EntryPoint::Native(run) => {
                 let state = self.store.data_mut();
+                state.native_trap = None;
                 let outcome = interstice_abi::native::enter(state, || run(args));
+                if let Some(message) = self.store.data_mut().native_trap.take() {
+                    return Err(CallError::Trap(message));
+                }
                 return match outcome {
+                    NativeOutcome::Done(bytes) if bytes.len() > MAX_GUEST_RESULT => {
+                        Err(CallError::InvalidResult(format!(
+                            "a result of {} bytes is over {MAX_GUEST_RESULT}",
+                            bytes.len()
+                        )))
+                    }
                     NativeOutcome::Done(bytes) => Ok(bytes),
                     NativeOutcome::Failed(message) => Err(CallError::Failed(message)),
                     NativeOutcome::Panicked(payload) => {

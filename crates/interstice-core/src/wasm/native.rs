@@ -7,8 +7,8 @@
 //! [`Modules::load_native`]: crate::Modules::load_native
 
 use super::host_calls::{
-    answer_error, cancel_schedule, log_line, native_name, native_schedule, native_table_op,
-    panic_message, resolve_table,
+    MAX_PAYLOAD, answer_error, cancel_schedule, log_line, native_name, native_schedule,
+    native_table_op, panic_message, resolve_table,
 };
 use super::state::HostState;
 use interstice_abi::HostError;
@@ -22,9 +22,26 @@ fn wasm_only(state: &mut HostState, what: &str) -> i64 {
     answer_error(state, &error)
 }
 
+/// Whether `payload` is within [`MAX_PAYLOAD`]; if not, the call is to end as the trap that
+/// would end a wasm module's, and the host call answers an error meanwhile.
+fn within_bounds(state: &mut HostState, payload: &[u8]) -> Result<(), i64> {
+    if payload.len() <= MAX_PAYLOAD {
+        return Ok(());
+    }
+    let message = format!(
+        "host call payload of {} bytes exceeds {MAX_PAYLOAD}",
+        payload.len()
+    );
+    let answer = answer_error(state, &HostError::InvalidPayload(message.clone()));
+    state.native_trap.get_or_insert(message);
+    Err(answer)
+}
+
 impl NativeHost for HostState {
     fn log(&mut self, level: u32, message: &[u8]) {
-        log_line(self, level, message);
+        if within_bounds(self, message).is_ok() {
+            log_line(self, level, message);
+        }
     }
 
     fn panic(&mut self, message: &[u8]) {
@@ -36,6 +53,9 @@ impl NativeHost for HostState {
     }
 
     fn table_op(&mut self, op: u32, table: u32, field: u32, payload: &[u8]) -> i64 {
+        if let Err(answer) = within_bounds(self, payload) {
+            return answer;
+        }
         native_table_op(self, op, table, field, payload)
     }
 
@@ -44,6 +64,9 @@ impl NativeHost for HostState {
     }
 
     fn schedule(&mut self, payload: &[u8]) -> i64 {
+        if let Err(answer) = within_bounds(self, payload) {
+            return answer;
+        }
         native_schedule(self, payload)
     }
 
@@ -59,7 +82,19 @@ impl NativeHost for HostState {
         self.random_seed as i64
     }
 
-    fn call_module(&mut self, _kind: u32, _payload: &[u8]) -> i64 {
+    fn call_module(&mut self, kind: u32, payload: &[u8]) -> i64 {
+        if let Err(answer) = within_bounds(self, payload) {
+            return answer;
+        }
+        // A call to another node is only queued until the transaction commits: that works
+        // without a wasm store (`Modules::take_remote_calls` then has it).
+        if kind == 2 {
+            self.response.clear();
+            return match crate::modules::queue_remote_call(self, payload) {
+                Ok(()) => 0,
+                Err(error) => answer_error(self, &error),
+            };
+        }
         wasm_only(self, "calling another module")
     }
 

@@ -93,6 +93,9 @@ pub struct HostState {
     pub log_lines: u32,
     /// The message of the last guest panic.
     pub panic_message: Option<String>,
+    /// Why a natively loaded module's call must end as a trap (what would have trapped a wasm
+    /// module inside a host call, such as an oversized payload), once the call returns.
+    pub native_trap: Option<String>,
     /// Guest log lines not collected yet.
     pub logs: Vec<GuestLog>,
     /// The logical time of the current call, in milliseconds.
@@ -170,6 +173,7 @@ impl HostState {
             quotas: Default::default(),
             log_lines: 0,
             panic_message: None,
+            native_trap: None,
             logs: Vec::new(),
             now_ms: 0,
             random_seed: 0,
