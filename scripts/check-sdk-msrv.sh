@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The SDK crates (interstice-abi, -sdk, -sdk-macros) build on the oldest Rust that edition 2024
 # allows, as a module author's crate would use them: a crate outside this workspace, with its
-# own lock file (cargo picks dependency versions that this Rust supports), built for wasm.
+# own lock file (cargo picks dependency versions that this Rust supports), built for wasm, and
+# checked natively (what the module's own tests compile).
 # Run by scripts/test.sh after setup.sh; needs the Rust it names (installed here).
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -55,4 +56,5 @@ RUST
 (cd "$work" && CARGO_TARGET_DIR="$work/target" cargo "+$msrv" build --quiet --release \
     --target wasm32-unknown-unknown)
 test -f "$work/target/wasm32-unknown-unknown/release/msrv_check.wasm"
-echo "    built a module with Rust $msrv"
+(cd "$work" && CARGO_TARGET_DIR="$work/target" cargo "+$msrv" check --quiet)
+echo "    built a module with Rust $msrv, for wasm and natively"
