@@ -1,44 +1,110 @@
-//! The pauses of a growing table: its primary-key hash map doubles when full, and rehashes every
-//! key in the insert that crosses the limit. Inserts 4.2 million rows (`u64` key, `u64` value)
-//! one by one and prints each insert that took over a millisecond. Run with
-//! `cargo bench -p interstice-core --bench table_growth`.
+//! Frame times of a growing table. Inserts 10 million rows (`u64` key, `u64` value, a hash
+//! index on the value) in frames of 10,000, each one transaction as a reducer inserting 10,000
+//! rows would make, and reports per million rows the median and the longest frame: growth must
+//! not stop a frame (a map that rehashes every key, or an array that copies every row, when it
+//! doubles). Also reports the memory a row takes (resident set growth over the first million).
+//! Run with `cargo bench -p interstice-core --bench table_growth`;
+//! `INTERSTICE_GROWTH_ROWS` changes the row count, `INTERSTICE_GROWTH_NO_INDEX=1` drops the
+//! index.
 
-use interstice_abi::{Value, ValueType};
-use std::time::Instant;
+use interstice_abi::{IndexKind, IndexSchema, Value, ValueType};
+use std::time::{Duration, Instant};
 
-const ROWS: u64 = 4_200_000;
+/// Rows per frame.
+const FRAME: u64 = 10_000;
+/// Frames per reported step (a million rows).
+const STEP: u64 = 100;
+
+/// Resident memory of this process, in bytes (Linux; 0 elsewhere).
+fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
 
 fn main() {
+    let rows: u64 = std::env::var("INTERSTICE_GROWTH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
     let mut table = interstice_core::db::host_table(
         "growth",
         "Growth",
         &[("id", ValueType::U64), ("value", ValueType::U64)],
         0,
         false,
-        Vec::new(),
+        if std::env::var_os("INTERSTICE_GROWTH_NO_INDEX").is_some() {
+            Vec::new()
+        } else {
+            vec![IndexSchema {
+                field: 1,
+                kind: IndexKind::Hash,
+                unique: false,
+                auto_inc: false,
+            }]
+        },
     );
-    let (mut undo, mut out) = (Vec::new(), Vec::new());
-    let mut slow = Vec::new();
+    let (mut undo, mut out) = (Vec::with_capacity(FRAME as usize), Vec::new());
+    let before = resident_bytes();
+    let mut per_row = None;
+    let mut frames = Vec::with_capacity(STEP as usize);
+    let (mut worst_ratio, mut worst_frame) = (0f64, Duration::ZERO);
     let start = Instant::now();
-    for id in 1..=ROWS {
-        let insert = Instant::now();
-        table
-            .insert(vec![Value::U64(id), Value::U64(id)], &mut undo, 0, &mut out)
-            .expect("insert");
-        let took = insert.elapsed();
-        if took.as_secs_f64() > 1e-3 {
-            slow.push((id, took));
+    println!("table_growth: {rows} rows in frames of {FRAME}");
+    println!("  rows (M)  median frame  max frame  max/median");
+    let mut id = 0u64;
+    while id < rows {
+        let frame = Instant::now();
+        for _ in 0..FRAME {
+            id += 1;
+            table
+                .insert(
+                    vec![Value::U64(id), Value::U64(id.wrapping_mul(7))],
+                    &mut undo,
+                    0,
+                    &mut out,
+                )
+                .expect("insert");
+            out.clear();
         }
-        if undo.len() >= 1024 {
-            undo.clear();
+        // The frame's transaction commits: its undo log is dropped.
+        undo.clear();
+        frames.push(frame.elapsed());
+        if id == 1_000_000 {
+            per_row = Some(resident_bytes().saturating_sub(before) / 1_000_000);
         }
-        out.clear();
+        if frames.len() as u64 == STEP || id >= rows {
+            frames.sort_unstable();
+            let median = frames[frames.len() / 2];
+            let max = frames[frames.len() - 1];
+            let ratio = max.as_secs_f64() / median.as_secs_f64();
+            println!(
+                "  {:>8.1}  {:>9.2} ms  {:>6.2} ms  {:>10.2}",
+                id as f64 / 1e6,
+                ms(median),
+                ms(max),
+                ratio
+            );
+            worst_ratio = worst_ratio.max(ratio);
+            worst_frame = worst_frame.max(max);
+            frames.clear();
+        }
     }
     println!(
-        "table_growth: {ROWS} inserts in {:.2} s; inserts over 1 ms:",
-        start.elapsed().as_secs_f64()
+        "table_growth: {rows} rows in {:.2} s; longest frame {:.2} ms, worst max/median {worst_ratio:.2}",
+        start.elapsed().as_secs_f64(),
+        ms(worst_frame)
     );
-    for (id, took) in slow {
-        println!("  row {id}: {:.1} ms", took.as_secs_f64() * 1e3);
+    if let Some(bytes) = per_row {
+        println!(
+            "table_growth: {bytes} bytes of resident memory per row (first million rows); \
+             resident set at the end {:.0} MiB",
+            resident_bytes() as f64 / (1024.0 * 1024.0)
+        );
     }
 }

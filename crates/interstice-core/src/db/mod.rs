@@ -1,6 +1,7 @@
 //! The table store: every module's tables, as one ECS resource.
 
 pub mod changes;
+mod chunked;
 pub mod journal;
 mod rows;
 pub mod table;

@@ -6,11 +6,20 @@
 //! a B-tree of the keys gives the order: a point lookup costs one hash probe instead of a
 //! dozen `Value` comparisons down a tree, and a scan walks the tree without hashing. The hash
 //! is [`KeyHash`]: a walk over consecutive integer keys probes neighbouring buckets.
+//!
+//! Growing must not stop a frame: the slots are a [`ChunkedVec`] (growing adds a chunk, it
+//! never copies the rows), and the hash map resizes incrementally ([`griddle`]: when it is
+//! full, each later insert moves a few of the old entries instead of one insert moving them
+//! all), so a table of millions of rows grows at the same cost per insert as a small one.
 
+use super::chunked::ChunkedVec;
 use super::table::Row;
 use interstice_abi::{KeyHash, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ops::Bound;
+
+/// A hash map that resizes a little at a time rather than all at once.
+pub(super) type IncrementalMap<K, V> = griddle::HashMap<K, V, KeyHash>;
 
 /// Where a row is stored. Valid until the next insert or remove; only [`RowStore::slot_of`]
 /// makes one, so it always names a stored row while valid.
@@ -21,11 +30,11 @@ pub(super) struct Slot(u32);
 #[derive(Default)]
 pub(super) struct RowStore {
     /// Rows; a free slot holds an empty (unallocated) row.
-    slots: Vec<Row>,
+    slots: ChunkedVec<Row>,
     /// Slots to reuse.
     free: Vec<u32>,
     /// Key → slot, for point lookups (only ever probed, never iterated).
-    by_key: HashMap<Value, u32, KeyHash>,
+    by_key: IncrementalMap<Value, u32>,
     /// Key → slot, for ordered walks.
     order: BTreeMap<Value, u32>,
 }
@@ -76,10 +85,7 @@ impl RowStore {
                 self.slots[slot as usize] = row;
                 slot
             }
-            None => {
-                self.slots.push(row);
-                (self.slots.len() - 1) as u32
-            }
+            None => self.slots.push(row) as u32,
         };
         self.by_key.insert(pk.clone(), slot);
         self.order.insert(pk, slot);
@@ -97,7 +103,7 @@ impl RowStore {
     /// Removes every row, returning them in key order.
     pub fn take_all(&mut self) -> Vec<Row> {
         let order = std::mem::take(&mut self.order);
-        let mut slots = std::mem::take(&mut self.slots);
+        let mut slots = self.slots.take_all();
         self.by_key.clear();
         self.free.clear();
         order

@@ -7,8 +7,8 @@
 use super::rows::RowStore;
 use super::tx::Undo;
 use interstice_abi::codec::{decode_exact, decode_fields_into, encode_value};
-use interstice_abi::{HostError, IndexKind, KeyHash, TableSchema, TypeSet, Value, ValueType};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use interstice_abi::{HostError, IndexKind, TableSchema, TypeSet, Value, ValueType};
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ pub type Row = Vec<Value>;
 type Keys = BTreeSet<Value>;
 
 enum IndexMap {
-    Hash(HashMap<Value, Keys, KeyHash>),
+    Hash(super::rows::IncrementalMap<Value, Keys>),
     BTree(BTreeMap<Value, Keys>),
 }
 
@@ -113,7 +113,7 @@ impl Table {
                 auto_inc: i.auto_inc,
                 next: 1,
                 map: match i.kind {
-                    IndexKind::Hash => IndexMap::Hash(HashMap::default()),
+                    IndexKind::Hash => IndexMap::Hash(Default::default()),
                     IndexKind::BTree => IndexMap::BTree(BTreeMap::new()),
                 },
             })
