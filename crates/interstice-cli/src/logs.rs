@@ -3,6 +3,7 @@
 use crate::client::{ask, with_node};
 use crate::home::{CliError, Home};
 use interstice_net::message::{LogLine, Message};
+use interstice_net::transport::Peer;
 use std::time::Duration;
 
 /// How often `--follow` asks for new lines.
@@ -40,6 +41,29 @@ fn print(line: &LogLine, json: bool) {
     }
 }
 
+/// One page of kept lines numbered after `after` (of `module`, or of every module), and the
+/// number to ask after next.
+async fn page(
+    peer: &Peer,
+    module: Option<String>,
+    after: u64,
+) -> Result<(Vec<LogLine>, u64), CliError> {
+    let request = Message::LogsRequest {
+        request: crate::calls::request_id(),
+        module,
+        after,
+    };
+    match ask(peer, &request).await? {
+        Message::Logs {
+            outcome: Ok(page), ..
+        } => Ok(page),
+        Message::Logs {
+            outcome: Err(e), ..
+        } => Err(crate::calls::remote(e)),
+        other => Err(crate::calls::unexpected(other)),
+    }
+}
+
 /// `interstice logs <node> [module] [--follow] [--json]`.
 pub fn logs(
     home: &Home,
@@ -53,20 +77,7 @@ pub fn logs(
     with_node(home, &entry, |peer| async move {
         let mut after = 0;
         loop {
-            let request = Message::LogsRequest {
-                request: crate::calls::request_id(),
-                module: module.clone(),
-                after,
-            };
-            let (lines, next) = match ask(&peer, &request).await? {
-                Message::Logs {
-                    outcome: Ok(page), ..
-                } => page,
-                Message::Logs {
-                    outcome: Err(e), ..
-                } => return Err(crate::calls::remote(e)),
-                other => return Err(crate::calls::unexpected(other)),
-            };
+            let (lines, next) = page(&peer, module.clone(), after).await?;
             for line in &lines {
                 print(line, json);
             }
@@ -92,20 +103,7 @@ pub fn follow_new(home: &Home, node: &str, module: &str) -> Result<(), CliError>
         let mut after = 0;
         let mut caught_up = false;
         loop {
-            let request = Message::LogsRequest {
-                request: crate::calls::request_id(),
-                module: Some(module.clone()),
-                after,
-            };
-            let (lines, next) = match ask(&peer, &request).await? {
-                Message::Logs {
-                    outcome: Ok(page), ..
-                } => page,
-                Message::Logs {
-                    outcome: Err(e), ..
-                } => return Err(crate::calls::remote(e)),
-                other => return Err(crate::calls::unexpected(other)),
-            };
+            let (lines, next) = page(&peer, Some(module.clone()), after).await?;
             if caught_up {
                 for line in &lines {
                     print(line, false);
