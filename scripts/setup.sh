@@ -45,14 +45,24 @@ echo "==> build output in $CARGO_TARGET_DIR"
 # Every dependency or feature change leaves old test executables (hundreds of MB each) and
 # incremental state behind: drop what no build touched for a day (cargo rebuilds what it
 # needs), so a long-lived shared target directory does not fill the disk.
+# Of the executables more than two hours old, only the newest of each name is kept: every
+# clone of the repository, and every change, links them again under a new hash, and a day of
+# CI runs would fill the disk. (Two crates may have tests of the same name: recent builds are
+# spared so that both stay linked.)
 for profile in debug release; do
     deps="$CARGO_TARGET_DIR/$profile/deps"
     if [ -d "$deps" ]; then
         find "$deps" -maxdepth 1 -type f -perm -u+x ! -name '*.so' -mtime +0 -delete
+        find "$deps" -maxdepth 1 -type f -perm -u+x ! -name '*.so' -printf '%T@ %f\n' \
+            | sort -rn \
+            | awk -v before="$(($(date +%s) - 7200))" \
+                '{ name = $2; sub(/-[0-9a-f]+$/, "", name); if (seen[name]++ && $1 < before) print $2 }' \
+            | while read -r stale; do rm -f "$deps/$stale"; done
     fi
     incremental="$CARGO_TARGET_DIR/$profile/incremental"
     if [ -d "$incremental" ]; then
-        find "$incremental" -mindepth 1 -maxdepth 1 -type d -mtime +0 -exec rm -rf {} +
+        # Each clone of the repository starts its own; cargo starts again without one.
+        find "$incremental" -mindepth 1 -maxdepth 1 -type d -mmin +120 -exec rm -rf {} +
     fi
 done
 cd "$repo_root"
