@@ -205,6 +205,17 @@ pub fn expand_reducer(attr: TokenStream, item: TokenStream) -> syn::Result<Token
     let describe_fn = format_ident!("__interstice_describe_reducer_{}", name);
     let body_fn = format_ident!("__interstice_body_reducer_{}", name);
     let description_fn = format_ident!("__interstice_description_reducer_{}", name);
+    let register_entry = crate::native::register(
+        &entry_export,
+        quote!(Entry({
+            fn run(args: &[u8]) -> ::interstice_sdk::__private::NativeOutcome {
+                ::interstice_sdk::__private::native_reducer(args, #body_fn)
+            }
+            run
+        })),
+    );
+    let register_description =
+        crate::native::register(&describe_export, quote!(Describe(#description_fn)));
     Ok(quote! {
         #f
         #checks
@@ -254,28 +265,9 @@ pub fn expand_reducer(attr: TokenStream, item: TokenStream) -> syn::Result<Token
             })
         }
 
-        #[cfg(not(target_arch = "wasm32"))]
-        ::interstice_sdk::__private::inventory::submit! {
-            ::interstice_sdk::__private::NativeExport {
-                module: env!("CARGO_PKG_NAME"),
-                name: #entry_export,
-                call: ::interstice_sdk::__private::NativeCall::Entry({
-                    fn run(args: &[u8]) -> ::interstice_sdk::__private::NativeOutcome {
-                        ::interstice_sdk::__private::native_reducer(args, #body_fn)
-                    }
-                    run
-                }),
-            }
-        }
+        #register_entry
 
-        #[cfg(not(target_arch = "wasm32"))]
-        ::interstice_sdk::__private::inventory::submit! {
-            ::interstice_sdk::__private::NativeExport {
-                module: env!("CARGO_PKG_NAME"),
-                name: #describe_export,
-                call: ::interstice_sdk::__private::NativeCall::Describe(#description_fn),
-            }
-        }
+        #register_description
     })
 }
 
@@ -310,6 +302,17 @@ pub fn expand_query(attr: TokenStream, item: TokenStream) -> syn::Result<TokenSt
     let describe_fn = format_ident!("__interstice_describe_query_{}", name);
     let body_fn = format_ident!("__interstice_body_query_{}", name);
     let description_fn = format_ident!("__interstice_description_query_{}", name);
+    let register_entry = crate::native::register(
+        &entry_export,
+        quote!(Entry({
+            fn run(args: &[u8]) -> ::interstice_sdk::__private::NativeOutcome {
+                ::interstice_sdk::__private::native_query::<#ret>(args, #body_fn)
+            }
+            run
+        })),
+    );
+    let register_description =
+        crate::native::register(&describe_export, quote!(Describe(#description_fn)));
     Ok(quote! {
         #f
         #checks
@@ -355,27 +358,8 @@ pub fn expand_query(attr: TokenStream, item: TokenStream) -> syn::Result<TokenSt
             })
         }
 
-        #[cfg(not(target_arch = "wasm32"))]
-        ::interstice_sdk::__private::inventory::submit! {
-            ::interstice_sdk::__private::NativeExport {
-                module: env!("CARGO_PKG_NAME"),
-                name: #entry_export,
-                call: ::interstice_sdk::__private::NativeCall::Entry({
-                    fn run(args: &[u8]) -> ::interstice_sdk::__private::NativeOutcome {
-                        ::interstice_sdk::__private::native_query::<#ret>(args, #body_fn)
-                    }
-                    run
-                }),
-            }
-        }
+        #register_entry
 
-        #[cfg(not(target_arch = "wasm32"))]
-        ::interstice_sdk::__private::inventory::submit! {
-            ::interstice_sdk::__private::NativeExport {
-                module: env!("CARGO_PKG_NAME"),
-                name: #describe_export,
-                call: ::interstice_sdk::__private::NativeCall::Describe(#description_fn),
-            }
-        }
+        #register_description
     })
 }

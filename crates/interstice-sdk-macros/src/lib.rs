@@ -9,6 +9,7 @@ mod bindings;
 mod functions;
 mod module;
 mod names;
+mod native;
 mod table;
 mod types;
 

@@ -77,6 +77,19 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
             }
         }
     });
+    let register_description = crate::native::register(
+        "interstice_describe_module",
+        quote!(Describe(__interstice_module_description)),
+    );
+    let register_version = crate::native::register(
+        "interstice_abi_version",
+        quote!(AbiVersion({
+            fn version() -> u32 {
+                ::interstice_sdk::__private::ABI_VERSION
+            }
+            version
+        })),
+    );
     Ok(quote! {
         #bindings
 
@@ -106,28 +119,9 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
             })
         }
 
-        #[cfg(not(target_arch = "wasm32"))]
-        ::interstice_sdk::__private::inventory::submit! {
-            ::interstice_sdk::__private::NativeExport {
-                module: env!("CARGO_PKG_NAME"),
-                name: "interstice_describe_module",
-                call: ::interstice_sdk::__private::NativeCall::Describe(__interstice_module_description),
-            }
-        }
+        #register_description
 
-        #[cfg(not(target_arch = "wasm32"))]
-        ::interstice_sdk::__private::inventory::submit! {
-            ::interstice_sdk::__private::NativeExport {
-                module: env!("CARGO_PKG_NAME"),
-                name: "interstice_abi_version",
-                call: ::interstice_sdk::__private::NativeCall::AbiVersion({
-                    fn version() -> u32 {
-                        ::interstice_sdk::__private::ABI_VERSION
-                    }
-                    version
-                }),
-            }
-        }
+        #register_version
 
         #[doc(hidden)]
         #[allow(dead_code)]

@@ -237,6 +237,17 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     let type_name = ident.to_string();
     let describe_export = format!("interstice_describe_table__{name}");
     let describe_fn = format_ident!("__interstice_describe_table_{}", name);
+    let register_description = crate::native::register(
+        &describe_export,
+        quote!(Describe({
+            fn describe() -> ::std::vec::Vec<u8> {
+                ::interstice_sdk::__private::description_bytes(
+                    &<#ident as ::interstice_sdk::TableRow>::describe(),
+                )
+            }
+            describe
+        })),
+    );
 
     Ok(quote! {
         #item
@@ -320,20 +331,6 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             ) as i64
         }
 
-        #[cfg(not(target_arch = "wasm32"))]
-        ::interstice_sdk::__private::inventory::submit! {
-            ::interstice_sdk::__private::NativeExport {
-                module: env!("CARGO_PKG_NAME"),
-                name: #describe_export,
-                call: ::interstice_sdk::__private::NativeCall::Describe({
-                    fn describe() -> ::std::vec::Vec<u8> {
-                        ::interstice_sdk::__private::description_bytes(
-                            &<#ident as ::interstice_sdk::TableRow>::describe(),
-                        )
-                    }
-                    describe
-                }),
-            }
-        }
+        #register_description
     })
 }

@@ -40,10 +40,8 @@ impl Keys {
                 set.insert(pk);
             }
             Keys::One(only) if *only == pk => {}
-            Keys::One(_) => {
-                let Keys::One(only) = std::mem::take(self) else {
-                    unreachable!("matched One above")
-                };
+            Keys::One(only) => {
+                let only = std::mem::replace(only, Value::Bool(false));
                 *self = Keys::Many(BTreeSet::from([only, pk]));
             }
         }

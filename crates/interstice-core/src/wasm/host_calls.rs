@@ -194,13 +194,9 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 return Err(trap("schedule is only allowed inside a reducer"));
             }
             let payload = guest_bytes(memory, ptr, len)?;
-            state.response.clear();
             state.meter.rows(1);
             state.meter.bytes(payload.len());
-            let answer = match schedule(state, payload) {
-                Ok(id) => id as i64,
-                Err(error) => answer_error(state, &error),
-            };
+            let answer = schedule_call(state, payload);
             meter::settle_if_due(&mut caller)?;
             Ok(answer)
         },
@@ -259,20 +255,12 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         IMPORT_MODULE,
         imports::CALLER,
-        |mut caller: Caller<'_, HostState>| -> i64 {
-            let state = caller.data_mut();
-            let name = state.caller.clone();
-            respond_name(state, name)
-        },
+        |mut caller: Caller<'_, HostState>| -> i64 { caller_name(caller.data_mut(), false) },
     )?;
     linker.func_wrap(
         IMPORT_MODULE,
         imports::CALLER_NODE,
-        |mut caller: Caller<'_, HostState>| -> i64 {
-            let state = caller.data_mut();
-            let node = state.caller_node.clone();
-            respond_name(state, node)
-        },
+        |mut caller: Caller<'_, HostState>| -> i64 { caller_name(caller.data_mut(), true) },
     )?;
     linker.func_wrap(
         IMPORT_MODULE,
@@ -372,8 +360,8 @@ pub(crate) fn native_table_op(
     }
 }
 
-/// `schedule` for a natively loaded module.
-pub(crate) fn native_schedule(state: &mut HostState, payload: &[u8]) -> i64 {
+/// `schedule`: the new entry's id, or an error left as the response.
+pub(crate) fn schedule_call(state: &mut HostState, payload: &[u8]) -> i64 {
     state.response.clear();
     match schedule(state, payload) {
         Ok(id) => id as i64,
@@ -381,8 +369,8 @@ pub(crate) fn native_schedule(state: &mut HostState, payload: &[u8]) -> i64 {
     }
 }
 
-/// `caller` or `caller_node`: see [`respond_name`].
-pub(crate) fn native_name(state: &mut HostState, node: bool) -> i64 {
+/// `caller` (the calling module) or, with `node`, `caller_node`: see [`respond_name`].
+pub(crate) fn caller_name(state: &mut HostState, node: bool) -> i64 {
     let name = if node {
         state.caller_node.clone()
     } else {

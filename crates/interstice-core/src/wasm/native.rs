@@ -7,8 +7,8 @@
 //! [`Modules::load_native`]: crate::Modules::load_native
 
 use super::host_calls::{
-    MAX_PAYLOAD, answer_error, cancel_schedule, log_line, native_name, native_schedule,
-    native_table_op, panic_message, resolve_table,
+    MAX_PAYLOAD, answer_error, caller_name, cancel_schedule, log_line, native_table_op,
+    panic_message, resolve_table, schedule_call,
 };
 use super::state::HostState;
 use interstice_abi::HostError;
@@ -67,7 +67,7 @@ impl NativeHost for HostState {
         if let Err(answer) = within_bounds(self, payload) {
             return answer;
         }
-        native_schedule(self, payload)
+        schedule_call(self, payload)
     }
 
     fn cancel_schedule(&mut self, id: u64) -> i32 {
@@ -99,11 +99,11 @@ impl NativeHost for HostState {
     }
 
     fn caller(&mut self) -> i64 {
-        native_name(self, false)
+        caller_name(self, false)
     }
 
     fn caller_node(&mut self) -> i64 {
-        native_name(self, true)
+        caller_name(self, true)
     }
 
     fn file_op(&mut self, _op: u32, _payload: &[u8]) -> i64 {
