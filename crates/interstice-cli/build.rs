@@ -2,5 +2,12 @@
 //! outside this repository, and a fresh clone needs no manual wasm step.
 
 fn main() {
-    interstice_build::embed_workspace_modules(&["hello", "caller", "graphics", "audio"]);
+    interstice_build::embed_workspace_modules(&[
+        "hello",
+        "caller",
+        "graphics",
+        "audio",
+        "bench_bank",
+        "bench_insert",
+    ]);
 }

@@ -3,7 +3,7 @@
 use crate::home::{CliError, Home, resolve};
 use interstice::core::NodeEntry;
 use interstice_net::message::Message;
-use interstice_net::transport::{Peer, PeerEndpoint};
+use interstice_net::transport::{NodeIdentity, Peer, PeerEndpoint, TrustedPeers};
 use std::future::Future;
 use std::time::Duration;
 
@@ -102,17 +102,26 @@ impl Session {
 
 /// Connects to `node`, checking that the node answering is the one the entry names.
 async fn connect(home: &Home, node: &NodeEntry) -> Result<(PeerEndpoint, Peer), CliError> {
+    connect_as(&home.identity, home.trusted()?, node).await
+}
+
+/// [`connect`] with another key than the CLI's (`interstice bench` gives each client its own),
+/// trusting the node keys in `trusted`.
+pub async fn connect_as(
+    identity: &NodeIdentity,
+    trusted: TrustedPeers,
+    node: &NodeEntry,
+) -> Result<(PeerEndpoint, Peer), CliError> {
     let address = resolve(&node.address)?;
-    let trusted = home.trusted()?;
     let unreachable = |reason: String| CliError::Unreachable {
         name: node.name.clone(),
         address: node.address.clone(),
         reason,
-        cli: home.identity.fingerprint(),
+        cli: identity.fingerprint(),
     };
     let local = interstice_net::transport::any_port_for(address);
-    let endpoint = PeerEndpoint::bind(local, &home.identity, trusted)
-        .map_err(|e| unreachable(e.to_string()))?;
+    let endpoint =
+        PeerEndpoint::bind(local, identity, trusted).map_err(|e| unreachable(e.to_string()))?;
     let peer = match tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect(address)).await {
         Ok(Ok(peer)) => peer,
         Ok(Err(e)) => return Err(unreachable(e.to_string())),

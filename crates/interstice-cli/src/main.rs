@@ -1,5 +1,6 @@
 //! The `interstice` command-line tool.
 
+mod bench;
 mod calls;
 mod client;
 mod dev;
@@ -148,6 +149,11 @@ enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Load a node with many clients and report what it made durable, how fast: `transfer`
+    /// (SpacetimeDB's keynote workload) or `insert` (upstream Interstice's `benchmark simple`).
+    /// The node must be open to strangers (`node start --open`): every client has its own key.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Write typed bindings for other nodes' modules into a module crate's `src/bindings/`.
     #[command(subcommand)]
     Bindings(BindingsCommand),
@@ -207,6 +213,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         | Command::Update { .. }
         | Command::Completions { .. } => Ok(()),
         Command::Node(command) => node::run(&home, command),
+        Command::Bench(command) => bench::run(&home, command),
         Command::Publish {
             node,
             module_path,

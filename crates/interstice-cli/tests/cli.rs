@@ -906,3 +906,143 @@ fn logs_show_what_modules_logged_and_follow_new_lines() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `interstice bench`'s JSON report as a map.
+fn bench_json(data: &Path, args: &[&str]) -> serde_json::Map<String, serde_json::Value> {
+    let out = ok(data, args);
+    match serde_json::from_str(out.trim()) {
+        Ok(serde_json::Value::Object(map)) => map,
+        other => panic!("`interstice {}` printed {out:?}: {other:?}", args.join(" ")),
+    }
+}
+
+fn number(report: &serde_json::Map<String, serde_json::Value>, key: &str) -> u64 {
+    report
+        .get(key)
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or_else(|| panic!("no {key} in {report:?}"))
+}
+
+#[test]
+fn bench_transfer_and_insert_against_a_local_and_a_remote_node() {
+    let (owner, remote, logs) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let (o, r) = (owner.path(), remote.path());
+    let port = free_port();
+    ok(o, &["node", "create", "loaded", &port.to_string()]);
+
+    // A node that is not open refuses the bench's client keys, and the error says what to do.
+    let closed = start(o, "loaded", &logs.path().join("closed.log"));
+    let refused = fails(
+        o,
+        &[
+            "bench",
+            "insert",
+            "loaded",
+            "--requests",
+            "10",
+            "--clients",
+            "2",
+        ],
+    );
+    assert!(refused.contains("--open"), "{refused}");
+    drop(closed);
+
+    let _node = start_with(o, &["loaded", "--open"], &logs.path().join("open.log"));
+    // Contended transfers (α = 1.5): everything counted committed or aborted, none failed, and
+    // the money is all still there.
+    let transfer = [
+        "bench",
+        "transfer",
+        "loaded",
+        "--accounts",
+        "500",
+        "--alpha",
+        "1.5",
+        "--clients",
+        "4",
+        "--pipeline",
+        "8",
+        "--warmup",
+        "0.5",
+        "--seconds",
+        "1.5",
+        "--json",
+    ];
+    let report = bench_json(o, &transfer);
+    assert!(number(&report, "committed") > 0, "{report:?}");
+    assert_eq!(number(&report, "failed"), 0, "{report:?}");
+    assert_eq!(number(&report, "latency_samples"), {
+        number(&report, "committed") + number(&report, "aborted") + number(&report, "busy")
+    });
+    assert_eq!(report["total_balance_unchanged"], serde_json::json!(true));
+    assert!(number(&report, "latency_p99_us") >= number(&report, "latency_p50_us"));
+    // Balances of 1 run dry at once: transfers are refused for lack of funds (and counted as
+    // aborted), and still no money appears or disappears.
+    let mut poor = transfer.to_vec();
+    poor.extend(["--balance", "1"]);
+    let report = bench_json(o, &poor);
+    assert!(number(&report, "aborted") > 0, "{report:?}");
+    assert_eq!(number(&report, "failed"), 0, "{report:?}");
+    assert_eq!(report["total_balance_unchanged"], serde_json::json!(true));
+
+    // Inserts: every call durable before its answer, every row there afterwards.
+    for table in ["logged", "ephemeral"] {
+        let report = bench_json(
+            o,
+            &[
+                "bench",
+                "insert",
+                "loaded",
+                "--table",
+                table,
+                "--requests",
+                "300",
+                "--clients",
+                "2",
+                "--pipeline",
+                "16",
+                "--json",
+            ],
+        );
+        assert_eq!(number(&report, "committed"), 300, "{report:?}");
+        assert_eq!(number(&report, "rows_found"), 300, "{report:?}");
+    }
+    // The human report says the same.
+    let text = ok(o, &["bench", "insert", "loaded", "--requests", "50"]);
+    assert!(text.contains("committed per second"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start().starts_with("rows found") && l.trim_end().ends_with(" 50")),
+        "{text}"
+    );
+
+    // From another machine's CLI, which only knows the node by its invite and is a stranger
+    // to it: it cannot install modules, so it uses the ones there.
+    let invite = ok(o, &["node", "invite", "loaded"]).trim().to_string();
+    ok(r, &["node", "add", "far", &invite]);
+    let report = bench_json(
+        r,
+        &[
+            "bench",
+            "transfer",
+            "far",
+            "--accounts",
+            "100",
+            "--clients",
+            "2",
+            "--pipeline",
+            "4",
+            "--warmup",
+            "0",
+            "--seconds",
+            "1",
+            "--json",
+        ],
+    );
+    assert!(number(&report, "committed") > 0, "{report:?}");
+    assert_eq!(report["total_balance_unchanged"], serde_json::json!(true));
+}

@@ -1,0 +1,140 @@
+//! `interstice bench`: load a node, local or remote, with many clients and report what it
+//! made durable and how fast.
+//!
+//! - `transfer`: SpacetimeDB's keynote workload. Many clients, each pipelining transfers
+//!   between two accounts drawn from a Zipf distribution, on a logged table.
+//! - `insert`: upstream Interstice's `benchmark simple` workload. Calls that each insert one
+//!   row with a payload, into a logged or an ephemeral table.
+//!
+//! Both install their module (`bench_bank`, `bench_insert`) when the node lacks it. Every
+//! client is its own key and QUIC connection, so the node must be open to strangers
+//! (`interstice node start <node> --open`).
+
+mod histogram;
+mod insert;
+mod report;
+mod runner;
+mod transfer;
+mod zipf;
+
+use crate::client::ask;
+use crate::home::{CliError, Home};
+use interstice::abi::IntersticeType;
+use interstice::core::NodeEntry;
+use interstice_net::message::Message;
+use interstice_net::transport::Peer;
+
+/// The transfer benchmark's module, built from `modules/bench_bank` by this crate's build script.
+const BANK_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bench_bank.wasm"));
+/// The insert benchmark's module, built from `modules/bench_insert`.
+const INSERT_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bench_insert.wasm"));
+
+/// `interstice bench`'s workloads.
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Transfers between accounts (SpacetimeDB's keynote benchmark): committed TPS, latency,
+    /// aborted transfers, and a check that the total balance did not change.
+    Transfer(transfer::TransferArgs),
+    /// One-row inserts with a payload (upstream Interstice's `benchmark simple`): calls per
+    /// second until every call is durable, and a check that every row is there.
+    Insert(insert::InsertArgs),
+}
+
+/// Runs `interstice bench`.
+pub fn run(home: &Home, command: BenchCommand) -> Result<(), CliError> {
+    match command {
+        BenchCommand::Transfer(args) => transfer::run(home, args),
+        BenchCommand::Insert(args) => insert::run(home, args),
+    }
+}
+
+/// A runtime with a worker per core: the clients' encryption and bookkeeping must not be
+/// what limits the run.
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Other(format!("tokio runtime: {e}")))
+}
+
+/// Makes sure `module` is on the node: installs `wasm` when it is missing, and otherwise uses
+/// the one there. Says which on stderr.
+async fn ensure_module(
+    peer: &Peer,
+    node: &NodeEntry,
+    module: &str,
+    reducer: &str,
+    wasm: &[u8],
+) -> Result<(), CliError> {
+    let schemas = crate::calls::schemas(peer).await?;
+    match schemas.iter().find(|m| m.name == module) {
+        Some(schema) if schema.reducers.iter().any(|r| r.name == reducer) => {
+            eprintln!("using the `{module}` module already on `{}`", node.name);
+            Ok(())
+        }
+        Some(_) => Err(CliError::Refused(format!(
+            "`{}` has a public module `{module}` without a `{reducer}` reducer: not the bench's; \
+             remove it (`interstice remove {} {module}`) and run the bench again",
+            node.name, node.name
+        ))),
+        None => {
+            let published = crate::calls::upload_over(peer.clone(), wasm.to_vec(), false).await?;
+            eprintln!(
+                "installed the `{}` module on `{}`",
+                crate::text::printable(&published.module),
+                node.name
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Calls `module.reducer` with `args` and waits for the commit.
+async fn call<A: IntersticeType>(
+    peer: &Peer,
+    module: &str,
+    reducer: &str,
+    args: A,
+) -> Result<(), CliError> {
+    let message = Message::CallReducer {
+        request: crate::calls::request_id(),
+        module: module.into(),
+        reducer: reducer.into(),
+        args: args.to_bytes(),
+    };
+    match ask(peer, &message).await? {
+        Message::CallResult {
+            outcome: Ok(()), ..
+        } => Ok(()),
+        Message::CallResult {
+            outcome: Err(e), ..
+        } => Err(crate::calls::remote(e)),
+        other => Err(crate::calls::unexpected(other)),
+    }
+}
+
+/// Runs `module.query` with `args` and decodes its result.
+async fn query<A: IntersticeType, R: IntersticeType>(
+    peer: &Peer,
+    module: &str,
+    query: &str,
+    args: A,
+) -> Result<R, CliError> {
+    let message = Message::Query {
+        request: crate::calls::request_id(),
+        module: module.into(),
+        query: query.into(),
+        args: args.to_bytes(),
+    };
+    match ask(peer, &message).await? {
+        Message::QueryResult {
+            outcome: Ok(bytes), ..
+        } => R::from_bytes(&bytes).map_err(|e| {
+            CliError::Other(format!("`{module}.{query}` answered something else: {e}"))
+        }),
+        Message::QueryResult {
+            outcome: Err(e), ..
+        } => Err(crate::calls::remote(e)),
+        other => Err(crate::calls::unexpected(other)),
+    }
+}
