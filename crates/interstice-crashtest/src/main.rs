@@ -47,6 +47,7 @@ fn main() {
     let _faults = fail::FailScenario::setup();
     let mut storage = StorageConfig::new(&args[1]);
     storage.snapshot_every_records = number(5);
+    storage.snapshot_scales_with_rows = false;
     App::new()
         .add_plugins((
             MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(Duration::ZERO)),

@@ -75,6 +75,7 @@ fn recover(dir: &Path, snapshot_every: u64) -> Result<(u64, u64), interstice::St
     let mut db = Database::default();
     let mut config = StorageConfig::new(dir);
     config.snapshot_every_records = snapshot_every;
+    config.snapshot_scales_with_rows = false;
     let (_storage, _report) = Storage::open(config, &mut modules, &mut db)?;
     let steps = db
         .table("ledger", "totals")

@@ -281,6 +281,7 @@ fn a_failed_snapshot_fails_no_commit_and_is_not_retried_every_frame() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = StorageConfig::new(dir.path());
     config.snapshot_every_records = 1;
+    config.snapshot_scales_with_rows = false;
     let mut app = node(config, &["bench"]);
     fail::cfg("file-write", "return(enospc)").unwrap();
     for i in 0..50u64 {

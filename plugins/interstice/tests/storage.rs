@@ -120,6 +120,7 @@ fn auto_inc_values_are_never_reused_after_restart() {
         let dir = tempfile::tempdir().unwrap();
         let mut config = StorageConfig::new(dir.path());
         config.snapshot_every_records = snapshot_every;
+        config.snapshot_scales_with_rows = false;
         {
             let mut app = node(config.clone());
             add(&mut app, "a", 1);
@@ -144,6 +145,7 @@ fn snapshots_compact_the_log_and_recover_the_same_state() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = StorageConfig::new(dir.path());
     config.snapshot_every_records = 5;
+    config.snapshot_scales_with_rows = false;
     let before = {
         let mut app = node(config.clone());
         for i in 0..23 {
@@ -294,6 +296,7 @@ fn a_truncated_snapshot_falls_back_to_the_kept_log() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = StorageConfig::new(dir.path());
     config.snapshot_every_records = 3;
+    config.snapshot_scales_with_rows = false;
     config.retention = Retention::KeepHistory;
     let before = {
         let mut app = node(config.clone());
@@ -322,6 +325,7 @@ fn a_truncated_snapshot_without_history_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = StorageConfig::new(dir.path());
     config.snapshot_every_records = 3;
+    config.snapshot_scales_with_rows = false;
     {
         let mut app = node(config.clone());
         for i in 0..4 {
@@ -587,4 +591,65 @@ fn an_upgrade_interrupted_after_writing_the_new_code_recovers_to_the_new_version
         .unwrap()
         .count();
     assert_eq!(files, 1, "the superseded code is gone");
+}
+
+/// The snapshots `config`'s node wrote for 40 single-row inserts: (last record covered, rows
+/// held), oldest first; and the durable state it ended with.
+fn snapshots_of_forty_inserts(config: &StorageConfig) -> (Vec<(u64, usize)>, u64) {
+    let state = {
+        let mut app = node(config.clone());
+        for i in 0..40 {
+            add(&mut app, &format!("item{i}"), i);
+        }
+        durable_hash(&app)
+    };
+    // The node waited for the snapshot being written when it stopped: every file is whole.
+    let mut snapshots: Vec<(u64, usize)> = snapshot::list(&config.dir.join("snapshots"))
+        .unwrap()
+        .into_iter()
+        .map(|(seq, path)| {
+            let data = snapshot::read(&path).expect("a whole snapshot");
+            let rows = data
+                .modules
+                .iter()
+                .flat_map(|m| &m.tables)
+                .map(|t| t.rows.len())
+                .sum();
+            (seq, rows)
+        })
+        .collect();
+    snapshots.reverse();
+    (snapshots, state)
+}
+
+#[test]
+fn a_snapshot_waits_for_as_many_records_as_the_last_one_held_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StorageConfig::new(dir.path());
+    config.snapshot_every_records = 4;
+    config.retention = Retention::KeepHistory;
+    let (scaled, state) = snapshots_of_forty_inserts(&config);
+    assert!(scaled.len() >= 3, "{scaled:?}");
+    for pair in scaled.windows(2) {
+        let ((before, rows), (after, _)) = (pair[0], pair[1]);
+        assert!(
+            after - before >= (rows as u64).max(4),
+            "snapshot at {after} came {} records after one holding {rows} rows: {scaled:?}",
+            after - before
+        );
+    }
+    // Recovery from the last one and the log after it is the same state.
+    let (_, report, db) = open(config.clone()).unwrap();
+    assert_eq!(report.snapshot, scaled.last().map(|(seq, _)| *seq));
+    assert_eq!(db.durable_state_hash(), state);
+
+    // Without scaling, the same inserts take a snapshot every 4 records.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StorageConfig::new(dir.path());
+    config.snapshot_every_records = 4;
+    config.snapshot_scales_with_rows = false;
+    config.retention = Retention::KeepHistory;
+    let (every, _) = snapshots_of_forty_inserts(&config);
+    assert!(every.len() >= 9, "{every:?}");
+    assert!(every.len() > scaled.len() * 2, "{every:?} vs {scaled:?}");
 }

@@ -26,7 +26,7 @@ use crate::error::LoadError;
 use crate::modules::Modules;
 use bevy_ecs::resource::Resource;
 use health::{Fault, FaultKind, StorageHealth};
-use interstice_abi::ModuleSchema;
+use interstice_abi::{ModuleSchema, Persistence};
 use log::{LogWriter, SegmentEnd, frame_records, list_segments, parse_record, segment_name};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -64,8 +64,14 @@ pub struct StorageConfig {
     pub durability: Durability,
     /// A segment is closed and a new one started past this size.
     pub segment_bytes: u64,
-    /// A snapshot is written after this many records (0: never automatically).
+    /// A snapshot is written after this many records (0: never automatically)...
     pub snapshot_every_records: u64,
+    /// ...and, when this is set (the default), not before as many records as the last
+    /// snapshot held rows: a snapshot writes every row, so its cost is spread over at least as
+    /// many records (a node of millions of rows does not write them all every 100,000
+    /// commits), and recovery replays no more records than the snapshot it starts from holds
+    /// rows (or `snapshot_every_records`).
+    pub snapshot_scales_with_rows: bool,
     /// What to do with segments a snapshot covers.
     pub retention: Retention,
     /// Accept a damaged log by dropping everything from the first damaged record on.
@@ -89,6 +95,7 @@ impl StorageConfig {
             durability: Durability::PerFrame,
             segment_bytes: 64 * 1024 * 1024,
             snapshot_every_records: 100_000,
+            snapshot_scales_with_rows: true,
             retention: Retention::Prune,
             repair: false,
             max_record_bytes: crate::db::journal::MAX_RECORD_LEN,
@@ -221,11 +228,29 @@ pub struct Storage {
     next_install: u64,
     records_since_snapshot: u64,
     last_snapshot: Option<u64>,
+    /// Rows of durable tables when the last snapshot was taken (or storage opened).
+    snapshot_rows: u64,
     last_time: u64,
     last_sync: std::time::Instant,
     health: StorageHealth,
+    /// The automatic snapshot being written off the frame's thread, if one is.
+    writing: Option<Writing>,
     /// Outcomes of committed transactions waiting for an interval fsync.
     pub(crate) held: Vec<crate::queue::ReducerOutcome>,
+}
+
+/// An automatic snapshot captured on the frame's thread and written by a thread of its own:
+/// encoding the file, writing it and its fsync (most of a snapshot's cost) no longer stop a
+/// frame. The log was rotated when it was captured, so what it covers is whole segments,
+/// pruned only once the file is durable.
+#[derive(Debug)]
+struct Writing {
+    /// The last record it covers.
+    seq: u64,
+    /// Records it covers that were counted since the previous snapshot: counted again if it
+    /// fails, so the next try is due as before.
+    records: u64,
+    thread: std::thread::JoinHandle<Result<PathBuf, StorageError>>,
 }
 
 fn dirs(root: &Path) -> (PathBuf, PathBuf, PathBuf) {
@@ -429,9 +454,11 @@ impl Storage {
         let mut storage = Storage {
             records_since_snapshot: report.replayed,
             last_snapshot: report.snapshot,
+            snapshot_rows: durable_rows(db),
             last_time: report.logical_time,
             last_sync: std::time::Instant::now(),
             health: StorageHealth::default(),
+            writing: None,
             held: Vec::new(),
             config,
             writer,
@@ -613,8 +640,12 @@ impl Storage {
         }
         self.recycle_spare(db);
         self.last_sync = std::time::Instant::now();
-        if self.config.snapshot_every_records > 0
+        self.finish_snapshot(false);
+        if self.writing.is_none()
+            && self.config.snapshot_every_records > 0
             && self.records_since_snapshot >= self.config.snapshot_every_records
+            && (!self.config.snapshot_scales_with_rows
+                || self.records_since_snapshot >= self.snapshot_rows)
             && self.health.snapshot.as_ref().is_none_or(Fault::due)
         {
             self.automatic_snapshot(db);
@@ -707,9 +738,54 @@ impl Storage {
 
     /// A snapshot because enough records were written since the last; a failure is recorded
     /// and retried later, with a growing wait.
+    /// Captures a snapshot and hands it to a thread to write (see [`Writing`]).
     fn automatic_snapshot(&mut self, db: &mut Database) {
-        match self.write_snapshot(db, false) {
-            Ok(()) => {
+        if let Err(e) = self.start_snapshot(db) {
+            self.snapshot_failed(e);
+        }
+    }
+
+    fn start_snapshot(&mut self, db: &mut Database) -> Result<(), StorageError> {
+        let Some(seq) = self.snapshot_position(db, false)? else {
+            return Ok(());
+        };
+        let data = snapshot::capture(db, seq, self.last_time);
+        self.snapshot_rows = durable_rows(db);
+        if let Err(e) = self.writer.rotate(seq + 1) {
+            return Err(self.log_failed("log rotation", e));
+        }
+        let (_, _, snap_dir) = dirs(&self.config.dir);
+        let thread = std::thread::Builder::new()
+            .name("interstice-snapshot".into())
+            .spawn(move || snapshot::write(&snap_dir, &data))
+            .map_err(|e| StorageError::io(&self.config.dir, e))?;
+        self.writing = Some(Writing {
+            seq,
+            records: std::mem::take(&mut self.records_since_snapshot),
+            thread,
+        });
+        Ok(())
+    }
+
+    /// Takes the result of the snapshot being written, if it is done (or, with `wait`, once it
+    /// is): on success it becomes the last snapshot and what it covers is pruned; a failure is
+    /// reported in [`StorageHealth::snapshot`] and tried again later.
+    fn finish_snapshot(&mut self, wait: bool) {
+        let Some(writing) = self
+            .writing
+            .take_if(|writing| wait || writing.thread.is_finished())
+        else {
+            return;
+        };
+        let written = writing.thread.join().unwrap_or_else(|_| {
+            Err(StorageError::Encode(
+                "the thread writing the snapshot panicked".into(),
+            ))
+        });
+        match written {
+            Ok(_) => {
+                self.last_snapshot = Some(writing.seq);
+                self.prune_covered(writing.seq);
                 if let Some(fault) = self.health.snapshot.take() {
                     tracing::info!(
                         target: "interstice::storage",
@@ -718,32 +794,39 @@ impl Storage {
                     );
                 }
             }
-            // The snapshot was written but the log could not start a new segment: that halted
-            // the log and is reported there.
-            Err(_) if self.health.log.is_some() => {}
             Err(e) => {
-                let kind = e.fault_kind();
-                match self.health.snapshot.as_mut() {
-                    Some(fault) => {
-                        fault.failed_again(e.to_string(), kind, health::SNAPSHOT_RETRY_MAX);
-                    }
-                    None => {
-                        self.health.snapshot = Some(Fault::new(
-                            "snapshot",
-                            kind,
-                            e.to_string(),
-                            health::SNAPSHOT_RETRY_FIRST,
-                        ));
-                    }
-                }
-                if let Some(fault) = &self.health.snapshot {
-                    tracing::warn!(
-                        target: "interstice::storage",
-                        "snapshot failed (the log keeps every commit; next try in {:.0?}): {e}",
-                        fault.backoff
-                    );
-                }
+                self.records_since_snapshot += writing.records;
+                self.snapshot_failed(e);
             }
+        }
+    }
+
+    /// Reports a failed automatic snapshot (the log still holds every commit).
+    fn snapshot_failed(&mut self, e: StorageError) {
+        // The log could not start a new segment: that halted the log and is reported there.
+        if self.health.log.is_some() {
+            return;
+        }
+        let kind = e.fault_kind();
+        match self.health.snapshot.as_mut() {
+            Some(fault) => {
+                fault.failed_again(e.to_string(), kind, health::SNAPSHOT_RETRY_MAX);
+            }
+            None => {
+                self.health.snapshot = Some(Fault::new(
+                    "snapshot",
+                    kind,
+                    e.to_string(),
+                    health::SNAPSHOT_RETRY_FIRST,
+                ));
+            }
+        }
+        if let Some(fault) = &self.health.snapshot {
+            tracing::warn!(
+                target: "interstice::storage",
+                "snapshot failed (the log keeps every commit; next try in {:.0?}): {e}",
+                fault.backoff
+            );
         }
     }
 
@@ -757,38 +840,76 @@ impl Storage {
     /// position (the state changed without a record: a module was removed). Refused while
     /// the log is halted: the tables hold commits that are not durable yet.
     fn write_snapshot(&mut self, db: &mut Database, again: bool) -> Result<(), StorageError> {
+        // One snapshot at a time, in order: the one being written first.
+        self.finish_snapshot(true);
+        let Some(seq) = self.snapshot_position(db, again)? else {
+            return Ok(());
+        };
+        let (_, _, snap_dir) = dirs(&self.config.dir);
+        snapshot::write(&snap_dir, &snapshot::capture(db, seq, self.last_time))?;
+        self.snapshot_rows = durable_rows(db);
+        self.last_snapshot = Some(seq);
+        self.records_since_snapshot = 0;
+        if let Err(e) = self.writer.rotate(seq + 1) {
+            return Err(self.log_failed("log rotation", e));
+        }
+        self.prune_covered(seq);
+        Ok(())
+    }
+
+    /// The last record a snapshot taken now would cover; `None` when there is nothing new to
+    /// cover (unless `again`). Refused while the log is halted.
+    fn snapshot_position(
+        &self,
+        db: &mut Database,
+        again: bool,
+    ) -> Result<Option<u64>, StorageError> {
         if !self.health.accepts_writes() {
             return Err(StorageError::Halted {
                 path: self.writer.path().to_path_buf(),
             });
         }
         let Some(next_seq) = db.journal_mut().map(|j| j.next_seq()) else {
-            return Ok(());
+            return Ok(None);
         };
         if next_seq == 0 || (!again && self.last_snapshot == Some(next_seq - 1)) {
-            return Ok(());
+            return Ok(None);
         }
-        let seq = next_seq - 1;
+        Ok(Some(next_seq - 1))
+    }
+
+    /// Deletes what snapshot `seq` covers, with [`Retention::Prune`].
+    fn prune_covered(&self, seq: u64) {
         let (_, log_dir, snap_dir) = dirs(&self.config.dir);
-        snapshot::write(&snap_dir, &snapshot::capture(db, seq, self.last_time))?;
-        self.last_snapshot = Some(seq);
-        self.records_since_snapshot = 0;
-        if let Err(e) = self.writer.rotate(next_seq) {
-            return Err(self.log_failed("log rotation", e));
-        }
         if self.config.retention == Retention::Prune
             && let Err(e) = prune(&log_dir, &snap_dir, seq, self.writer.path())
         {
             // What is left is covered by the snapshot and removed by the next prune.
             tracing::warn!(target: "interstice::storage", "pruning after snapshot {seq}: {e}");
         }
-        Ok(())
     }
 
     /// The durability setting.
     pub fn durability(&self) -> Durability {
         self.config.durability
     }
+}
+
+impl Drop for Storage {
+    /// A node that stops leaves its snapshot whole: the one being written is waited for.
+    fn drop(&mut self) {
+        self.finish_snapshot(true);
+    }
+}
+
+/// Rows of every table a snapshot writes (all but ephemeral ones).
+fn durable_rows(db: &Database) -> u64 {
+    db.module_names()
+        .filter_map(|name| db.module(name))
+        .flat_map(|tables| tables.tables.iter())
+        .filter(|t| t.schema().persistence != Persistence::Ephemeral)
+        .map(|t| t.len() as u64)
+        .sum()
 }
 
 /// Deletes the log segments and older snapshots that snapshot `seq` covers, except the
