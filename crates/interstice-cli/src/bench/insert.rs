@@ -87,15 +87,9 @@ pub fn run(home: &Home, args: InsertArgs) -> Result<(), CliError> {
         args.pipeline
     );
     let runtime = super::runtime()?;
-    let outcome = runtime.block_on(async {
-        let clients = runner::connect_clients(&entry, &trusted, load.clients).await?;
-        let (endpoints, peers): (Vec<_>, Vec<_>) = clients.into_iter().unzip();
-        let outcome = runner::run(peers, workload, load, run_id).await;
-        for endpoint in endpoints {
-            endpoint.close();
-        }
-        outcome
-    })?;
+    let outcome = runtime.block_on(runner::run_clients(
+        &entry, &trusted, workload, load, run_id,
+    ))?;
     drop(runtime);
 
     let (logged, ephemeral): (u64, u64) = with_node(home, &entry, |peer| async move {

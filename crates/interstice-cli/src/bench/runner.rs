@@ -102,8 +102,38 @@ struct Shared {
     stop: AtomicBool,
 }
 
+/// How long closing the clients' connections may wait for the node to hear of it: a node
+/// counts an open node's strangers until their connections close, and a close that is never
+/// sent holds the place until the node's idle timeout.
+const CLOSE_WAIT: Duration = Duration::from_millis(500);
+
+/// Connects `load.clients` clients to `node`, runs `workload` over them, and closes their
+/// connections (waiting for the node to be told) whatever happened.
+pub async fn run_clients(
+    node: &NodeEntry,
+    trusted: &TrustedPeers,
+    workload: Workload,
+    load: Load,
+    seed: u64,
+) -> Result<Outcome, CliError> {
+    let clients = connect_clients(node, trusted, load.clients).await?;
+    let (endpoints, peers): (Vec<_>, Vec<_>) = clients.into_iter().unzip();
+    let outcome = run(peers, workload, load, seed).await;
+    close_all(endpoints).await;
+    outcome
+}
+
+/// Closes every endpoint, waiting (together) for the closes to be sent.
+async fn close_all(endpoints: Vec<PeerEndpoint>) {
+    let mut closing = tokio::task::JoinSet::new();
+    for endpoint in endpoints {
+        closing.spawn(async move { endpoint.close_and_wait(CLOSE_WAIT).await });
+    }
+    while closing.join_next().await.is_some() {}
+}
+
 /// Connects `count` clients to `node`, each with a fresh key.
-pub async fn connect_clients(
+async fn connect_clients(
     node: &NodeEntry,
     trusted: &TrustedPeers,
     count: usize,
@@ -120,9 +150,27 @@ pub async fn connect_clients(
         });
     }
     let mut clients = Vec::with_capacity(count);
+    let mut failure = None;
     while let Some(joined) = connecting.join_next().await {
-        let connected = joined.map_err(|e| CliError::Other(format!("client task: {e}")))?;
-        clients.push(connected.map_err(|e| refused_client(node, e))?);
+        match joined {
+            Ok(Ok(client)) => clients.push(client),
+            Ok(Err(e)) => {
+                failure.get_or_insert(e);
+            }
+            Err(e) => {
+                failure.get_or_insert(CliError::Other(format!("client task: {e}")));
+            }
+        }
+    }
+    if let Some(e) = failure {
+        close_all(
+            clients
+                .into_iter()
+                .map(|(_, (endpoint, _))| endpoint)
+                .collect(),
+        )
+        .await;
+        return Err(refused_client(node, e));
     }
     clients.sort_by_key(|(index, _)| *index);
     // A node that does not admit a key may still complete the handshake and close the
@@ -133,6 +181,13 @@ pub async fn connect_clients(
             .connection()
             .close_reason()
             .map_or_else(|| "closed".to_string(), |r| r.to_string());
+        close_all(
+            clients
+                .into_iter()
+                .map(|(_, (endpoint, _))| endpoint)
+                .collect(),
+        )
+        .await;
         return Err(refused_client(
             node,
             CliError::Other(format!("the node closed a client's connection: {why}")),
@@ -153,7 +208,7 @@ fn refused_client(node: &NodeEntry, error: CliError) -> CliError {
 
 /// Runs `workload` over `clients` until `load.until`, printing a progress line to stderr
 /// every second, and returns what the counted part saw.
-pub async fn run(
+async fn run(
     clients: Vec<Peer>,
     workload: Workload,
     load: Load,

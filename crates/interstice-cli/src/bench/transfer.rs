@@ -119,15 +119,9 @@ pub fn run(home: &Home, args: TransferArgs) -> Result<(), CliError> {
         entry.name, args.clients, args.pipeline, args.alpha, args.warmup, args.seconds
     );
     let runtime = super::runtime()?;
-    let outcome = runtime.block_on(async {
-        let clients = runner::connect_clients(&entry, &trusted, load.clients).await?;
-        let (endpoints, peers): (Vec<_>, Vec<_>) = clients.into_iter().unzip();
-        let outcome = runner::run(peers, workload, load, args.seed).await;
-        for endpoint in endpoints {
-            endpoint.close();
-        }
-        outcome
-    })?;
+    let outcome = runtime.block_on(runner::run_clients(
+        &entry, &trusted, workload, load, args.seed,
+    ))?;
     drop(runtime);
 
     let after: (u64, i64) = with_node(home, &entry, |peer| async move {
