@@ -102,6 +102,12 @@ struct Shared {
     stop: AtomicBool,
 }
 
+/// Clients handshaking at once: well under a node's budget of handshakes in progress
+/// (`PeerBudget::handshakes`, 64 by default), which refuses the ones past it.
+const HANDSHAKES: usize = 16;
+/// Tries of a client whose handshake the node refused for being past that budget.
+const CONNECT_ATTEMPTS: u32 = 5;
+
 /// How long closing the clients' connections may wait for the node to hear of it: a node
 /// counts an open node's strangers until their connections close, and a close that is never
 /// sent holds the place until the node's idle timeout.
@@ -139,14 +145,31 @@ async fn connect_clients(
     count: usize,
 ) -> Result<Vec<(PeerEndpoint, Peer)>, CliError> {
     let mut connecting = tokio::task::JoinSet::new();
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES));
     for index in 0..count {
-        let (node, trusted) = (node.clone(), trusted.clone());
+        let (node, trusted, handshakes) = (node.clone(), trusted.clone(), handshakes.clone());
         connecting.spawn(async move {
             let identity = NodeIdentity::generate()
                 .map_err(|e| CliError::Other(format!("generating a client key: {e}")))?;
-            connect_as(&identity, trusted, &node)
+            let _turn = handshakes
+                .acquire()
                 .await
-                .map(|connection| (index, connection))
+                .map_err(|e| CliError::Other(format!("client task: {e}")))?;
+            let mut attempt = 1;
+            loop {
+                match connect_as(&identity, trusted.clone(), &node).await {
+                    Ok(connection) => return Ok((index, connection)),
+                    // The node refuses handshakes past its budget of them in progress.
+                    Err(CliError::Unreachable { reason, .. })
+                        if reason.contains("not taking connections")
+                            && attempt < CONNECT_ATTEMPTS =>
+                    {
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
         });
     }
     let mut clients = Vec::with_capacity(count);
