@@ -79,12 +79,15 @@ pub struct ModuleBuild {
 
 impl ModuleBuild {
     /// Builds packages of the workspace (or package) whose `Cargo.toml` is `manifest`, into
-    /// `target_dir`.
+    /// `target_dir`. Relative paths are taken from the current directory, now: cargo runs in
+    /// the manifest's directory (for its `rust-toolchain.toml`), where they would mean
+    /// something else.
     pub fn new(manifest: impl Into<PathBuf>, target_dir: impl Into<PathBuf>) -> Self {
+        let absolute = |path: PathBuf| std::path::absolute(&path).unwrap_or(path);
         ModuleBuild {
-            manifest: manifest.into(),
+            manifest: absolute(manifest.into()),
             packages: Vec::new(),
-            target_dir: target_dir.into(),
+            target_dir: absolute(target_dir.into()),
             quiet: false,
         }
     }

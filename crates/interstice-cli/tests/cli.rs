@@ -12,7 +12,13 @@ fn bin() -> PathBuf {
 
 /// Runs `interstice` with this data directory; returns (success, stdout, stderr).
 fn cli(data: &Path, args: &[&str]) -> (bool, String, String) {
+    cli_in(Path::new("."), data, args)
+}
+
+/// [`cli`], run from the directory `cwd` (for relative paths, as a user types them).
+fn cli_in(cwd: &Path, data: &Path, args: &[&str]) -> (bool, String, String) {
     let output = Command::new(bin())
+        .current_dir(cwd)
         .args(args)
         .env("INTERSTICE_DATA_DIR", data)
         .env("NO_COLOR", "1")
@@ -331,7 +337,13 @@ fn init_then_publish_then_call() {
     let port = free_port();
     ok(d, &["node", "create", "alpha", &port.to_string()]);
     let _node = start(d, "alpha", &logs.path().join("alpha.log"));
-    assert!(ok(d, &["publish", "alpha", project_path]).contains("published `my_notes`"));
+    // As the README has it: from the directory holding the crate, by its relative path.
+    let (published, out, err) = cli_in(projects.path(), d, &["publish", "alpha", "my-notes"]);
+    assert!(
+        published,
+        "publish by a relative path failed:\n{out}\n{err}"
+    );
+    assert!(out.contains("published `my_notes`"), "{out}");
     ok(
         d,
         &["call_reducer", "alpha", "my_notes", "add_note", "first"],
