@@ -1021,7 +1021,7 @@ fn bench_transfer_and_insert_against_a_local_and_a_remote_node() {
             ],
         );
         assert_eq!(number(&report, "committed"), 300, "{report:?}");
-        assert_eq!(number(&report, "rows_found"), 300, "{report:?}");
+        assert_eq!(number(&report, "rows_added"), 300, "{report:?}");
     }
     // Clients close their connections before the bench ends: the node has room for a run of
     // as many strangers right after (40 + 40 is more than the 64 it admits at once).
@@ -1039,14 +1039,14 @@ fn bench_transfer_and_insert_against_a_local_and_a_remote_node() {
                 "--json",
             ],
         );
-        assert_eq!(number(&report, "rows_found"), 80, "{report:?}");
+        assert_eq!(number(&report, "rows_added"), 80, "{report:?}");
     }
     // The human report says the same.
     let text = ok(o, &["bench", "insert", "loaded", "--requests", "50"]);
     assert!(text.contains("committed per second"), "{text}");
     assert!(
         text.lines()
-            .any(|l| l.trim_start().starts_with("rows found") && l.trim_end().ends_with(" 50")),
+            .any(|l| l.trim_start().starts_with("rows added") && l.trim_end().ends_with(" 50")),
         "{text}"
     );
 

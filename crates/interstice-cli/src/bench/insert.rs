@@ -1,7 +1,7 @@
 //! `interstice bench insert`: upstream Interstice's `benchmark simple` workload.
 
 use super::runner::{self, Load, Until, Workload};
-use super::{INSERT_WASM, ensure_module, query, report};
+use super::{INSERT_WASM, Needs, ensure_module, query, report};
 use crate::client::with_node;
 use crate::home::{CliError, Home};
 use interstice::abi::IntersticeType;
@@ -54,10 +54,17 @@ pub fn run(home: &Home, args: InsertArgs) -> Result<(), CliError> {
         Kind::Ephemeral => "insert_ephemeral",
     };
     let node = entry.clone();
-    with_node(home, &entry, |peer| async move {
-        ensure_module(&peer, &node, MODULE, reducer, INSERT_WASM).await
+    let before: (u64, u64) = with_node(home, &entry, |peer| async move {
+        let needs = Needs {
+            module: MODULE,
+            reducers: &["insert_logged", "insert_ephemeral"],
+            queries: &["counts"],
+            wasm: INSERT_WASM,
+        };
+        ensure_module(&peer, &node, &needs).await?;
+        query(&peer, MODULE, "counts", ()).await
     })?;
-    // Rows of this run are told apart from earlier runs' by this number.
+    // Each row names its run (and the client and call that sent it).
     let run_id = crate::calls::request_id();
     let payload = vec![0xa5u8; args.payload_bytes as usize];
     let workload = Workload {
@@ -92,12 +99,13 @@ pub fn run(home: &Home, args: InsertArgs) -> Result<(), CliError> {
     ))?;
     drop(runtime);
 
-    let (logged, ephemeral): (u64, u64) = with_node(home, &entry, |peer| async move {
-        query(&peer, MODULE, "count_run", (run_id,)).await
+    let after: (u64, u64) = with_node(home, &entry, |peer| async move {
+        query(&peer, MODULE, "counts", ()).await
     })?;
+    // Rows added during the run: every committed call's (nobody else writes these tables).
     let rows = match args.table {
-        Kind::Logged => logged,
-        Kind::Ephemeral => ephemeral,
+        Kind::Logged => after.0.saturating_sub(before.0),
+        Kind::Ephemeral => after.1.saturating_sub(before.1),
     };
     let mut lines = vec![
         report::Line::plain("node", "node", entry.name.clone()),
@@ -115,7 +123,7 @@ pub fn run(home: &Home, args: InsertArgs) -> Result<(), CliError> {
         report::Line::plain("pipeline", "pipeline", args.pipeline),
     ];
     lines.extend(report::outcome_lines(&outcome));
-    lines.push(report::Line::plain("rows found", "rows_found", rows));
+    lines.push(report::Line::plain("rows added", "rows_added", rows));
     if let Some(failure) = &outcome.first_failure {
         lines.push(report::Line::plain(
             "first failure",
@@ -126,7 +134,7 @@ pub fn run(home: &Home, args: InsertArgs) -> Result<(), CliError> {
     report::print("insert", &lines, args.json);
     if rows != outcome.committed {
         return Err(CliError::Other(format!(
-            "{} calls committed but the table holds {rows} rows of this run",
+            "{} calls committed but the table gained {rows} rows",
             outcome.committed
         )));
     }

@@ -57,36 +57,60 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .map_err(|e| CliError::Other(format!("tokio runtime: {e}")))
 }
 
-/// Makes sure `module` is on the node: installs `wasm` when it is missing, and otherwise uses
-/// the one there. Says which on stderr.
-async fn ensure_module(
-    peer: &Peer,
-    node: &NodeEntry,
-    module: &str,
-    reducer: &str,
-    wasm: &[u8],
-) -> Result<(), CliError> {
+/// What a bench needs of its module.
+struct Needs {
+    module: &'static str,
+    reducers: &'static [&'static str],
+    queries: &'static [&'static str],
+    /// The version this CLI carries.
+    wasm: &'static [u8],
+}
+
+/// Makes sure the module is on the node with what the bench calls: installs the one this
+/// CLI carries when it is missing, upgrades it in place (its data kept) when it lacks
+/// something, and otherwise uses the one there. Says which on stderr.
+async fn ensure_module(peer: &Peer, node: &NodeEntry, needs: &Needs) -> Result<(), CliError> {
+    let module = needs.module;
     let schemas = crate::calls::schemas(peer).await?;
-    match schemas.iter().find(|m| m.name == module) {
-        Some(schema) if schema.reducers.iter().any(|r| r.name == reducer) => {
-            eprintln!("using the `{module}` module already on `{}`", node.name);
-            Ok(())
-        }
-        Some(_) => Err(CliError::Refused(format!(
-            "`{}` has a public module `{module}` without a `{reducer}` reducer: not the bench's; \
-             remove it (`interstice remove {} {module}`) and run the bench again",
-            node.name, node.name
-        ))),
-        None => {
-            let published = crate::calls::upload_over(peer.clone(), wasm.to_vec(), false).await?;
-            eprintln!(
-                "installed the `{}` module on `{}`",
-                crate::text::printable(&published.module),
-                node.name
-            );
-            Ok(())
-        }
+    let missing: Vec<&str> = match schemas.iter().find(|m| m.name == module) {
+        None => vec!["the module"],
+        Some(schema) => needs
+            .reducers
+            .iter()
+            .filter(|r| !schema.reducers.iter().any(|have| have.name == **r))
+            .chain(
+                needs
+                    .queries
+                    .iter()
+                    .filter(|q| !schema.queries.iter().any(|have| have.name == **q)),
+            )
+            .copied()
+            .collect(),
+    };
+    if missing.is_empty() {
+        eprintln!("using the `{module}` module already on `{}`", node.name);
+        return Ok(());
     }
+    let published = crate::calls::upload_over(peer.clone(), needs.wasm.to_vec(), false)
+        .await
+        .map_err(|e| {
+            CliError::Refused(format!(
+                "`{}` lacks {} of `{module}`, and this CLI could not install its own: {e}",
+                node.name,
+                missing.join(", ")
+            ))
+        })?;
+    eprintln!(
+        "{} the `{}` module on `{}`",
+        if published.upgraded {
+            "upgraded"
+        } else {
+            "installed"
+        },
+        crate::text::printable(&published.module),
+        node.name
+    );
+    Ok(())
 }
 
 /// Calls `module.reducer` with `args` and waits for the commit.

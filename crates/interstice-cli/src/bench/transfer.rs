@@ -2,7 +2,7 @@
 
 use super::runner::{self, Load, Until, Workload};
 use super::zipf::Zipf;
-use super::{BANK_WASM, call, ensure_module, query, report};
+use super::{BANK_WASM, Needs, call, ensure_module, query, report};
 use crate::client::with_node;
 use crate::home::{CliError, Home};
 use interstice::abi::IntersticeType;
@@ -80,7 +80,13 @@ pub fn run(home: &Home, args: TransferArgs) -> Result<(), CliError> {
     // Set-up over the CLI's own connection: the module, then the accounts.
     let node = entry.clone();
     let before: (u64, i64) = with_node(home, &entry, |peer| async move {
-        ensure_module(&peer, &node, MODULE, REDUCER, BANK_WASM).await?;
+        let needs = Needs {
+            module: MODULE,
+            reducers: &["seed", REDUCER],
+            queries: &["totals"],
+            wasm: BANK_WASM,
+        };
+        ensure_module(&peer, &node, &needs).await?;
         let mut first = 0;
         while first < accounts {
             let count = SEED_SLICE.min(accounts - first);
