@@ -124,12 +124,12 @@ pub fn restore_rows(
     table: &mut Table,
     old: &TableSchema,
     old_types: &TypeSet,
-    rows: &[Vec<u8>],
+    rows: &crate::storage::snapshot::EncodedRows,
 ) -> Result<(), String> {
     table_change(old, old_types, table.schema(), table.types())?;
     let reader = Table::new(Arc::new(old.clone()), Arc::new(old_types.clone()));
     let width = table.schema().fields.len();
-    for bytes in rows {
+    for bytes in rows.iter() {
         let row = reader.decode_row(bytes).map_err(|e| e.to_string())?;
         table
             .put_recovered(migrate_row(row, width))

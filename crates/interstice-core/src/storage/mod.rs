@@ -973,7 +973,7 @@ fn restore_snapshot(
                         .map_err(|e| format!("table `{}.{}`: {e}", module.name, t.name))?;
                 }
                 None => {
-                    for bytes in &t.rows {
+                    for bytes in t.rows.iter() {
                         let row = table.decode_row(bytes).map_err(|e| e.to_string())?;
                         table.put_recovered(row).map_err(|e| e.to_string())?;
                     }

@@ -30,7 +30,128 @@ pub struct TableData {
     /// Next value of each `auto_inc` index, by field.
     pub counters: Vec<(u16, i128)>,
     /// Encoded rows in primary-key order.
-    pub rows: Vec<Vec<u8>>,
+    pub rows: EncodedRows,
+}
+
+/// A table's rows, each encoded as in the log, kept in one buffer: capturing a snapshot (which
+/// the frame waits for) makes one growing allocation per table instead of one per row. On disk
+/// it is exactly a list of byte strings, what `Vec<Vec<u8>>` was in earlier versions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EncodedRows {
+    bytes: Vec<u8>,
+    /// Where each row ends in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl EncodedRows {
+    /// Appends a row written by `encode` (which appends its bytes to the buffer it is given).
+    pub fn push_with(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
+        encode(&mut self.bytes);
+        self.ends.push(self.bytes.len());
+    }
+
+    /// Appends an encoded row.
+    pub fn push(&mut self, row: &[u8]) {
+        self.push_with(|out| out.extend_from_slice(row));
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The rows, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+        self.ends.iter().enumerate().map(|(i, &end)| {
+            let start = if i == 0 { 0 } else { self.ends[i - 1] };
+            &self.bytes[start..end]
+        })
+    }
+}
+
+impl<'a> FromIterator<&'a [u8]> for EncodedRows {
+    fn from_iter<I: IntoIterator<Item = &'a [u8]>>(rows: I) -> Self {
+        let mut encoded = EncodedRows::default();
+        for row in rows {
+            encoded.push(row);
+        }
+        encoded
+    }
+}
+
+/// One row as a byte string (`serialize_bytes`: a length, then the bytes).
+struct RowBytes<'a>(&'a [u8]);
+
+impl serde::Serialize for RowBytes<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.0)
+    }
+}
+
+impl serde::Serialize for EncodedRows {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter().map(RowBytes))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for EncodedRows {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Rows;
+        impl<'de> serde::de::Visitor<'de> for Rows {
+            type Value = EncodedRows;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of encoded rows")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<EncodedRows, A::Error> {
+                let mut rows = EncodedRows::default();
+                while let Some(row) = seq.next_element::<OwnedRow>()? {
+                    rows.push(&row.0);
+                }
+                Ok(rows)
+            }
+        }
+        deserializer.deserialize_seq(Rows)
+    }
+}
+
+/// One row read back: a byte string, or (as any serde format may give it) a list of bytes.
+struct OwnedRow(Vec<u8>);
+
+impl<'de> serde::Deserialize<'de> for OwnedRow {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Bytes;
+        impl<'de> serde::de::Visitor<'de> for Bytes {
+            type Value = OwnedRow;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an encoded row")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<OwnedRow, E> {
+                Ok(OwnedRow(bytes.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, bytes: Vec<u8>) -> Result<OwnedRow, E> {
+                Ok(OwnedRow(bytes))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<OwnedRow, A::Error> {
+                let mut bytes = Vec::new();
+                while let Some(byte) = seq.next_element::<u8>()? {
+                    bytes.push(byte);
+                }
+                Ok(OwnedRow(bytes))
+            }
+        }
+        deserializer.deserialize_byte_buf(Bytes)
+    }
 }
 
 /// One module's durable tables.
@@ -107,7 +228,6 @@ pub fn snapshot_name(seq: u64) -> String {
 
 /// Captures the durable tables of `db`.
 pub fn capture(db: &Database, seq: u64, time: u64) -> SnapshotData {
-    let mut buffer = Vec::new();
     let modules = db
         .module_names()
         .filter_map(|name| db.module(name).map(|m| (name, m)))
@@ -123,14 +243,13 @@ pub fn capture(db: &Database, seq: u64, time: u64) -> SnapshotData {
                         name: t.schema().name.clone(),
                         next_pk,
                         counters,
-                        rows: t
-                            .rows()
-                            .map(|row| {
-                                buffer.clear();
-                                t.encode_row(row, &mut buffer);
-                                buffer.clone()
-                            })
-                            .collect(),
+                        rows: {
+                            let mut rows = EncodedRows::default();
+                            for row in t.rows() {
+                                rows.push_with(|out| t.encode_row(row, out));
+                            }
+                            rows
+                        },
                     }
                 })
                 .collect(),
@@ -285,4 +404,43 @@ pub fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
     }
     found.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows() -> Vec<Vec<u8>> {
+        vec![vec![], vec![1, 2, 3], vec![7; 300], vec![0xff]]
+    }
+
+    #[test]
+    fn encoded_rows_are_written_as_a_list_of_byte_strings_was() {
+        let old = rows();
+        let new: EncodedRows = old.iter().map(Vec::as_slice).collect();
+        let written = postcard::to_allocvec(&new).unwrap();
+        assert_eq!(written, postcard::to_allocvec(&old).unwrap());
+        // Files of earlier versions read back as they were, and new files read as before.
+        let read: EncodedRows = postcard::from_bytes(&written).unwrap();
+        assert_eq!(read, new);
+        assert_eq!(
+            read.iter().collect::<Vec<_>>(),
+            old.iter().map(Vec::as_slice).collect::<Vec<_>>()
+        );
+        let as_before: Vec<Vec<u8>> = postcard::from_bytes(&written).unwrap();
+        assert_eq!(as_before, old);
+        assert_eq!(read.len(), 4);
+        assert!(EncodedRows::default().is_empty());
+    }
+
+    #[test]
+    fn a_row_list_cut_short_is_an_error_not_a_panic() {
+        let written = postcard::to_allocvec(&rows()).unwrap();
+        for cut in 0..written.len() {
+            assert!(
+                postcard::from_bytes::<EncodedRows>(&written[..cut]).is_err(),
+                "{cut}"
+            );
+        }
+    }
 }
