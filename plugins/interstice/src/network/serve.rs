@@ -228,8 +228,9 @@ fn remove(
     }
 }
 
-/// Requests remembered per peer for exactly-once execution.
-const REQUEST_WINDOW: usize = 65_536;
+/// Requests remembered per peer for exactly-once execution: as many as the `__answered` rows
+/// kept per peer, from which the window is seeded after a restart.
+const REQUEST_WINDOW: usize = interstice_core::answered::MAX_ROWS_PER_PEER;
 
 fn not_found(what: String) -> RemoteError {
     RemoteError::NotFound(what)
