@@ -22,17 +22,14 @@ use interstice_abi::{Value, ValueType};
 pub const ANSWERED_TABLE: &str = "__answered";
 const ROW_TYPE: &str = "__AnsweredCall";
 /// Most rows kept per peer and module: a peer's exactly-once window (the network layer keeps
-/// a window of the same size in memory). A caller resends only calls it has no answer for,
-/// and every call committed after such a call was outstanding beside it; a peer can have at
-/// most 8 connections (the default `PeerBudget::connections_per_peer`) of 1,024 streams each
-/// (`transport::MAX_STREAMS`) outstanding, so 8,192 rows cover every call it can resend.
-pub const MAX_ROWS_PER_PEER: usize = 8_192;
-/// Most rows kept per module, all peers together: the full windows of 64 peers (the default
-/// number of strangers an open node admits). Past it the lowest key goes, whoever's it is.
-pub const MAX_ROWS: usize = 64 * MAX_ROWS_PER_PEER;
-/// Rows a call may evict under each bound: one more than it adds, so a table over its bounds
-/// comes back under them one row a call.
-const EVICTIONS_PER_CALL: usize = 2;
+/// a window of the same size in memory). It must hold every call a caller may still resend,
+/// and a caller may hold more than its streams: calls answered `Busy` wait at the caller,
+/// and its link resends them while newer ones go out (a window of 8,192, tried, could refuse
+/// such a resend as too old).
+pub const MAX_ROWS_PER_PEER: usize = 65_536;
+/// Most rows kept per module, all peers together. Past it the lowest key goes, whoever's it
+/// is.
+pub const MAX_ROWS: usize = 16 * MAX_ROWS_PER_PEER;
 /// The `peer` column, indexed to count and evict one peer's rows.
 const PEER: u16 = 1;
 
@@ -82,25 +79,17 @@ pub(crate) fn record(tables: &mut [Table], undo: &mut Vec<Undo>, peer: &str, req
         tracing::warn!(target: "interstice", "request {request} of {peer} recorded twice: {e}");
     }
     let peer_key = Value::String(peer.to_string());
-    // Up to two rows go per call: a table over its bounds (kept under larger bounds by an
-    // earlier version) shrinks by one a call, never in one large transaction.
-    for _ in 0..EVICTIONS_PER_CALL {
-        if table.count_where(PEER, &peer_key) <= MAX_ROWS_PER_PEER {
-            break;
+    if table.count_where(PEER, &peer_key) > MAX_ROWS_PER_PEER {
+        let oldest = table.first_key_where(PEER, &peer_key).cloned();
+        if let Some(oldest) = oldest {
+            table.delete(&oldest, undo, index as u32);
         }
-        let Some(oldest) = table.first_key_where(PEER, &peer_key).cloned() else {
-            break;
-        };
-        table.delete(&oldest, undo, index as u32);
     }
-    for _ in 0..EVICTIONS_PER_CALL {
-        if table.len() <= MAX_ROWS {
-            break;
+    if table.len() > MAX_ROWS {
+        let lowest = table.rows().next().and_then(|r| r.first().cloned());
+        if let Some(lowest) = lowest {
+            table.delete(&lowest, undo, index as u32);
         }
-        let Some(lowest) = table.rows().next().and_then(|r| r.first().cloned()) else {
-            break;
-        };
-        table.delete(&lowest, undo, index as u32);
     }
 }
 
@@ -149,32 +138,5 @@ mod tests {
             table.first_key_where(PEER, &b),
             Some(&Value::String(key("b", 10)))
         );
-    }
-
-    #[test]
-    fn a_window_kept_larger_by_an_earlier_version_shrinks_one_row_a_call() {
-        let mut tables = vec![new_table()];
-        let mut undo = Vec::new();
-        let b = Value::String("b".into());
-        // As an earlier version with a larger window left it: 100 rows over the bound.
-        let over = MAX_ROWS_PER_PEER + 100;
-        for request in 0..over as u64 {
-            let row = vec![
-                Value::String(key("b", request)),
-                b.clone(),
-                Value::U64(request),
-            ];
-            tables[0]
-                .insert(row, &mut undo, 0, &mut Vec::new())
-                .unwrap();
-        }
-        for (call, request) in (over as u64..).take(40).enumerate() {
-            record(&mut tables, &mut undo, "b", request);
-            assert_eq!(tables[0].count_where(PEER, &b), over - call - 1);
-        }
-        for request in over as u64 + 40..over as u64 + 200 {
-            record(&mut tables, &mut undo, "b", request);
-        }
-        assert_eq!(tables[0].count_where(PEER, &b), MAX_ROWS_PER_PEER);
     }
 }
