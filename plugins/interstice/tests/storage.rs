@@ -652,6 +652,7 @@ fn a_snapshot_waits_for_as_many_records_as_the_last_one_held_rows() {
     config.snapshot_scales_with_rows = false;
     config.retention = Retention::KeepHistory;
     let (every, state) = snapshots_of_forty_inserts(&config);
+    assert!(every.len() >= 2, "{every:?}");
     assert!(
         every
             .windows(2)
@@ -659,5 +660,38 @@ fn a_snapshot_waits_for_as_many_records_as_the_last_one_held_rows() {
         "{every:?}"
     );
     let (_, _, db) = open(config).unwrap();
+    assert_eq!(db.durable_state_hash(), state);
+}
+
+#[test]
+fn temporary_files_a_killed_node_left_are_removed_when_storage_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StorageConfig::new(dir.path());
+    config.snapshot_every_records = 2;
+    config.snapshot_scales_with_rows = false;
+    let state = {
+        let mut app = node(config.clone());
+        for i in 0..5 {
+            add(&mut app, &format!("i{i}"), i);
+        }
+        durable_hash(&app)
+    };
+    // What a node killed halfway through writing a snapshot and an installed module leaves.
+    let left = [
+        dir.path()
+            .join("snapshots")
+            .join(".00000000000000000099.snap.4242.tmp"),
+        dir.path()
+            .join("modules")
+            .join(".0001-kitchen.wasm.4242.tmp"),
+    ];
+    for path in &left {
+        std::fs::write(path, b"half a file").unwrap();
+    }
+    let (_, report, db) = open(config).unwrap();
+    for path in &left {
+        assert!(!path.exists(), "{} is still there", path.display());
+    }
+    assert!(report.snapshot.is_some(), "the real snapshot is kept");
     assert_eq!(db.durable_state_hash(), state);
 }

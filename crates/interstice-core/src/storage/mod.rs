@@ -250,6 +250,8 @@ struct Writing {
     /// Records it covers that were counted since the previous snapshot: counted again if it
     /// fails, so the next try is due as before.
     records: u64,
+    /// Rows it holds: the next snapshot waits for as many records, once this one is durable.
+    rows: u64,
     thread: std::thread::JoinHandle<Result<PathBuf, StorageError>>,
 }
 
@@ -272,6 +274,11 @@ impl Storage {
         let (modules_dir, log_dir, snap_dir) = dirs(&config.dir);
         for dir in [&config.dir, &modules_dir, &log_dir, &snap_dir] {
             std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+        }
+        // A node killed while writing a file leaves its temporary copy (a snapshot's is as
+        // large as the tables): nothing reads those, so they go.
+        for dir in [&modules_dir, &snap_dir] {
+            fsutil::remove_temporaries(dir).map_err(|e| StorageError::io(dir, e))?;
         }
         let mut report = RecoveryReport::default();
         modules.set_cache_dir(Some(config.dir.join("cache")));
@@ -741,7 +748,11 @@ impl Storage {
     /// Captures a snapshot and hands it to a thread to write (see [`Writing`]).
     fn automatic_snapshot(&mut self, db: &mut Database) {
         if let Err(e) = self.start_snapshot(db) {
-            self.snapshot_failed(e);
+            // The log could not start a new segment: that halted the log and is reported
+            // there.
+            if self.health.log.is_none() {
+                self.report_snapshot_failure(e);
+            }
         }
     }
 
@@ -750,7 +761,7 @@ impl Storage {
             return Ok(());
         };
         let data = snapshot::capture(db, seq, self.last_time);
-        self.snapshot_rows = durable_rows(db);
+        let rows = durable_rows(db);
         if let Err(e) = self.writer.rotate(seq + 1) {
             return Err(self.log_failed("log rotation", e));
         }
@@ -762,6 +773,7 @@ impl Storage {
         self.writing = Some(Writing {
             seq,
             records: std::mem::take(&mut self.records_since_snapshot),
+            rows,
             thread,
         });
         Ok(())
@@ -785,6 +797,7 @@ impl Storage {
         match written {
             Ok(_) => {
                 self.last_snapshot = Some(writing.seq);
+                self.snapshot_rows = writing.rows;
                 self.prune_covered(writing.seq);
                 if let Some(fault) = self.health.snapshot.take() {
                     tracing::info!(
@@ -796,17 +809,13 @@ impl Storage {
             }
             Err(e) => {
                 self.records_since_snapshot += writing.records;
-                self.snapshot_failed(e);
+                self.report_snapshot_failure(e);
             }
         }
     }
 
     /// Reports a failed automatic snapshot (the log still holds every commit).
-    fn snapshot_failed(&mut self, e: StorageError) {
-        // The log could not start a new segment: that halted the log and is reported there.
-        if self.health.log.is_some() {
-            return;
-        }
+    fn report_snapshot_failure(&mut self, e: StorageError) {
         let kind = e.fault_kind();
         match self.health.snapshot.as_mut() {
             Some(fault) => {
