@@ -185,6 +185,20 @@ async fn connect_clients(
             }
         }
     }
+    if failure.is_none() {
+        // A node that does not admit a key may still complete the handshake and close the
+        // connection at once: give it a moment to say so.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Some((_, (_, peer))) = clients.iter().find(|(_, (_, peer))| peer.is_closed()) {
+            let why = peer
+                .connection()
+                .close_reason()
+                .map_or_else(|| "closed".to_string(), |r| r.to_string());
+            failure = Some(CliError::Other(format!(
+                "the node closed a client's connection: {why}"
+            )));
+        }
+    }
     if let Some(e) = failure {
         close_all(
             clients
@@ -196,26 +210,6 @@ async fn connect_clients(
         return Err(refused_client(node, e));
     }
     clients.sort_by_key(|(index, _)| *index);
-    // A node that does not admit a key may still complete the handshake and close the
-    // connection at once: give it a moment to say so.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    if let Some((_, (_, peer))) = clients.iter().find(|(_, (_, peer))| peer.is_closed()) {
-        let why = peer
-            .connection()
-            .close_reason()
-            .map_or_else(|| "closed".to_string(), |r| r.to_string());
-        close_all(
-            clients
-                .into_iter()
-                .map(|(_, (endpoint, _))| endpoint)
-                .collect(),
-        )
-        .await;
-        return Err(refused_client(
-            node,
-            CliError::Other(format!("the node closed a client's connection: {why}")),
-        ));
-    }
     Ok(clients.into_iter().map(|(_, c)| c).collect())
 }
 
