@@ -732,12 +732,17 @@ fn a_stranger_joins_an_open_node_by_invite_and_reaches_public_reducers_only() {
 
 /// A module crate written by hand from the README: no `interstice init`, no build profile.
 fn handmade_crate(dir: &Path, lib: &str) {
+    handmade_crate_named(dir, "handmade", lib);
+}
+
+/// [`handmade_crate`] with another package (and so module) name.
+fn handmade_crate_named(dir: &Path, name: &str, lib: &str) {
     let sdk = concat!(env!("CARGO_MANIFEST_DIR"), "/../interstice-sdk");
     std::fs::create_dir_all(dir.join("src")).unwrap();
     std::fs::write(
         dir.join("Cargo.toml"),
         format!(
-            "[package]\nname = \"handmade\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
+            "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
              [lib]\ncrate-type = [\"cdylib\"]\n\n\
              [dependencies]\ninterstice-sdk = {{ path = \"{sdk}\" }}\n"
         ),
@@ -919,6 +924,37 @@ fn logs_show_what_modules_logged_and_follow_new_lines() {
     }
 }
 
+/// A `bench_insert` from before the bench could check its rows: the same tables, one reducer.
+const OLDER_BENCH_INSERT: &str = r#"
+use interstice_sdk::*;
+
+interstice_module!(visibility: Public);
+
+#[table]
+pub struct Logged {
+    #[primary_key(auto_inc)]
+    pub id: u64,
+    pub run: u64,
+    pub seq: u64,
+    pub payload: Vec<u8>,
+}
+
+#[table(ephemeral)]
+pub struct Ephemeral {
+    #[primary_key(auto_inc)]
+    pub id: u64,
+    pub run: u64,
+    pub seq: u64,
+    pub payload: Vec<u8>,
+}
+
+#[reducer]
+fn insert_logged(ctx: ReducerContext, run: u64, seq: u64, payload: Vec<u8>) -> Result<(), String> {
+    let row = Logged { id: 0, run, seq, payload };
+    ctx.current.tables.logged().insert(row).map(drop).map_err(|e| e.to_string())
+}
+"#;
+
 /// `interstice bench`'s JSON report as a map.
 fn bench_json(data: &Path, args: &[&str]) -> serde_json::Map<String, serde_json::Value> {
     let out = ok(data, args);
@@ -1000,6 +1036,45 @@ fn bench_transfer_and_insert_against_a_local_and_a_remote_node() {
     assert!(number(&report, "aborted") > 0, "{report:?}");
     assert_eq!(number(&report, "failed"), 0, "{report:?}");
     assert_eq!(report["total_balance_unchanged"], serde_json::json!(true));
+
+    // An older `bench_insert` on the node (one reducer, no `counts` query) is upgraded in
+    // place, its rows kept, before the bench runs. (It replaces the current one, which the
+    // refused bench above installed before its clients were turned away.)
+    let older = tempfile::tempdir().unwrap();
+    handmade_crate_named(older.path(), "bench_insert", OLDER_BENCH_INSERT);
+    ok(
+        o,
+        &[
+            "publish",
+            "loaded",
+            older.path().to_str().unwrap(),
+            "--drop-data",
+        ],
+    );
+    ok(
+        o,
+        &[
+            "call_reducer",
+            "loaded",
+            "bench_insert",
+            "insert_logged",
+            "1",
+            "1",
+            "[7]",
+        ],
+    );
+    let (upgraded, out, err) = cli(
+        o,
+        &["bench", "insert", "loaded", "--requests", "20", "--json"],
+    );
+    assert!(upgraded, "{out}\n{err}");
+    assert!(err.contains("upgraded the `bench_insert` module"), "{err}");
+    let rows = ok(o, &["rows", "loaded", "bench_insert", "logged", "--json"]);
+    assert_eq!(
+        rows.matches("\"run\"").count(),
+        21,
+        "the older version's row is kept: {rows}"
+    );
 
     // Inserts: every call durable before its answer, every row there afterwards.
     for table in ["logged", "ephemeral"] {
