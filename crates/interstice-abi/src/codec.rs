@@ -293,7 +293,7 @@ impl<'a> Reader<'a> {
 const MIN_SIZE_STEPS: u32 = 256;
 
 /// Smallest number of bytes any value of `ty` takes (0 for zero-sized ones), or a lower bound
-/// of it: the walk through struct fields stops after [`MIN_SIZE_STEPS`] types, so a type set
+/// of it: the walk through struct fields stops after `MIN_SIZE_STEPS` (256) types, so a type set
 /// whose structs fan out (1,024 fields of a type of 1,024 fields of ...) costs no more than a
 /// small one. A lower bound only loosens the length check it serves.
 pub fn min_size(ty: &ValueType, types: &TypeSet) -> usize {
@@ -323,7 +323,7 @@ pub fn min_size(ty: &ValueType, types: &TypeSet) -> usize {
 /// Encodes `value` as `ty`, appending to `out`.
 ///
 /// Scalars are encoded inline (a row is mostly scalars, and rows are encoded on every scan
-/// and change); everything else in [`encode_composite`].
+/// and change); everything else in `encode_composite`.
 #[inline(always)]
 pub fn encode_value(
     value: &Value,
@@ -445,7 +445,7 @@ fn encode_composite(
 /// Decodes one value of type `ty`.
 ///
 /// Scalars are decoded inline (a row is mostly scalars, and rows are decoded on every insert
-/// and update); everything else in [`decode_composite`].
+/// and update); everything else in `decode_composite`.
 #[inline]
 pub fn decode_value(
     ty: &ValueType,

@@ -83,7 +83,8 @@ impl StreamState {
 /// What a reader gets from [`PublicationLog::read`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadOutcome {
-    /// Events from `first` on (possibly none yet: wait for [`PublicationLog::changed`]).
+    /// Events from `first` on (possibly none yet: [`PublicationLog::on_release`] says when
+    /// more are released).
     Events {
         /// The number of the first event returned (= the number asked for, unless the
         /// retained history starts later or the stream restarted).

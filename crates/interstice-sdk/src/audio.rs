@@ -3,7 +3,7 @@
 //!
 //! The node keeps a short buffer ahead of the output device. When it runs low, the module's
 //! `#[reducer(on = "audio_output")]` reducers receive an [`OutputRequest`] and answer with
-//! [`write`]: `frames × channels` interleaved samples in `-1.0..=1.0`. Captured input arrives at
+//! [`write()`]: `frames × channels` interleaved samples in `-1.0..=1.0`. Captured input arrives at
 //! `#[reducer(on = "audio_input")]` reducers as [`InputBlock`]s.
 //!
 //! ```ignore

@@ -4,14 +4,14 @@
 //! tables crosses into the Bevy world through channels and is handled by ordinary systems, so a
 //! frame never waits on the network.
 //!
-//! - [`serve`]: requests from peers — pings, schemas, queries, and reducer calls answered only
+//! - `serve`: requests from peers — pings, schemas, queries, and reducer calls answered only
 //!   after their commit is durable, de-duplicated per peer by request id;
-//! - [`publish`]: subscriptions served straight from the node's published event streams,
+//! - `publish`: subscriptions served straight from the node's published event streams,
 //!   on the network thread;
-//! - [`links`]: the peers this node keeps connections to (its `dial` list and the nodes its
+//! - `links`: the peers this node keeps connections to (its `dial` list and the nodes its
 //!   modules declare): redialed with backoff, subscriptions resumed from the last event seen,
 //!   remote reducer calls resent until answered;
-//! - [`remote`]: the world's side of links — which nodes and tables modules want, events
+//! - `remote`: the world's side of links — which nodes and tables modules want, events
 //!   delivered to subscriber reducers, and the remote calls committed transactions made.
 
 mod budget;
@@ -66,7 +66,7 @@ pub struct NetworkConfig {
     /// Trust on first use for the nodes this node dials: when set, a node reached by address
     /// need not be in `trusted`; the key it presents the first time is pinned to its address
     /// here (and saved, when the pins have a file), and a later connection presenting another
-    /// key is refused ([`LinkState::Refused`]). An [`Invite`](interstice_net::transport::Invite)
+    /// key is refused ([`LinkState::Refused`]). An [`interstice_net::transport::Invite`]
     /// pins the key before the first connection ([`KnownHosts::pin`]).
     ///
     /// [`KnownHosts::pin`]: interstice_net::transport::KnownHosts::pin

@@ -4,7 +4,7 @@
 //!
 //! A guest playing on another node sees the authority's rows a round trip late, and in steps
 //! as they arrive. [`SmoothTable`] sits on top of a [`MirrorTable`](crate::MirrorTable) of the
-//! same rows and keeps a [`Smoothed`] component beside each [`Mirrored`](crate::Mirrored) row:
+//! same rows and keeps a [`Smoothed`] component beside each [`crate::Mirrored`] row:
 //! what to draw this frame.
 //!
 //! - **Prediction** ([`Predicted`], for rows the game chooses — its own player): the game gives
