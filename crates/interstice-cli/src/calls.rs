@@ -97,6 +97,54 @@ fn find_module<'a>(modules: &'a [ModuleSchema], name: &str) -> Result<&'a Module
     })
 }
 
+/// Calls `module.reducer` with encoded `args` and waits for the commit (or the refusal).
+pub async fn commit(
+    peer: &interstice_net::transport::Peer,
+    module: &str,
+    reducer: &str,
+    args: Vec<u8>,
+) -> Result<(), CliError> {
+    let message = Message::CallReducer {
+        request: request_id(),
+        module: module.into(),
+        reducer: reducer.into(),
+        args,
+    };
+    match ask(peer, &message).await? {
+        Message::CallResult {
+            outcome: Ok(()), ..
+        } => Ok(()),
+        Message::CallResult {
+            outcome: Err(e), ..
+        } => Err(remote(e)),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// Runs `module.query` with encoded `args`; its encoded result.
+pub async fn run_query(
+    peer: &interstice_net::transport::Peer,
+    module: &str,
+    query: &str,
+    args: Vec<u8>,
+) -> Result<Vec<u8>, CliError> {
+    let message = Message::Query {
+        request: request_id(),
+        module: module.into(),
+        query: query.into(),
+        args,
+    };
+    match ask(peer, &message).await? {
+        Message::QueryResult {
+            outcome: Ok(bytes), ..
+        } => Ok(bytes),
+        Message::QueryResult {
+            outcome: Err(e), ..
+        } => Err(remote(e)),
+        other => Err(unexpected(other)),
+    }
+}
+
 /// `interstice call_reducer`.
 pub fn call_reducer(
     home: &Home,
@@ -124,32 +172,13 @@ pub fn call_reducer(
             &args,
             &schema.types,
         )?;
-        let answer = ask(
-            &peer,
-            &Message::CallReducer {
-                request: request_id(),
-                module: module.clone(),
-                reducer: reducer.clone(),
-                args: bytes,
-            },
-        )
-        .await?;
-        match answer {
-            Message::CallResult {
-                outcome: Ok(()), ..
-            } => {
-                if json {
-                    println!("{}", serde_json::json!({ "ok": true }));
-                } else {
-                    println!("{module}.{reducer}: committed");
-                }
-                Ok(())
-            }
-            Message::CallResult {
-                outcome: Err(e), ..
-            } => Err(remote(e)),
-            other => Err(unexpected(other)),
+        commit(&peer, &module, &reducer, bytes).await?;
+        if json {
+            println!("{}", serde_json::json!({ "ok": true }));
+        } else {
+            println!("{module}.{reducer}: committed");
         }
+        Ok(())
     })
 }
 
@@ -180,25 +209,7 @@ pub fn call_query(
             &args,
             &schema.types,
         )?;
-        let answer = ask(
-            &peer,
-            &Message::Query {
-                request: request_id(),
-                module: module.clone(),
-                query: query.clone(),
-                args: bytes,
-            },
-        )
-        .await?;
-        let result = match answer {
-            Message::QueryResult {
-                outcome: Ok(bytes), ..
-            } => bytes,
-            Message::QueryResult {
-                outcome: Err(e), ..
-            } => return Err(remote(e)),
-            other => return Err(unexpected(other)),
-        };
+        let result = run_query(&peer, &module, &query, bytes).await?;
         let value = decode(&result, &target.returns, &schema.types)?;
         if json {
             println!(

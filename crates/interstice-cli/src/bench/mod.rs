@@ -6,7 +6,8 @@
 //! - `insert`: upstream Interstice's `benchmark simple` workload. Calls that each insert one
 //!   row with a payload, into a logged or an ephemeral table.
 //!
-//! Both install their module (`bench_bank`, `bench_insert`) when the node lacks it. Every
+//! Both install their module (`bench_bank`, `bench_insert`) when the node lacks it, and upgrade
+//! it in place when it lacks what the bench calls. Every
 //! client is its own key and QUIC connection, so the node must be open to strangers
 //! (`interstice node start <node> --open`).
 
@@ -17,11 +18,9 @@ mod runner;
 mod transfer;
 mod zipf;
 
-use crate::client::ask;
 use crate::home::{CliError, Home};
 use interstice::abi::IntersticeType;
 use interstice::core::NodeEntry;
-use interstice_net::message::Message;
 use interstice_net::transport::Peer;
 
 /// The transfer benchmark's module, built from `modules/bench_bank` by this crate's build script.
@@ -120,21 +119,7 @@ async fn call<A: IntersticeType>(
     reducer: &str,
     args: A,
 ) -> Result<(), CliError> {
-    let message = Message::CallReducer {
-        request: crate::calls::request_id(),
-        module: module.into(),
-        reducer: reducer.into(),
-        args: args.to_bytes(),
-    };
-    match ask(peer, &message).await? {
-        Message::CallResult {
-            outcome: Ok(()), ..
-        } => Ok(()),
-        Message::CallResult {
-            outcome: Err(e), ..
-        } => Err(crate::calls::remote(e)),
-        other => Err(crate::calls::unexpected(other)),
-    }
+    crate::calls::commit(peer, module, reducer, args.to_bytes()).await
 }
 
 /// Runs `module.query` with `args` and decodes its result.
@@ -144,21 +129,7 @@ async fn query<A: IntersticeType, R: IntersticeType>(
     query: &str,
     args: A,
 ) -> Result<R, CliError> {
-    let message = Message::Query {
-        request: crate::calls::request_id(),
-        module: module.into(),
-        query: query.into(),
-        args: args.to_bytes(),
-    };
-    match ask(peer, &message).await? {
-        Message::QueryResult {
-            outcome: Ok(bytes), ..
-        } => R::from_bytes(&bytes).map_err(|e| {
-            CliError::Other(format!("`{module}.{query}` answered something else: {e}"))
-        }),
-        Message::QueryResult {
-            outcome: Err(e), ..
-        } => Err(crate::calls::remote(e)),
-        other => Err(crate::calls::unexpected(other)),
-    }
+    let bytes = crate::calls::run_query(peer, module, query, args.to_bytes()).await?;
+    R::from_bytes(&bytes)
+        .map_err(|e| CliError::Other(format!("`{module}.{query}` answered something else: {e}")))
 }
