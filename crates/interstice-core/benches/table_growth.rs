@@ -2,7 +2,7 @@
 //! index on the value) in frames of 10,000, each one transaction as a reducer inserting 10,000
 //! rows would make, and reports per million rows the median and the longest frame: growth must
 //! not stop a frame (a map that rehashes every key, or an array that copies every row, when it
-//! doubles). Also reports the memory a row takes (resident set growth over the first million).
+//! doubles), and how many page faults and waits the longest frame took. Also reports the memory a row takes (resident set growth over the first million).
 //! Run with `cargo bench -p interstice-core --bench table_growth`;
 //! `INTERSTICE_GROWTH_ROWS` changes the row count, `INTERSTICE_GROWTH_NO_INDEX=1` drops the
 //! index.
@@ -21,6 +21,24 @@ fn resident_bytes() -> u64 {
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
         .map_or(0, |pages| pages * 4096)
+}
+
+/// Page faults this thread has taken and the times it waited (voluntary context switches: a
+/// lock, such as the memory-map lock another thread holds), Linux only. On a virtual machine
+/// a fault can cost 10 µs, so these explain most long frames.
+#[cfg(target_os = "linux")]
+fn faults_and_waits() -> [i64; 2] {
+    // SAFETY: `getrusage` writes the struct it is given and nothing else.
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_THREAD, &mut usage);
+        [usage.ru_minflt + usage.ru_majflt, usage.ru_nvcsw]
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn faults_and_waits() -> [i64; 2] {
+    [0, 0]
 }
 
 fn ms(d: Duration) -> f64 {
@@ -56,9 +74,10 @@ fn main() {
     let (mut worst_ratio, mut worst_frame) = (0f64, Duration::ZERO);
     let start = Instant::now();
     println!("table_growth: {rows} rows in frames of {FRAME}");
-    println!("  rows (M)  median frame  max frame  max/median");
+    println!("  rows (M)  median frame  max frame  max/median  max frame's faults, waits");
     let mut id = 0u64;
     while id < rows {
+        let [faulted, waited] = faults_and_waits();
         let frame = Instant::now();
         for _ in 0..FRAME {
             id += 1;
@@ -74,17 +93,19 @@ fn main() {
         }
         // The frame's transaction commits: its undo log is dropped.
         undo.clear();
-        frames.push(frame.elapsed());
+        let took = frame.elapsed();
+        let [faults, waits] = faults_and_waits();
+        frames.push((took, faults - faulted, waits - waited));
         if id == 1_000_000 {
             per_row = Some(resident_bytes().saturating_sub(before) / 1_000_000);
         }
         if frames.len() as u64 == STEP || id >= rows {
             frames.sort_unstable();
-            let median = frames[frames.len() / 2];
-            let max = frames[frames.len() - 1];
+            let median = frames[frames.len() / 2].0;
+            let (max, faults, waits) = frames[frames.len() - 1];
             let ratio = max.as_secs_f64() / median.as_secs_f64();
             println!(
-                "  {:>8.1}  {:>9.2} ms  {:>6.2} ms  {:>10.2}",
+                "  {:>8.1}  {:>9.2} ms  {:>6.2} ms  {:>10.2}  {faults:>19}, {waits}",
                 id as f64 / 1e6,
                 ms(median),
                 ms(max),

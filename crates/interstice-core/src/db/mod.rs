@@ -2,7 +2,9 @@
 
 pub mod changes;
 mod chunked;
+mod incremental;
 pub mod journal;
+mod pages;
 mod rows;
 pub mod table;
 pub mod tx;

@@ -8,9 +8,10 @@
 //! is [`KeyHash`]: a walk over consecutive integer keys probes neighbouring buckets.
 //!
 //! Growing must not stop a frame: the slots are a [`ChunkedVec`] (growing adds a chunk, it
-//! never copies the rows), and the hash map resizes incrementally ([`griddle`]: when it is
-//! full, each later insert moves a few of the old entries instead of one insert moving them
-//! all), so a table of millions of rows grows at the same cost per insert as a small one.
+//! never copies the rows), and the hash map resizes incrementally
+//! ([`IncrementalMap`](super::incremental::IncrementalMap): when it is full, each later insert
+//! moves a few of the old entries instead of one insert moving them all), so a table of
+//! millions of rows grows at the same cost per insert as a small one.
 
 use super::chunked::ChunkedVec;
 use super::table::Row;
@@ -19,7 +20,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 
 /// A hash map that resizes a little at a time rather than all at once.
-pub(super) type IncrementalMap<K, V> = griddle::HashMap<K, V, KeyHash>;
+pub(super) type IncrementalMap<K, V> = super::incremental::IncrementalMap<K, V, KeyHash>;
 
 /// Where a row is stored. Valid until the next insert or remove; only [`RowStore::slot_of`]
 /// makes one, so it always names a stored row while valid.

@@ -129,7 +129,7 @@ impl IndexMap {
 
     fn add(&mut self, key: Value, pk: Value) {
         let keys = match self {
-            IndexMap::Hash(m) => m.entry(key).or_default(),
+            IndexMap::Hash(m) => m.get_or_insert_with(key, Keys::default),
             IndexMap::BTree(m) => m.entry(key).or_default(),
         };
         keys.insert(pk);
