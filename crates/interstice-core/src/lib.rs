@@ -16,11 +16,11 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod feed;
-pub mod modules;
 pub mod outbox;
 pub mod plugin;
 pub mod publish;
 pub mod queue;
+pub mod runtime;
 pub mod schedule;
 pub mod storage;
 pub mod upgrade;
@@ -30,12 +30,12 @@ pub use config::{EngineConfig, Quotas};
 pub use db::Database;
 pub use error::{CallError, LoadError};
 pub use feed::{ChangeBatch, ChangeKind, RowChange, TableChange};
-pub use modules::{Modules, QueryHandle, ReducerHandle};
 pub use plugin::{IntersticeCorePlugin, IntersticeSystems, StorageUnavailable};
 pub use publish::{PublicationLog, PublishedEvent, ReadOutcome};
 pub use queue::{
     Invocation, InvocationId, InvocationLog, RecordedFrame, ReducerOutcome, ReducerQueue, Trigger,
 };
+pub use runtime::{Modules, QueryHandle, ReducerHandle};
 pub use schedule::LogicalClock;
 pub use storage::health::StorageHealth;
 pub use storage::registry::{DataRoot, NodeEntry, NodeRegistry, RegistryError};

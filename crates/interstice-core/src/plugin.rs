@@ -3,8 +3,8 @@
 use crate::config::EngineConfig;
 use crate::db::Database;
 use crate::error::CallError;
-use crate::modules::Modules;
 use crate::queue::{InvocationLog, RecordedFrame, ReducerOutcome, ReducerQueue, Trigger};
+use crate::runtime::Modules;
 use crate::schedule::LogicalClock;
 use crate::storage::{Durability, Storage};
 use crate::wasm::host_calls::log_guest;

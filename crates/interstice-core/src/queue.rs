@@ -161,7 +161,7 @@ impl ReducerQueue {
     /// goes. Returns the invocation ids.
     pub fn push_peer_event(
         &mut self,
-        modules: &crate::modules::Modules,
+        modules: &crate::runtime::Modules,
         connected: bool,
         node_id: &str,
     ) -> Vec<InvocationId> {

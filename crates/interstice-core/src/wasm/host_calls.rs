@@ -218,7 +218,7 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         imports::CALL_MODULE,
         |mut caller: Caller<'_, HostState>, kind: u32, ptr: u32, len: u32| {
             metered(&mut caller, len, |c| {
-                crate::modules::call_module(c, kind, ptr, len)
+                crate::runtime::call_module(c, kind, ptr, len)
             })
         },
     )?;

@@ -105,7 +105,7 @@ pub struct HostState {
     /// The module's schema (to check what it schedules).
     pub schema: Option<Arc<interstice_abi::ModuleSchema>>,
     /// The other modules and their tables, lent to this call so it can call them.
-    pub env: Option<crate::modules::CallEnv>,
+    pub env: Option<crate::runtime::CallEnv>,
     /// What modules called from this call committed, until the whole transaction ends.
     pub nested: Vec<crate::db::tx::NestedCommit>,
     /// The module that called this one, for `ctx.caller()` (`None` for calls from outside).
