@@ -13,7 +13,8 @@
 //! When the connection drops, the link waits (50 ms doubling up to [`MAX_BACKOFF`]) and dials
 //! again, until the node stops.
 
-use super::{FromNetwork, LinkState, RemoteCallOutcome, ToWorld, publish::Served, serve_peer};
+use super::peer::serve_peer;
+use super::{FromNetwork, LinkState, RemoteCallOutcome, ToWorld, publish::Served};
 use bevy::log::{debug, info, warn};
 use interstice_net::message::Message;
 use interstice_net::requests::Outstanding;
