@@ -206,17 +206,23 @@ where
     /// Starts moving the full table into one twice as large.
     fn grow(&mut self) {
         if self.old.is_some() {
-            // Still moving the previous growth's entries (only reachable when removals left
-            // the table's slots full of tombstones): finish it first.
+            // Not reached: a new table has room for twice the old one's entries, and they
+            // are all moved before a quarter of that room is used. Were it reached, finishing
+            // the move first keeps the map correct (hashbrown would grow the table in one go
+            // if it had to).
             self.move_old(usize::MAX);
         }
         let capacity = (self.table.len() * 2).max(FIRST_CAPACITY);
         let prepared = self.next.take().and_then(|next| next.take());
         let new = match prepared {
             Some(table) if table.capacity() >= capacity => table,
-            // Not made yet (or too small: the table filled with tombstones, not entries):
-            // allocate here, and let the inserts fault its pages in.
-            _ => RawTable::with_capacity(capacity),
+            // Too small: slots freed by removals were reused since it was asked for.
+            Some(small) => {
+                pages::release(small);
+                RawTable::with_capacity(capacity)
+            }
+            // Not made yet: allocate here, and let the inserts fault its pages in.
+            None => RawTable::with_capacity(capacity),
         };
         let table = std::mem::replace(&mut self.table, new);
         if table.is_empty() {

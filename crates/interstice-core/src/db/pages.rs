@@ -19,9 +19,9 @@
 //! the helper allocates and frees but does not advise the kernel.
 
 use std::alloc::Layout;
+use std::collections::VecDeque;
 use std::ptr::NonNull;
-use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 
 /// Tables whose memory is at least this large are prepared and released by the helper
 /// thread; smaller ones cost too little to be worth the hand-off.
@@ -33,33 +33,73 @@ const STEP_BYTES: usize = 256 << 10;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// The helper thread's queue; `None` if the thread could not be started (then callers do the
-/// work themselves).
-fn helper() -> Option<&'static Mutex<Sender<Job>>> {
-    static HELPER: OnceLock<Option<Mutex<Sender<Job>>>> = OnceLock::new();
-    HELPER
-        .get_or_init(|| {
-            let (send, receive) = mpsc::channel::<Job>();
-            std::thread::Builder::new()
-                .name("interstice-pages".into())
-                .spawn(move || {
-                    for job in receive {
-                        job();
-                    }
-                })
-                .ok()
-                .map(|_| Mutex::new(send))
-        })
-        .as_ref()
+/// The helper thread's work: preparations first (a growth may be waiting for one), then
+/// releases, each in the order they came.
+#[derive(Default)]
+struct Queue {
+    prepare: VecDeque<Job>,
+    release: VecDeque<Job>,
+}
+
+/// What callers share with the helper thread.
+struct Helper {
+    queue: Mutex<Queue>,
+    work: Condvar,
+}
+
+/// The helper thread; `None` if it could not be started (then callers do the work
+/// themselves).
+fn helper() -> Option<&'static Helper> {
+    static HELPER: OnceLock<Option<&'static Helper>> = OnceLock::new();
+    *HELPER.get_or_init(|| {
+        let helper: &'static Helper = Box::leak(Box::new(Helper {
+            queue: Mutex::new(Queue::default()),
+            work: Condvar::new(),
+        }));
+        std::thread::Builder::new()
+            .name("interstice-pages".into())
+            .spawn(move || {
+                loop {
+                    let mut queue = helper.queue.lock().unwrap_or_else(PoisonError::into_inner);
+                    let job = loop {
+                        if let Some(job) = queue.prepare.pop_front() {
+                            break job;
+                        }
+                        if let Some(job) = queue.release.pop_front() {
+                            break job;
+                        }
+                        queue = helper
+                            .work
+                            .wait(queue)
+                            .unwrap_or_else(PoisonError::into_inner);
+                    };
+                    drop(queue);
+                    job();
+                }
+            })
+            .ok()
+            .map(|_| helper)
+    })
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Prepare,
+    Release,
 }
 
 /// Runs `job` on the helper thread; gives it back if there is none.
-fn send(job: Job) -> Result<(), Job> {
+fn send(kind: Kind, job: Job) -> Result<(), Job> {
     let Some(helper) = helper() else {
         return Err(job);
     };
-    let sender = helper.lock().unwrap_or_else(PoisonError::into_inner);
-    sender.send(job).map_err(|mpsc::SendError(job)| job)
+    let mut queue = helper.queue.lock().unwrap_or_else(PoisonError::into_inner);
+    match kind {
+        Kind::Prepare => queue.prepare.push_back(job),
+        Kind::Release => queue.release.push_back(job),
+    }
+    helper.work.notify_one();
+    Ok(())
 }
 
 /// A value the helper thread can release.
@@ -90,7 +130,7 @@ pub fn release<T: Releasable>(value: T) {
     if value.owned_bytes() < HELPER_FROM_BYTES {
         return;
     }
-    if let Err(job) = send(Box::new(move || value.release())) {
+    if let Err(job) = send(Kind::Release, Box::new(move || value.release())) {
         job();
     }
 }
@@ -115,6 +155,13 @@ pub fn prepare<T: Releasable>(make: impl FnOnce() -> T + Send + 'static) -> Opti
     let slot = Arc::new(Mutex::new(Slot::Pending));
     let filled = Arc::clone(&slot);
     let job: Job = Box::new(move || {
+        // Given up on before it started (its map grew without it, or went): not made at all.
+        if matches!(
+            *filled.lock().unwrap_or_else(PoisonError::into_inner),
+            Slot::Abandoned
+        ) {
+            return;
+        }
         let value = make();
         let mut slot = filled.lock().unwrap_or_else(PoisonError::into_inner);
         match *slot {
@@ -125,7 +172,7 @@ pub fn prepare<T: Releasable>(make: impl FnOnce() -> T + Send + 'static) -> Opti
             _ => *slot = Slot::Ready(value),
         }
     });
-    send(job).ok().map(|()| Prepared { slot })
+    send(Kind::Prepare, job).ok().map(|()| Prepared { slot })
 }
 
 impl<T: Releasable> Prepared<T> {
@@ -165,22 +212,38 @@ pub fn fault_in<T>(table: &mut hashbrown::raw::RawTable<T>) {
     if !table.is_empty() || len < HELPER_FROM_BYTES {
         return;
     }
-    let end = table.data_end().as_ptr().cast::<u8>();
-    // SAFETY: the buckets lie just below `data_end`, `buckets()` of them; the table is empty,
-    // so no bucket holds a value, and a bucket's bytes are never read before a value is
-    // written into it; `&mut` makes this the only access meanwhile.
-    unsafe {
-        let start = end.sub(len);
-        let mut at = start.add(start.align_offset(PAGE));
-        while at < end {
-            at.write_volatile(0);
-            at = at.add(PAGE);
-        }
+    let page = page_size();
+    // SAFETY: the buckets lie just below `data_end`, `buckets()` of them, all inside the
+    // table's allocation.
+    let start = unsafe { table.data_end().as_ptr().cast::<u8>().sub(len) };
+    let mut offset = start.align_offset(page);
+    while offset < len {
+        // SAFETY: `offset < len` keeps the byte among the buckets. The table is empty, so no
+        // bucket holds a value, and a bucket's bytes are never read before a value is written
+        // into it; `&mut` makes this the only access meanwhile.
+        unsafe { start.add(offset).write_volatile(0) };
+        offset += page;
     }
 }
 
-/// The smallest page size (the unit a write fault maps).
-const PAGE: usize = 4096;
+/// The system's page size (the unit a fault maps and `madvise` works in); 4 KiB where it
+/// cannot be asked.
+fn page_size() -> usize {
+    static PAGE: OnceLock<usize> = OnceLock::new();
+    *PAGE.get_or_init(|| {
+        #[cfg(unix)]
+        {
+            // SAFETY: `sysconf` only reads a configuration value.
+            let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+            if let Ok(size) = usize::try_from(size)
+                && size.is_power_of_two()
+            {
+                return size;
+            }
+        }
+        4096
+    })
+}
 
 #[derive(Clone, Copy)]
 enum Advice {
@@ -191,9 +254,10 @@ enum Advice {
 /// Gives the kernel advice on the pages wholly inside a block, a step at a time. The pages at
 /// the block's ends are left alone: they may hold the allocator's bookkeeping.
 fn advise_whole_pages((start, layout): (NonNull<u8>, Layout), advice: Advice) {
+    let page = page_size();
     let start = start.as_ptr() as usize;
-    let first = start.next_multiple_of(PAGE);
-    let end = (start + layout.size()) & !(PAGE - 1);
+    let first = start.next_multiple_of(page);
+    let end = (start + layout.size()) & !(page - 1);
     let mut at = first;
     while at < end {
         let step = STEP_BYTES.min(end - at);
@@ -222,7 +286,7 @@ fn advise(_start: usize, _len: usize, _advice: Advice) {}
 mod tests {
     use super::*;
     use hashbrown::raw::RawTable;
-    use std::sync::mpsc::channel;
+    use std::sync::mpsc::{Sender, channel};
     use std::time::{Duration, Instant};
 
     struct Big(Vec<u8>, Sender<std::thread::ThreadId>);
@@ -287,13 +351,31 @@ mod tests {
     }
 
     #[test]
-    fn an_abandoned_preparation_is_released_by_the_helper() {
+    fn an_abandoned_preparation_is_never_dropped_by_the_caller() {
+        let (made, makes) = channel();
         let (dropped, drops) = channel();
-        let prepared = prepare(move || Big(vec![0; HELPER_FROM_BYTES], dropped)).expect("helper");
+        let prepared = prepare(move || {
+            let _ = made.send(());
+            Big(vec![0; HELPER_FROM_BYTES], dropped)
+        })
+        .expect("helper");
         drop(prepared);
-        let by = drops
+        // A release queued now runs after the preparation: then the outcome is known.
+        let (done, finished) = channel();
+        release(Big(vec![0; HELPER_FROM_BYTES], done));
+        finished
             .recv_timeout(Duration::from_secs(10))
-            .expect("the abandoned value is dropped");
-        assert_ne!(by, std::thread::current().id());
+            .expect("the helper runs the release");
+        match makes.try_recv() {
+            // Made before it was abandoned (or while): dropped by the helper.
+            Ok(()) => {
+                let by = drops
+                    .recv_timeout(Duration::from_secs(10))
+                    .expect("dropped");
+                assert_ne!(by, std::thread::current().id());
+            }
+            // Abandoned before it started: never made.
+            Err(_) => assert!(drops.try_recv().is_err()),
+        }
     }
 }
