@@ -3,6 +3,7 @@
 pub mod changes;
 mod chunked;
 mod incremental;
+mod index;
 pub mod journal;
 mod pages;
 mod rows;

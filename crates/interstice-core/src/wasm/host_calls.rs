@@ -103,104 +103,12 @@ fn text(bytes: &[u8]) -> String {
 
 /// Registers every host function in `linker`.
 pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    linker.func_wrap(
-        IMPORT_MODULE,
-        imports::LOG,
-        |mut caller: Caller<'_, HostState>,
-         level: u32,
-         ptr: u32,
-         len: u32|
-         -> wasmtime::Result<()> {
-            let (memory, state) = memory_and_state(&mut caller)?;
-            log_line(state, level, guest_bytes(memory, ptr, len)?);
-            meter::settle_if_due(&mut caller)
-        },
-    )?;
-    linker.func_wrap(
-        IMPORT_MODULE,
-        imports::PANIC,
-        |mut caller: Caller<'_, HostState>, ptr: u32, len: u32| -> wasmtime::Result<()> {
-            let (memory, state) = memory_and_state(&mut caller)?;
-            panic_message(state, guest_bytes(memory, ptr, len)?);
-            meter::settle_if_due(&mut caller)
-        },
-    )?;
-    linker.func_wrap(
-        IMPORT_MODULE,
-        imports::RESOLVE_TABLE,
-        |mut caller: Caller<'_, HostState>, ptr: u32, len: u32| -> wasmtime::Result<i32> {
-            let (memory, state) = memory_and_state(&mut caller)?;
-            Ok(resolve_table(state, guest_bytes(memory, ptr, len)?))
-        },
-    )?;
-    linker.func_wrap(
-        IMPORT_MODULE,
-        imports::TABLE_OP,
-        |mut caller: Caller<'_, HostState>,
-         op: u32,
-         table: u32,
-         field: u32,
-         ptr: u32,
-         len: u32|
-         -> wasmtime::Result<i64> {
-            // Work on many rows is bounded by the fuel left once what is owed is paid.
-            let affordable = if touches_many(op) {
-                meter::settle(&mut caller)?;
-                caller.data().meter.rows_affordable(caller.get_fuel()?)
-            } else {
-                u64::MAX
-            };
-            let (memory, state) = memory_and_state(&mut caller)?;
-            if !state.in_call {
-                return Err(trap(
-                    "table operations are only allowed inside a reducer or query",
-                ));
-            }
-            let payload = guest_bytes(memory, ptr, len)?;
-            state.response.clear();
-            let outcome = table_op(state, op, table, field, payload, affordable);
-            state.meter.bytes(payload.len() + state.response.len());
-            let answer = match outcome {
-                Ok(()) => state.response.len() as i64,
-                Err(Refusal::OutOfFuel) => return Err(meter::out_of_fuel(OutOfFuel)),
-                Err(Refusal::Host(error)) => answer_error(state, &error),
-            };
-            meter::settle_if_due(&mut caller)?;
-            Ok(answer)
-        },
-    )?;
-    linker.func_wrap(
-        IMPORT_MODULE,
-        imports::TAKE_RESPONSE,
-        |mut caller: Caller<'_, HostState>, ptr: u32| -> wasmtime::Result<()> {
-            let (memory, state) = memory_and_state(&mut caller)?;
-            let len = state.response.len();
-            let start = ptr as usize;
-            let dest = start
-                .checked_add(len)
-                .and_then(|end| memory.get_mut(start..end))
-                .ok_or_else(|| trap("take_response pointer out of bounds"))?;
-            dest.copy_from_slice(&state.response);
-            state.response.clear();
-            Ok(())
-        },
-    )?;
-    linker.func_wrap(
-        IMPORT_MODULE,
-        imports::SCHEDULE,
-        |mut caller: Caller<'_, HostState>, ptr: u32, len: u32| -> wasmtime::Result<i64> {
-            let (memory, state) = memory_and_state(&mut caller)?;
-            if !state.in_call {
-                return Err(trap("schedule is only allowed inside a reducer"));
-            }
-            let payload = guest_bytes(memory, ptr, len)?;
-            state.meter.rows(1);
-            state.meter.bytes(payload.len());
-            let answer = schedule_call(state, payload);
-            meter::settle_if_due(&mut caller)?;
-            Ok(answer)
-        },
-    )?;
+    linker.func_wrap(IMPORT_MODULE, imports::LOG, host_log)?;
+    linker.func_wrap(IMPORT_MODULE, imports::PANIC, host_panic)?;
+    linker.func_wrap(IMPORT_MODULE, imports::RESOLVE_TABLE, host_resolve_table)?;
+    linker.func_wrap(IMPORT_MODULE, imports::TABLE_OP, host_table_op)?;
+    linker.func_wrap(IMPORT_MODULE, imports::TAKE_RESPONSE, host_take_response)?;
+    linker.func_wrap(IMPORT_MODULE, imports::SCHEDULE, host_schedule)?;
     linker.func_wrap(
         IMPORT_MODULE,
         imports::CANCEL_SCHEDULE,
@@ -268,6 +176,98 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         |caller: Caller<'_, HostState>| -> i64 { caller.data().random_seed as i64 },
     )?;
     Ok(())
+}
+
+/// The `log` import.
+fn host_log(
+    mut caller: Caller<'_, HostState>,
+    level: u32,
+    ptr: u32,
+    len: u32,
+) -> wasmtime::Result<()> {
+    let (memory, state) = memory_and_state(&mut caller)?;
+    log_line(state, level, guest_bytes(memory, ptr, len)?);
+    meter::settle_if_due(&mut caller)
+}
+
+/// The `panic` import.
+fn host_panic(mut caller: Caller<'_, HostState>, ptr: u32, len: u32) -> wasmtime::Result<()> {
+    let (memory, state) = memory_and_state(&mut caller)?;
+    panic_message(state, guest_bytes(memory, ptr, len)?);
+    meter::settle_if_due(&mut caller)
+}
+
+/// The `resolve_table` import.
+fn host_resolve_table(
+    mut caller: Caller<'_, HostState>,
+    ptr: u32,
+    len: u32,
+) -> wasmtime::Result<i32> {
+    let (memory, state) = memory_and_state(&mut caller)?;
+    Ok(resolve_table(state, guest_bytes(memory, ptr, len)?))
+}
+
+/// The `table_op` import.
+fn host_table_op(
+    mut caller: Caller<'_, HostState>,
+    op: u32,
+    table: u32,
+    field: u32,
+    ptr: u32,
+    len: u32,
+) -> wasmtime::Result<i64> {
+    // Work on many rows is bounded by the fuel left once what is owed is paid.
+    let affordable = if touches_many(op) {
+        meter::settle(&mut caller)?;
+        caller.data().meter.rows_affordable(caller.get_fuel()?)
+    } else {
+        u64::MAX
+    };
+    let (memory, state) = memory_and_state(&mut caller)?;
+    if !state.in_call {
+        return Err(trap(
+            "table operations are only allowed inside a reducer or query",
+        ));
+    }
+    let payload = guest_bytes(memory, ptr, len)?;
+    state.response.clear();
+    let outcome = table_op(state, op, table, field, payload, affordable);
+    state.meter.bytes(payload.len() + state.response.len());
+    let answer = match outcome {
+        Ok(()) => state.response.len() as i64,
+        Err(Refusal::OutOfFuel) => return Err(meter::out_of_fuel(OutOfFuel)),
+        Err(Refusal::Host(error)) => answer_error(state, &error),
+    };
+    meter::settle_if_due(&mut caller)?;
+    Ok(answer)
+}
+
+/// The `take_response` import: copies the last answer into the guest's memory.
+fn host_take_response(mut caller: Caller<'_, HostState>, ptr: u32) -> wasmtime::Result<()> {
+    let (memory, state) = memory_and_state(&mut caller)?;
+    let len = state.response.len();
+    let start = ptr as usize;
+    let dest = start
+        .checked_add(len)
+        .and_then(|end| memory.get_mut(start..end))
+        .ok_or_else(|| trap("take_response pointer out of bounds"))?;
+    dest.copy_from_slice(&state.response);
+    state.response.clear();
+    Ok(())
+}
+
+/// The `schedule` import.
+fn host_schedule(mut caller: Caller<'_, HostState>, ptr: u32, len: u32) -> wasmtime::Result<i64> {
+    let (memory, state) = memory_and_state(&mut caller)?;
+    if !state.in_call {
+        return Err(trap("schedule is only allowed inside a reducer"));
+    }
+    let payload = guest_bytes(memory, ptr, len)?;
+    state.meter.rows(1);
+    state.meter.bytes(payload.len());
+    let answer = schedule_call(state, payload);
+    meter::settle_if_due(&mut caller)?;
+    Ok(answer)
 }
 
 /// `log`: forwards a guest line to the node's log and keeps it for collection, within the
