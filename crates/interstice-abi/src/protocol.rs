@@ -81,6 +81,35 @@ pub mod exports {
     pub const MEMORY: &str = "memory";
 }
 
+/// What a `call_module` call asks for: its `kind` argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum CallKind {
+    /// A reducer of another module on this node, inside the caller's transaction.
+    Reducer = 0,
+    /// A query of another module on this node.
+    Query = 1,
+    /// A reducer of a module on another node, sent once the caller's transaction commits.
+    RemoteReducer = 2,
+}
+
+impl CallKind {
+    /// The number the import passes.
+    pub const fn code(self) -> u32 {
+        self as u32
+    }
+
+    /// The kind a number names, if any.
+    pub const fn from_code(code: u32) -> Option<CallKind> {
+        match code {
+            0 => Some(CallKind::Reducer),
+            1 => Some(CallKind::Query),
+            2 => Some(CallKind::RemoteReducer),
+            _ => None,
+        }
+    }
+}
+
 /// Names of the host functions.
 pub mod imports {
     /// `log(level, ptr, len)`
@@ -104,12 +133,13 @@ pub mod imports {
     /// `random_seed() -> i64`: a seed for the call's deterministic random numbers, derived
     /// from the invocation's position and logical time.
     pub const RANDOM_SEED: &str = "random_seed";
-    /// `call_module(kind, ptr, len) -> outcome`: calls a reducer (`kind` 0) or query (1) of
-    /// another module on this node inside the current transaction; payload `module: str |
-    /// name: str | args: bytes`; answers like `table_op` (a query's result is the response).
-    /// Kind 2 sends a reducer call to another node once the current transaction commits
-    /// (it never waits for that node); payload `node: str | module: str | name: str | args:
-    /// bytes`, where `node` is one of the module's node dependencies.
+    /// `call_module(kind, ptr, len) -> outcome`: `kind` is a [`CallKind`](super::CallKind).
+    /// A reducer (0) or query (1) of another module on this node runs inside the current
+    /// transaction; payload `module: str | name: str | args: bytes`; answers like `table_op`
+    /// (a query's result is the response). A remote reducer (2) is sent to another node once
+    /// the current transaction commits (it never waits for that node); payload `node: str |
+    /// module: str | name: str | args: bytes`, where `node` is one of the module's node
+    /// dependencies. Any other kind is refused.
     pub const CALL_MODULE: &str = "call_module";
     /// `caller() -> i64`: the length of the calling module's name, left as the response, or
     /// -1 when the call came from outside any module.

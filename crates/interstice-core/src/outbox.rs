@@ -1,7 +1,8 @@
 //! The durable outbox: reducer calls to other nodes, kept until they are answered.
 //!
-//! A transaction that calls a reducer on another node (`call_module` kind 2) inserts the call
-//! into its module's host-managed `__outbox` table, inside the transaction: the call is
+//! A transaction that calls a reducer on another node (`call_module` with
+//! `CallKind::RemoteReducer`) inserts the call into its module's host-managed `__outbox`
+//! table, inside the transaction: the call is
 //! journaled, made durable and recovered with the transaction's other writes, or rolled back
 //! with them. Only once that commit is durable is the call handed to the network
 //! ([`Modules::take_remote_calls`](crate::Modules::take_remote_calls)); when its answer

@@ -481,15 +481,20 @@ pub fn next_random() -> u64 {
     })
 }
 
-/// Calls a reducer (`kind` 0) or query (1) of another module; returns the encoded result.
-pub fn call_module(kind: u32, module: &str, name: &str, args: &[u8]) -> Result<Vec<u8>, HostError> {
+/// Calls a reducer or query of another module on this node; returns the encoded result.
+pub fn call_module(
+    kind: interstice_abi::protocol::CallKind,
+    module: &str,
+    name: &str,
+    args: &[u8],
+) -> Result<Vec<u8>, HostError> {
     let mut payload = Vec::with_capacity(module.len() + name.len() + args.len() + 8);
     interstice_abi::codec::write_str(&mut payload, module);
     interstice_abi::codec::write_str(&mut payload, name);
     interstice_abi::codec::write_varint(&mut payload, args.len() as u64);
     payload.extend_from_slice(args);
     // SAFETY: pointer and length of a live buffer.
-    let outcome = unsafe { ffi::call_module(kind, payload.as_ptr(), payload.len()) };
+    let outcome = unsafe { ffi::call_module(kind.code(), payload.as_ptr(), payload.len()) };
     if outcome >= 0 {
         Ok(take_response(outcome as usize))
     } else {
@@ -507,7 +512,8 @@ pub fn call_remote(node: &str, module: &str, reducer: &str, args: &[u8]) -> Resu
     interstice_abi::codec::write_varint(&mut payload, args.len() as u64);
     payload.extend_from_slice(args);
     // SAFETY: pointer and length of a live buffer.
-    let outcome = unsafe { ffi::call_module(2, payload.as_ptr(), payload.len()) };
+    let kind = interstice_abi::protocol::CallKind::RemoteReducer.code();
+    let outcome = unsafe { ffi::call_module(kind, payload.as_ptr(), payload.len()) };
     if outcome >= 0 {
         Ok(())
     } else {

@@ -111,7 +111,13 @@ impl ReducerContext {
     ) -> Result<(), HostError> {
         let mut bytes = Vec::new();
         args.encode_args(&mut bytes);
-        crate::__private::call_module(0, module, reducer, &bytes).map(drop)
+        crate::__private::call_module(
+            interstice_abi::protocol::CallKind::Reducer,
+            module,
+            reducer,
+            &bytes,
+        )
+        .map(drop)
     }
 
     /// Sends a call of `reducer` of `module` on another node — one this module declares in a
@@ -197,7 +203,12 @@ fn call_query<A: Args, R: IntersticeType>(
 ) -> Result<R, HostError> {
     let mut bytes = Vec::new();
     args.encode_args(&mut bytes);
-    let result = crate::__private::call_module(1, module, query, &bytes)?;
+    let result = crate::__private::call_module(
+        interstice_abi::protocol::CallKind::Query,
+        module,
+        query,
+        &bytes,
+    )?;
     crate::__private::decode_result(&result)
 }
 

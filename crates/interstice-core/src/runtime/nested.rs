@@ -1,5 +1,6 @@
 //! The `call_module` host function: a reducer or query of another module run inside the
-//! caller's transaction (kinds 0 and 1), or a reducer call queued for another node (kind 2).
+//! caller's transaction ([`CallKind::Reducer`], [`CallKind::Query`]), or a reducer call queued
+//! for another node ([`CallKind::RemoteReducer`]).
 
 use super::call::{check_args, random_seed};
 use super::loaded::LoadedModule;
@@ -10,6 +11,7 @@ use crate::wasm::host_calls;
 use crate::wasm::state::HostState;
 use interstice_abi::HostError;
 use interstice_abi::codec::Reader;
+use interstice_abi::protocol::CallKind;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -68,7 +70,13 @@ pub(crate) fn call_module(
         ));
     }
     let payload = host_calls::guest_bytes(memory, ptr, len)?.to_vec();
-    if kind == 2 {
+    let Some(kind) = CallKind::from_code(kind) else {
+        let error = HostError::InvalidPayload(format!("unknown call kind {kind}"));
+        state.response = postcard::to_allocvec(&error)
+            .map_err(|e| host_calls::trap(format!("cannot encode host error: {e}")))?;
+        return Ok(-(state.response.len() as i64) - 1);
+    };
+    if kind == CallKind::RemoteReducer {
         let queued = queue_remote_call(state, &payload);
         state.response.clear();
         return Ok(match queued {
@@ -125,7 +133,8 @@ pub(super) fn native_stack_position() -> usize {
     std::hint::black_box(&marker) as *const u8 as usize
 }
 
-/// Checks a remote reducer call (`call_module` kind 2) and keeps it with the transaction.
+/// Checks a remote reducer call ([`CallKind::RemoteReducer`]) and keeps it with the
+/// transaction.
 pub(crate) fn queue_remote_call(state: &mut HostState, payload: &[u8]) -> Result<(), HostError> {
     use crate::wasm::state::{MAX_REMOTE_ARGS, RemoteCall};
     if state.tx.read_only {
@@ -202,7 +211,7 @@ fn nested_call(
     env: &mut CallEnv,
     from: &Arc<str>,
     read_only: bool,
-    kind: u32,
+    kind: CallKind,
     payload: &[u8],
     fuel: u64,
 ) -> (NestedOutcome, u64) {
@@ -223,7 +232,7 @@ fn nested_call(
         name: name.clone(),
         reason,
     };
-    let is_query = kind == 1;
+    let is_query = kind == CallKind::Query;
     if !is_query && read_only {
         return (
             Err(HostError::NotPermitted(

@@ -88,7 +88,7 @@ impl NativeHost for HostState {
         }
         // A call to another node is only queued until the transaction commits: that works
         // without a wasm store (`Modules::take_remote_calls` then has it).
-        if kind == 2 {
+        if kind == interstice_abi::protocol::CallKind::RemoteReducer.code() {
             self.response.clear();
             return match crate::runtime::queue_remote_call(self, payload) {
                 Ok(()) => 0,
