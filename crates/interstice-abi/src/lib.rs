@@ -24,6 +24,7 @@ pub mod draw;
 pub mod input;
 pub mod key_hash;
 pub mod limits;
+pub mod mix;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
 pub mod node_id;

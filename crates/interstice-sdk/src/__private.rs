@@ -472,12 +472,11 @@ pub fn next_random() -> u64 {
             rng.seeded = true;
         });
     }
+    // SplitMix64, the generator the host seeds with the same function (`interstice_abi::mix`).
     with_rng(|rng| {
-        rng.state = rng.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = rng.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        let out = interstice_abi::mix::splitmix64(rng.state);
+        rng.state = rng.state.wrapping_add(interstice_abi::mix::SPLITMIX_GAMMA);
+        out
     })
 }
 

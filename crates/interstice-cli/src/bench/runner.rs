@@ -252,7 +252,7 @@ async fn run(
             shared,
             load,
             window,
-            Rng::new(seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            Rng::new(seed ^ (index as u64).wrapping_mul(interstice_abi::mix::SPLITMIX_GAMMA)),
         ));
     }
     let progress = tokio::spawn(progress(shared.clone(), load.until, started));

@@ -14,11 +14,9 @@ impl Rng {
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        let out = interstice_abi::mix::splitmix64(self.0);
+        self.0 = self.0.wrapping_add(interstice_abi::mix::SPLITMIX_GAMMA);
+        out
     }
 
     /// Uniform in `[0, 1)`.

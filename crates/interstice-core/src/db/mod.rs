@@ -292,14 +292,9 @@ impl Database {
     }
 
     fn hash_tables(&self, include: impl Fn(&Table) -> bool) -> u64 {
-        const PRIME: u64 = 0x0000_0100_0000_01b3;
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut feed = |bytes: &[u8]| {
-            for b in bytes {
-                hash ^= u64::from(*b);
-                hash = hash.wrapping_mul(PRIME);
-            }
-        };
+        use std::hash::Hasher;
+        let mut hash = interstice_abi::mix::Fnv1a::default();
+        let mut feed = |bytes: &[u8]| hash.write(bytes);
         let mut buffer = Vec::new();
         for (module, tables) in &self.modules {
             feed(module.as_bytes());
@@ -317,7 +312,7 @@ impl Database {
                 }
             }
         }
-        hash
+        hash.finish()
     }
 
     /// The types a module's tables use.

@@ -9,21 +9,6 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use wasmtime::{Engine, Module};
 
-/// FNV-1a, 64 bits: a hasher whose output does not change between Rust releases.
-struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-}
-
 /// The cache entry for `wasm` compiled by `engine`.
 pub fn entry(dir: &Path, engine: &Engine, wasm: &[u8]) -> PathBuf {
     let digest = Sha256::digest(wasm);
@@ -31,7 +16,8 @@ pub fn entry(dir: &Path, engine: &Engine, wasm: &[u8]) -> PathBuf {
     for b in digest {
         hex.push_str(&format!("{b:02x}"));
     }
-    let mut fnv = Fnv(0xcbf2_9ce4_8422_2325);
+    // FNV-1a: its output does not change between Rust releases.
+    let mut fnv = interstice_abi::mix::Fnv1a::default();
     engine.precompile_compatibility_hash().hash(&mut fnv);
     dir.join(format!("{hex}-{:016x}.cwasm", fnv.finish()))
 }
