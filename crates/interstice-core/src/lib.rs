@@ -33,7 +33,8 @@ pub use feed::{ChangeBatch, ChangeKind, RowChange, TableChange};
 pub use plugin::{IntersticeCorePlugin, IntersticeSystems, StorageUnavailable};
 pub use publish::{PublicationLog, PublishedEvent, ReadOutcome};
 pub use queue::{
-    Invocation, InvocationId, InvocationLog, RecordedFrame, ReducerOutcome, ReducerQueue, Trigger,
+    EventCursor, Invocation, InvocationId, InvocationLog, Origin, RecordedFrame, ReducerOutcome,
+    ReducerQueue, Trigger,
 };
 pub use runtime::{Modules, QueryHandle, ReducerHandle};
 pub use schedule::LogicalClock;

@@ -22,15 +22,32 @@ pub struct Invocation {
     pub args: Vec<u8>,
     /// Why it runs.
     pub trigger: Trigger,
-    /// For a call from a peer: its certificate fingerprint and request id, recorded with the
-    /// transaction so the call never runs twice ([`answered`](crate::answered)).
-    pub origin: Option<(String, u64)>,
-    /// For an event from another node's table: the subscriber's cursor key and the event's
-    /// number, recorded with the transaction so the event is applied once
-    /// ([`cursors`](crate::cursors)).
-    pub cursor: Option<(String, u64)>,
+    /// For a call from a peer: which request of which peer it is.
+    pub origin: Option<Origin>,
+    /// For an event from another node's table: which event under which subscriber's cursor.
+    pub cursor: Option<EventCursor>,
     /// Whether its arguments were already checked against the reducer (by whoever queued it).
     pub args_checked: bool,
+}
+
+/// A reducer call from a peer, recorded with the transaction so the call never runs twice
+/// ([`answered`](crate::answered)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The peer's certificate fingerprint.
+    pub peer: String,
+    /// The peer's id for the request.
+    pub request: u64,
+}
+
+/// An event of another node's table delivered to a subscriber, recorded with the transaction
+/// so the event is applied once ([`cursors`](crate::cursors)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventCursor {
+    /// The subscriber's cursor key.
+    pub key: String,
+    /// The event's number in the publisher's stream.
+    pub seq: u64,
 }
 
 /// Why an invocation runs.
@@ -82,7 +99,10 @@ impl ReducerQueue {
         request: u64,
     ) -> InvocationId {
         let mut invocation = self.invocation(module.into(), reducer.into(), args, Trigger::Call);
-        invocation.origin = Some((peer.to_string(), request));
+        invocation.origin = Some(Origin {
+            peer: peer.to_string(),
+            request,
+        });
         invocation.args_checked = true;
         let id = invocation.id;
         self.pending.push_back(invocation);
@@ -128,7 +148,7 @@ impl ReducerQueue {
                 args_checked: false,
             },
         );
-        invocation.cursor = Some((key, seq));
+        invocation.cursor = Some(EventCursor { key, seq });
         let id = invocation.id;
         self.pending.push_back(invocation);
         id

@@ -6,6 +6,7 @@ use super::nested::{CallEnv, native_stack_position, rollback_nested};
 use crate::db::Database;
 use crate::db::tx::rollback;
 use crate::error::CallError;
+use crate::queue::{EventCursor, Origin};
 use interstice_abi::codec::{Reader, decode_value};
 use interstice_abi::{EventSpec, TypeSet};
 use std::sync::Arc;
@@ -44,14 +45,14 @@ impl Modules {
 
     /// Marks the next reducer call as request `request` of `peer`: the call's transaction also
     /// records that the request ran ([`answered`](crate::answered)).
-    pub fn set_origin(&mut self, origin: Option<(String, u64)>) {
+    pub fn set_origin(&mut self, origin: Option<Origin>) {
         self.origin = origin;
     }
 
     /// Marks the next reducer call as applying event `seq` under cursor `key`: it runs only if
     /// that event was not applied yet, and its transaction records it
     /// ([`cursors`](crate::cursors)).
-    pub fn set_cursor(&mut self, cursor: Option<(String, u64)>) {
+    pub fn set_cursor(&mut self, cursor: Option<EventCursor>) {
         self.cursor = cursor;
     }
 
@@ -207,7 +208,10 @@ impl Modules {
         peer: &str,
     ) -> Result<Vec<u8>, CallError> {
         // Taken by `invoke` whatever happens, so it reaches no other call.
-        self.origin = Some((peer.to_string(), 0));
+        self.origin = Some(Origin {
+            peer: peer.to_string(),
+            request: 0,
+        });
         self.invoke(db, handle.module, Entry::Query(handle.query), args)
     }
 
@@ -241,9 +245,10 @@ impl Modules {
         // Meant for this call only, whatever happens to it.
         let origin = self.origin.take();
         let cursor = self.cursor.take();
-        if let (Entry::Reducer(_), Some((key, seq))) = (entry, &cursor)
+        if let (Entry::Reducer(_), Some(event)) = (entry, &cursor)
             && let Some(module) = self.slots.get(slot).and_then(Option::as_ref)
-            && crate::cursors::position(db, &module.name, key).is_some_and(|done| done >= *seq)
+            && crate::cursors::position(db, &module.name, &event.key)
+                .is_some_and(|done| done >= event.seq)
         {
             // Applied before (the event was resent after a reconnect or a restart).
             return Ok(Vec::new());
@@ -286,21 +291,22 @@ impl Modules {
         loaded: &mut LoadedModule,
         tables: crate::db::ModuleTables,
         entry: Entry,
-        origin: Option<(String, u64)>,
-        cursor: Option<(String, u64)>,
+        origin: Option<Origin>,
+        cursor: Option<EventCursor>,
     ) {
         let caller_node: Option<Arc<str>> = origin
             .as_ref()
-            .map(|(peer, _)| interstice_abi::node_id_of(peer).into());
+            .map(|origin| interstice_abi::node_id_of(&origin.peer).into());
         let reducer = matches!(entry, Entry::Reducer(_));
         let state = loaded.instance.store.data_mut();
         state.tx.tables = tables;
         std::mem::swap(&mut state.tx.undo, &mut self.undo);
         state.tx.read_only = !reducer;
-        if let (true, Some((key, seq))) = (reducer, cursor) {
-            crate::cursors::advance(&mut state.tx.tables.tables, &mut state.tx.undo, &key, seq);
+        if let (true, Some(event)) = (reducer, cursor) {
+            let tables = &mut state.tx.tables.tables;
+            crate::cursors::advance(tables, &mut state.tx.undo, &event.key, event.seq);
         }
-        if let (true, Some((peer, request))) = (reducer, origin) {
+        if let (true, Some(Origin { peer, request })) = (reducer, origin) {
             crate::answered::record(
                 &mut state.tx.tables.tables,
                 &mut state.tx.undo,
@@ -487,12 +493,7 @@ pub(super) fn check_args<'a>(
 /// SplitMix64 over the invocation position, the logical time and the module name: a seed that
 /// depends only on recorded state.
 pub(super) fn random_seed(invocation: u64, now_ms: u64, module: &str) -> u64 {
-    fn mix(mut z: u64) -> u64 {
-        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
+    use interstice_abi::mix::splitmix64 as mix;
     let mut h = mix(invocation) ^ mix(now_ms.rotate_left(17));
     for b in module.bytes() {
         h = mix(h ^ u64::from(b));

@@ -68,10 +68,10 @@ pub struct Modules {
         Vec<crate::wasm::files::PendingFile>,
     )>,
     /// The peer and request id of the next reducer call, when it comes from a peer.
-    origin: Option<(String, u64)>,
+    origin: Option<crate::queue::Origin>,
     /// The cursor key and event number of the next reducer call, when it applies an event of
     /// another node's table.
-    cursor: Option<(String, u64)>,
+    cursor: Option<crate::queue::EventCursor>,
     /// Where modules holding the File authority keep their files (`<data>/files`).
     files_dir: Option<std::path::PathBuf>,
     /// Paths committed calls asked to watch, not yet taken by the plugin that watches them.
