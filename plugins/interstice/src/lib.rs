@@ -27,7 +27,7 @@
 //! ```
 
 mod api;
-mod loading;
+mod plugin;
 pub mod logbook;
 pub mod mirror;
 pub mod network;
@@ -44,7 +44,7 @@ pub use interstice_core::{
     Retention, RowChange, Storage, StorageConfig, StorageError, StorageHealth, TableChange,
 };
 pub use interstice_net::transport::{NodeIdentity, TrustedPeers};
-pub use loading::{GuestLogTail, IntersticePlugin, ModuleLoaded, ModuleSource};
+pub use plugin::{GuestLogTail, IntersticePlugin, ModuleLoaded, ModuleSource};
 pub use mirror::{
     IntersticeAppExt, MirrorKey, MirrorStats, MirrorSystems, MirrorTable, Mirrored, TableChanged,
     TableChanges,
