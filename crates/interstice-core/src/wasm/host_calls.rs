@@ -609,34 +609,7 @@ fn table_op(
             let removed = table.clear(&mut tx.undo, table_id);
             write_varint(out, removed);
         }
-        TableOp::Scan => {
-            let after = match payload.split_first() {
-                Some((0, [])) => None,
-                Some((1, key)) => Some(table.decode_pk(key)?),
-                _ => return Err(HostError::InvalidPayload("scan cursor".into()).into()),
-            };
-            // The row count comes first but is known only at the end: the rows go after room
-            // for its longest encoding, which then moves next to them if it is shorter.
-            const ROOM: usize = varint_len(SCAN_PAGE_ROWS as u64);
-            let start = out.len();
-            out.resize(start + ROOM, 0);
-            let mut count = 0u64;
-            for row in table
-                .rows_after(after.as_ref())
-                .take(SCAN_PAGE_ROWS as usize)
-            {
-                table.encode_row(row, out);
-                count += 1;
-            }
-            meter.rows(count.max(1));
-            let mut prefix = Vec::with_capacity(ROOM);
-            write_varint(&mut prefix, count);
-            let gap = ROOM - prefix.len();
-            out[start + gap..start + ROOM].copy_from_slice(&prefix);
-            if gap > 0 {
-                out.drain(start..start + gap);
-            }
-        }
+        TableOp::Scan => scan_page(table, payload, out, meter)?,
         TableOp::FindUnique => {
             meter.rows(1);
             let key = table.decode_key(field, payload)?;
@@ -667,6 +640,43 @@ fn table_op(
             meter.rows(rows.len().max(1) as u64);
             encode_rows(table, rows.into_iter(), out);
         }
+    }
+    Ok(())
+}
+
+/// `table_op` scan: the page of at most [`SCAN_PAGE_ROWS`] rows after the cursor in
+/// `payload` (0: from the start; 1 and a key: after that key), as a count and the rows.
+fn scan_page(
+    table: &crate::db::Table,
+    payload: &[u8],
+    out: &mut Vec<u8>,
+    meter: &mut super::meter::Meter,
+) -> Result<(), Refusal> {
+    let after = match payload.split_first() {
+        Some((0, [])) => None,
+        Some((1, key)) => Some(table.decode_pk(key)?),
+        _ => return Err(HostError::InvalidPayload("scan cursor".into()).into()),
+    };
+    // The row count comes first but is known only at the end: the rows go after room for its
+    // longest encoding, which then moves next to them if it is shorter.
+    const ROOM: usize = varint_len(SCAN_PAGE_ROWS as u64);
+    let start = out.len();
+    out.resize(start + ROOM, 0);
+    let mut count = 0u64;
+    for row in table
+        .rows_after(after.as_ref())
+        .take(SCAN_PAGE_ROWS as usize)
+    {
+        table.encode_row(row, out);
+        count += 1;
+    }
+    meter.rows(count.max(1));
+    let mut prefix = Vec::with_capacity(ROOM);
+    write_varint(&mut prefix, count);
+    let gap = ROOM - prefix.len();
+    out[start + gap..start + ROOM].copy_from_slice(&prefix);
+    if gap > 0 {
+        out.drain(start..start + gap);
     }
     Ok(())
 }

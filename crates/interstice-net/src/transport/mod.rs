@@ -5,13 +5,14 @@
 pub mod endpoint;
 pub mod identity;
 pub mod known_hosts;
+mod streams;
 pub mod verify;
 
 pub use endpoint::{
-    Admission, CONNECTION_RECEIVE_WINDOW, Dial, MAX_STREAMS, MessageStream, Peer, PeerEndpoint,
-    Responder, STREAM_RECEIVE_WINDOW, TransportError, UploadStream, any_port_for,
-    probe_fingerprint,
+    Admission, CONNECTION_RECEIVE_WINDOW, Dial, MAX_STREAMS, Peer, PeerEndpoint,
+    STREAM_RECEIVE_WINDOW, TransportError, any_port_for, probe_fingerprint,
 };
 pub use identity::{NodeIdentity, fingerprint, node_id_of};
 pub use known_hosts::{Invite, KnownHosts, PinError, PinOutcome};
+pub use streams::{MessageStream, Responder, UploadStream};
 pub use verify::TrustedPeers;
