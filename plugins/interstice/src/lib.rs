@@ -27,10 +27,10 @@
 //! ```
 
 mod api;
-mod plugin;
 pub mod logbook;
 pub mod mirror;
 pub mod network;
+mod plugin;
 pub mod smooth;
 pub mod values;
 mod watch;
@@ -44,11 +44,11 @@ pub use interstice_core::{
     Retention, RowChange, Storage, StorageConfig, StorageError, StorageHealth, TableChange,
 };
 pub use interstice_net::transport::{NodeIdentity, TrustedPeers};
-pub use plugin::{GuestLogTail, IntersticePlugin, ModuleLoaded, ModuleSource};
 pub use mirror::{
     IntersticeAppExt, MirrorKey, MirrorStats, MirrorSystems, MirrorTable, Mirrored, TableChanged,
     TableChanges,
 };
+pub use plugin::{GuestLogTail, IntersticePlugin, ModuleLoaded, ModuleSource};
 
 /// Runs the app's main schedules on the calling thread instead of a thread pool. For a headless
 /// node (the engine is one exclusive system; the network has its own thread) this takes a
