@@ -86,16 +86,12 @@ fn words(meta: &Meta) -> syn::Result<Vec<syn::Ident>> {
     }
 }
 
-pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
-    let options = parse_options(attr)?;
-    let mut item: ItemStruct = syn::parse2(item)?;
-    let Fields::Named(named) = &mut item.fields else {
-        return Err(syn::Error::new_spanned(
-            &item.fields,
-            "a table needs named fields, one of them marked #[primary_key]",
-        ));
-    };
-
+/// Reads the columns' `#[primary_key]` and `#[index]` attributes (and takes them off the
+/// fields): the primary key's position, whether it is `auto_inc`, and the indexes.
+fn parse_columns(
+    named: &mut syn::FieldsNamed,
+    ident: &syn::Ident,
+) -> syn::Result<(usize, bool, Vec<Index>)> {
     let mut primary: Option<(usize, bool)> = None;
     let mut indexes = Vec::new();
     for (position, field) in named.named.iter_mut().enumerate() {
@@ -168,7 +164,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     }
     let Some((pk_position, pk_auto_inc)) = primary else {
         return Err(syn::Error::new_spanned(
-            &item.ident,
+            ident,
             "a table needs a #[primary_key] field",
         ));
     };
@@ -179,28 +175,17 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             "the primary key is indexed already; remove #[index] from it",
         ));
     }
+    Ok((pk_position, pk_auto_inc, indexes))
+}
 
-    let type_impl = struct_impl(&item)?;
-    let vis = &item.vis;
-    let ident = &item.ident;
-    let Fields::Named(named) = &item.fields else {
-        unreachable!("checked above")
-    };
-    let fields: Vec<&syn::Field> = named.named.iter().collect();
-    let name = options
-        .name
-        .clone()
-        .unwrap_or_else(|| table_name(&ident.to_string()));
-    let persistence = format_ident!("{}", options.persistence.map_or("Logged", |p| p.0));
-    let pk_field = fields[pk_position];
-    let pk_ident = &pk_field.ident;
-    let pk_ty = &pk_field.ty;
-    let pk_position_u16 = pk_position as u16;
-    let handle = format_ident!("{}Handle", ident);
-    let access = format_ident!("__interstice_access_{}", name);
-    let accessor = format_ident!("{}", name);
-
-    let index_schemas = indexes.iter().map(|i| {
+/// The schema entries of the indexes, and their accessors on the table's handle.
+fn index_tokens(
+    indexes: &[Index],
+    fields: &[&syn::Field],
+    vis: &syn::Visibility,
+    ident: &syn::Ident,
+) -> (Vec<TokenStream>, Vec<TokenStream>) {
+    let schemas = indexes.iter().map(|i| {
         let field = i.field as u16;
         let kind = match i.kind {
             Kind::Hash => quote!(Hash),
@@ -216,7 +201,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             }
         }
     });
-    let index_accessors = indexes.iter().map(|i| {
+    let accessors = indexes.iter().map(|i| {
         let f = fields[i.field];
         let fident = &f.ident;
         let fty = &f.ty;
@@ -234,6 +219,88 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             }
         }
     });
+    (schemas.collect(), accessors.collect())
+}
+
+/// The table's handle type, with its index accessors, and the `ctx.db.<table>()` accessor
+/// on the contexts' tables.
+fn handle_tokens(
+    vis: &syn::Visibility,
+    ident: &syn::Ident,
+    name: &str,
+    index_accessors: &[TokenStream],
+) -> TokenStream {
+    let handle = format_ident!("{}Handle", ident);
+    let access = format_ident!("__interstice_access_{}", name);
+    let accessor = format_ident!("{}", name);
+    quote! {
+        /// Handle to the rows of this table.
+        #[derive(Clone, Copy)]
+        #vis struct #handle(::interstice_sdk::TableHandle<#ident>);
+
+        impl ::std::ops::Deref for #handle {
+            type Target = ::interstice_sdk::TableHandle<#ident>;
+            fn deref(&self) -> &Self::Target {
+                &self.0
+            }
+        }
+
+        impl #handle {
+            #(#index_accessors)*
+        }
+
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #vis trait #access {
+            /// This table's handle.
+            fn #accessor(&self) -> #handle;
+        }
+
+        impl #access for ::interstice_sdk::Tables {
+            fn #accessor(&self) -> #handle {
+                #handle(::interstice_sdk::TableHandle::new())
+            }
+        }
+
+        impl #access for ::interstice_sdk::Current {
+            fn #accessor(&self) -> #handle {
+                #handle(::interstice_sdk::TableHandle::new())
+            }
+        }
+    }
+}
+
+pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let options = parse_options(attr)?;
+    let mut item: ItemStruct = syn::parse2(item)?;
+    let Fields::Named(named) = &mut item.fields else {
+        return Err(syn::Error::new_spanned(
+            &item.fields,
+            "a table needs named fields, one of them marked #[primary_key]",
+        ));
+    };
+
+    let (pk_position, pk_auto_inc, indexes) = parse_columns(named, &item.ident)?;
+
+    let type_impl = struct_impl(&item)?;
+    let vis = &item.vis;
+    let ident = &item.ident;
+    let Fields::Named(named) = &item.fields else {
+        unreachable!("checked above")
+    };
+    let fields: Vec<&syn::Field> = named.named.iter().collect();
+    let name = options
+        .name
+        .clone()
+        .unwrap_or_else(|| table_name(&ident.to_string()));
+    let persistence = format_ident!("{}", options.persistence.map_or("Logged", |p| p.0));
+    let pk_field = fields[pk_position];
+    let pk_ident = &pk_field.ident;
+    let pk_ty = &pk_field.ty;
+    let pk_position_u16 = pk_position as u16;
+
+    let (index_schemas, index_accessors) = index_tokens(&indexes, &fields, vis, ident);
+    let handle_items = handle_tokens(vis, ident, &name, &index_accessors);
     let type_name = ident.to_string();
     let describe_export = format!("interstice_describe_table__{name}");
     let describe_fn = format_ident!("__interstice_describe_table_{}", name);
@@ -288,39 +355,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             }
         }
 
-        /// Handle to the rows of this table.
-        #[derive(Clone, Copy)]
-        #vis struct #handle(::interstice_sdk::TableHandle<#ident>);
-
-        impl ::std::ops::Deref for #handle {
-            type Target = ::interstice_sdk::TableHandle<#ident>;
-            fn deref(&self) -> &Self::Target {
-                &self.0
-            }
-        }
-
-        impl #handle {
-            #(#index_accessors)*
-        }
-
-        #[doc(hidden)]
-        #[allow(non_camel_case_types)]
-        #vis trait #access {
-            /// This table's handle.
-            fn #accessor(&self) -> #handle;
-        }
-
-        impl #access for ::interstice_sdk::Tables {
-            fn #accessor(&self) -> #handle {
-                #handle(::interstice_sdk::TableHandle::new())
-            }
-        }
-
-        impl #access for ::interstice_sdk::Current {
-            fn #accessor(&self) -> #handle {
-                #handle(::interstice_sdk::TableHandle::new())
-            }
-        }
+        #handle_items
 
         #[doc(hidden)]
         #[allow(dead_code)]

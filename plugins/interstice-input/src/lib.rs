@@ -76,6 +76,92 @@ struct InputMessages<'w, 's> {
     pad_axes: MessageReader<'w, 's, GamepadAxisChangedEvent>,
 }
 
+impl InputMessages<'_, '_> {
+    /// This frame's input, in delivery order by kind: each as an `InputEvent` variant's name
+    /// and fields.
+    fn events(&mut self, placement: &Placement) -> Vec<(&'static str, Vec<Value>)> {
+        let mut events: Vec<(&'static str, Vec<Value>)> = Vec::new();
+        events.extend(self.keys.read().map(|k| {
+            (
+                "Key",
+                vec![
+                    Value::String(format!("{:?}", k.key_code)),
+                    pressed(k.state),
+                    Value::Option(
+                        k.text
+                            .as_ref()
+                            .map(|t| Box::new(Value::String(t.to_string()))),
+                    ),
+                ],
+            )
+        }));
+        events.extend(self.buttons.read().map(|b| {
+            (
+                "MouseButton",
+                vec![Value::String(button_name(b.button)), pressed(b.state)],
+            )
+        }));
+        events.extend(self.cursor.read().map(|c| {
+            let world = placement.world(c.window, c.position);
+            (
+                "CursorMoved",
+                vec![
+                    Value::F32(c.position.x),
+                    Value::F32(c.position.y),
+                    Value::F32(world.x),
+                    Value::F32(world.y),
+                ],
+            )
+        }));
+        events.extend(self.motion.read().map(|m| {
+            (
+                "MouseMotion",
+                vec![Value::F32(m.delta.x), Value::F32(m.delta.y)],
+            )
+        }));
+        events.extend(
+            self.wheel
+                .read()
+                .map(|w| ("Wheel", vec![Value::F32(w.x), Value::F32(w.y)])),
+        );
+        events.extend(self.connections.read().map(|c| {
+            let (name, connected) = match &c.connection {
+                GamepadConnection::Connected { name, .. } => (name.clone(), true),
+                GamepadConnection::Disconnected => (String::new(), false),
+            };
+            (
+                "GamepadConnection",
+                vec![
+                    Value::U64(c.gamepad.to_bits()),
+                    Value::String(name),
+                    Value::Bool(connected),
+                ],
+            )
+        }));
+        events.extend(self.pad_buttons.read().map(|b| {
+            (
+                "GamepadButton",
+                vec![
+                    Value::U64(b.entity.to_bits()),
+                    Value::String(format!("{:?}", b.button)),
+                    Value::F32(b.value),
+                ],
+            )
+        }));
+        events.extend(self.pad_axes.read().map(|a| {
+            (
+                "GamepadAxis",
+                vec![
+                    Value::U64(a.entity.to_bits()),
+                    Value::String(format!("{:?}", a.axis)),
+                    Value::F32(a.value),
+                ],
+            )
+        }));
+        events
+    }
+}
+
 /// Windows and 2D cameras, to place the cursor in the world.
 #[derive(bevy::ecs::system::SystemParam)]
 struct Placement<'w, 's> {
@@ -114,84 +200,7 @@ fn deliver_input(
     mut queue: ResMut<ReducerQueue>,
     mut warned: Local<bool>,
 ) {
-    let mut events: Vec<(&str, Vec<Value>)> = Vec::new();
-    events.extend(read.keys.read().map(|k| {
-        (
-            "Key",
-            vec![
-                Value::String(format!("{:?}", k.key_code)),
-                pressed(k.state),
-                Value::Option(
-                    k.text
-                        .as_ref()
-                        .map(|t| Box::new(Value::String(t.to_string()))),
-                ),
-            ],
-        )
-    }));
-    events.extend(read.buttons.read().map(|b| {
-        (
-            "MouseButton",
-            vec![Value::String(button_name(b.button)), pressed(b.state)],
-        )
-    }));
-    events.extend(read.cursor.read().map(|c| {
-        let world = placement.world(c.window, c.position);
-        (
-            "CursorMoved",
-            vec![
-                Value::F32(c.position.x),
-                Value::F32(c.position.y),
-                Value::F32(world.x),
-                Value::F32(world.y),
-            ],
-        )
-    }));
-    events.extend(read.motion.read().map(|m| {
-        (
-            "MouseMotion",
-            vec![Value::F32(m.delta.x), Value::F32(m.delta.y)],
-        )
-    }));
-    events.extend(
-        read.wheel
-            .read()
-            .map(|w| ("Wheel", vec![Value::F32(w.x), Value::F32(w.y)])),
-    );
-    events.extend(read.connections.read().map(|c| {
-        let (name, connected) = match &c.connection {
-            GamepadConnection::Connected { name, .. } => (name.clone(), true),
-            GamepadConnection::Disconnected => (String::new(), false),
-        };
-        (
-            "GamepadConnection",
-            vec![
-                Value::U64(c.gamepad.to_bits()),
-                Value::String(name),
-                Value::Bool(connected),
-            ],
-        )
-    }));
-    events.extend(read.pad_buttons.read().map(|b| {
-        (
-            "GamepadButton",
-            vec![
-                Value::U64(b.entity.to_bits()),
-                Value::String(format!("{:?}", b.button)),
-                Value::F32(b.value),
-            ],
-        )
-    }));
-    events.extend(read.pad_axes.read().map(|a| {
-        (
-            "GamepadAxis",
-            vec![
-                Value::U64(a.entity.to_bits()),
-                Value::String(format!("{:?}", a.axis)),
-                Value::F32(a.value),
-            ],
-        )
-    }));
+    let events = read.events(&placement);
     if events.is_empty() {
         return;
     }

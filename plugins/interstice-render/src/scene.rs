@@ -146,30 +146,7 @@ pub fn apply(scene: &mut DrawScene, p: &mut SceneParams, list: &[DrawCommand]) {
                 let z = layer_z(layer);
                 layer += 1;
                 let place = Vec3::new(position.x, position.y, z);
-                match p.texts.get_mut(entity) {
-                    Ok((mut t, mut font, mut tc, mut transform, mut visibility)) => {
-                        if t.0 != *text {
-                            t.0.clone_from(text);
-                        }
-                        let px = FontSize::Px(size.clamp(1.0, 512.0));
-                        if font.font_size != px {
-                            font.font_size = px;
-                        }
-                        tc.set_if_neq(TextColor(color(c)));
-                        transform.set_if_neq(Transform::from_translation(place));
-                        visibility.set_if_neq(Visibility::Inherited);
-                    }
-                    // Spawned this frame: its components arrive with the commands.
-                    Err(_) => {
-                        p.commands.entity(entity).insert((
-                            Text2d(text.clone()),
-                            TextFont::from_font_size(FontSize::Px(size.clamp(1.0, 512.0))),
-                            TextColor(color(c)),
-                            Transform::from_translation(place),
-                            Visibility::Inherited,
-                        ));
-                    }
-                }
+                show_text(p, entity, text, place, *size, color(c));
             }
             DrawCommand::Sprite {
                 asset,
@@ -201,31 +178,83 @@ pub fn apply(scene: &mut DrawScene, p: &mut SceneParams, list: &[DrawCommand]) {
                     custom_size: size.map(|s| bevy::math::Vec2::new(s.x, s.y)),
                     ..default()
                 };
-                match p.sprites.get_mut(entity) {
-                    Ok((mut s, mut t, mut visibility)) => {
-                        if s.image != sprite.image
-                            || s.color != sprite.color
-                            || s.custom_size != sprite.custom_size
-                        {
-                            *s = sprite;
-                        }
-                        t.set_if_neq(transform);
-                        visibility.set_if_neq(Visibility::Inherited);
-                    }
-                    Err(_) => {
-                        p.commands.entity(entity).insert((
-                            sprite,
-                            transform,
-                            Visibility::Inherited,
-                        ));
-                    }
-                }
+                show_sprite(p, entity, sprite, transform);
             }
         }
     }
     flush(scene, p, &mut vertices, &material, &mut batches, &mut layer);
     scene.vertices = vertices;
-    // Hide what this frame did not use; empty the unused meshes so they hold no memory.
+    hide_unused(scene, p, batches, texts, sprites);
+    scene.commands = list.len();
+    scene.frames += 1;
+}
+
+/// Shows the pooled text entity `entity`: `text` at `place`.
+fn show_text(
+    p: &mut SceneParams,
+    entity: Entity,
+    text: &String,
+    place: Vec3,
+    size: f32,
+    tint: Color,
+) {
+    let px = FontSize::Px(size.clamp(1.0, 512.0));
+    match p.texts.get_mut(entity) {
+        Ok((mut t, mut font, mut tc, mut transform, mut visibility)) => {
+            if t.0 != *text {
+                t.0.clone_from(text);
+            }
+            if font.font_size != px {
+                font.font_size = px;
+            }
+            tc.set_if_neq(TextColor(tint));
+            transform.set_if_neq(Transform::from_translation(place));
+            visibility.set_if_neq(Visibility::Inherited);
+        }
+        // Spawned this frame: its components arrive with the commands.
+        Err(_) => {
+            p.commands.entity(entity).insert((
+                Text2d(text.clone()),
+                TextFont::from_font_size(px),
+                TextColor(tint),
+                Transform::from_translation(place),
+                Visibility::Inherited,
+            ));
+        }
+    }
+}
+
+/// Shows the pooled sprite entity `entity` as `sprite` at `transform`.
+fn show_sprite(p: &mut SceneParams, entity: Entity, sprite: Sprite, transform: Transform) {
+    match p.sprites.get_mut(entity) {
+        Ok((mut s, mut t, mut visibility)) => {
+            if s.image != sprite.image
+                || s.color != sprite.color
+                || s.custom_size != sprite.custom_size
+            {
+                *s = sprite;
+            }
+            t.set_if_neq(transform);
+            visibility.set_if_neq(Visibility::Inherited);
+        }
+        // Spawned this frame: its components arrive with the commands.
+        Err(_) => {
+            p.commands
+                .entity(entity)
+                .insert((sprite, transform, Visibility::Inherited));
+        }
+    }
+}
+
+/// Hides the pooled entities past what this frame used, and empties the unused meshes so they
+/// hold no memory.
+fn hide_unused(
+    scene: &DrawScene,
+    p: &mut SceneParams,
+    batches: usize,
+    texts: usize,
+    sprites: usize,
+) {
     for (entity, mesh) in &scene.batches[batches..] {
         if let Ok((_, mut visibility)) = p.batches.get_mut(*entity) {
             visibility.set_if_neq(Visibility::Hidden);
@@ -246,8 +275,6 @@ pub fn apply(scene: &mut DrawScene, p: &mut SceneParams, list: &[DrawCommand]) {
             visibility.set_if_neq(Visibility::Hidden);
         }
     }
-    scene.commands = list.len();
-    scene.frames += 1;
 }
 
 /// The pool's entity `index`, spawned if the pool is that short.

@@ -239,79 +239,97 @@ pub fn from_json(
                 .get(name)
                 .ok_or_else(|| format!("the schema does not define `{name}`"))?;
             match &def.kind {
-                TypeKind::Struct(fields) => {
-                    let object = json.as_object().ok_or_else(|| {
-                        format!("{json} is not an object with the fields of {name}")
-                    })?;
-                    if let Some(extra) = object
-                        .keys()
-                        .find(|k| !fields.iter().any(|f| &f.name == *k))
-                    {
-                        return Err(format!("{name} has no field `{extra}`"));
-                    }
-                    Value::Struct(
-                        fields
-                            .iter()
-                            .map(|f| {
-                                let field = object
-                                    .get(&f.name)
-                                    .ok_or_else(|| format!("{name} needs field `{}`", f.name))?;
-                                from_json(field, &f.ty, types, d)
-                                    .map_err(|e| format!("field `{}`: {e}", f.name))
-                            })
-                            .collect::<Result<_, _>>()?,
-                    )
-                }
-                TypeKind::Enum(variants) => {
-                    let (variant_name, payload) = match json {
-                        Json::String(s) => (s.as_str(), None),
-                        Json::Object(o) if o.len() == 1 => {
-                            let (k, v) = o.iter().next().ok_or("empty object")?;
-                            (k.as_str(), Some(v))
-                        }
-                        other => {
-                            return Err(format!(
-                                "{other} is not a variant of {name} (\"Variant\" or {{\"Variant\": ...}})"
-                            ));
-                        }
-                    };
-                    let (index, variant) = variants
-                        .iter()
-                        .enumerate()
-                        .find(|(_, v)| v.name == variant_name)
-                        .ok_or_else(|| format!("{name} has no variant `{variant_name}`"))?;
-                    let payload = match (&variant.fields, payload) {
-                        (VariantFields::Unit, None | Some(Json::Null)) => Value::Unit,
-                        (VariantFields::Tuple(items), Some(p)) if items.len() == 1 => {
-                            Value::Tuple(vec![from_json(p, &items[0], types, d)?])
-                        }
-                        (VariantFields::Tuple(items), Some(p)) => {
-                            from_json(p, &ValueType::Tuple(items.clone()), types, d)?
-                        }
-                        (VariantFields::Named(fields), Some(Json::Object(o))) => Value::Struct(
-                            fields
-                                .iter()
-                                .map(|f| {
-                                    let field = o.get(&f.name).ok_or_else(|| {
-                                        format!("{name}::{variant_name} needs field `{}`", f.name)
-                                    })?;
-                                    from_json(field, &f.ty, types, d)
-                                })
-                                .collect::<Result<_, _>>()?,
-                        ),
-                        _ => {
-                            return Err(format!(
-                                "variant `{variant_name}` of {name} takes other data"
-                            ));
-                        }
-                    };
-                    Value::Enum {
-                        variant: index as u32,
-                        payload: Box::new(payload),
-                    }
-                }
+                TypeKind::Struct(fields) => struct_from_json(json, name, fields, types, d)?,
+                TypeKind::Enum(variants) => enum_from_json(json, name, variants, types, d)?,
             }
         }
+    })
+}
+
+/// Converts a JSON object to a struct `name` of `fields` (every field, no other).
+fn struct_from_json(
+    json: &Json,
+    name: &str,
+    fields: &[interstice_abi::FieldDef],
+    types: &TypeSet,
+    depth: u32,
+) -> Result<Value, String> {
+    let object = json
+        .as_object()
+        .ok_or_else(|| format!("{json} is not an object with the fields of {name}"))?;
+    if let Some(extra) = object
+        .keys()
+        .find(|k| !fields.iter().any(|f| &f.name == *k))
+    {
+        return Err(format!("{name} has no field `{extra}`"));
+    }
+    Ok(Value::Struct(
+        fields
+            .iter()
+            .map(|f| {
+                let field = object
+                    .get(&f.name)
+                    .ok_or_else(|| format!("{name} needs field `{}`", f.name))?;
+                from_json(field, &f.ty, types, depth)
+                    .map_err(|e| format!("field `{}`: {e}", f.name))
+            })
+            .collect::<Result<_, _>>()?,
+    ))
+}
+
+/// Converts `"Variant"` or `{"Variant": data}` to a variant of enum `name`.
+fn enum_from_json(
+    json: &Json,
+    name: &str,
+    variants: &[interstice_abi::VariantDef],
+    types: &TypeSet,
+    d: u32,
+) -> Result<Value, String> {
+    let (variant_name, payload) = match json {
+        Json::String(s) => (s.as_str(), None),
+        Json::Object(o) if o.len() == 1 => {
+            let (k, v) = o.iter().next().ok_or("empty object")?;
+            (k.as_str(), Some(v))
+        }
+        other => {
+            return Err(format!(
+                "{other} is not a variant of {name} (\"Variant\" or {{\"Variant\": ...}})"
+            ));
+        }
+    };
+    let (index, variant) = variants
+        .iter()
+        .enumerate()
+        .find(|(_, v)| v.name == variant_name)
+        .ok_or_else(|| format!("{name} has no variant `{variant_name}`"))?;
+    let payload = match (&variant.fields, payload) {
+        (VariantFields::Unit, None | Some(Json::Null)) => Value::Unit,
+        (VariantFields::Tuple(items), Some(p)) if items.len() == 1 => {
+            Value::Tuple(vec![from_json(p, &items[0], types, d)?])
+        }
+        (VariantFields::Tuple(items), Some(p)) => {
+            from_json(p, &ValueType::Tuple(items.clone()), types, d)?
+        }
+        (VariantFields::Named(fields), Some(Json::Object(o))) => Value::Struct(
+            fields
+                .iter()
+                .map(|f| {
+                    let field = o.get(&f.name).ok_or_else(|| {
+                        format!("{name}::{variant_name} needs field `{}`", f.name)
+                    })?;
+                    from_json(field, &f.ty, types, d)
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        _ => {
+            return Err(format!(
+                "variant `{variant_name}` of {name} takes other data"
+            ));
+        }
+    };
+    Ok(Value::Enum {
+        variant: index as u32,
+        payload: Box::new(payload),
     })
 }
 
