@@ -62,6 +62,37 @@ fn raw_imports_cannot_reach_the_host_tables() {
     .unwrap();
 }
 
+/// `call_module`'s kind is one of three: any other number is refused, not taken for a reducer
+/// call.
+#[test]
+fn an_unknown_call_kind_is_refused() {
+    let mut app = app();
+    load(&mut app, "hostile").unwrap();
+    let mut error = |kind: u32| -> interstice_abi::HostError {
+        let bytes: Vec<u8> = query(
+            &mut app,
+            "hostile",
+            "raw_call",
+            (kind, "hostile".to_string(), "rows".to_string()),
+        )
+        .unwrap();
+        postcard::from_bytes(&bytes).expect("a host error")
+    };
+    // Control: a reducer call from a query reaches the host and is refused for that.
+    let reducer = error(interstice_abi::protocol::CallKind::Reducer.code());
+    assert!(
+        matches!(&reducer, interstice_abi::HostError::NotPermitted(why) if why.contains("queries cannot call reducers")),
+        "{reducer:?}"
+    );
+    for kind in [3, 7, u32::MAX] {
+        let refused = error(kind);
+        assert!(
+            matches!(&refused, interstice_abi::HostError::InvalidPayload(why) if why.contains(&format!("unknown call kind {kind}"))),
+            "kind {kind}: {refused:?}"
+        );
+    }
+}
+
 /// Rows the walks below go over.
 const ROWS: u64 = 200_000;
 
