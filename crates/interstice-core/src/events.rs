@@ -7,8 +7,7 @@
 //! (module name, reducer name) order. Subscriber invocations are separate transactions that run
 //! after the one that caused them, in the same frame, within the cascade budget.
 
-use crate::db::Table;
-use crate::db::tx::Undo;
+use crate::db::changes::{NetChange, RowChangeKind};
 use interstice_abi::{
     EventSpec, ModuleSchema, TableEvent, TypeKind, TypeSet, Value, ValueType, VariantFields,
 };
@@ -126,29 +125,25 @@ impl Subscriptions {
     }
 
     /// The subscriber invocations a committed transaction of `module` causes.
-    pub fn events_of(
-        &self,
-        module: &str,
-        tables: &[Table],
-        undo: &[Undo],
-        out: &mut Vec<EventInvocation>,
-    ) {
+    pub fn events_of(&self, module: &str, change: &NetChange<'_>, out: &mut Vec<EventInvocation>) {
         let mut args = Vec::new();
-        for touched in crate::db::changes::touched(tables, undo) {
-            let Some(table) = tables.get(touched.table as usize) else {
+        for row in change.rows() {
+            let Some(table) = change.tables().get(row.table as usize) else {
                 continue;
             };
             let name = &table.schema().name;
-            let after = table.get(touched.pk);
-            let (event, rows): (TableEventKey, [Option<&[Value]>; 2]) =
-                match (touched.before, after) {
-                    (None, Some(new)) => (TableEventKey::Insert, [Some(new), None]),
-                    (Some(old), None) => (TableEventKey::Delete, [Some(old), None]),
-                    (Some(old), Some(new)) if old != new.as_slice() => {
-                        (TableEventKey::Update, [Some(old), Some(new)])
-                    }
-                    _ => continue,
-                };
+            let event = match row.kind {
+                RowChangeKind::Insert => TableEventKey::Insert,
+                RowChangeKind::Update => TableEventKey::Update,
+                RowChangeKind::Delete => TableEventKey::Delete,
+            };
+            // An event carries the row (the old one for a delete), then the new one for an
+            // update.
+            let rows: [Option<&[Value]>; 2] = match row.kind {
+                RowChangeKind::Insert => [row.after, None],
+                RowChangeKind::Delete => [row.before, None],
+                RowChangeKind::Update => [row.before, row.after],
+            };
             let subscribers = self.subscribers(module, name, event);
             if subscribers.is_empty() {
                 continue;

@@ -9,19 +9,18 @@
 //! The state lives in ECS resources so that a game, the inspector and the network layer all
 //! reach it the Bevy way; nothing here depends on Bevy's renderer, windowing or audio.
 
-pub mod answered;
+pub mod commit;
 pub mod config;
-pub mod cursors;
 pub mod db;
+pub mod disk;
 pub mod error;
 pub mod events;
 pub mod feed;
-pub mod outbox;
+pub mod host_tables;
 pub mod plugin;
 pub mod publish;
 pub mod queue;
 pub mod runtime;
-pub mod schedule;
 pub mod storage;
 pub mod upgrade;
 pub mod wasm;
@@ -30,6 +29,8 @@ pub use config::{EngineConfig, Quotas};
 pub use db::Database;
 pub use error::{CallError, LoadError};
 pub use feed::{ChangeBatch, ChangeKind, RowChange, TableChange};
+pub use host_tables::outbox::RemoteCall;
+pub use host_tables::schedule::LogicalClock;
 pub use plugin::{IntersticeCorePlugin, IntersticeSystems, StorageUnavailable};
 pub use publish::{PublicationLog, PublishedEvent, ReadOutcome};
 pub use queue::{
@@ -37,8 +38,7 @@ pub use queue::{
     ReducerQueue, Trigger,
 };
 pub use runtime::{Modules, QueryHandle, ReducerHandle};
-pub use schedule::LogicalClock;
 pub use storage::health::StorageHealth;
 pub use storage::registry::{DataRoot, NodeEntry, NodeRegistry, RegistryError};
 pub use storage::{Durability, RecoveryReport, Retention, Storage, StorageConfig, StorageError};
-pub use wasm::state::{GuestLog, RemoteCall};
+pub use wasm::state::GuestLog;

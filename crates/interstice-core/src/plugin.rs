@@ -3,11 +3,11 @@
 use crate::config::EngineConfig;
 use crate::db::Database;
 use crate::error::CallError;
+use crate::host_tables::schedule::LogicalClock;
 use crate::queue::{
     Invocation, InvocationLog, RecordedFrame, ReducerOutcome, ReducerQueue, Trigger,
 };
 use crate::runtime::Modules;
-use crate::schedule::LogicalClock;
 use crate::storage::{Durability, Storage};
 use crate::wasm::host_calls::log_guest;
 use bevy_app::{App, Plugin, Update};
@@ -165,7 +165,7 @@ fn queue_due_entries(
     let names: Vec<String> = db.module_names().map(String::from).collect();
     for name in &names {
         if let Some(tables) = db.module(name) {
-            crate::schedule::due(name, tables, now, &mut due);
+            crate::host_tables::schedule::due(name, tables, now, &mut due);
         }
     }
     due.sort_by(|a, b| (a.due, &a.module, a.id).cmp(&(b.due, &b.module, b.id)));

@@ -12,7 +12,7 @@
 //! For logged and stateful tables the numbering survives restarts: snapshots keep each
 //! stream's next number and its retained events, and replaying the log after a snapshot
 //! appends the same events with the same numbers (both sides derive events from the
-//! transaction's net change, see [`db::changes`](crate::db::changes)). Ephemeral tables start
+//! transaction's net change, see [`commit`](crate::commit)). Ephemeral tables start
 //! a new stream at every start; a subscriber sees that as a restart of the numbering.
 
 use interstice_abi::TableEvent;
@@ -241,50 +241,6 @@ impl PublicationLog {
         self.lock()
             .insert((module.to_string(), table.to_string()), stream);
     }
-}
-
-/// Appends the events of one module's committed transaction (`undo`, with `tables` as they are
-/// after it) to its streams, as pending.
-pub(crate) fn capture(
-    log: &PublicationLog,
-    module: &str,
-    tables: &[crate::db::Table],
-    undo: &[crate::db::tx::Undo],
-) {
-    for touched in crate::db::changes::touched(tables, undo) {
-        let Some(table) = tables.get(touched.table as usize) else {
-            continue;
-        };
-        if let Some((kind, rows)) = event_of(table, touched.before, table.get(touched.pk)) {
-            log.append(module, &table.schema().name, kind, rows);
-        }
-    }
-}
-
-/// The event a row's change makes, with its encoded rows; `None` when nothing changed.
-pub(crate) fn event_of(
-    table: &crate::db::Table,
-    before: Option<&[interstice_abi::Value]>,
-    after: Option<&crate::db::Row>,
-) -> Option<(TableEvent, Vec<u8>)> {
-    let mut rows = Vec::new();
-    let kind = match (before, after) {
-        (None, Some(new)) => {
-            table.encode_row(new, &mut rows);
-            TableEvent::Insert
-        }
-        (Some(old), None) => {
-            table.encode_row(old, &mut rows);
-            TableEvent::Delete
-        }
-        (Some(old), Some(new)) if old != new.as_slice() => {
-            table.encode_row(old, &mut rows);
-            table.encode_row(new, &mut rows);
-            TableEvent::Update
-        }
-        _ => return None,
-    };
-    Some((kind, rows))
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ pub struct Invocation {
 }
 
 /// A reducer call from a peer, recorded with the transaction so the call never runs twice
-/// ([`answered`](crate::answered)).
+/// ([`answered`](crate::host_tables::answered)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
     /// The peer's certificate fingerprint.
@@ -41,7 +41,7 @@ pub struct Origin {
 }
 
 /// An event of another node's table delivered to a subscriber, recorded with the transaction
-/// so the event is applied once ([`cursors`](crate::cursors)).
+/// so the event is applied once ([`cursors`](crate::host_tables::cursors)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventCursor {
     /// The subscriber's cursor key.
@@ -131,7 +131,7 @@ impl ReducerQueue {
     }
 
     /// Queues a subscriber invocation for event `seq` of another node's table, applied at most
-    /// once under the subscriber's cursor `key` ([`cursors`](crate::cursors)).
+    /// once under the subscriber's cursor `key` ([`cursors`](crate::host_tables::cursors)).
     pub fn push_remote_event(
         &mut self,
         module: impl Into<String>,
@@ -174,41 +174,6 @@ impl ReducerQueue {
             cursor: None,
             args_checked: false,
         }
-    }
-
-    /// Queues the subscribers of a node-level event (`connect` / `disconnect` with the peer's
-    /// node id, which is their argument) — what the network layer calls when a peer comes and
-    /// goes. Returns the invocation ids.
-    pub fn push_peer_event(
-        &mut self,
-        modules: &crate::runtime::Modules,
-        connected: bool,
-        node_id: &str,
-    ) -> Vec<InvocationId> {
-        let event = if connected {
-            interstice_abi::EventSpec::Connect
-        } else {
-            interstice_abi::EventSpec::Disconnect
-        };
-        let mut args = Vec::new();
-        interstice_abi::codec::write_str(&mut args, node_id);
-        modules
-            .event_subscribers(&event)
-            .into_iter()
-            .map(|(module, reducer)| {
-                let invocation = self.invocation(
-                    module,
-                    reducer,
-                    args.clone(),
-                    Trigger::Event {
-                        args_checked: false,
-                    },
-                );
-                let id = invocation.id;
-                self.pending.push_back(invocation);
-                id
-            })
-            .collect()
     }
 
     /// Puts invocations back at the front, in order (work a frame's budget did not reach).

@@ -86,7 +86,7 @@ pub fn migrate_row(mut row: Vec<Value>, new_fields: usize) -> Vec<Value> {
 /// (with their `auto_inc` counters), incompatible tables start empty, host-managed tables
 /// (schedule, answered calls, subscriber positions) carry over as they are.
 pub fn migrate(old: &ModuleTables, new: &ModuleSchema) -> Result<ModuleTables, String> {
-    let mut tables = ModuleTables::for_schema(new);
+    let mut tables = crate::host_tables::module_tables(new);
     let old_types = old.tables.first().map(|t| t.types().clone());
     for table in tables.tables.iter_mut() {
         let name = table.schema().name.clone();
@@ -120,16 +120,16 @@ pub fn migrate(old: &ModuleTables, new: &ModuleSchema) -> Result<ModuleTables, S
 }
 
 /// Recovery: moves rows read with an older layout of `table` (`old`, `old_types`) into it.
-pub fn restore_rows(
+pub fn restore_rows<'a>(
     table: &mut Table,
     old: &TableSchema,
     old_types: &TypeSet,
-    rows: &crate::storage::snapshot::EncodedRows,
+    rows: impl IntoIterator<Item = &'a [u8]>,
 ) -> Result<(), String> {
     table_change(old, old_types, table.schema(), table.types())?;
     let reader = Table::new(Arc::new(old.clone()), Arc::new(old_types.clone()));
     let width = table.schema().fields.len();
-    for bytes in rows.iter() {
+    for bytes in rows {
         let row = reader.decode_row(bytes).map_err(|e| e.to_string())?;
         table
             .put_recovered(migrate_row(row, width))

@@ -8,7 +8,7 @@
 //! - `FAIL <step>: <error>`: anything else (the node then exits).
 //!
 //! Crash tests kill it with SIGKILL at random moments and check what survived. Faults are
-//! injected with the `FAILPOINTS` environment variable (see `interstice_core::storage::faults`).
+//! injected with the `FAILPOINTS` environment variable (see `interstice_core::disk::faults`).
 //!
 //! `interstice-crash-node <data dir> <ledger.wasm> <first step> <steps per frame> <snapshot every>`
 

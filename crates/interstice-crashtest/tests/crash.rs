@@ -128,7 +128,7 @@ fn lines_of(child: &mut Node) -> (mpsc::Receiver<String>, std::thread::JoinHandl
     (rx, reader)
 }
 
-/// The faults a trial may inject: a failpoint of `interstice_core::storage::faults` and the
+/// The faults a trial may inject: a failpoint of `interstice_core::disk::faults` and the
 /// error it returns.
 const FAULTS: &[(&str, &str)] = &[
     ("log-write", "eio"),

@@ -1,5 +1,5 @@
 //! Storage faults in a running node, injected with failpoints
-//! (`interstice_core::storage::faults`): what callers hear, what reads still do, which effects
+//! (`interstice_core::disk::faults`): what callers hear, what reads still do, which effects
 //! wait, how the node resumes by itself, and that the data directory opens without repair
 //! afterwards with everything that was acknowledged.
 //!

@@ -289,7 +289,7 @@ impl TestNode {
     /// The time of the earliest pending schedule entry, if any.
     fn next_due(&self) -> Option<u64> {
         let db = self.app.world().resource::<Database>();
-        interstice_core::schedule::pending(db)
+        interstice_core::host_tables::schedule::pending(db)
             .iter()
             .map(|e| e.due)
             .min()

@@ -113,7 +113,9 @@ fn scheduling_an_unknown_reducer_fails_the_transaction() {
 fn equal_due_times_run_in_the_order_they_were_scheduled() {
     let mut app = timer_app();
     call(&mut app, "timer", "same_time", ()).unwrap();
-    let queue = interstice::core::schedule::pending(app.world().resource::<interstice::Database>());
+    let queue = interstice::core::host_tables::schedule::pending(
+        app.world().resource::<interstice::Database>(),
+    );
     let queued: Vec<_> = queue
         .iter()
         .map(|e| (e.module.as_str(), e.reducer.as_str(), e.due))

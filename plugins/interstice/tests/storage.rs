@@ -478,7 +478,7 @@ fn run_queued(
 
 #[test]
 fn calls_from_peers_are_remembered_with_their_commit_across_restart() {
-    use interstice::core::answered::answered_by;
+    use interstice::core::host_tables::answered::answered_by;
     let dir = tempfile::tempdir().unwrap();
     let mut app = node(StorageConfig::new(dir.path()));
     // Committed: remembered. Failed (rolled back): not remembered, so a resend runs it.

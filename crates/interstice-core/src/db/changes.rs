@@ -2,11 +2,16 @@
 //! before the transaction. Table events, the journal and published event streams all describe
 //! transactions this way, so a stream rebuilt from the log during recovery numbers its events
 //! exactly as the live node did.
+//!
+//! [`touched`] walks an undo log; [`NetChange`] is what the readers after a commit share: the
+//! rows that really changed, with their state before and after, listed once however many
+//! readers ask.
 
 use super::table::Table;
 use super::tx::Undo;
 use interstice_abi::KeyHash;
 use interstice_abi::Value;
+use std::cell::OnceCell;
 use std::collections::HashSet;
 
 /// A row a transaction touched.
@@ -97,6 +102,88 @@ fn entry_of<'a>(tables: &[Table], entry: &'a Undo) -> Option<Touched<'a>> {
     })
 }
 
+/// How a row changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowChangeKind {
+    /// It did not exist before.
+    Insert,
+    /// It exists before and after, with other values.
+    Update,
+    /// It no longer exists.
+    Delete,
+}
+
+/// A row a transaction changed: touched, and different afterwards.
+#[derive(Debug, Clone, Copy)]
+pub struct RowChange<'a> {
+    /// Table id within the module.
+    pub table: u32,
+    /// The row's primary key.
+    pub pk: &'a Value,
+    /// How it changed.
+    pub kind: RowChangeKind,
+    /// The row before the transaction (`None` for an insert).
+    pub before: Option<&'a [Value]>,
+    /// The row after it (`None` for a delete).
+    pub after: Option<&'a [Value]>,
+}
+
+/// What one module's committed transaction changed, for the readers that follow commits (the
+/// published streams, local subscribers, the game's table feed): the list is made on the first
+/// [`rows`](NetChange::rows) call, so each reader that needs it shares one walk of the undo
+/// log, and a commit nobody reads costs nothing.
+pub struct NetChange<'a> {
+    tables: &'a [Table],
+    undo: &'a [Undo],
+    rows: OnceCell<Vec<RowChange<'a>>>,
+}
+
+impl<'a> NetChange<'a> {
+    /// The change `undo` made; `tables` are the module's tables after it.
+    pub fn new(tables: &'a [Table], undo: &'a [Undo]) -> NetChange<'a> {
+        NetChange {
+            tables,
+            undo,
+            rows: OnceCell::new(),
+        }
+    }
+
+    /// The module's tables, after the transaction.
+    pub fn tables(&self) -> &'a [Table] {
+        self.tables
+    }
+
+    /// The undo log it was made from.
+    pub fn undo(&self) -> &'a [Undo] {
+        self.undo
+    }
+
+    /// The rows that changed, each once, in the order the transaction first touched them.
+    pub fn rows(&self) -> &[RowChange<'a>] {
+        self.rows.get_or_init(|| {
+            let tables = self.tables;
+            touched(tables, self.undo)
+                .filter_map(|t| {
+                    let after = tables.get(t.table as usize)?.get(t.pk).map(Vec::as_slice);
+                    let kind = match (t.before, after) {
+                        (None, Some(_)) => RowChangeKind::Insert,
+                        (Some(_), None) => RowChangeKind::Delete,
+                        (Some(old), Some(new)) if old != new => RowChangeKind::Update,
+                        _ => return None,
+                    };
+                    Some(RowChange {
+                        table: t.table,
+                        pk: t.pk,
+                        kind,
+                        before: t.before,
+                        after,
+                    })
+                })
+                .collect()
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,5 +253,54 @@ mod tests {
         let twice = [updated(1, 1), updated(1, 5), updated(2, 2)];
         let t: Vec<_> = touched(&tables, &twice).collect();
         assert_eq!(keys(&t), [(1, Some(1)), (2, Some(2))]);
+    }
+
+    #[test]
+    fn a_net_change_lists_changed_rows_once_with_both_images() {
+        let mut t = table();
+        // After the transaction: 1 updated to 10, 2 rewritten with its old value, 3 inserted,
+        // 4 deleted.
+        for row in [[1, 10], [2, 2], [3, 3]] {
+            t.put_recovered(vec![Value::U32(row[0]), Value::U32(row[1])])
+                .unwrap();
+        }
+        let tables = [t];
+        let undo = [
+            updated(1, 1),
+            updated(2, 2),
+            Undo::Inserted {
+                table: 0,
+                pk: Value::U32(3),
+            },
+            Undo::Deleted {
+                table: 0,
+                row: vec![Value::U32(4), Value::U32(4)],
+            },
+            updated(1, 5),
+        ];
+        let change = NetChange::new(&tables, &undo);
+        let listed: Vec<_> = change
+            .rows()
+            .iter()
+            .map(|r| {
+                (
+                    r.pk.clone(),
+                    r.kind,
+                    r.before.map(<[_]>::to_vec),
+                    r.after.map(<[_]>::to_vec),
+                )
+            })
+            .collect();
+        let row = |k: u32, v: u32| Some(vec![Value::U32(k), Value::U32(v)]);
+        assert_eq!(
+            listed,
+            [
+                (Value::U32(1), RowChangeKind::Update, row(1, 1), row(1, 10)),
+                (Value::U32(3), RowChangeKind::Insert, None, row(3, 3)),
+                (Value::U32(4), RowChangeKind::Delete, row(4, 4), None),
+            ]
+        );
+        // Listed once: a second reader gets the same slice.
+        assert!(std::ptr::eq(change.rows(), change.rows()));
     }
 }

@@ -100,9 +100,9 @@ impl GuestTableId {
 }
 
 impl ModuleTables {
-    /// Empty tables for a validated schema, plus the host-managed `__schedule`, `__answered`,
-    /// `__cursors` and `__outbox` tables.
-    pub fn for_schema(schema: &ModuleSchema) -> ModuleTables {
+    /// Empty tables for a validated schema, followed by `host`: tables the engine keeps for
+    /// the module, which guests cannot name (see `host_tables::module_tables`).
+    pub fn new(schema: &ModuleSchema, host: Vec<Table>) -> ModuleTables {
         let types = Arc::new(schema.types.clone());
         let mut tables: Vec<Table> = schema
             .tables
@@ -111,10 +111,7 @@ impl ModuleTables {
             .collect();
         let guest = tables.len();
         // Host-managed, after the module's own tables so their ids are unchanged.
-        tables.push(crate::schedule::new_table());
-        tables.push(crate::answered::new_table());
-        tables.push(crate::cursors::new_table());
-        tables.push(crate::outbox::new_table());
+        tables.extend(host);
         ModuleTables { tables, guest }
     }
 
@@ -298,9 +295,7 @@ impl Database {
         let mut buffer = Vec::new();
         for (module, tables) in &self.modules {
             feed(module.as_bytes());
-            // Outbox request ids come from the wall clock: transport numbering, not state a
-            // replay must reproduce.
-            let state = |t: &&Table| include(t) && t.schema().name != crate::outbox::OUTBOX_TABLE;
+            let state = |t: &&Table| include(t) && t.in_state_hash();
             for table in tables.tables.iter().filter(state) {
                 feed(table.schema().name.as_bytes());
                 feed(&(table.len() as u64).to_le_bytes());

@@ -26,6 +26,8 @@ pub struct Table {
     indexes: Vec<SecondaryIndex>,
     /// Every field is a number, a bool or `()`: a row owns no memory but its own vector.
     scalar_rows: bool,
+    /// Whether [`Database::state_hash`](super::Database::state_hash) covers it.
+    in_state_hash: bool,
 }
 
 /// Appends the encoding of a row's fields. Rows are validated on the way in, so a stored row
@@ -71,7 +73,20 @@ impl Table {
             rows: RowStore::default(),
             indexes,
             scalar_rows,
+            in_state_hash: true,
         }
+    }
+
+    /// The same table, left out of the state hash: for host bookkeeping that is transport
+    /// numbering rather than state a replay must reproduce.
+    pub fn outside_state_hash(mut self) -> Table {
+        self.in_state_hash = false;
+        self
+    }
+
+    /// Whether the state hash covers this table (see [`Table::outside_state_hash`]).
+    pub fn in_state_hash(&self) -> bool {
+        self.in_state_hash
     }
 
     /// Whether every field is a number, a bool or `()`, so a row holds no memory beyond its

@@ -14,8 +14,8 @@
 //! Either way one transaction's changes become one [`ChangeBatch`] whose rows share one
 //! buffer.
 
+use crate::db::changes::{NetChange, RowChangeKind};
 use crate::db::table::Table;
-use crate::db::tx::Undo;
 use bytes::Bytes;
 use interstice_abi::Value;
 use std::collections::BTreeMap;
@@ -271,10 +271,10 @@ impl TableFeed {
     pub fn capture(
         &mut self,
         module: &str,
-        tables: &[Table],
-        undo: &[Undo],
+        change: &NetChange<'_>,
         written: Option<&mut WriteLog>,
     ) {
+        let (tables, undo) = (change.tables(), change.undo());
         let Some((module, watched)) = self.watched.get_key_value(module) else {
             if let Some(log) = written {
                 log.clear();
@@ -299,7 +299,7 @@ impl TableFeed {
                 if let Some(log) = log {
                     log.clear();
                 }
-                from_undo(tables, &names, undo, self.last_rows)
+                from_net_change(change, &names, self.last_rows)
             }
         };
         if changes.len() == 0 {
@@ -330,29 +330,29 @@ fn watched_names<'a>(
         .map(|t| watched.iter().find(|w| ***w == *t.schema().name))
 }
 
-/// The net change of the watched tables (`names`, by table id) computed from an undo log, the
-/// rows looked up in `tables` and encoded into one buffer.
-fn from_undo(
-    tables: &[Table],
+/// The net change of the watched tables (`names`, by table id), its rows (the new one, or the
+/// old one of a delete) encoded into one buffer.
+fn from_net_change(
+    change: &NetChange<'_>,
     names: &[Option<Arc<str>>],
-    undo: &[Undo],
     capacity: usize,
 ) -> (Changes, Vec<u8>) {
     let mut changes = Changes::default();
     let mut rows = Vec::with_capacity(capacity);
-    for touched in crate::db::changes::touched(tables, undo) {
+    for touched in change.rows() {
         let (Some(table), Some(Some(_))) = (
-            tables.get(touched.table as usize),
+            change.tables().get(touched.table as usize),
             names.get(touched.table as usize),
         ) else {
             continue;
         };
-        let after = table.get(touched.pk);
-        let (kind, row) = match (touched.before, after) {
-            (None, Some(new)) => (ChangeKind::Insert, new.as_slice()),
-            (Some(old), None) => (ChangeKind::Delete, old),
-            (Some(old), Some(new)) if old != new.as_slice() => (ChangeKind::Update, new.as_slice()),
-            _ => continue,
+        let (kind, row) = match touched.kind {
+            RowChangeKind::Insert => (ChangeKind::Insert, touched.after),
+            RowChangeKind::Update => (ChangeKind::Update, touched.after),
+            RowChangeKind::Delete => (ChangeKind::Delete, touched.before),
+        };
+        let Some(row) = row else {
+            continue;
         };
         let start = rows.len();
         table.encode_row(row, &mut rows);
@@ -441,8 +441,8 @@ mod tests {
             }
         }
         let covered = log.covers(&undo);
-        recorded.capture("m", &tables, &undo, Some(&mut log));
-        computed.capture("m", &tables, &undo, None);
+        recorded.capture("m", &NetChange::new(&tables, &undo), Some(&mut log));
+        computed.capture("m", &NetChange::new(&tables, &undo), None);
         let all = |feed: &mut TableFeed| -> Vec<TableChange> {
             feed.take()
                 .iter()
@@ -560,11 +560,11 @@ mod tests {
             .insert(row(2, "b"), &mut undo, 1, &mut Vec::new())
             .unwrap();
         let mut feed = TableFeed::default();
-        feed.capture("m", &tables, &undo, None);
+        feed.capture("m", &NetChange::new(&tables, &undo), None);
         assert!(feed.take().is_empty());
         feed.watch("m", "players");
         feed.watch("m", "other");
-        feed.capture("m", &tables, &undo, None);
+        feed.capture("m", &NetChange::new(&tables, &undo), None);
         let batches = feed.take();
         assert_eq!(batches.len(), 1);
         let batch = &batches[0];

@@ -2,7 +2,8 @@
 
 use super::Modules;
 use super::loaded::LoadedModule;
-use super::nested::{CallEnv, native_stack_position, rollback_nested};
+use super::nested::{CallEnv, lend, native_stack_position, rollback_nested, take_env};
+use crate::commit::Followers;
 use crate::db::Database;
 use crate::db::tx::rollback;
 use crate::error::CallError;
@@ -44,14 +45,14 @@ impl Modules {
     }
 
     /// Marks the next reducer call as request `request` of `peer`: the call's transaction also
-    /// records that the request ran ([`answered`](crate::answered)).
+    /// records that the request ran ([`answered`](crate::host_tables::answered)).
     pub fn set_origin(&mut self, origin: Option<Origin>) {
         self.origin = origin;
     }
 
     /// Marks the next reducer call as applying event `seq` under cursor `key`: it runs only if
     /// that event was not applied yet, and its transaction records it
-    /// ([`cursors`](crate::cursors)).
+    /// ([`cursors`](crate::host_tables::cursors)).
     pub fn set_cursor(&mut self, cursor: Option<EventCursor>) {
         self.cursor = cursor;
     }
@@ -247,7 +248,7 @@ impl Modules {
         let cursor = self.cursor.take();
         if let (Entry::Reducer(_), Some(event)) = (entry, &cursor)
             && let Some(module) = self.slots.get(slot).and_then(Option::as_ref)
-            && crate::cursors::position(db, &module.name, &event.key)
+            && crate::host_tables::cursors::position(db, &module.name, &event.key)
                 .is_some_and(|done| done >= event.seq)
         {
             // Applied before (the event was resent after a reconnect or a restart).
@@ -304,10 +305,10 @@ impl Modules {
         state.tx.read_only = !reducer;
         if let (true, Some(event)) = (reducer, cursor) {
             let tables = &mut state.tx.tables.tables;
-            crate::cursors::advance(tables, &mut state.tx.undo, &event.key, event.seq);
+            crate::host_tables::cursors::advance(tables, &mut state.tx.undo, &event.key, event.seq);
         }
         if let (true, Some(Origin { peer, request })) = (reducer, origin) {
-            crate::answered::record(
+            crate::host_tables::answered::record(
                 &mut state.tx.tables.tables,
                 &mut state.tx.undo,
                 &peer,
@@ -334,7 +335,7 @@ impl Modules {
             state.files_root = self.files_dir.as_ref().map(|d| d.join(&*loaded.name));
         }
         if loaded.calls_modules {
-            state.env = Some(CallEnv {
+            state.env = Some(lend(CallEnv {
                 slots: std::mem::take(&mut self.slots),
                 by_name: std::mem::take(&mut self.by_name),
                 db: std::mem::take(db),
@@ -348,7 +349,7 @@ impl Modules {
                 invocation: self.invocation,
                 calls: 0,
                 caller_node: state.caller_node.clone(),
-            });
+            }));
         }
     }
 
@@ -364,7 +365,7 @@ impl Modules {
     ) -> Result<Vec<u8>, CallError> {
         let state = loaded.instance.store.data_mut();
         state.in_call = false;
-        if let Some(env) = state.env.take() {
+        if let Some(env) = take_env(state) {
             self.slots = env.slots;
             self.by_name = env.by_name;
             *db = env.db;
@@ -375,7 +376,11 @@ impl Modules {
             for call in &mut state.remote_calls {
                 call.request = self.next_request;
                 self.next_request += 1;
-                crate::outbox::record(&mut state.tx.tables.tables, &mut state.tx.undo, call);
+                crate::host_tables::outbox::record(
+                    &mut state.tx.tables.tables,
+                    &mut state.tx.undo,
+                    call,
+                );
             }
         }
         // Frame the log record first: a transaction whose record is too large is rolled back
@@ -425,8 +430,16 @@ impl Modules {
             let called = nested
                 .iter()
                 .map(|n| (n.module.as_str(), n.undo.as_slice(), None));
+            let mut followers = Followers {
+                publications: &db.publications,
+                subscriptions: &self.subscriptions,
+                events: &mut self.events,
+                feed: &mut self.feed,
+            };
             for (module, undo, written) in own.chain(called) {
-                self.capture_committed(db, module, undo, written);
+                if let Some(tables) = db.module(module) {
+                    followers.committed(module, &tables.tables, undo, written);
+                }
             }
         }
         state.tx.written.clear();
@@ -443,30 +456,6 @@ impl Modules {
             self.logs.append(&mut loaded.instance.store.data_mut().logs);
         }
         result
-    }
-
-    /// Hands what a committed transaction changed in one module to those who follow it: the
-    /// published event streams, the subscribed reducers and the game's table feed.
-    fn capture_committed(
-        &mut self,
-        db: &Database,
-        module: &str,
-        undo: &[crate::db::tx::Undo],
-        written: Option<&mut crate::feed::WriteLog>,
-    ) {
-        let Some(tables) = db.module(module) else {
-            return;
-        };
-        if db.publications.publishes(module) {
-            crate::publish::capture(&db.publications, module, &tables.tables, undo);
-        }
-        if self.subscriptions.watches_module(module) {
-            self.subscriptions
-                .events_of(module, &tables.tables, undo, &mut self.events);
-        }
-        if self.feed.watches_module(module) {
-            self.feed.capture(module, &tables.tables, undo, written);
-        }
     }
 }
 

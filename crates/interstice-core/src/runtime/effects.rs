@@ -15,8 +15,9 @@ impl Modules {
             return;
         };
         let mut undo = std::mem::take(&mut self.undo);
-        if crate::outbox::remove(&mut tables.tables, &mut undo, request)
-            && let Err(e) = db.record_bookkeeping(now, module, crate::outbox::OUTBOX_TABLE, &undo)
+        if crate::host_tables::outbox::remove(&mut tables.tables, &mut undo, request)
+            && let Err(e) =
+                db.record_bookkeeping(now, module, crate::host_tables::outbox::OUTBOX_TABLE, &undo)
         {
             tracing::error!(target: "interstice", "forgetting answered call {request}: {e}");
         }
@@ -27,15 +28,21 @@ impl Modules {
     /// After recovery: numbers new remote calls above every id still in an outbox, and sends
     /// every call still there again (they are durable: they committed before the restart).
     pub fn resume_outbox(&mut self, db: &Database) {
-        self.next_request = self.next_request.max(crate::outbox::first_free_id(db));
-        let mut pending = crate::outbox::pending(db);
+        self.next_request = self
+            .next_request
+            .max(crate::host_tables::outbox::first_free_id(db));
+        let mut pending = crate::host_tables::outbox::pending(db);
         pending.append(&mut self.outbox_durable);
         self.outbox_durable = pending;
     }
 
     /// Runs the bookkeeping transaction of a due schedule entry: removes it, or moves a
     /// repeating one to its next time. Journaled like any transaction.
-    pub fn settle_schedule_entry(&mut self, db: &mut Database, entry: &crate::schedule::DueEntry) {
+    pub fn settle_schedule_entry(
+        &mut self,
+        db: &mut Database,
+        entry: &crate::host_tables::schedule::DueEntry,
+    ) {
         let now = self.now_ms;
         let Some(tables) = db.module_mut(&entry.module) else {
             return;
@@ -43,14 +50,14 @@ impl Modules {
         let Some(index) = tables
             .tables
             .iter()
-            .position(|t| t.schema().name == crate::schedule::SCHEDULE_TABLE)
+            .position(|t| t.schema().name == crate::host_tables::schedule::SCHEDULE_TABLE)
         else {
             return;
         };
         let mut undo = std::mem::take(&mut self.undo);
         let table = &mut tables.tables[index];
         let id = interstice_abi::Value::U64(entry.id);
-        match crate::schedule::after_run(entry, now) {
+        match crate::host_tables::schedule::after_run(entry, now) {
             None => {
                 table.delete(&id, &mut undo, index as u32);
             }
@@ -60,9 +67,12 @@ impl Modules {
                 }
             }
         }
-        if let Err(e) =
-            db.record_bookkeeping(now, &entry.module, crate::schedule::SCHEDULE_TABLE, &undo)
-        {
+        if let Err(e) = db.record_bookkeeping(
+            now,
+            &entry.module,
+            crate::host_tables::schedule::SCHEDULE_TABLE,
+            &undo,
+        ) {
             tracing::error!(target: "interstice", "schedule bookkeeping of {}: {e}", entry.reducer);
         }
         undo.clear();
@@ -71,7 +81,7 @@ impl Modules {
 
     /// Takes the reducer calls to other nodes that durable transactions made, in order (the
     /// network layer sends them).
-    pub fn take_remote_calls(&mut self) -> Vec<crate::wasm::state::RemoteCall> {
+    pub fn take_remote_calls(&mut self) -> Vec<crate::host_tables::outbox::RemoteCall> {
         std::mem::take(&mut self.outbox_durable)
     }
 

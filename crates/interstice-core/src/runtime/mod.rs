@@ -23,13 +23,13 @@ mod registry;
 pub use call::{QueryHandle, ReducerHandle};
 pub use loaded::LoadedModule;
 pub use nested::MAX_CALL_DEPTH;
-pub(crate) use nested::{CallEnv, call_module, queue_remote_call};
 
 use crate::config::EngineConfig;
 use crate::db::Database;
 use crate::db::tx::Undo;
 use crate::error::LoadError;
 use crate::events::{EventInvocation, Subscriptions};
+use crate::queue::{InvocationId, ReducerQueue};
 use crate::wasm::state::{GuestLog, HostState};
 use crate::wasm::{engine, host_calls};
 use bevy_ecs::resource::Resource;
@@ -55,10 +55,10 @@ pub struct Modules {
     subscriptions: Subscriptions,
     events: Vec<EventInvocation>,
     /// Remote reducer calls of committed transactions, until their commit is durable.
-    outbox: Vec<crate::wasm::state::RemoteCall>,
+    outbox: Vec<crate::host_tables::outbox::RemoteCall>,
     /// Remote reducer calls of durable transactions, not yet handed to the network.
-    outbox_durable: Vec<crate::wasm::state::RemoteCall>,
-    /// The request id the next remote call gets ([`outbox`](crate::outbox)).
+    outbox_durable: Vec<crate::host_tables::outbox::RemoteCall>,
+    /// The request id the next remote call gets ([`outbox`](crate::host_tables::outbox)).
     next_request: u64,
     /// Committed file writes of modules unloaded before their commit was durable: module,
     /// its files directory, the writes.
@@ -92,7 +92,7 @@ impl Modules {
         let engine =
             engine(&config).map_err(|e| LoadError::Instantiate(format!("engine: {e:#}")))?;
         let mut linker = Linker::new(&engine);
-        host_calls::link(&mut linker)
+        host_calls::link(&mut linker, nested::call_module)
             .map_err(|e| LoadError::Instantiate(format!("linker: {e:#}")))?;
         Ok(Modules {
             engine,
@@ -108,7 +108,7 @@ impl Modules {
             events: Vec::new(),
             outbox: Vec::new(),
             outbox_durable: Vec::new(),
-            next_request: crate::outbox::first_free_id(&Database::default()),
+            next_request: crate::host_tables::outbox::first_free_id(&Database::default()),
             orphan_files: Vec::new(),
             origin: None,
             cursor: None,
@@ -189,5 +189,32 @@ impl Modules {
             self.logs.append(&mut module.instance.store.data_mut().logs);
         }
         std::mem::take(&mut self.logs)
+    }
+}
+
+/// Node-level events need the subscriber list, which the runtime holds: this method lives here
+/// so that the queue stays below the runtime.
+impl ReducerQueue {
+    /// Queues the subscribers of a node-level event (`connect` / `disconnect` with the peer's
+    /// node id, which is their argument) — what the network layer calls when a peer comes and
+    /// goes. Returns the invocation ids.
+    pub fn push_peer_event(
+        &mut self,
+        modules: &Modules,
+        connected: bool,
+        node_id: &str,
+    ) -> Vec<InvocationId> {
+        let event = if connected {
+            interstice_abi::EventSpec::Connect
+        } else {
+            interstice_abi::EventSpec::Disconnect
+        };
+        let mut args = Vec::new();
+        interstice_abi::codec::write_str(&mut args, node_id);
+        modules
+            .event_subscribers(&event)
+            .into_iter()
+            .map(|(module, reducer)| self.push_event(module, reducer, args.clone()))
+            .collect()
     }
 }

@@ -12,6 +12,7 @@ use crate::wasm::state::HostState;
 use interstice_abi::HostError;
 use interstice_abi::codec::Reader;
 use interstice_abi::protocol::CallKind;
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -41,6 +42,19 @@ pub struct CallEnv {
     /// The peer whose remote call the transaction runs (its node id), for every module the
     /// transaction reaches.
     pub(super) caller_node: Option<Arc<str>>,
+}
+
+/// `env` as the sandbox keeps it: the sandbox holds it for the call without knowing its type,
+/// so it stays below the runtime.
+pub(super) fn lend(env: CallEnv) -> Box<dyn Any + Send + Sync> {
+    Box::new(env)
+}
+
+/// Takes back what [`lend`] gave the call in `state`, if anything.
+pub(super) fn take_env(state: &mut HostState) -> Option<CallEnv> {
+    let lent = state.env.take()?;
+    // Only this module lends, so the type always matches; anything else is dropped.
+    lent.downcast::<CallEnv>().ok().map(|env| *env)
 }
 
 /// Takes back what called modules committed inside a transaction that failed, newest first.
@@ -77,7 +91,7 @@ pub(crate) fn call_module(
         return Ok(-(state.response.len() as i64) - 1);
     };
     if kind == CallKind::RemoteReducer {
-        let queued = queue_remote_call(state, &payload);
+        let queued = crate::wasm::remote::queue_remote_call(state, &payload);
         state.response.clear();
         return Ok(match queued {
             Ok(()) => 0,
@@ -90,7 +104,7 @@ pub(crate) fn call_module(
     }
     let from = state.module.clone();
     let read_only = state.tx.read_only;
-    let env = state.env.take();
+    let env = take_env(state);
     let remaining = caller.get_fuel()?;
     let (outcome, used, env) = match env {
         Some(mut env) => {
@@ -108,7 +122,7 @@ pub(crate) fn call_module(
     };
     caller.set_fuel(remaining.saturating_sub(used))?;
     let state = caller.data_mut();
-    state.env = env;
+    state.env = env.map(lend);
     state.response.clear();
     Ok(match outcome {
         Ok((response, commits)) => {
@@ -131,77 +145,6 @@ pub(crate) fn call_module(
 pub(super) fn native_stack_position() -> usize {
     let marker = 0u8;
     std::hint::black_box(&marker) as *const u8 as usize
-}
-
-/// Checks a remote reducer call ([`CallKind::RemoteReducer`]) and keeps it with the
-/// transaction.
-pub(crate) fn queue_remote_call(state: &mut HostState, payload: &[u8]) -> Result<(), HostError> {
-    use crate::wasm::state::{MAX_REMOTE_ARGS, RemoteCall};
-    if state.tx.read_only {
-        return Err(HostError::NotPermitted(
-            "a query cannot call reducers on other nodes".into(),
-        ));
-    }
-    if state.caller.is_some() {
-        return Err(HostError::NotPermitted(
-            "remote calls are made by the module a transaction started in, not by modules it calls"
-                .into(),
-        ));
-    }
-    let quotas = state.quotas;
-    if state.remote_calls.len() >= quotas.remote_calls_per_call {
-        return Err(crate::config::Quotas::exceeded(
-            "remote calls per transaction",
-            quotas.remote_calls_per_call,
-        ));
-    }
-    let mut r = Reader::new(payload);
-    let parsed = (|| {
-        let node = r.string().ok()?;
-        let module = r.string().ok()?;
-        let reducer = r.string().ok()?;
-        let n = r.length(1).ok()?;
-        let args = r.bytes(n).ok()?.to_vec();
-        r.finish().ok()?;
-        Some((node, module, reducer, args))
-    })();
-    let Some((node, module, reducer, args)) = parsed else {
-        return Err(HostError::InvalidPayload("remote call payload".into()));
-    };
-    if args.len() > MAX_REMOTE_ARGS {
-        return Err(HostError::InvalidPayload(format!(
-            "remote call arguments of {} bytes exceed {MAX_REMOTE_ARGS}",
-            args.len()
-        )));
-    }
-    let queued: usize = state.remote_calls.iter().map(|c| c.args.len()).sum();
-    if queued + args.len() > quotas.remote_call_bytes_per_call {
-        return Err(crate::config::Quotas::exceeded(
-            "bytes of remote call arguments per transaction",
-            quotas.remote_call_bytes_per_call,
-        ));
-    }
-    let address = state
-        .schema
-        .as_ref()
-        .and_then(|s| s.nodes.iter().find(|n| n.name == node))
-        .map(|n| n.address.clone())
-        .ok_or_else(|| {
-            HostError::NotPermitted(format!(
-                "unknown node `{node}`: declare it with src/bindings/node_{node}.toml"
-            ))
-        })?;
-    state.remote_calls.push(RemoteCall {
-        // Numbered when the transaction commits (`Modules::invoke`).
-        request: 0,
-        from: state.module.to_string(),
-        node,
-        address,
-        module,
-        reducer,
-        args,
-    });
-    Ok(())
 }
 
 type NestedOutcome = Result<(Vec<u8>, Vec<crate::db::tx::NestedCommit>), HostError>;
@@ -357,17 +300,17 @@ fn run_nested(
         state.schema = Some(schema.clone());
     }
     let lent = std::mem::take(env);
-    state.env = Some(CallEnv {
+    state.env = Some(lend(CallEnv {
         depth: lent.depth + 1,
         ..lent
-    });
+    }));
 
     let result = target.instance.run(&func, args, fuel);
     let used = fuel.saturating_sub(target.instance.store.get_fuel().unwrap_or(0));
 
     let state = target.instance.store.data_mut();
     state.in_call = false;
-    if let Some(back) = state.env.take() {
+    if let Some(back) = take_env(state) {
         *env = CallEnv {
             depth: back.depth - 1,
             ..back

@@ -181,7 +181,7 @@ impl Modules {
         for authority in &schema.authorities {
             self.authorities.insert(*authority, schema.name.clone());
         }
-        let tables = tables.unwrap_or_else(|| ModuleTables::for_schema(&schema));
+        let tables = tables.unwrap_or_else(|| crate::host_tables::module_tables(&schema));
         db.insert_module(&schema, tables);
         self.rebuild_subscriptions();
         tracing::info!(target: "interstice", module = %schema.name, version = %schema.version, "module loaded");

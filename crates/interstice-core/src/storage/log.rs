@@ -6,8 +6,8 @@
 //! record that fails its checksum with intact data after it, or any damage in an older segment.
 
 use super::StorageError;
-use super::faults;
 use crate::db::journal::{HEADER_LEN, MAX_RECORD_LEN};
+use crate::disk::faults;
 use interstice_abi::Reader;
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -419,7 +419,7 @@ fn open_append(dir: &Path, path: &Path) -> Result<File, StorageError> {
         .append(true)
         .open(path)
         .map_err(|e| StorageError::io(path, e))?;
-    super::fsutil::sync_dir(dir).map_err(|e| StorageError::io(dir, e))?;
+    crate::disk::fsutil::sync_dir(dir).map_err(|e| StorageError::io(dir, e))?;
     Ok(file)
 }
 

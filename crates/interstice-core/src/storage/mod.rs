@@ -13,8 +13,6 @@
 //! [`Storage::open`] reinstalls the modules, loads the newest valid snapshot, replays the log
 //! after it and runs the modules' `load` hooks (not `init`). See `docs/storage.md`.
 
-pub mod faults;
-pub mod fsutil;
 pub mod health;
 pub mod log;
 mod recovery;
@@ -23,6 +21,7 @@ pub mod snapshot;
 mod snapshotter;
 
 use crate::db::Database;
+use crate::disk::fsutil;
 use crate::error::LoadError;
 use crate::runtime::Modules;
 use bevy_ecs::resource::Resource;

@@ -246,7 +246,7 @@ fn restore_snapshot(
             });
             match older {
                 Some((old, types)) => {
-                    crate::upgrade::restore_rows(table, old, types, &t.rows)
+                    crate::upgrade::restore_rows(table, old, types, t.rows.iter())
                         .map_err(|e| format!("table `{}.{}`: {e}", module.name, t.name))?;
                 }
                 None => {
@@ -305,7 +305,7 @@ fn apply(db: &mut Database, record: &log::Record<'_>, skipped: &mut u64) -> Resu
                     let event = publishes
                         .then(|| {
                             let before = table.get(&pk).map(|r| r.as_slice());
-                            crate::publish::event_of(table, before, Some(&row))
+                            crate::commit::event_of(table, before, Some(&row))
                         })
                         .flatten();
                     table.put_recovered(row).map_err(|e| e.to_string())?;
@@ -315,7 +315,7 @@ fn apply(db: &mut Database, record: &log::Record<'_>, skipped: &mut u64) -> Resu
                     let pk = table.decode_pk(change.data).map_err(|e| e.to_string())?;
                     let event = publishes
                         .then(|| {
-                            crate::publish::event_of(
+                            crate::commit::event_of(
                                 table,
                                 table.get(&pk).map(|r| r.as_slice()),
                                 None,

@@ -7,7 +7,7 @@
 //!   nodes/<node id>/                 a node's data directory (see `Storage`)
 //! ```
 
-use super::fsutil::write_atomic;
+use crate::disk::fsutil::write_atomic;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use thiserror::Error;

@@ -8,8 +8,8 @@
 //! set of snapshots or the new one.
 
 use super::StorageError;
-use super::fsutil::write_atomic;
 use crate::db::Database;
+use crate::disk::fsutil::write_atomic;
 use interstice_abi::{Persistence, TableEvent};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

@@ -2,8 +2,9 @@
 //! thread of its own, and pruning the log segments and older snapshots it covers.
 
 use super::health::{self, Fault};
-use super::{Retention, Storage, StorageError, dirs, fsutil, log::list_segments, snapshot};
+use super::{Retention, Storage, StorageError, dirs, log::list_segments, snapshot};
 use crate::db::Database;
+use crate::disk::fsutil;
 use interstice_abi::Persistence;
 use std::path::{Path, PathBuf};
 

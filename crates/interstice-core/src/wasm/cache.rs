@@ -51,7 +51,7 @@ pub fn compile(engine: &Engine, dir: Option<&Path>, wasm: &[u8]) -> wasmtime::Re
             let mut bytes = crc32c::crc32c(&artifact).to_le_bytes().to_vec();
             bytes.extend_from_slice(&artifact);
             let stored = std::fs::create_dir_all(dir)
-                .and_then(|()| crate::storage::fsutil::write_atomic(&path, &bytes));
+                .and_then(|()| crate::disk::fsutil::write_atomic(&path, &bytes));
             if let Err(e) = stored {
                 tracing::warn!(target: "interstice", "cannot cache {}: {e}", path.display());
             }

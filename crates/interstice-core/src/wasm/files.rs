@@ -266,7 +266,7 @@ pub(crate) fn apply(root: &Path, module: &str, pending: Vec<PendingFile>) {
                 Some(bytes) => file
                     .parent()
                     .map_or(Ok(()), std::fs::create_dir_all)
-                    .and_then(|()| crate::storage::fsutil::write_atomic(&file, bytes)),
+                    .and_then(|()| crate::disk::fsutil::write_atomic(&file, bytes)),
                 None => std::fs::remove_file(&file),
             };
             outcome.map_err(|e| io(&path, e))

@@ -101,8 +101,12 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Registers every host function in `linker`.
-pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+/// The `call_module` host function, which the runtime provides: it runs other modules, which
+/// the sandbox below it cannot reach.
+pub type CallModule = fn(&mut Caller<'_, HostState>, u32, u32, u32) -> wasmtime::Result<i64>;
+
+/// Registers every host function in `linker`, with `call_module` as the cross-module call.
+pub fn link(linker: &mut Linker<HostState>, call_module: CallModule) -> wasmtime::Result<()> {
     linker.func_wrap(IMPORT_MODULE, imports::LOG, host_log)?;
     linker.func_wrap(IMPORT_MODULE, imports::PANIC, host_panic)?;
     linker.func_wrap(IMPORT_MODULE, imports::RESOLVE_TABLE, host_resolve_table)?;
@@ -124,10 +128,8 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         IMPORT_MODULE,
         imports::CALL_MODULE,
-        |mut caller: Caller<'_, HostState>, kind: u32, ptr: u32, len: u32| {
-            metered(&mut caller, len, |c| {
-                crate::runtime::call_module(c, kind, ptr, len)
-            })
+        move |mut caller: Caller<'_, HostState>, kind: u32, ptr: u32, len: u32| {
+            metered(&mut caller, len, |c| call_module(c, kind, ptr, len))
         },
     )?;
     linker.func_wrap(
@@ -333,7 +335,7 @@ pub(crate) fn cancel_schedule(state: &mut HostState, id: u64) -> i32 {
         .tables
         .tables
         .iter()
-        .position(|t| t.schema().name == crate::schedule::SCHEDULE_TABLE)
+        .position(|t| t.schema().name == crate::host_tables::schedule::SCHEDULE_TABLE)
     else {
         return 0;
     };
@@ -435,7 +437,7 @@ fn schedule(state: &mut HostState, payload: &[u8]) -> Result<u64, HostError> {
         .tables
         .tables
         .iter()
-        .position(|t| t.schema().name == crate::schedule::SCHEDULE_TABLE)
+        .position(|t| t.schema().name == crate::host_tables::schedule::SCHEDULE_TABLE)
         .ok_or_else(|| HostError::NotPermitted("this module has no schedule".into()))?;
     if tx.tables.tables[index].len() as u64 >= quotas.schedule_entries {
         return Err(Quotas::exceeded(
@@ -445,7 +447,7 @@ fn schedule(state: &mut HostState, payload: &[u8]) -> Result<u64, HostError> {
     }
     let mut stored = Vec::new();
     tx.tables.tables[index].insert(
-        crate::schedule::row(due, &reducer, &args, repeat),
+        crate::host_tables::schedule::row(due, &reducer, &args, repeat),
         &mut tx.undo,
         index as u32,
         &mut stored,

@@ -7,6 +7,7 @@ pub mod instance;
 pub mod meter;
 pub mod native;
 pub mod present;
+pub mod remote;
 pub mod state;
 
 use crate::config::EngineConfig;

@@ -90,7 +90,7 @@ impl NativeHost for HostState {
         // without a wasm store (`Modules::take_remote_calls` then has it).
         if kind == interstice_abi::protocol::CallKind::RemoteReducer.code() {
             self.response.clear();
-            return match crate::runtime::queue_remote_call(self, payload) {
+            return match super::remote::queue_remote_call(self, payload) {
                 Ok(()) => 0,
                 Err(error) => answer_error(self, &error),
             };

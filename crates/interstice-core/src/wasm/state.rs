@@ -104,8 +104,10 @@ pub struct HostState {
     pub random_seed: u64,
     /// The module's schema (to check what it schedules).
     pub schema: Option<Arc<interstice_abi::ModuleSchema>>,
-    /// The other modules and their tables, lent to this call so it can call them.
-    pub env: Option<crate::runtime::CallEnv>,
+    /// The other modules and their tables, lent to this call so it can call them: the
+    /// runtime's call environment, which only the runtime reads (the sandbox does not know its
+    /// type, so it does not depend on the runtime).
+    pub env: Option<Box<dyn std::any::Any + Send + Sync>>,
     /// What modules called from this call committed, until the whole transaction ends.
     pub nested: Vec<crate::db::tx::NestedCommit>,
     /// The module that called this one, for `ctx.caller()` (`None` for calls from outside).
@@ -114,7 +116,7 @@ pub struct HostState {
     /// `ctx.caller_node()` (`None` for calls made on this node).
     pub caller_node: Option<Arc<str>>,
     /// Reducer calls to other nodes made by the current call, sent only if it commits.
-    pub remote_calls: Vec<RemoteCall>,
+    pub remote_calls: Vec<crate::host_tables::outbox::RemoteCall>,
     /// The module's file directory (File authority), when the node keeps a data directory.
     pub files_root: Option<std::path::PathBuf>,
     /// File writes and deletes of the current call, applied only if it commits.
@@ -128,26 +130,6 @@ pub struct HostState {
     pub output: super::present::PendingOutput,
     /// The input state the Input holder polls (postcard `InputState`), set before each call.
     pub input: Arc<[u8]>,
-}
-
-/// A reducer call a module sends to another node (`ctx.call_remote_reducer`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteCall {
-    /// Its request id, unique on this node and increasing across restarts; the other node
-    /// runs an id at most once ([`outbox`](crate::outbox)).
-    pub request: u64,
-    /// The calling module.
-    pub from: String,
-    /// The node's name, as the calling module declares it.
-    pub node: String,
-    /// Its address, from the calling module's node dependencies.
-    pub address: String,
-    /// The module on that node.
-    pub module: String,
-    /// The reducer.
-    pub reducer: String,
-    /// Encoded arguments.
-    pub args: Vec<u8>,
 }
 
 /// Largest encoded arguments of a remote call.

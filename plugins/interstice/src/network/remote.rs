@@ -137,7 +137,12 @@ pub(super) fn want_links(
                         event: *event,
                         module: schema.name.clone(),
                         reducer: reducer.name.clone(),
-                        cursor: interstice_core::cursors::key(&reducer.name, node, module, table),
+                        cursor: interstice_core::host_tables::cursors::key(
+                            &reducer.name,
+                            node,
+                            module,
+                            table,
+                        ),
                     });
             }
         }
@@ -150,7 +155,7 @@ pub(super) fn want_links(
             let from_seq = local
                 .iter()
                 .map(|s| {
-                    interstice_core::cursors::position(&db, &s.module, &s.cursor)
+                    interstice_core::host_tables::cursors::position(&db, &s.module, &s.cursor)
                         .map_or(1, |done| done + 1)
                 })
                 .min()

@@ -36,7 +36,7 @@ pub(super) struct RemoteCalls {
 
 /// Requests remembered per peer for exactly-once execution: as many as the `__answered` rows
 /// kept per peer, from which the window is seeded after a restart.
-const REQUEST_WINDOW: usize = interstice_core::answered::MAX_ROWS_PER_PEER;
+const REQUEST_WINDOW: usize = interstice_core::host_tables::answered::MAX_ROWS_PER_PEER;
 
 fn not_found(what: String) -> RemoteError {
     RemoteError::NotFound(what)
@@ -421,7 +421,7 @@ impl Server<'_> {
             // What this peer's calls committed before (even before a crash) is answered,
             // never run again.
             let mut window = ExactlyOnce::new(REQUEST_WINDOW);
-            for request in interstice_core::answered::answered_by(&self.db, &peer) {
+            for request in interstice_core::host_tables::answered::answered_by(&self.db, &peer) {
                 let _ = window.admit(request);
                 window.complete(request, Ok(()));
             }

@@ -17,8 +17,27 @@
 
 use crate::db::tx::Undo;
 use crate::db::{Database, Table};
-use crate::wasm::state::RemoteCall;
 use interstice_abi::{Value, ValueType};
+
+/// A reducer call a module sends to another node (`ctx.call_remote_reducer`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteCall {
+    /// Its request id, unique on this node and increasing across restarts; the other node
+    /// runs an id at most once (this outbox).
+    pub request: u64,
+    /// The calling module.
+    pub from: String,
+    /// The node's name, as the calling module declares it.
+    pub node: String,
+    /// Its address, from the calling module's node dependencies.
+    pub address: String,
+    /// The module on that node.
+    pub module: String,
+    /// The reducer.
+    pub reducer: String,
+    /// Encoded arguments.
+    pub args: Vec<u8>,
+}
 
 /// Name of the host-managed table of every module.
 pub const OUTBOX_TABLE: &str = "__outbox";

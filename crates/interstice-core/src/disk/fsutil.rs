@@ -1,6 +1,6 @@
 //! Small file-system helpers with the durability the storage layer relies on.
 
-use super::faults;
+use crate::disk::faults;
 use std::fs::{self, File};
 use std::io;
 use std::path::Path;
