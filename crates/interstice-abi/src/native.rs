@@ -110,6 +110,7 @@ std::thread_local! {
 
 /// Runs `f` (a native entry point) with `host` answering its host calls on this thread.
 /// Calls nest: the previous host is restored afterwards, even if `f` unwinds.
+#[allow(unsafe_code, reason = "keeps the host a native module calls in a thread-local, lifetime erased")]
 pub fn enter<R>(host: &mut dyn NativeHost, f: impl FnOnce() -> R) -> R {
     struct Restore(Option<*mut (dyn NativeHost + 'static)>);
     impl Drop for Restore {
@@ -136,6 +137,7 @@ pub const NEEDS_NODE: &str = "Interstice host calls need a node: inside a module
 /// another (which the SDK never does) finds none and panics, instead of reaching the host a
 /// second time while it is borrowed. A panic inside `f` is the engine's, not the module's:
 /// [`host_panicked`] says so to the entry point that catches it.
+#[allow(unsafe_code, reason = "lends the host `enter` keeps")]
 pub fn with_host<R>(f: impl FnOnce(&mut dyn NativeHost) -> R) -> R {
     struct PutBack {
         host: *mut (dyn NativeHost + 'static),

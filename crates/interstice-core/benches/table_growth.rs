@@ -27,6 +27,7 @@ fn resident_bytes() -> u64 {
 /// lock, such as the memory-map lock another thread holds), Linux only. On a virtual machine
 /// a fault can cost 10 µs, so these explain most long frames.
 #[cfg(target_os = "linux")]
+#[allow(unsafe_code, reason = "getrusage is a libc call")]
 fn faults_and_waits() -> [i64; 2] {
     // SAFETY: `getrusage` writes the struct it is given and nothing else.
     unsafe {
@@ -37,6 +38,7 @@ fn faults_and_waits() -> [i64; 2] {
 }
 
 #[cfg(not(target_os = "linux"))]
+#[allow(unsafe_code, reason = "getrusage is a libc call")]
 fn faults_and_waits() -> [i64; 2] {
     [0, 0]
 }

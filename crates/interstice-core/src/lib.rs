@@ -9,21 +9,22 @@
 //! The state lives in ECS resources so that a game, the inspector and the network layer all
 //! reach it the Bevy way; nothing here depends on Bevy's renderer, windowing or audio.
 
-pub mod commit;
-pub mod config;
+pub(crate) mod commit;
+pub(crate) mod config;
 pub mod db;
 pub mod disk;
-pub mod error;
-pub mod events;
-pub mod feed;
+pub(crate) mod error;
+pub(crate) mod events;
+pub(crate) mod feed;
 pub mod host_tables;
+pub mod limits;
 pub mod plugin;
-pub mod publish;
-pub mod queue;
-pub mod runtime;
+pub(crate) mod publish;
+pub(crate) mod queue;
+pub(crate) mod runtime;
 pub mod storage;
-pub mod upgrade;
-pub mod wasm;
+pub(crate) mod upgrade;
+pub(crate) mod wasm;
 
 pub use config::{EngineConfig, Quotas};
 pub use db::Database;

@@ -510,8 +510,8 @@ pub fn call_remote(node: &str, module: &str, reducer: &str, args: &[u8]) -> Resu
     interstice_abi::codec::write_str(&mut payload, reducer);
     interstice_abi::codec::write_varint(&mut payload, args.len() as u64);
     payload.extend_from_slice(args);
-    // SAFETY: pointer and length of a live buffer.
     let kind = interstice_abi::protocol::CallKind::RemoteReducer.code();
+    // SAFETY: pointer and length of a live buffer.
     let outcome = unsafe { ffi::call_module(kind, payload.as_ptr(), payload.len()) };
     if outcome >= 0 {
         Ok(())

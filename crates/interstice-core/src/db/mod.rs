@@ -43,6 +43,8 @@ pub(crate) fn value_bytes(value: &interstice_abi::Value) -> Vec<u8> {
     }
 }
 
+/// A table the host keeps for itself (see `host_tables`): one struct row type named
+/// `row_type` with these fields, the primary key at `primary_key`.
 pub fn host_table(
     name: &str,
     row_type: &str,

@@ -2,7 +2,7 @@
 //! a rename or a directory fsync fail, to check that no fault turns into a lost acknowledged
 //! transaction.
 //!
-//! The points are the [`fail`] crate's failpoints, compiled in only with this crate's
+//! The points are the `fail` crate's failpoints, compiled in only with this crate's
 //! `failpoints` feature (without it [`injected`] is an inlined `None`). A test configures them
 //! with `fail::cfg(point, actions)` or, for a node process, the `FAILPOINTS` environment
 //! variable (`FAILPOINTS="log-fsync=20*off->1*return(eio)->off"`: the 21st fsync of the log

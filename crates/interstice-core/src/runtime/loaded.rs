@@ -52,10 +52,3 @@ impl LoadedModule {
         Ok(())
     }
 }
-
-impl LoadedModule {
-    /// The module's schema.
-    pub fn schema(&self) -> &Arc<ModuleSchema> {
-        &self.schema
-    }
-}

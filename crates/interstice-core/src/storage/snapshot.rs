@@ -164,7 +164,7 @@ pub struct ModuleData {
 }
 
 /// The published event stream of one durable table of a public module
-/// ([`publish`](crate::publish)).
+/// ([`PublicationLog`](crate::PublicationLog)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamData {
     /// Module name.
