@@ -110,7 +110,10 @@ std::thread_local! {
 
 /// Runs `f` (a native entry point) with `host` answering its host calls on this thread.
 /// Calls nest: the previous host is restored afterwards, even if `f` unwinds.
-#[allow(unsafe_code, reason = "keeps the host a native module calls in a thread-local, lifetime erased")]
+#[allow(
+    unsafe_code,
+    reason = "keeps the host a native module calls in a thread-local, lifetime erased"
+)]
 pub fn enter<R>(host: &mut dyn NativeHost, f: impl FnOnce() -> R) -> R {
     struct Restore(Option<*mut (dyn NativeHost + 'static)>);
     impl Drop for Restore {

@@ -337,6 +337,8 @@ pub enum SchemaError {
     },
 }
 
+impl core::error::Error for SchemaError {}
+
 impl fmt::Display for SchemaError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -5,6 +5,10 @@ use thiserror::Error;
 
 /// Why a module could not be loaded. A failed load leaves nothing behind: no tables, no
 /// authorities, no instance.
+///
+/// Where a lower error caused it, the message includes that error's text (what a person reads)
+/// and [`source`](std::error::Error::source) returns it, typed (what code that tells causes
+/// apart reads: a full disk, a wasm validation error).
 #[derive(Debug, Error)]
 pub enum LoadError {
     /// A new version of an installed module changes its tables in a way that would lose data.
@@ -16,8 +20,8 @@ pub enum LoadError {
         differences: Vec<String>,
     },
     /// The bytes are not a valid WebAssembly module.
-    #[error("invalid wasm: {0}")]
-    InvalidWasm(String),
+    #[error("invalid wasm: {0:#}")]
+    InvalidWasm(#[source] wasmtime::Error),
     /// The module imports something Interstice does not provide (for example WASI).
     #[error("the module imports `{module}::{name}`, which Interstice does not provide")]
     UnknownImport {
@@ -47,7 +51,18 @@ pub enum LoadError {
     },
     /// The assembled schema is invalid.
     #[error("invalid schema: {0}")]
-    Schema(String),
+    Schema(#[from] SchemaError),
+    /// Two description exports define one type name differently.
+    #[error("invalid schema: type `{name}` is defined twice, differently (seen in `{export}`)")]
+    ConflictingType {
+        /// The type.
+        name: String,
+        /// The export that defined it the second time.
+        export: String,
+    },
+    /// An upgrade names a module that is not installed.
+    #[error("module `{0}` is not installed")]
+    NotInstalled(String),
     /// A module with this name is loaded already.
     #[error("a module named `{0}` is loaded already")]
     DuplicateModule(String),
@@ -60,11 +75,15 @@ pub enum LoadError {
         holder: String,
     },
     /// wasmtime could not instantiate the module.
-    #[error("instantiation failed: {0}")]
-    Instantiate(String),
+    #[error("instantiation failed: {0:#}")]
+    Instantiate(#[source] wasmtime::Error),
     /// The module could not be stored in the node's data directory.
     #[error("cannot store the module: {0}")]
-    Storage(String),
+    Storage(#[source] Box<crate::storage::StorageError>),
+    /// The node's storage refuses writes for now (after a disk fault), so no module is
+    /// installed: its `init` hook would commit.
+    #[error("cannot store the module: {0}")]
+    StorageRefused(String),
     /// An `init` or `load` hook failed; the load was undone.
     #[error("the `{reducer}` hook failed: {error}")]
     Hook {
@@ -75,9 +94,10 @@ pub enum LoadError {
     },
 }
 
-impl From<SchemaError> for LoadError {
-    fn from(e: SchemaError) -> Self {
-        LoadError::Schema(e.to_string())
+impl From<crate::storage::StorageError> for LoadError {
+    fn from(e: crate::storage::StorageError) -> LoadError {
+        // Boxed: a storage error can itself hold the load error of a module it reinstalled.
+        LoadError::Storage(Box::new(e))
     }
 }
 

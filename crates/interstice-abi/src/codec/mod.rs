@@ -401,7 +401,10 @@ fn decode_all<'t>(
 /// rejecting trailing bytes: what [`decode_exact`] does for a named struct type, without looking
 /// the type up by name, and into a vector the caller had — a host that keeps the vectors of rows
 /// it dropped decodes new rows (on every insert and update) without allocating.
-#[allow(unsafe_code, reason = "decodes into spare capacity without initialising it twice")]
+#[allow(
+    unsafe_code,
+    reason = "decodes into spare capacity without initialising it twice"
+)]
 pub fn decode_fields_into(
     fields: &[FieldDef],
     types: &TypeSet,

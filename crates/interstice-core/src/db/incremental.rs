@@ -16,7 +16,10 @@
 //! The same design as the `griddle` crate (which this replaces, because it allocates and frees
 //! on the caller's thread), on hashbrown's raw table.
 
-#![allow(unsafe_code, reason = "a raw hash table, so that its memory can be handled off the frame")]
+#![allow(
+    unsafe_code,
+    reason = "a raw hash table, so that its memory can be handled off the frame"
+)]
 
 use super::pages::{self, Prepared};
 use hashbrown::raw::{Bucket, RawIter, RawTable};

@@ -18,7 +18,10 @@
 //! (which only reads the memory-map lock), then the emptied block freed. Elsewhere than Linux,
 //! the helper allocates and frees but does not advise the kernel.
 
-#![allow(unsafe_code, reason = "allocates, faults in and returns table memory with mmap-level calls")]
+#![allow(
+    unsafe_code,
+    reason = "allocates, faults in and returns table memory with mmap-level calls"
+)]
 
 use std::alloc::Layout;
 use std::collections::VecDeque;

@@ -135,7 +135,10 @@ impl Changes {
 /// Appends a clone of `value`, the common numbers written straight into the vector's memory
 /// (see [`Changes`]).
 #[inline]
-#[allow(unsafe_code, reason = "appends a value without a capacity check the caller already made")]
+#[allow(
+    unsafe_code,
+    reason = "appends a value without a capacity check the caller already made"
+)]
 fn push_clone(values: &mut Vec<Value>, value: &Value) {
     values.reserve(1);
     let len = values.len();

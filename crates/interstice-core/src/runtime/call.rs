@@ -58,6 +58,11 @@ impl Modules {
     }
 
     /// Finds a reducer that subscribes to a table event, to deliver an event to it.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::NoSuchModule`], or [`CallError::NoSuchReducer`] when the module has no
+    /// reducer of that name subscribed to an event.
     pub fn subscriber(&self, module: &str, reducer: &str) -> Result<ReducerHandle, CallError> {
         let (slot, loaded) = self.loaded(module)?;
         let index = loaded
@@ -101,6 +106,11 @@ impl Modules {
     }
 
     /// Finds a reducer that may be called directly (not a subscriber).
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::NoSuchModule`], [`CallError::NoSuchReducer`], or
+    /// [`CallError::SubscriberOnly`] for a subscriber, which cannot be called directly.
     pub fn reducer(&self, module: &str, reducer: &str) -> Result<ReducerHandle, CallError> {
         let (slot, loaded) = self.loaded(module)?;
         let index = loaded
@@ -122,6 +132,10 @@ impl Modules {
     }
 
     /// Finds a query.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::NoSuchModule`] or [`CallError::NoSuchQuery`].
     pub fn query(&self, module: &str, query: &str) -> Result<QueryHandle, CallError> {
         let (slot, loaded) = self.loaded(module)?;
         let index = loaded
@@ -151,6 +165,11 @@ impl Modules {
     }
 
     /// Checks encoded arguments against a reducer's signature.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::InvalidArguments`] when the arguments do not decode as the reducer's
+    /// parameters (the message names the first that does not).
     pub fn check_reducer_args(&self, handle: ReducerHandle, args: &[u8]) -> Result<(), CallError> {
         let loaded = self.slot(handle.module)?;
         let reducer = &loaded.schema.reducers[handle.reducer];
@@ -170,6 +189,12 @@ impl Modules {
 
     /// Runs a reducer as one transaction: committed if it returns normally, rolled back if it
     /// fails, traps, runs out of fuel or exceeds its memory cap.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::InvalidArguments`] before the call runs; otherwise whatever ended it: the
+    /// reducer's own error ([`CallError::Failed`]), a trap, fuel or memory exhausted, or a
+    /// journal record too large. The transaction is rolled back in every case.
     pub fn call_reducer(
         &mut self,
         db: &mut Database,
@@ -190,6 +215,10 @@ impl Modules {
     }
 
     /// Runs a query (read-only) and returns its encoded result.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_reducer`](Modules::call_reducer); nothing is written either way.
     pub fn call_query(
         &mut self,
         db: &mut Database,
@@ -201,6 +230,10 @@ impl Modules {
 
     /// Runs a query for a peer (`peer`: its certificate fingerprint), whose node id
     /// `ctx.caller_node()` then answers.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_query`](Modules::call_query).
     pub fn call_query_from(
         &mut self,
         db: &mut Database,
@@ -217,6 +250,10 @@ impl Modules {
     }
 
     /// The type a query returns, with the module's types.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::NoSuchModule`] when the module behind the handle was unloaded since.
     pub fn query_result_type(
         &self,
         handle: QueryHandle,
@@ -229,6 +266,10 @@ impl Modules {
     }
 
     /// Checks encoded arguments against a query's signature.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::InvalidArguments`], as [`check_reducer_args`](Modules::check_reducer_args).
     pub fn check_query_args(&self, handle: QueryHandle, args: &[u8]) -> Result<(), CallError> {
         let loaded = self.slot(handle.module)?;
         let query = &loaded.schema.queries[handle.query];

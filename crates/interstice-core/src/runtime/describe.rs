@@ -71,11 +71,9 @@ fn describe(instance: &mut Instance, fuel: u64) -> Result<ModuleSchema, LoadErro
     let mut add_types =
         |export: &str, defs: Vec<interstice_abi::TypeDef>| -> Result<(), LoadError> {
             for def in defs {
-                types.insert(def).map_err(|c| {
-                    LoadError::Schema(format!(
-                        "type `{}` is defined twice, differently (seen in `{export}`)",
-                        c.0
-                    ))
+                types.insert(def).map_err(|c| LoadError::ConflictingType {
+                    name: c.0,
+                    export: export.to_string(),
                 })?;
             }
             Ok(())

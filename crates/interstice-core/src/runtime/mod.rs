@@ -88,12 +88,16 @@ pub struct Modules {
 
 impl Modules {
     /// An engine with no modules.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::Instantiate`] when wasmtime refuses the configuration (an engine or linker
+    /// error).
     pub fn new(config: EngineConfig) -> Result<Modules, LoadError> {
-        let engine =
-            engine(&config).map_err(|e| LoadError::Instantiate(format!("engine: {e:#}")))?;
+        let engine = engine(&config).map_err(|e| LoadError::Instantiate(e.context("engine")))?;
         let mut linker = Linker::new(&engine);
         host_calls::link(&mut linker, nested::call_module)
-            .map_err(|e| LoadError::Instantiate(format!("linker: {e:#}")))?;
+            .map_err(|e| LoadError::Instantiate(e.context("linker")))?;
         Ok(Modules {
             engine,
             linker,

@@ -37,6 +37,11 @@ const HOST_FUNCTIONS: [&str; 16] = [
 impl Modules {
     /// Validates and installs a module, creates its tables and runs its `init` and `load`
     /// hooks: a first load. On any error nothing is left behind.
+    ///
+    /// # Errors
+    ///
+    /// Any [`LoadError`]: invalid wasm, an unknown import, a bad description or schema, a name
+    /// or authority already taken, or a failed hook ([`LoadError::Hook`]).
     pub fn load(&mut self, db: &mut Database, wasm: &[u8]) -> Result<Arc<ModuleSchema>, LoadError> {
         let schema = self.install(db, wasm)?;
         self.run_hooks(db, &schema.name, true)?;
@@ -45,6 +50,10 @@ impl Modules {
 
     /// Validates and installs a module and creates its (empty) tables, without running any
     /// hook: storage uses this to restore a module before filling its tables.
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Modules::load), except that no hook runs.
     pub fn install(
         &mut self,
         db: &mut Database,
@@ -57,6 +66,10 @@ impl Modules {
     /// The schema a module would have, checked as for loading, without loading it. The
     /// compiled code is not cached: a module only inspected (an upload not authorized yet)
     /// leaves nothing in the data directory.
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Modules::load), for what can be checked without installing.
     pub fn inspect(&self, wasm: &[u8]) -> Result<ModuleSchema, LoadError> {
         Ok(self.prepare_with(wasm, None)?.schema)
     }
@@ -72,8 +85,8 @@ impl Modules {
         wasm: &[u8],
         cache_dir: Option<&std::path::Path>,
     ) -> Result<Prepared, LoadError> {
-        let module = cache::compile(&self.engine, cache_dir, wasm)
-            .map_err(|e| LoadError::InvalidWasm(format!("{e:#}")))?;
+        let module =
+            cache::compile(&self.engine, cache_dir, wasm).map_err(LoadError::InvalidWasm)?;
         for import in module.imports() {
             if import.module() != IMPORT_MODULE || !HOST_FUNCTIONS.contains(&import.name()) {
                 return Err(LoadError::UnknownImport {
@@ -85,7 +98,7 @@ impl Modules {
         let pre = self
             .linker
             .instantiate_pre(&module)
-            .map_err(|e| LoadError::Instantiate(format!("{e:#}")))?;
+            .map_err(LoadError::Instantiate)?;
         let fuel = self.config.fuel_per_call;
         let mut instance =
             Instance::new(&pre, Arc::from("(loading)"), self.config.memory_cap, fuel)?;
@@ -110,6 +123,10 @@ impl Modules {
     /// `cargo test` runs it (`interstice-testing`); a node never loads modules this way.
     ///
     /// [`load`]: Modules::load
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Modules::load).
     pub fn load_native(
         &mut self,
         db: &mut Database,
@@ -194,6 +211,12 @@ impl Modules {
     /// subscriber positions carry over. A change that would lose data is refused with its
     /// differences unless `drop_data` (then the affected tables start empty). On any error
     /// the installed module is left as it was. No hook runs.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::NotInstalled`]; [`LoadError::Incompatible`] with the differences when the
+    /// change would lose data and `drop_data` is not set (or a row does not fit the new table);
+    /// otherwise as [`load`](Modules::load).
     pub fn upgrade(
         &mut self,
         db: &mut Database,
@@ -205,7 +228,7 @@ impl Modules {
         let old = self
             .schema(&name)
             .cloned()
-            .ok_or_else(|| LoadError::Storage(format!("module `{name}` is not installed")))?;
+            .ok_or_else(|| LoadError::NotInstalled(name.clone()))?;
         for authority in &prepared.schema.authorities {
             if let Some(holder) = self.authorities.get(authority)
                 && *holder != name
@@ -230,7 +253,7 @@ impl Modules {
         // Fill the new tables aside: nothing changes until every row fits.
         let old_tables = db
             .module(&name)
-            .ok_or_else(|| LoadError::Storage(format!("module `{name}` has no tables")))?;
+            .ok_or_else(|| LoadError::NotInstalled(name.clone()))?;
         let tables = crate::upgrade::migrate(old_tables, &prepared.schema).map_err(|reason| {
             LoadError::Incompatible {
                 module: name.clone(),
@@ -244,6 +267,11 @@ impl Modules {
 
     /// Runs a module's `init` hooks (on its first load only) and then its `load` hooks, in name
     /// order, each as its own transaction. If one fails, the module is unloaded.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::Hook`] with the hook that failed and its error; the module is unloaded by
+    /// then.
     pub fn run_hooks(
         &mut self,
         db: &mut Database,

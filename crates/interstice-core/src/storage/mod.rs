@@ -189,7 +189,7 @@ impl StorageError {
         }
     }
 
-    fn io(path: &Path, source: std::io::Error) -> StorageError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> StorageError {
         StorageError::Io {
             path: path.to_path_buf(),
             source,
@@ -251,6 +251,12 @@ fn dirs(root: &Path) -> (PathBuf, PathBuf, PathBuf) {
 impl Storage {
     /// Opens a data directory (creating it if needed) and recovers its state into `modules`
     /// and `db`, which must be empty. Enables the database's journal.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError`] when the directory cannot be created or read, a snapshot or log record
+    /// is damaged (repair not enabled), the log has a gap, or an installed module no longer
+    /// loads.
     pub fn open(
         config: StorageConfig,
         modules: &mut Modules,
@@ -338,6 +344,12 @@ impl Storage {
     /// Loads a new module durably: installs it, keeps its wasm so it is reloaded on restart,
     /// then runs its `init` and `load` hooks. On any error nothing is left behind, on disk or
     /// in memory.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::StorageRefused`] while the log is halted after a disk fault;
+    /// [`LoadError::Storage`] when the module's code cannot be written; otherwise as
+    /// [`Modules::load`].
     pub fn load_module(
         &mut self,
         modules: &mut Modules,
@@ -346,14 +358,14 @@ impl Storage {
     ) -> Result<Arc<ModuleSchema>, LoadError> {
         // Its `init` hook commits: not while commits cannot be made durable.
         if let Some(why) = self.refusal() {
-            return Err(LoadError::Storage(why));
+            return Err(LoadError::StorageRefused(why));
         }
         let schema = modules.install(db, wasm)?;
         let (modules_dir, _, _) = dirs(&self.config.dir);
         let path = modules_dir.join(format!("{:06}-{}.wasm", self.next_install, schema.name));
         if let Err(e) = fsutil::write_atomic(&path, wasm) {
             modules.unload(db, &schema.name);
-            return Err(LoadError::Storage(format!("{}: {e}", path.display())));
+            return Err(StorageError::io(&path, e).into());
         }
         self.next_install += 1;
         if let Err(e) = modules.run_hooks(db, &schema.name, true) {
@@ -371,6 +383,11 @@ impl Storage {
     /// then writes a snapshot without it, so its logged changes are never replayed again.
     /// A crash part-way leaves the module either installed as it was or removed (recovery
     /// skips the changes of modules whose code is gone).
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError`] when pending commits, the removal of the code or the snapshot cannot be
+    /// made durable.
     pub fn remove_module(
         &mut self,
         modules: &mut Modules,
@@ -393,6 +410,12 @@ impl Storage {
     /// durable first), the new code next to the old, a snapshot of the migrated tables (with
     /// the old layout recorded in the first, recovery can migrate again), then the old code
     /// deleted. Returns the new schema and, with `drop_data`, what was dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::Storage`] when a snapshot or the new code cannot be written or the old code
+    /// removed; otherwise as [`Modules::upgrade`]. The module is left as it was unless the
+    /// error came after the new code was durable.
     pub fn upgrade_module(
         &mut self,
         modules: &mut Modules,
@@ -400,16 +423,14 @@ impl Storage {
         wasm: &[u8],
         drop_data: bool,
     ) -> Result<(Arc<ModuleSchema>, Vec<String>), LoadError> {
-        let storage_error = |e: StorageError| LoadError::Storage(e.to_string());
-        self.commit(db).map_err(storage_error)?;
-        self.write_snapshot(db, true).map_err(storage_error)?;
+        self.commit(db)?;
+        self.write_snapshot(db, true)?;
         let (schema, dropped) = modules.upgrade(db, wasm, drop_data)?;
         let (modules_dir, _, _) = dirs(&self.config.dir);
         let path = modules_dir.join(format!("{:06}-{}.wasm", self.next_install, schema.name));
-        fsutil::write_atomic(&path, wasm)
-            .map_err(|e| LoadError::Storage(format!("{}: {e}", path.display())))?;
+        fsutil::write_atomic(&path, wasm).map_err(|e| StorageError::io(&path, e))?;
         self.next_install += 1;
-        self.write_snapshot(db, true).map_err(storage_error)?;
+        self.write_snapshot(db, true)?;
         let old: Vec<PathBuf> = self
             .installed
             .iter()
@@ -418,11 +439,9 @@ impl Storage {
             .collect();
         self.installed.retain(|(n, _)| *n != schema.name);
         for superseded in old {
-            std::fs::remove_file(&superseded)
-                .map_err(|e| LoadError::Storage(format!("{}: {e}", superseded.display())))?;
+            std::fs::remove_file(&superseded).map_err(|e| StorageError::io(&superseded, e))?;
         }
-        fsutil::sync_dir(&modules_dir)
-            .map_err(|e| LoadError::Storage(format!("{}: {e}", modules_dir.display())))?;
+        fsutil::sync_dir(&modules_dir).map_err(|e| StorageError::io(&modules_dir, e))?;
         self.installed.push((schema.name.clone(), path));
         Ok((schema, dropped))
     }
@@ -438,6 +457,11 @@ impl Storage {
 
     /// Appends what the database journaled and makes it durable. Call it before telling
     /// anyone that those transactions committed.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError`] when the append or the fsync fails: the log is halted, and the
+    /// transactions must not be reported committed.
     pub fn commit(&mut self, db: &mut Database) -> Result<(), StorageError> {
         self.append(db)?;
         self.sync(db)
@@ -445,6 +469,10 @@ impl Storage {
 
     /// Appends what the database journaled, without waiting for the disk. On an error the
     /// records are kept (the log is halted): [`Storage::try_resume`] writes them later.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError`] when the write fails (or the log was halted already).
     pub fn append(&mut self, db: &mut Database) -> Result<(), StorageError> {
         let Some(journal) = db.journal_mut() else {
             return Ok(());
@@ -469,6 +497,11 @@ impl Storage {
     /// Makes everything appended durable, then writes a snapshot if one is due. A failed
     /// snapshot is not an error here: what was synced is durable whatever happens to the
     /// snapshot (see [`StorageHealth::snapshot`]).
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError`] when the fsync fails: what was appended since the last good fsync is
+    /// not durable.
     pub fn sync(&mut self, db: &mut Database) -> Result<(), StorageError> {
         if let Err(e) = self.writer.sync() {
             return Err(self.log_failed("log fsync", e));

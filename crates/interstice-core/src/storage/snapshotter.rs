@@ -123,6 +123,11 @@ impl Storage {
 
     /// Writes a snapshot of every durable table now, starts a new log segment, and prunes
     /// what the snapshot covers (unless history is kept).
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError`] when pending commits cannot be made durable or the snapshot cannot be
+    /// written.
     pub fn snapshot(&mut self, db: &mut Database) -> Result<(), StorageError> {
         self.write_snapshot(db, false)
     }

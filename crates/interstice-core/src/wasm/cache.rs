@@ -24,7 +24,10 @@ pub fn entry(dir: &Path, engine: &Engine, wasm: &[u8]) -> PathBuf {
 
 /// Compiles `wasm`, or loads it from the cache when a valid entry exists; stores new
 /// compilations in the cache.
-#[allow(unsafe_code, reason = "loads a compiled module this node wrote and checksummed")]
+#[allow(
+    unsafe_code,
+    reason = "loads a compiled module this node wrote and checksummed"
+)]
 pub fn compile(engine: &Engine, dir: Option<&Path>, wasm: &[u8]) -> wasmtime::Result<Module> {
     let Some(dir) = dir else {
         return Module::new(engine, wasm);

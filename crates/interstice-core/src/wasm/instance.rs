@@ -53,12 +53,10 @@ impl Instance {
     ) -> Result<Instance, LoadError> {
         let mut store = Store::new(pre.module().engine(), HostState::new(module, memory_cap));
         store.limiter(|s| s);
-        store
-            .set_fuel(fuel)
-            .map_err(|e| LoadError::Instantiate(e.to_string()))?;
+        store.set_fuel(fuel).map_err(LoadError::Instantiate)?;
         let instance = pre
             .instantiate(&mut store)
-            .map_err(|e| LoadError::Instantiate(format!("{e:#}")))?;
+            .map_err(LoadError::Instantiate)?;
         let memory = instance
             .get_memory(&mut store, exports::MEMORY)
             .ok_or_else(|| LoadError::MissingExport(exports::MEMORY.into()))?;
@@ -155,12 +153,10 @@ impl Instance {
         let version = self
             .func::<(), u32>(exports::ABI_VERSION)
             .map_err(|_| LoadError::MissingExport(exports::ABI_VERSION.into()))?;
-        self.store
-            .set_fuel(fuel)
-            .map_err(|e| LoadError::Instantiate(e.to_string()))?;
+        self.store.set_fuel(fuel).map_err(LoadError::Instantiate)?;
         version
             .call(&mut self.store, ())
-            .map_err(|e| LoadError::Instantiate(format!("{e:#}")))
+            .map_err(LoadError::Instantiate)
     }
 
     /// Copies `len` bytes at `ptr` out of the guest, bounds-checked.

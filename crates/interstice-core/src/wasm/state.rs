@@ -29,7 +29,10 @@ const MAX_SPARE_ROWS: usize = 16 * 1024;
 impl CallTx {
     /// Empties the undo log of a committed transaction, keeping its rows' vectors as spares.
     /// `tables` are the module's (to tell which rows own memory beyond their vector).
-    #[allow(unsafe_code, reason = "forgets the numbers of cold scalar rows instead of dropping them")]
+    #[allow(
+        unsafe_code,
+        reason = "forgets the numbers of cold scalar rows instead of dropping them"
+    )]
     pub fn recycle_undo(&mut self, tables: &[Table]) {
         for entry in self.undo.drain(..) {
             if let Undo::Updated {

@@ -153,7 +153,7 @@ pub(super) fn publish(
                 storage
                     .commit(db)
                     .map(|()| schema)
-                    .map_err(|e| interstice_core::LoadError::Storage(e.to_string()))
+                    .map_err(interstice_core::LoadError::from)
             })
             .map(|schema| (schema, Vec::new(), false))
             .or_else(|e| match e {
