@@ -3,10 +3,10 @@
 use crate::client::{ask, with_node};
 use crate::home::{CliError, Home};
 use crate::node::public_schemas;
+use crate::registry::NodeEntry;
 use crate::values;
 use interstice::ModuleSchema;
 use interstice::abi::{FieldDef, TypeSet, Value, ValueType};
-use interstice::core::NodeEntry;
 use interstice_net::message::{Message, Published, RemoteError};
 use std::path::{Path, PathBuf};
 

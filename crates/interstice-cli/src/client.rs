@@ -1,7 +1,7 @@
 //! Talking to a node as the CLI: one connection, pinned to the keys the CLI trusts.
 
 use crate::home::{CliError, Home, resolve};
-use interstice::core::NodeEntry;
+use crate::registry::NodeEntry;
 use interstice_net::message::Message;
 use interstice_net::transport::{NodeIdentity, Peer, PeerEndpoint, TrustedPeers};
 use std::future::Future;

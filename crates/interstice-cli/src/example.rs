@@ -6,10 +6,10 @@
 //! `interstice example hello` in one terminal and `interstice example caller` in another is
 //! the two-node flow: caller calls `hello` on the hello node and receives its greetings.
 
+use crate::registry::{DataRoot, NodeEntry, RegistryError};
 use bevy::app::AppExit;
 use bevy::log::LogPlugin;
 use bevy::prelude::*;
-use interstice::core::{DataRoot, NodeEntry, RegistryError};
 use interstice::network::NetworkConfig;
 use interstice::prelude::*;
 use interstice::{NodeIdentity, StorageConfig, TrustedPeers};

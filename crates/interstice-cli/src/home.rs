@@ -1,7 +1,7 @@
 //! The CLI's own state under the data root: its key (`cli/identity.*.der`), the nodes it
 //! trusts (`cli/trusted`), and the node registry (`nodes.toml`, `nodes/<node id>/`).
 
-use interstice::core::{DataRoot, NodeEntry, RegistryError};
+use crate::registry::{DataRoot, NodeEntry, RegistryError};
 use interstice::{NodeIdentity, TrustedPeers};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;

@@ -9,6 +9,7 @@ mod home;
 mod init;
 mod logs;
 mod node;
+mod registry;
 mod rows;
 mod text;
 pub(crate) use interstice::values;

@@ -2,8 +2,8 @@
 
 use crate::client::{ask, with_node};
 use crate::home::{CliError, Home, file_error, resolve};
+use crate::registry::NodeEntry;
 use bevy::prelude::*;
-use interstice::core::NodeEntry;
 use interstice::network::NetworkConfig;
 use interstice::prelude::*;
 use interstice::{NodeIdentity, StorageConfig, TrustedPeers};

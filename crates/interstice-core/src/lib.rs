@@ -40,6 +40,5 @@ pub use queue::{
 };
 pub use runtime::{Modules, QueryHandle, ReducerHandle};
 pub use storage::health::StorageHealth;
-pub use storage::registry::{DataRoot, NodeEntry, NodeRegistry, RegistryError};
 pub use storage::{Durability, RecoveryReport, Retention, Storage, StorageConfig, StorageError};
 pub use wasm::state::GuestLog;

@@ -152,9 +152,8 @@ fn run(args: Args) -> Result<(), String> {
     }
     let data = match args.data_dir.clone() {
         Some(dir) => dir,
-        None => interstice::core::DataRoot::os_default()
-            .map_err(|e| e.to_string())?
-            .path()
+        None => interstice::core::storage::os_data_root()
+            .ok_or("no data directory for this user: pass --data-dir")?
             .join("arena"),
     };
     let name = args

@@ -19,8 +19,8 @@ mod transfer;
 mod zipf;
 
 use crate::home::{CliError, Home};
+use crate::registry::NodeEntry;
 use interstice::abi::IntersticeType;
-use interstice::core::NodeEntry;
 use interstice_net::transport::Peer;
 
 /// The transfer benchmark's module, built from `modules/bench_bank` by this crate's build script.

@@ -6,7 +6,7 @@ use super::histogram::Histogram;
 use super::zipf::Rng;
 use crate::client::connect_as;
 use crate::home::CliError;
-use interstice::core::NodeEntry;
+use crate::registry::NodeEntry;
 use interstice::{NodeIdentity, TrustedPeers};
 use interstice_net::message::{Message, RemoteError};
 use interstice_net::transport::{Peer, PeerEndpoint};

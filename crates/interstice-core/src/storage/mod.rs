@@ -16,7 +16,6 @@
 pub mod health;
 pub mod log;
 mod recovery;
-pub mod registry;
 pub mod snapshot;
 mod snapshotter;
 
@@ -102,6 +101,12 @@ impl StorageConfig {
             max_record_bytes: crate::db::journal::MAX_RECORD_LEN,
         }
     }
+}
+
+/// The OS data directory's `interstice` folder (`~/.local/share/interstice` on Linux), under
+/// which the CLI keeps its nodes and games their data; `None` when the user has no home.
+pub fn os_data_root() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "interstice").map(|dirs| dirs.data_dir().to_path_buf())
 }
 
 /// Why storage could not be opened or written.

@@ -7,7 +7,7 @@
 //!   nodes/<node id>/                 a node's data directory (see `Storage`)
 //! ```
 
-use crate::disk::fsutil::write_atomic;
+use interstice::core::disk::fsutil::write_atomic;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -135,8 +135,8 @@ pub struct DataRoot {
 impl DataRoot {
     /// The OS data directory's `interstice` folder (`~/.local/share/interstice` on Linux).
     pub fn os_default() -> Result<DataRoot, RegistryError> {
-        directories::ProjectDirs::from("", "", "interstice")
-            .map(|dirs| DataRoot::at(dirs.data_dir()))
+        interstice::core::storage::os_data_root()
+            .map(DataRoot::at)
             .ok_or(RegistryError::NoDataDir)
     }
 
@@ -189,22 +189,6 @@ impl DataRoot {
         })?;
         write_atomic(&path, text.as_bytes()).map_err(|source| RegistryError::Io { path, source })
     }
-
-    /// Creates a local node: a fresh id, its data directory, and its registry entry.
-    pub fn create_node(&self, name: &str, address: &str) -> Result<NodeEntry, RegistryError> {
-        let mut registry = self.load_registry()?;
-        let entry = NodeEntry {
-            name: name.into(),
-            address: address.into(),
-            id: uuid::Uuid::new_v4().to_string(),
-            local: true,
-        };
-        registry.add(entry.clone())?;
-        let dir = self.node_dir(&entry.id);
-        std::fs::create_dir_all(&dir).map_err(|source| RegistryError::Io { path: dir, source })?;
-        self.save_registry(&registry)?;
-        Ok(entry)
-    }
 }
 
 #[cfg(test)]
@@ -216,19 +200,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = DataRoot::at(dir.path());
         assert_eq!(root.load_registry().unwrap(), NodeRegistry::default());
-        let a = root.create_node("alpha", "127.0.0.1:8080").unwrap();
-        assert!(root.node_dir(&a.id).is_dir());
+        let local = |name: &str, address: &str, id: &str| NodeEntry {
+            name: name.into(),
+            address: address.into(),
+            id: id.into(),
+            local: true,
+        };
+        let a = local("alpha", "127.0.0.1:8080", "a1");
+        let mut registry = root.load_registry().unwrap();
+        registry.add(a.clone()).unwrap();
         assert!(matches!(
-            root.create_node("alpha", "127.0.0.1:9000"),
+            registry.add(local("alpha", "127.0.0.1:9000", "a2")),
             Err(RegistryError::Duplicate(_))
         ));
         assert!(matches!(
-            root.create_node("bad name", "x"),
+            registry.add(local("bad name", "x", "a3")),
             Err(RegistryError::InvalidName(_))
         ));
+        root.save_registry(&registry).unwrap();
 
         let mut registry = root.load_registry().unwrap();
         assert_eq!(registry.find(&a.id), Some(&a));
+        assert_eq!(root.node_dir(&a.id), dir.path().join("nodes").join("a1"));
         registry
             .add(NodeEntry {
                 name: "remote".into(),
