@@ -32,7 +32,10 @@
 //! Outside wasm (for example when a game depends on a module crate to share its types) the
 //! types and tables compile as ordinary Rust, but host calls panic: they need a node.
 
-#![allow(unsafe_code, reason = "the SDK is the guest side of the host ABI: wasm imports and exports are unsafe by nature")]
+#![allow(
+    unsafe_code,
+    reason = "the SDK is the guest side of the host ABI: wasm imports and exports are unsafe by nature"
+)]
 
 // The macros name this crate by its path, also from inside it.
 extern crate self as interstice_sdk;

@@ -1,0 +1,128 @@
+//! Reading a node: table rows page by page, and what modules logged.
+
+use crate::support::*;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+#[test]
+fn rows_pages_a_ten_thousand_row_table() {
+    let (data, logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let d = data.path();
+    let port = free_port();
+    ok(d, &["node", "create", "alpha", &port.to_string()]);
+    let _node = start(d, "alpha", &logs.path().join("alpha.log"));
+    let stream = concat!(env!("CARGO_MANIFEST_DIR"), "/../../modules/fixtures/stream");
+    ok(d, &["publish", "alpha", stream]);
+    for _ in 0..5 {
+        ok(d, &["call_reducer", "alpha", "stream", "emit", "2000"]);
+    }
+
+    // All of it, in key order, through pages of at most 1,000.
+    let all: serde_json::Value = serde_json::from_str(&ok(
+        d,
+        &[
+            "rows", "alpha", "stream", "tick", "--limit", "10000", "--json",
+        ],
+    ))
+    .unwrap();
+    let ids: Vec<u64> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, (1..=10_000).collect::<Vec<u64>>());
+
+    // A first page, and where the next one starts.
+    let (success, out, err) = cli(d, &["rows", "alpha", "stream", "tick", "--limit", "100"]);
+    assert!(success, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 101, "a header and 100 rows: {out}");
+    assert_eq!(lines[0], "id\tvalue");
+    assert_eq!(lines[1], "1\t0");
+    assert!(err.contains("more follow: add `--after 100`"), "{err}");
+    let next = ok(
+        d,
+        &[
+            "rows", "alpha", "stream", "tick", "--limit", "2", "--after", "100",
+        ],
+    );
+    assert_eq!(next, "id\tvalue\n101\t100\n102\t101\n");
+    // The last page says nothing more follows.
+    let (_, _, tail) = cli(d, &["rows", "alpha", "stream", "tick", "--after", "9990"]);
+    assert!(!tail.contains("more follow"), "{tail}");
+
+    // A filter, and mistakes.
+    let found = ok(
+        d,
+        &[
+            "rows", "alpha", "stream", "tick", "--filter", "id=4242", "--json",
+        ],
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&found).unwrap(),
+        serde_json::json!([{"id": 4242, "value": 241}])
+    );
+    let column = fails(
+        d,
+        &["rows", "alpha", "stream", "tick", "--filter", "colour=red"],
+    );
+    assert!(column.contains("columns: id, value"), "{column}");
+    let table = fails(d, &["rows", "alpha", "stream", "nothere"]);
+    assert!(table.contains("stream.nothere"), "{table}");
+}
+
+#[test]
+fn logs_show_what_modules_logged_and_follow_new_lines() {
+    let (data, logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let d = data.path();
+    let port = free_port();
+    ok(d, &["node", "create", "alpha", &port.to_string()]);
+    let _node = start(d, "alpha", &logs.path().join("alpha.log"));
+    let hello = concat!(env!("CARGO_MANIFEST_DIR"), "/../../modules/hello");
+    ok(d, &["publish", "alpha", hello]);
+    ok(d, &["call_reducer", "alpha", "hello", "hello", "Ada"]);
+    let kept = ok(d, &["logs", "alpha", "hello"]);
+    assert!(kept.contains("INFO [hello] greeting #1 stored"), "{kept}");
+    let json = ok(d, &["logs", "alpha", "--json"]);
+    let first: serde_json::Value =
+        serde_json::from_str(json.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(first["module"], "hello");
+
+    // A follower started now prints a line logged after it started.
+    let followed = logs.path().join("follow.out");
+    let mut follower = Running(
+        std::process::Command::new(bin())
+            .args(["logs", "alpha", "hello", "--follow"])
+            .env("INTERSTICE_DATA_DIR", d)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::from(std::fs::File::create(&followed).unwrap()))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting the follower"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&followed)
+        .unwrap_or_default()
+        .contains("greeting #1 stored")
+    {
+        assert!(Instant::now() < deadline, "the follower printed nothing");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ok(d, &["call_reducer", "alpha", "hello", "hello", "Bob"]);
+    while !std::fs::read_to_string(&followed)
+        .unwrap_or_default()
+        .contains("greeting #2 stored")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the follower did not print the new line: {}",
+            std::fs::read_to_string(&followed).unwrap_or_default()
+        );
+        assert!(
+            follower.0.try_wait().unwrap().is_none(),
+            "the follower stopped"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
