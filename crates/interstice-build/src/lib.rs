@@ -246,6 +246,41 @@ pub fn wasm_target_dir_near(dir: &Path) -> PathBuf {
     target.join("interstice-wasm")
 }
 
+/// The wasm of module packages of this workspace, for the test or bench that calls it: built
+/// next to its host build (its `CARGO_TARGET_TMPDIR`) and read, in the order given. Panics with
+/// the build's own message when a package does not build: what a test wants.
+///
+/// ```ignore
+/// let [hello, kitchen] = interstice_build::test_modules!["hello", "kitchen"]
+///     .try_into()
+///     .unwrap();
+/// ```
+#[macro_export]
+macro_rules! test_modules {
+    ($($package:expr),+ $(,)?) => {
+        $crate::read_modules($crate::build_workspace_modules(
+            ::std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+            ::std::path::Path::new(env!("CARGO_TARGET_TMPDIR")),
+            &[$($package),+],
+        ))
+    };
+}
+
+/// The bytes of the modules a build made, in order ([`test_modules!`]'s second half).
+///
+/// # Panics
+///
+/// When the build failed or a built file cannot be read: tests and benches stop there.
+pub fn read_modules(built: Result<Vec<PathBuf>, BuildError>) -> Vec<Vec<u8>> {
+    let paths = built.unwrap_or_else(|e| panic!("building the modules: {e}"));
+    paths
+        .iter()
+        .map(|path| {
+            std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+        })
+        .collect()
+}
+
 /// Builds module packages of the workspace that contains `crate_dir`, next to the host build
 /// whose scratch directory is `target_tmpdir` (a test's or bench's `CARGO_TARGET_TMPDIR`), and
 /// returns their wasm paths in order. What tests and benches call.

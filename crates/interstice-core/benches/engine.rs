@@ -5,19 +5,11 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use interstice_abi::IntersticeType;
-use interstice_build::build_workspace_modules;
 use interstice_core::{Database, EngineConfig, Modules};
 use std::hint::black_box;
-use std::path::Path;
 
 fn bench_module() -> Vec<u8> {
-    let paths = build_workspace_modules(
-        Path::new(env!("CARGO_MANIFEST_DIR")),
-        Path::new(env!("CARGO_TARGET_TMPDIR")),
-        &["bench"],
-    )
-    .expect("building the bench module");
-    std::fs::read(&paths[0]).expect("reading bench.wasm")
+    interstice_build::test_modules!["bench"].remove(0)
 }
 
 fn engine(c: &mut Criterion) {

@@ -8,22 +8,14 @@
 use bevy_app::App;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use interstice_abi::IntersticeType;
-use interstice_build::build_workspace_modules;
 use interstice_core::{Database, IntersticeCorePlugin, Modules, ReducerQueue};
-use std::path::Path;
 
 const INSERTS_PER_FRAME: u64 = 100;
 const SUBSCRIBERS: u64 = 10;
 
 /// A headless app with the engine and one fixture module loaded.
 fn app_with(package: &str) -> App {
-    let paths = build_workspace_modules(
-        Path::new(env!("CARGO_MANIFEST_DIR")),
-        Path::new(env!("CARGO_TARGET_TMPDIR")),
-        &[package],
-    )
-    .expect("building the fixture module");
-    let wasm = std::fs::read(&paths[0]).expect("reading the module");
+    let wasm = interstice_build::test_modules![package].remove(0);
     let mut app = App::new();
     app.add_plugins(IntersticeCorePlugin::default());
     app.world_mut()

@@ -9,7 +9,6 @@
 //! (`INTERSTICE_SNAPSHOT_ROWS` changes the final size; snapshots stay 4 per run.)
 
 use interstice_abi::IntersticeType;
-use interstice_build::build_workspace_modules;
 use interstice_core::{Database, EngineConfig, Modules, Storage, StorageConfig};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -22,13 +21,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     let every = (rows / 4).max(FRAME);
-    let paths = build_workspace_modules(
-        Path::new(env!("CARGO_MANIFEST_DIR")),
-        Path::new(env!("CARGO_TARGET_TMPDIR")),
-        &["bench"],
-    )
-    .expect("building the bench module");
-    let wasm = std::fs::read(&paths[0]).expect("reading bench.wasm");
+    let wasm = interstice_build::test_modules!["bench"].remove(0);
 
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = StorageConfig::new(dir.path());

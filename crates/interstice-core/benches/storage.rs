@@ -10,7 +10,6 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use interstice_abi::IntersticeType;
-use interstice_build::build_workspace_modules;
 use interstice_core::{Database, EngineConfig, Modules, Storage, StorageConfig};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -19,13 +18,7 @@ const FRAME: u64 = 5_000;
 const RECOVERY_ROWS: u64 = 1_000_000;
 
 fn bench_module() -> Vec<u8> {
-    let paths = build_workspace_modules(
-        Path::new(env!("CARGO_MANIFEST_DIR")),
-        Path::new(env!("CARGO_TARGET_TMPDIR")),
-        &["bench"],
-    )
-    .expect("building the bench module");
-    std::fs::read(&paths[0]).expect("reading bench.wasm")
+    interstice_build::test_modules!["bench"].remove(0)
 }
 
 fn config(dir: &Path) -> StorageConfig {

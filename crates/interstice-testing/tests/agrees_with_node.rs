@@ -3,17 +3,10 @@
 //! errors, same query answers) and leave the same rows.
 
 use interstice_testing::TestNode;
-use std::path::Path;
 use std::time::Duration;
 
 fn wasm() -> Vec<u8> {
-    let paths = interstice_build::build_workspace_modules(
-        Path::new(env!("CARGO_MANIFEST_DIR")),
-        Path::new(env!("CARGO_TARGET_TMPDIR")),
-        &["notebook"],
-    )
-    .expect("building the notebook fixture to wasm");
-    std::fs::read(&paths[0]).expect("reading notebook.wasm")
+    interstice_build::test_modules!["notebook"].remove(0)
 }
 
 /// SplitMix64: the call sequence of a seed.

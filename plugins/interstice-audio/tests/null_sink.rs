@@ -6,17 +6,10 @@ use bevy::ecs::system::RunSystemOnce;
 use bevy::prelude::*;
 use interstice::prelude::*;
 use interstice_audio::{AudioStats, IntersticeAudioPlugin};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 fn modules() -> Vec<Vec<u8>> {
-    let built = interstice_build::build_workspace_modules(
-        Path::new(env!("CARGO_MANIFEST_DIR")),
-        Path::new(env!("CARGO_TARGET_TMPDIR")),
-        &["audio", "painter"],
-    )
-    .expect("building the modules");
-    built.iter().map(|p| std::fs::read(p).unwrap()).collect()
+    interstice_build::test_modules!["audio", "painter"]
 }
 
 #[test]

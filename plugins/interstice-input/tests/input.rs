@@ -10,16 +10,9 @@ use bevy::prelude::*;
 use bevy::window::CursorMoved;
 use interstice::prelude::*;
 use interstice_input::IntersticeInputPlugin;
-use std::path::Path;
 
 fn keys_wasm() -> Vec<u8> {
-    let built = interstice_build::build_workspace_modules(
-        Path::new(env!("CARGO_MANIFEST_DIR")),
-        Path::new(env!("CARGO_TARGET_TMPDIR")),
-        &["keys"],
-    )
-    .expect("building the keys module");
-    std::fs::read(&built[0]).unwrap()
+    interstice_build::test_modules!["keys"].remove(0)
 }
 
 /// A headless app with Bevy's input and the keys module holding the Input authority.

@@ -11,7 +11,6 @@ use interstice::prelude::*;
 use interstice::{GuestLogTail, TableChanged};
 use interstice_inspector::table_view::TableView;
 use interstice_inspector::ui::{InspectorState, Metrics, Sources, show};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 const ROWS: u32 = 100_000;
@@ -68,13 +67,7 @@ fn draw(
 }
 
 fn main() {
-    let built = interstice_build::build_workspace_modules(
-        Path::new(env!("CARGO_MANIFEST_DIR")),
-        Path::new(env!("CARGO_TARGET_TMPDIR")),
-        &["swarm"],
-    )
-    .expect("building swarm");
-    let wasm = std::fs::read(&built[0]).expect("swarm.wasm");
+    let wasm = interstice_build::test_modules!["swarm"].remove(0);
     for filter in ["", "99"] {
         let mut app = App::new();
         app.add_plugins((

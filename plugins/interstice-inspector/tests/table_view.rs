@@ -6,16 +6,9 @@ use bevy::prelude::*;
 use interstice::prelude::*;
 use interstice::{Database, Modules};
 use interstice_inspector::table_view::{PAGE_ROWS, REFRESH_EVERY, TableView};
-use std::path::Path;
 
 fn swarm(rows: u32) -> App {
-    let built = interstice_build::build_workspace_modules(
-        Path::new(env!("CARGO_MANIFEST_DIR")),
-        Path::new(env!("CARGO_TARGET_TMPDIR")),
-        &["swarm"],
-    )
-    .expect("building swarm");
-    let wasm = std::fs::read(&built[0]).unwrap();
+    let wasm = interstice_build::test_modules!["swarm"].remove(0);
     let mut app = App::new();
     app.add_plugins((
         MinimalPlugins,

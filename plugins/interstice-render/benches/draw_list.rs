@@ -14,7 +14,6 @@ use bevy::sprite_render::ColorMaterial;
 use interstice::prelude::*;
 use interstice_render::IntersticeRenderPlugin;
 use interstice_render::scene::DrawScene;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 const SHAPES: u32 = 10_000;
@@ -54,13 +53,7 @@ fn median_frame(app: &mut App) -> Duration {
 }
 
 fn main() {
-    let built = interstice_build::build_workspace_modules(
-        Path::new(env!("CARGO_MANIFEST_DIR")),
-        Path::new(env!("CARGO_TARGET_TMPDIR")),
-        &["painter"],
-    )
-    .expect("building the painter fixture");
-    let wasm = std::fs::read(&built[0]).expect("painter.wasm");
+    let wasm = interstice_build::test_modules!["painter"].remove(0);
     let mut app = App::new();
     app.add_plugins((
         MinimalPlugins,

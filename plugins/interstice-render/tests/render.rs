@@ -10,16 +10,9 @@ use bevy::sprite_render::ColorMaterial;
 use interstice::prelude::*;
 use interstice_render::IntersticeRenderPlugin;
 use interstice_render::scene::{DrawScene, ModuleText, ShapeBatch};
-use std::path::Path;
 
 fn fixtures() -> Vec<Vec<u8>> {
-    let built = interstice_build::build_workspace_modules(
-        Path::new(env!("CARGO_MANIFEST_DIR")),
-        Path::new(env!("CARGO_TARGET_TMPDIR")),
-        &["painter", "keys"],
-    )
-    .expect("building the fixtures");
-    built.iter().map(|p| std::fs::read(p).unwrap()).collect()
+    interstice_build::test_modules!["painter", "keys"]
 }
 
 fn app() -> App {

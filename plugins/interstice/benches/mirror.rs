@@ -9,7 +9,6 @@ use bevy::ecs::system::RunSystemOnce;
 use bevy::prelude::*;
 use interstice::prelude::*;
 use interstice::{MirrorStats, Modules};
-use std::path::Path;
 use std::time::{Duration, Instant};
 use swarm::Dot;
 
@@ -61,13 +60,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn main() {
-    let built = interstice_build::build_workspace_modules(
-        Path::new(env!("CARGO_MANIFEST_DIR")),
-        Path::new(env!("CARGO_TARGET_TMPDIR")),
-        &["swarm"],
-    )
-    .expect("building the swarm fixture");
-    let wasm = std::fs::read(&built[0]).expect("swarm.wasm");
+    let wasm = interstice_build::test_modules!["swarm"].remove(0);
     let mut engine_only = app(&wasm, false);
     let mut mirrored = app(&wasm, true);
     assert!(engine_only.world().get_resource::<Modules>().is_some());
