@@ -192,9 +192,10 @@ impl Modules {
     ///
     /// # Errors
     ///
-    /// [`CallError::InvalidArguments`] before the call runs; otherwise whatever ended it: the
-    /// reducer's own error ([`CallError::Failed`]), a trap, fuel or memory exhausted, or a
-    /// journal record too large. The transaction is rolled back in every case.
+    /// Whatever ended the call: the reducer's own error ([`CallError::Failed`], also when the
+    /// guest cannot decode `args`: check them first with
+    /// [`check_reducer_args`](Modules::check_reducer_args)), a trap, fuel or memory exhausted,
+    /// or a journal record too large. The transaction is rolled back in every case.
     pub fn call_reducer(
         &mut self,
         db: &mut Database,

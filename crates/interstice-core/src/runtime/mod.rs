@@ -19,6 +19,8 @@ mod loaded;
 mod nested;
 mod presentation;
 mod registry;
+#[cfg(test)]
+mod tests;
 
 pub use call::{QueryHandle, ReducerHandle};
 pub use loaded::LoadedModule;
