@@ -307,7 +307,7 @@ fn caller_greets(mut interstice: Interstice, demo: Res<CallerDemo>, mut done: Lo
     }
     *done = true;
     if demo.greet > 0 {
-        match interstice.call_reducer("caller", "greet_many", ("caller".to_string(), demo.greet)) {
+        match interstice.queue_reducer("caller", "greet_many", ("caller".to_string(), demo.greet)) {
             Ok(_) => info!("asked hello_node for {} greetings", demo.greet),
             Err(e) => error!("cannot call caller.greet_many: {e}"),
         }
@@ -348,7 +348,7 @@ fn greet(mut interstice: Interstice, mut demo: ResMut<Demo>, mut started: Local<
         return;
     }
     for name in NAMES {
-        match interstice.call_reducer("hello", "hello", (name.to_string(),)) {
+        match interstice.queue_reducer("hello", "hello", (name.to_string(),)) {
             Ok(id) => {
                 info!("queued hello({name:?}) as invocation {}", id.0);
                 demo.pending += 1;

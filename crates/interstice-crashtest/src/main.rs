@@ -72,7 +72,7 @@ fn drive(mut interstice: Interstice, mut driver: ResMut<Driver>) {
     }
     for _ in 0..driver.per_frame {
         let n = driver.next;
-        let id = interstice.call_reducer_encoded("ledger", "apply", n.to_bytes());
+        let id = interstice.queue_reducer_encoded("ledger", "apply", n.to_bytes());
         driver.sent.insert(id, n);
         driver.next += 1;
     }

@@ -55,7 +55,7 @@ fn call<A: interstice::abi::typed::Args>(
     let mut state: bevy::ecs::system::SystemState<Interstice> =
         bevy::ecs::system::SystemState::new(app.world_mut());
     let mut api = state.get_mut(app.world_mut()).expect("the Interstice API");
-    let id = api.call_reducer(module, reducer, args)?;
+    let id = api.queue_reducer(module, reducer, args)?;
     state.apply(app.world_mut());
     app.update();
     let messages = app.world().resource::<Messages<ReducerOutcome>>();
@@ -254,8 +254,9 @@ fn remote_calls_leave_only_after_the_commit_is_durable() {
     let mut state: bevy::ecs::system::SystemState<Interstice> =
         bevy::ecs::system::SystemState::new(app.world_mut());
     let mut api = state.get_mut(app.world_mut()).expect("the Interstice API");
-    api.call_reducer("bench", "insert_logged", (1u64,)).unwrap();
-    api.call_reducer("caller", "greet", ("bob".to_string(),))
+    api.queue_reducer("bench", "insert_logged", (1u64,))
+        .unwrap();
+    api.queue_reducer("caller", "greet", ("bob".to_string(),))
         .unwrap();
     state.apply(app.world_mut());
     app.update();

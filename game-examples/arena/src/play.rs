@@ -65,7 +65,7 @@ pub fn keys(
     );
     if keys.just_pressed(KeyCode::Escape) && presence.joined && !presence.left {
         presence.left = true;
-        if let Err(e) = interstice.call_reducer(role.module, "leave", (role.name.clone(),)) {
+        if let Err(e) = interstice.queue_reducer(role.module, "leave", (role.name.clone(),)) {
             error!("cannot leave: {e}");
         }
     }
@@ -89,7 +89,7 @@ pub fn join(
     }
     if role.is_host() && !presence.opened {
         presence.opened = true;
-        if let Err(e) = interstice.call_reducer(role.module, "open_arena", ()) {
+        if let Err(e) = interstice.queue_reducer(role.module, "open_arena", ()) {
             error!("cannot open the arena: {e}");
         }
     }
@@ -110,7 +110,7 @@ pub fn join(
         return;
     }
     presence.joined = true;
-    if let Err(e) = interstice.call_reducer(role.module, "join", (role.name.clone(), role.hue)) {
+    if let Err(e) = interstice.queue_reducer(role.module, "join", (role.name.clone(), role.hue)) {
         error!("cannot join: {e}");
     }
 }
@@ -137,7 +137,7 @@ pub fn steer<R: PlayerRow + interstice::IntersticeType + PartialEq>(
     let step = intent.0 * SPEED * time.delta_secs();
     let number = predicted.input(step);
     let args = (role.name.clone(), step.x, step.y, number);
-    if let Err(e) = interstice.call_reducer(role.module, "steer", args) {
+    if let Err(e) = interstice.queue_reducer(role.module, "steer", args) {
         error!("cannot steer: {e}");
     }
 }
@@ -159,7 +159,7 @@ pub fn close(
         return;
     }
     presence.closing = Some(Instant::now());
-    if let Err(e) = interstice.call_reducer(role.module, "leave", (role.name.clone(),)) {
+    if let Err(e) = interstice.queue_reducer(role.module, "leave", (role.name.clone(),)) {
         error!("cannot leave: {e}");
         exit.write(AppExit::Success);
     }

@@ -42,12 +42,12 @@ fn step(mut interstice: Interstice, time: Res<Time>, mut spawned: Local<bool>) {
         return;
     }
     if !std::mem::replace(&mut *spawned, true)
-        && let Err(e) = interstice.call_reducer("orbits", "spawn", (DOTS,))
+        && let Err(e) = interstice.queue_reducer("orbits", "spawn", (DOTS,))
     {
         error!("cannot spawn dots: {e}");
     }
     let dt_ms = (time.delta_secs() * 1000.0) as u32;
-    if let Err(e) = interstice.call_reducer("orbits", "step", (dt_ms,)) {
+    if let Err(e) = interstice.queue_reducer("orbits", "step", (dt_ms,)) {
         error!("cannot step: {e}");
     }
 }

@@ -29,7 +29,7 @@ fn the_null_sink_plays_the_holder_at_the_device_rate() {
     app.update();
     app.world_mut()
         .run_system_once(|mut interstice: Interstice| {
-            interstice.call_reducer("painter", "try_play", ()).unwrap();
+            interstice.queue_reducer("painter", "try_play", ()).unwrap();
         })
         .unwrap();
     let start = Instant::now();

@@ -95,7 +95,7 @@ fn main() {
         app.world_mut()
             .run_system_once(|mut interstice: Interstice| {
                 interstice
-                    .call_reducer("swarm", "spawn", (0u32, ROWS))
+                    .queue_reducer("swarm", "spawn", (0u32, ROWS))
                     .unwrap();
             })
             .unwrap();
@@ -107,10 +107,10 @@ fn main() {
                 .run_system_once(move |mut interstice: Interstice| {
                     let from = (i * 100) % ROWS;
                     for id in from..from + 100 {
-                        interstice.call_reducer("swarm", "remove", (id,)).unwrap();
+                        interstice.queue_reducer("swarm", "remove", (id,)).unwrap();
                     }
                     interstice
-                        .call_reducer("swarm", "spawn", (from, 100u32))
+                        .queue_reducer("swarm", "spawn", (from, 100u32))
                         .unwrap();
                 })
                 .unwrap();

@@ -196,7 +196,7 @@ fn module(
                 if let Some(texts) = form(ui, state, &schema.name, &reducer.name, &params, "call") {
                     match encode_args(schema, &params, &texts) {
                         Ok(args) => {
-                            let id = api.call_reducer_encoded(&schema.name, &reducer.name, args);
+                            let id = api.queue_reducer_encoded(&schema.name, &reducer.name, args);
                             state.pending = Some(id);
                             state.outcome =
                                 Some(format!("{}.{} queued", schema.name, reducer.name));

@@ -18,7 +18,7 @@ fn swarm(rows: u32) -> App {
     app.world_mut()
         .run_system_once(move |mut interstice: Interstice| {
             interstice
-                .call_reducer("swarm", "spawn", (0u32, rows))
+                .queue_reducer("swarm", "spawn", (0u32, rows))
                 .unwrap();
         })
         .unwrap();
@@ -61,7 +61,7 @@ fn pages_filters_and_highlights() {
     // A live change highlights the row and rebuilds the page, but not at once.
     app.world_mut()
         .run_system_once(|mut interstice: Interstice| {
-            interstice.call_reducer("swarm", "tick", ()).unwrap();
+            interstice.queue_reducer("swarm", "tick", ()).unwrap();
         })
         .unwrap();
     app.update();

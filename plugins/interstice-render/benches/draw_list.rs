@@ -24,7 +24,7 @@ fn configure(app: &mut App, count: u32) {
     app.world_mut()
         .run_system_once(move |mut interstice: Interstice| {
             interstice
-                .call_reducer("painter", "configure", (count, false, false))
+                .queue_reducer("painter", "configure", (count, false, false))
                 .expect("configure");
         })
         .expect("configure system");

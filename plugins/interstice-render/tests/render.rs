@@ -37,7 +37,7 @@ fn configure(app: &mut App, count: u32, extras: bool, fail: bool) {
     app.world_mut()
         .run_system_once(move |mut interstice: Interstice| {
             interstice
-                .call_reducer("painter", "configure", (count, extras, fail))
+                .queue_reducer("painter", "configure", (count, extras, fail))
                 .unwrap();
         })
         .unwrap();
@@ -134,7 +134,7 @@ fn only_the_holders_may_draw_or_poll_input() {
     let mut app = app();
     app.world_mut()
         .run_system_once(|mut interstice: Interstice| {
-            interstice.call_reducer("keys", "try_draw", ()).unwrap();
+            interstice.queue_reducer("keys", "try_draw", ()).unwrap();
         })
         .unwrap();
     frames(&mut app, 1);

@@ -30,7 +30,7 @@ fn app(wasm: &[u8], mirror: bool) -> App {
     app.world_mut()
         .run_system_once(|mut interstice: Interstice| {
             interstice
-                .call_reducer("swarm", "spawn", (0u32, ROWS))
+                .queue_reducer("swarm", "spawn", (0u32, ROWS))
                 .expect("spawn");
         })
         .expect("spawn system");
@@ -41,7 +41,7 @@ fn app(wasm: &[u8], mirror: bool) -> App {
 fn tick(app: &mut App) -> Duration {
     app.world_mut()
         .run_system_once(|mut interstice: Interstice| {
-            interstice.call_reducer("swarm", "tick", ()).expect("tick");
+            interstice.queue_reducer("swarm", "tick", ()).expect("tick");
         })
         .expect("tick system");
     let start = Instant::now();

@@ -52,8 +52,14 @@ fn check_arg_types(
 impl Interstice<'_> {
     /// Queues a reducer call with typed arguments (a tuple: `()`, `(a,)`, `(a, b)`, ...). The
     /// module, reducer and argument types are checked now; the reducer runs in the next
-    /// `Reduce` step.
-    pub fn call_reducer<A: Args>(
+    /// `Reduce` step, and its outcome arrives as a [`ReducerOutcome`](crate::ReducerOutcome)
+    /// message with the returned id.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::NoSuchModule`], [`CallError::NoSuchReducer`],
+    /// [`CallError::SubscriberOnly`] or [`CallError::InvalidArguments`]: nothing is queued.
+    pub fn queue_reducer<A: Args>(
         &mut self,
         module: &str,
         reducer: &str,
@@ -74,8 +80,23 @@ impl Interstice<'_> {
         Ok(self.queue.push(module, reducer, bytes))
     }
 
+    /// The former name of [`queue_reducer`](Self::queue_reducer): it queues the call, which
+    /// runs in the next `Reduce` step ("call" now means run at once, as `ctx.call_reducer`
+    /// does inside a module).
+    #[deprecated(
+        note = "renamed `queue_reducer`: the call is queued and runs in the next Reduce step"
+    )]
+    pub fn call_reducer<A: Args>(
+        &mut self,
+        module: &str,
+        reducer: &str,
+        args: A,
+    ) -> Result<InvocationId, CallError> {
+        self.queue_reducer(module, reducer, args)
+    }
+
     /// Queues a reducer call with already encoded arguments; they are checked when it runs.
-    pub fn call_reducer_encoded(
+    pub fn queue_reducer_encoded(
         &mut self,
         module: &str,
         reducer: &str,

@@ -14,7 +14,7 @@
 //! }
 //!
 //! fn greet(mut interstice: Interstice) {
-//!     if let Err(e) = interstice.call_reducer("hello", "hello", ("Bevy".to_string(),)) {
+//!     if let Err(e) = interstice.queue_reducer("hello", "hello", ("Bevy".to_string(),)) {
 //!         error!("cannot call hello: {e}");
 //!     }
 //! }

@@ -113,28 +113,26 @@ fn copy(identity: &NodeIdentity, dir: &std::path::Path) -> NodeIdentity {
     NodeIdentity::load_or_create(dir).unwrap()
 }
 
-#[test]
-fn the_owner_publishes_and_removes_and_both_survive_a_restart() {
-    let data = tempfile::tempdir().unwrap();
-    let keys = tempfile::tempdir().unwrap();
-    let owner = NodeIdentity::generate().unwrap();
-    let stranger = NodeIdentity::generate().unwrap();
-    let mut n = node(data.path(), &[&owner, &stranger], &owner, &[]);
-    let hello = wasm("hello");
-
-    // A stranger may not publish; the owner may, and the module is callable at once.
-    let stranger_copy = copy(&stranger, &keys.path().join("s1"));
-    let upload = hello.clone();
-    let refused = as_client(&mut n, stranger_copy, move |peer| {
+/// A stranger's upload of `hello` is refused; the owner's is installed and callable at once.
+fn only_the_owner_publishes(
+    n: &mut Node,
+    keys: &std::path::Path,
+    owner: &NodeIdentity,
+    stranger: &NodeIdentity,
+    hello: &[u8],
+) {
+    let stranger_copy = copy(stranger, &keys.join("s1"));
+    let upload = hello.to_vec();
+    let refused = as_client(n, stranger_copy, move |peer| {
         Box::pin(async move { published(peer.upload(1, &upload, false).await.unwrap()) })
     });
     assert!(
         matches!(refused, Err(RemoteError::NotPermitted(_))),
         "{refused:?}"
     );
-    let owner_copy = copy(&owner, &keys.path().join("o1"));
-    let upload = hello.clone();
-    let answers = as_client(&mut n, owner_copy, move |peer| {
+    let owner_copy = copy(owner, &keys.join("o1"));
+    let upload = hello.to_vec();
+    let answers = as_client(n, owner_copy, move |peer| {
         Box::pin(async move {
             let installed = published(peer.upload(2, &upload, false).await.unwrap());
             let call = Message::CallReducer {
@@ -165,16 +163,17 @@ fn the_owner_publishes_and_removes_and_both_survive_a_restart() {
     );
     let count: u64 = query(&mut n.app, "hello", "greeting_count", ()).unwrap();
     assert_eq!(count, 1);
+}
 
-    // A restart keeps the published module and its data.
-    drop(n);
-    let mut n = node(data.path(), &[&owner, &stranger], &owner, &[]);
-    let count: u64 = query(&mut n.app, "hello", "greeting_count", ()).unwrap();
-    assert_eq!(count, 1, "published modules are installed durably");
-
-    // The stranger may not remove it; the owner may.
-    let stranger_copy = copy(&stranger, &keys.path().join("s2"));
-    let refused = as_client(&mut n, stranger_copy, |peer| {
+/// A stranger's removal of `hello` is refused; the owner's goes through, once.
+fn only_the_owner_removes(
+    n: &mut Node,
+    keys: &std::path::Path,
+    owner: &NodeIdentity,
+    stranger: &NodeIdentity,
+) {
+    let stranger_copy = copy(stranger, &keys.join("s2"));
+    let refused = as_client(n, stranger_copy, |peer| {
         Box::pin(async move {
             removed(
                 peer.request(&Message::Remove {
@@ -190,8 +189,8 @@ fn the_owner_publishes_and_removes_and_both_survive_a_restart() {
         matches!(refused, Err(RemoteError::NotPermitted(_))),
         "{refused:?}"
     );
-    let owner_copy = copy(&owner, &keys.path().join("o2"));
-    let outcome = as_client(&mut n, owner_copy, |peer| {
+    let owner_copy = copy(owner, &keys.join("o2"));
+    let outcome = as_client(n, owner_copy, |peer| {
         Box::pin(async move {
             let first = removed(
                 peer.request(&Message::Remove {
@@ -221,11 +220,15 @@ fn the_owner_publishes_and_removes_and_both_survive_a_restart() {
             .schema("hello")
             .is_none()
     );
+}
 
-    // Removed stays removed across a restart, and a module published again under the same
-    // name starts empty: the old module's logged changes are never replayed into it.
-    drop(n);
-    let mut n = node(data.path(), &[&owner], &owner, &[]);
+/// On a restarted node `hello` is still gone, and the owner publishing it again gets it empty.
+fn removed_stays_removed_and_returns_empty(
+    n: &mut Node,
+    keys: &std::path::Path,
+    owner: &NodeIdentity,
+    hello: &[u8],
+) {
     assert!(
         n.app
             .world()
@@ -233,14 +236,42 @@ fn the_owner_publishes_and_removes_and_both_survive_a_restart() {
             .schema("hello")
             .is_none()
     );
-    let owner_copy = copy(&owner, &keys.path().join("o3"));
-    let upload = hello.clone();
-    let again = as_client(&mut n, owner_copy, move |peer| {
+    let owner_copy = copy(owner, &keys.join("o3"));
+    let upload = hello.to_vec();
+    let again = as_client(n, owner_copy, move |peer| {
         Box::pin(async move { published(peer.upload(3, &upload, false).await.unwrap()) })
     });
     assert_eq!(again, Ok("hello".to_string()));
     let count: u64 = query(&mut n.app, "hello", "greeting_count", ()).unwrap();
     assert_eq!(count, 0);
+}
+
+#[test]
+fn the_owner_publishes_and_removes_and_both_survive_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let owner = NodeIdentity::generate().unwrap();
+    let stranger = NodeIdentity::generate().unwrap();
+    let mut n = node(data.path(), &[&owner, &stranger], &owner, &[]);
+    let hello = wasm("hello");
+
+    // A stranger may not publish; the owner may, and the module is callable at once.
+    only_the_owner_publishes(&mut n, keys.path(), &owner, &stranger, &hello);
+
+    // A restart keeps the published module and its data.
+    drop(n);
+    let mut n = node(data.path(), &[&owner, &stranger], &owner, &[]);
+    let count: u64 = query(&mut n.app, "hello", "greeting_count", ()).unwrap();
+    assert_eq!(count, 1, "published modules are installed durably");
+
+    // The stranger may not remove it; the owner may.
+    only_the_owner_removes(&mut n, keys.path(), &owner, &stranger);
+
+    // Removed stays removed across a restart, and a module published again under the same
+    // name starts empty: the old module's logged changes are never replayed into it.
+    drop(n);
+    let mut n = node(data.path(), &[&owner], &owner, &[]);
+    removed_stays_removed_and_returns_empty(&mut n, keys.path(), &owner, &hello);
     drop(n);
     let mut n = node(data.path(), &[&owner], &owner, &[]);
     let count: u64 = query(&mut n.app, "hello", "greeting_count", ()).unwrap();

@@ -337,18 +337,18 @@ fn typed_calls_are_checked_against_the_schema() {
     let mut app = app();
     load(&mut app, "kitchen").unwrap();
     let err = with_api(&mut app, |api| {
-        api.call_reducer("kitchen", "set_price", ("1".to_string(), 2i64))
+        api.queue_reducer("kitchen", "set_price", ("1".to_string(), 2i64))
     })
     .unwrap_err();
     assert!(
         matches!(&err, CallError::InvalidArguments(m) if m.contains("`id` is u64")),
         "{err}"
     );
-    let err = with_api(&mut app, |api| api.call_reducer("kitchen", "nope", ())).unwrap_err();
+    let err = with_api(&mut app, |api| api.queue_reducer("kitchen", "nope", ())).unwrap_err();
     assert!(matches!(err, CallError::NoSuchReducer { .. }));
-    let err = with_api(&mut app, |api| api.call_reducer("kitchen", "init", ())).unwrap_err();
+    let err = with_api(&mut app, |api| api.queue_reducer("kitchen", "init", ())).unwrap_err();
     assert_eq!(err, CallError::SubscriberOnly("init".into()));
-    let err = with_api(&mut app, |api| api.call_reducer("missing", "x", ())).unwrap_err();
+    let err = with_api(&mut app, |api| api.queue_reducer("missing", "x", ())).unwrap_err();
     assert_eq!(err, CallError::NoSuchModule("missing".into()));
     let err = query::<_, String>(&mut app, "kitchen", "item_count", ()).unwrap_err();
     assert!(matches!(err, CallError::TypeMismatch(_)));
@@ -356,7 +356,7 @@ fn typed_calls_are_checked_against_the_schema() {
     assert!(matches!(err, CallError::TypeMismatch(_)));
     // Encoded arguments that do not decode are refused when the reducer runs.
     let id = with_api(&mut app, |api| {
-        api.call_reducer_encoded("kitchen", "set_price", vec![0xff])
+        api.queue_reducer_encoded("kitchen", "set_price", vec![0xff])
     });
     app.update();
     let messages = app

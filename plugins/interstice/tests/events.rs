@@ -101,7 +101,7 @@ fn rolled_back_transactions_cause_no_events() {
 fn subscribers_cannot_be_called_directly() {
     let mut app = watched_app(EngineConfig::default());
     let err = with_api(&mut app, |api| {
-        api.call_reducer(
+        api.queue_reducer(
             "watcher",
             "setting_added",
             (("k".to_string(), "v".to_string()),),
@@ -153,7 +153,7 @@ fn connect_and_disconnect_reach_their_subscribers_with_the_node_id() {
         vec!["peer+ 5f0c9a5e-peer", "peer- 5f0c9a5e-peer"]
     );
     let err = with_api(&mut app, |api| {
-        api.call_reducer("watcher", "peer_up", ("x".to_string(),))
+        api.queue_reducer("watcher", "peer_up", ("x".to_string(),))
     })
     .unwrap_err();
     assert_eq!(err, CallError::SubscriberOnly("peer_up".into()));

@@ -180,14 +180,14 @@ fn committed_writes_reach_the_disk_even_when_a_later_call_of_the_frame_traps() {
     let mut app = persisting_node(StorageConfig::new(dir.path()), &["filer"]);
     let ids = with_api(&mut app, |api| {
         [
-            api.call_reducer(
+            api.queue_reducer(
                 "filer",
                 "save_noted",
                 ("first.txt".to_string(), "1".to_string()),
             )
             .unwrap(),
-            api.call_reducer("filer", "trap", ()).unwrap(),
-            api.call_reducer(
+            api.queue_reducer("filer", "trap", ()).unwrap(),
+            api.queue_reducer(
                 "filer",
                 "save_noted",
                 ("second.txt".to_string(), "2".to_string()),

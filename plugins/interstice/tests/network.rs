@@ -43,80 +43,76 @@ fn serving_node(trusted: TrustedPeers) -> (App, std::net::SocketAddr, String) {
     }
 }
 
-#[test]
-fn remote_calls_queries_and_schemas() {
-    let client_identity = NodeIdentity::generate().unwrap();
-    let client_print = client_identity.fingerprint();
-    let node_trust = TrustedPeers::default();
-    node_trust.trust(client_print);
-    let (mut app, addr, server_print) = serving_node(node_trust);
-
-    let answers = with_client(&mut app, move || {
-        client_runtime().block_on(async move {
-            let trust = TrustedPeers::default();
-            let server_id = interstice_net::transport::node_id_of(&server_print);
-            trust.trust(server_print);
-            let endpoint =
-                PeerEndpoint::bind("127.0.0.1:0".parse().unwrap(), &client_identity, trust)
-                    .unwrap();
-            let peer = endpoint.connect(addr).await.expect("handshake");
-            assert_eq!(peer.node_id, server_id, "the node id is bound to its key");
-            peer.ping().await.expect("ping");
-            let call =
-                |request: u64, module: &str, reducer: &str, args: Vec<u8>| Message::CallReducer {
-                    request,
-                    module: module.into(),
-                    reducer: reducer.into(),
-                    args,
-                };
-            let mut answers = Vec::new();
-            let hello_args = ("remote".to_string(),).to_bytes();
-            answers.push(
-                peer.request(&call(0, "hello", "hello", hello_args.clone()))
-                    .await
-                    .unwrap(),
-            );
-            // The same request id again (a retry after a lost answer): answered, not run.
-            answers.push(
-                peer.request(&call(0, "hello", "hello", hello_args))
-                    .await
-                    .unwrap(),
-            );
-            answers.push(
-                peer.request(&Message::Query {
-                    request: 1,
-                    module: "hello".into(),
-                    query: "greeting_count".into(),
-                    args: vec![],
-                })
-                .await
-                .unwrap(),
-            );
-            answers.push(
-                peer.request(&call(2, "kitchen", "clear_items", vec![]))
-                    .await
-                    .unwrap(),
-            );
-            answers.push(
-                peer.request(&call(3, "hello", "init", vec![]))
-                    .await
-                    .unwrap(),
-            );
-            answers.push(
-                peer.request(&call(4, "hello", "hello", vec![0xff]))
-                    .await
-                    .unwrap(),
-            );
-            answers.push(
-                peer.request(&Message::SchemaRequest { request: 5 })
-                    .await
-                    .unwrap(),
-            );
-            endpoint.close();
-            answers
+/// Connects to the node at `addr` as a trusted client and sends it calls, a retry, a query,
+/// forbidden and broken calls and a schema request; returns the answers in order.
+async fn ask_as_trusted_client(
+    client_identity: NodeIdentity,
+    addr: std::net::SocketAddr,
+    server_print: String,
+) -> Vec<Message> {
+    let trust = TrustedPeers::default();
+    let server_id = interstice_net::transport::node_id_of(&server_print);
+    trust.trust(server_print);
+    let endpoint =
+        PeerEndpoint::bind("127.0.0.1:0".parse().unwrap(), &client_identity, trust).unwrap();
+    let peer = endpoint.connect(addr).await.expect("handshake");
+    assert_eq!(peer.node_id, server_id, "the node id is bound to its key");
+    peer.ping().await.expect("ping");
+    let call = |request: u64, module: &str, reducer: &str, args: Vec<u8>| Message::CallReducer {
+        request,
+        module: module.into(),
+        reducer: reducer.into(),
+        args,
+    };
+    let mut answers = Vec::new();
+    let hello_args = ("remote".to_string(),).to_bytes();
+    answers.push(
+        peer.request(&call(0, "hello", "hello", hello_args.clone()))
+            .await
+            .unwrap(),
+    );
+    // The same request id again (a retry after a lost answer): answered, not run.
+    answers.push(
+        peer.request(&call(0, "hello", "hello", hello_args))
+            .await
+            .unwrap(),
+    );
+    answers.push(
+        peer.request(&Message::Query {
+            request: 1,
+            module: "hello".into(),
+            query: "greeting_count".into(),
+            args: vec![],
         })
-    });
+        .await
+        .unwrap(),
+    );
+    answers.push(
+        peer.request(&call(2, "kitchen", "clear_items", vec![]))
+            .await
+            .unwrap(),
+    );
+    answers.push(
+        peer.request(&call(3, "hello", "init", vec![]))
+            .await
+            .unwrap(),
+    );
+    answers.push(
+        peer.request(&call(4, "hello", "hello", vec![0xff]))
+            .await
+            .unwrap(),
+    );
+    answers.push(
+        peer.request(&Message::SchemaRequest { request: 5 })
+            .await
+            .unwrap(),
+    );
+    endpoint.close();
+    answers
+}
 
+/// Checks each answer a trusted client got from `ask_as_trusted_client`.
+fn assert_remote_answers(answers: &[Message]) {
     assert_eq!(
         answers[0],
         Message::CallResult {
@@ -172,6 +168,21 @@ fn remote_calls_queries_and_schemas() {
         }
         other => panic!("expected a schema, got {other:?}"),
     }
+}
+
+#[test]
+fn remote_calls_queries_and_schemas() {
+    let client_identity = NodeIdentity::generate().unwrap();
+    let client_print = client_identity.fingerprint();
+    let node_trust = TrustedPeers::default();
+    node_trust.trust(client_print);
+    let (mut app, addr, server_print) = serving_node(node_trust);
+
+    let answers = with_client(&mut app, move || {
+        client_runtime().block_on(ask_as_trusted_client(client_identity, addr, server_print))
+    });
+
+    assert_remote_answers(&answers);
     assert_eq!(
         query::<_, u64>(&mut app, "hello", "greeting_count", ()),
         Ok(1)

@@ -10,7 +10,7 @@ use common::*;
 use interstice::network::{KnownHosts, LinkState, NetworkConfig, NetworkStatus, PeerHealth};
 use interstice::prelude::*;
 use interstice_net::message::{Message, RemoteError};
-use interstice_net::transport::{NodeIdentity, PeerEndpoint, TransportError};
+use interstice_net::transport::{NodeIdentity, Peer, PeerEndpoint, TransportError};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -122,78 +122,73 @@ struct Answers {
     rows_host_table: Message,
 }
 
-#[test]
-fn a_stranger_on_an_open_node_reaches_public_things_only() {
-    let (mut app, addr) = open_node(
-        Arc::new(NodeIdentity::generate().unwrap()),
-        "127.0.0.1:0".parse().unwrap(),
-        64,
-    );
-    let hello = wasm("hello");
-    let answers = with_client(&mut app, move || {
-        client_runtime().block_on(async move {
-            // A key the node has never seen; it trusts the node's key by trying any.
-            let (endpoint, peer) = dial_as_stranger(NodeIdentity::generate().unwrap(), addr).await;
-            let peer = peer.expect("an open node lets a stranger in");
-            let ask = |m: Message| {
-                let peer = peer.clone();
-                async move { peer.request(&m).await.expect("an answer") }
-            };
-            let mut args = Vec::new();
-            interstice_abi::codec::write_str(&mut args, "stranger");
-            let answers = Answers {
-                call: ask(Message::CallReducer {
-                    request: 1,
-                    module: "hello".into(),
-                    reducer: "hello".into(),
-                    args,
-                })
-                .await,
-                query: ask(Message::Query {
-                    request: 2,
-                    module: "hello".into(),
-                    query: "greeting_count".into(),
-                    args: Vec::new(),
-                })
-                .await,
-                private_query: ask(Message::Query {
-                    request: 3,
-                    module: "kitchen".into(),
-                    query: "setting".into(),
-                    args: Vec::new(),
-                })
-                .await,
-                subscribe: peer
-                    .open_stream(&Message::Subscribe {
-                        subscription: 1,
-                        module: "hello".into(),
-                        table: "greetings".into(),
-                        from_seq: 1,
-                    })
-                    .await
-                    .expect("a stream")
-                    .next()
-                    .await
-                    .expect("an answer"),
-                publish: peer.upload(4, &hello, false).await.expect("an answer"),
-                remove: ask(Message::Remove {
-                    request: 5,
-                    module: "hello".into(),
-                })
-                .await,
-                remove_private: ask(Message::Remove {
-                    request: 6,
-                    module: "kitchen".into(),
-                })
-                .await,
-                rows: ask(rows_of("hello", "greetings")).await,
-                rows_private: ask(rows_of("kitchen", "item")).await,
-                rows_host_table: ask(rows_of("hello", "__answered")).await,
-            };
-            endpoint.close();
-            answers
+/// Dials the open node at `addr` as a stranger and asks it for everything, public or not.
+async fn stranger_asks_everything(addr: SocketAddr, hello: Vec<u8>) -> Answers {
+    // A key the node has never seen; it trusts the node's key by trying any.
+    let (endpoint, peer) = dial_as_stranger(NodeIdentity::generate().unwrap(), addr).await;
+    let peer = peer.expect("an open node lets a stranger in");
+    let ask = |m: Message| {
+        let peer = peer.clone();
+        async move { peer.request(&m).await.expect("an answer") }
+    };
+    let mut args = Vec::new();
+    interstice_abi::codec::write_str(&mut args, "stranger");
+    let answers = Answers {
+        call: ask(Message::CallReducer {
+            request: 1,
+            module: "hello".into(),
+            reducer: "hello".into(),
+            args,
         })
-    });
+        .await,
+        query: ask(Message::Query {
+            request: 2,
+            module: "hello".into(),
+            query: "greeting_count".into(),
+            args: Vec::new(),
+        })
+        .await,
+        private_query: ask(Message::Query {
+            request: 3,
+            module: "kitchen".into(),
+            query: "setting".into(),
+            args: Vec::new(),
+        })
+        .await,
+        subscribe: peer
+            .open_stream(&Message::Subscribe {
+                subscription: 1,
+                module: "hello".into(),
+                table: "greetings".into(),
+                from_seq: 1,
+            })
+            .await
+            .expect("a stream")
+            .next()
+            .await
+            .expect("an answer"),
+        publish: peer.upload(4, &hello, false).await.expect("an answer"),
+        remove: ask(Message::Remove {
+            request: 5,
+            module: "hello".into(),
+        })
+        .await,
+        remove_private: ask(Message::Remove {
+            request: 6,
+            module: "kitchen".into(),
+        })
+        .await,
+        rows: ask(rows_of("hello", "greetings")).await,
+        rows_private: ask(rows_of("kitchen", "item")).await,
+        rows_host_table: ask(rows_of("hello", "__answered")).await,
+    };
+    endpoint.close();
+    answers
+}
+
+/// Checks that the public call, query, subscription and rows were answered, and that the
+/// private query and rows look missing.
+fn assert_public_things_answered(answers: &Answers) {
     assert!(
         matches!(
             answers.call,
@@ -244,6 +239,10 @@ fn a_stranger_on_an_open_node_reaches_public_things_only() {
             "{missing:?}"
         );
     }
+}
+
+/// Checks that the stranger's publish and removes were refused as a stranger's.
+fn assert_stranger_may_not_publish_or_remove(answers: &Answers) {
     // The gatekeeper would let a trusted peer publish; a stranger is refused before it asks.
     match &answers.publish {
         Message::PublishResult {
@@ -261,15 +260,32 @@ fn a_stranger_on_an_open_node_reaches_public_things_only() {
             other => panic!("a stranger's remove got {other:?}"),
         }
     }
+}
+
+/// Checks that the stranger's call ran once and that every module is still installed.
+fn assert_call_ran_once_and_modules_remain(app: &mut App) {
     // The call ran, once; the modules are all still there.
-    assert_eq!(
-        query::<_, u64>(&mut app, "hello", "greeting_count", ()),
-        Ok(1)
-    );
+    assert_eq!(query::<_, u64>(app, "hello", "greeting_count", ()), Ok(1));
     let modules = app.world().resource::<interstice::Modules>();
     for module in ["hello", "kitchen", "gatekeeper"] {
         assert!(modules.schema(module).is_some(), "{module} is gone");
     }
+}
+
+#[test]
+fn a_stranger_on_an_open_node_reaches_public_things_only() {
+    let (mut app, addr) = open_node(
+        Arc::new(NodeIdentity::generate().unwrap()),
+        "127.0.0.1:0".parse().unwrap(),
+        64,
+    );
+    let hello = wasm("hello");
+    let answers = with_client(&mut app, move || {
+        client_runtime().block_on(stranger_asks_everything(addr, hello))
+    });
+    assert_public_things_answered(&answers);
+    assert_stranger_may_not_publish_or_remove(&answers);
+    assert_call_ran_once_and_modules_remain(&mut app);
 }
 
 #[test]
@@ -480,6 +496,138 @@ fn players(app: &mut App) -> Vec<arena::Player> {
     with_api(app, |api| api.rows("arena", "player")).expect("the player table")
 }
 
+/// Asks the arena, as `peer`, for the name of the player that peer owns.
+async fn my_player(peer: &Peer) -> Option<String> {
+    match peer
+        .request(&Message::Query {
+            request: 99,
+            module: "arena".into(),
+            query: "my_player".into(),
+            args: Vec::new(),
+        })
+        .await
+        .unwrap()
+    {
+        Message::QueryResult {
+            outcome: Ok(bytes), ..
+        } => <Option<arena::Player> as interstice::IntersticeType>::from_bytes(&bytes)
+            .unwrap()
+            .map(|p| p.name),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Alice joins and steers; mallory tries to take, steer and remove her player; returns the
+/// outcome of each call.
+async fn alice_plays_and_mallory_meddles(
+    alice: NodeIdentity,
+    mallory: NodeIdentity,
+    addr: SocketAddr,
+) -> Vec<Result<(), RemoteError>> {
+    let dial = |identity: NodeIdentity| async move {
+        let (endpoint, peer) = dial_as_stranger(identity, addr).await;
+        (endpoint, peer.unwrap())
+    };
+    let outcome = |m: Message| match m {
+        Message::CallResult { outcome, .. } => outcome,
+        other => panic!("{other:?}"),
+    };
+    let (_a, alice) = dial(alice).await;
+    let (_m, mallory) = dial(mallory).await;
+    let mut outcomes = Vec::new();
+    for (peer, message) in [
+        (
+            &alice,
+            arena_call(1, "join", ("alice".to_string(), 30.0f32)),
+        ),
+        (
+            &alice,
+            arena_call(2, "steer", ("alice".to_string(), 5.0f32, 0.0f32, 1u64)),
+        ),
+        // Someone else's key may neither take the name, steer nor remove it.
+        (
+            &mallory,
+            arena_call(1, "join", ("alice".to_string(), 90.0f32)),
+        ),
+        (
+            &mallory,
+            arena_call(2, "steer", ("alice".to_string(), 5.0f32, 0.0f32, 9u64)),
+        ),
+        (&mallory, arena_call(3, "leave", ("alice".to_string(),))),
+        (&mallory, arena_call(4, "open_arena", ())),
+        // One node, one player.
+        (
+            &alice,
+            arena_call(3, "join", ("alias".to_string(), 30.0f32)),
+        ),
+    ] {
+        outcomes.push(outcome(peer.request(&message).await.unwrap()));
+    }
+    // A query sees who asks, too.
+    assert_eq!(my_player(&alice).await.as_deref(), Some("alice"));
+    assert_eq!(my_player(&mallory).await, None);
+    outcomes
+}
+
+/// Checks that only alice's first two calls went through, and that her player is hers alone.
+fn assert_alice_owns_her_player(
+    app: &mut App,
+    outcomes: &[Result<(), RemoteError>],
+    alice_id: &str,
+) {
+    assert!(outcomes[0].is_ok() && outcomes[1].is_ok(), "{outcomes:?}");
+    for refused in &outcomes[2..] {
+        assert!(refused.is_err(), "{outcomes:?}");
+    }
+    let alice_row = players(app)
+        .into_iter()
+        .find(|p| p.name == "alice")
+        .expect("alice plays");
+    assert_eq!(alice_row.owner, alice_id);
+    assert_eq!(alice_row.input, 1, "mallory's input was not applied");
+    // The host's own calls are the host's: it may not steer a guest's player either.
+    assert!(
+        call(
+            app,
+            "arena",
+            "steer",
+            ("alice".to_string(), 1.0f32, 0.0f32, 2u64)
+        )
+        .is_err()
+    );
+}
+
+/// Runs `app` until alice, whose endpoint closed, has left the arena.
+fn until_alice_has_left(app: &mut App) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while players(app).iter().any(|p| p.name == "alice") {
+        app.update();
+        assert!(Instant::now() < deadline, "alice is still in the arena");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Plays under alice's name from the host and checks that her record stays hers.
+fn a_borrowed_name_leaves_her_record_alone(app: &mut App, alice_id: &str) {
+    // Someone else playing under her name while she is away neither gets her score nor
+    // overwrites it when leaving.
+    call(app, "arena", "join", ("alice".to_string(), 0.0f32)).unwrap();
+    let borrowed = players(app)
+        .into_iter()
+        .find(|p| p.name == "alice")
+        .unwrap();
+    assert_eq!((borrowed.owner.as_str(), borrowed.score), ("", 0));
+    call(app, "arena", "leave", ("alice".to_string(),)).unwrap();
+    let records: Vec<arena::Record> = with_api(app, |api| api.rows("arena", "record")).unwrap();
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| (r.name.as_str(), r.owner.as_str()))
+            .collect::<Vec<_>>(),
+        [("alice", alice_id)]
+    );
+}
+
 #[test]
 fn an_arena_player_belongs_to_the_key_that_joined_it() {
     let (mut app, addr) = arena_host();
@@ -489,121 +637,12 @@ fn an_arena_player_belongs_to_the_key_that_joined_it() {
     );
     let alice_id = alice.node_id();
     let outcomes = with_client(&mut app, move || {
-        client_runtime().block_on(async move {
-            let dial = |identity: NodeIdentity| async move {
-                let (endpoint, peer) = dial_as_stranger(identity, addr).await;
-                (endpoint, peer.unwrap())
-            };
-            let outcome = |m: Message| match m {
-                Message::CallResult { outcome, .. } => outcome,
-                other => panic!("{other:?}"),
-            };
-            let (_a, alice) = dial(alice).await;
-            let (_m, mallory) = dial(mallory).await;
-            let mut outcomes = Vec::new();
-            let mine = |peer: &interstice_net::transport::Peer| {
-                let peer = peer.clone();
-                async move {
-                    match peer
-                        .request(&Message::Query {
-                            request: 99,
-                            module: "arena".into(),
-                            query: "my_player".into(),
-                            args: Vec::new(),
-                        })
-                        .await
-                        .unwrap()
-                    {
-                        Message::QueryResult {
-                            outcome: Ok(bytes), ..
-                        } => <Option<arena::Player> as interstice::IntersticeType>::from_bytes(
-                            &bytes,
-                        )
-                        .unwrap()
-                        .map(|p| p.name),
-                        other => panic!("{other:?}"),
-                    }
-                }
-            };
-            for (peer, message) in [
-                (
-                    &alice,
-                    arena_call(1, "join", ("alice".to_string(), 30.0f32)),
-                ),
-                (
-                    &alice,
-                    arena_call(2, "steer", ("alice".to_string(), 5.0f32, 0.0f32, 1u64)),
-                ),
-                // Someone else's key may neither take the name, steer nor remove it.
-                (
-                    &mallory,
-                    arena_call(1, "join", ("alice".to_string(), 90.0f32)),
-                ),
-                (
-                    &mallory,
-                    arena_call(2, "steer", ("alice".to_string(), 5.0f32, 0.0f32, 9u64)),
-                ),
-                (&mallory, arena_call(3, "leave", ("alice".to_string(),))),
-                (&mallory, arena_call(4, "open_arena", ())),
-                // One node, one player.
-                (
-                    &alice,
-                    arena_call(3, "join", ("alias".to_string(), 30.0f32)),
-                ),
-            ] {
-                outcomes.push(outcome(peer.request(&message).await.unwrap()));
-            }
-            // A query sees who asks, too.
-            assert_eq!(mine(&alice).await.as_deref(), Some("alice"));
-            assert_eq!(mine(&mallory).await, None);
-            outcomes
-        })
+        client_runtime().block_on(alice_plays_and_mallory_meddles(alice, mallory, addr))
     });
-    assert!(outcomes[0].is_ok() && outcomes[1].is_ok(), "{outcomes:?}");
-    for refused in &outcomes[2..] {
-        assert!(refused.is_err(), "{outcomes:?}");
-    }
-    let alice_row = players(&mut app)
-        .into_iter()
-        .find(|p| p.name == "alice")
-        .expect("alice plays");
-    assert_eq!(alice_row.owner, alice_id);
-    assert_eq!(alice_row.input, 1, "mallory's input was not applied");
-    // The host's own calls are the host's: it may not steer a guest's player either.
-    assert!(
-        call(
-            &mut app,
-            "arena",
-            "steer",
-            ("alice".to_string(), 1.0f32, 0.0f32, 2u64)
-        )
-        .is_err()
-    );
+    assert_alice_owns_her_player(&mut app, &outcomes, &alice_id);
     // Both guests are gone (their endpoints closed): alice left, her score kept by name.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while players(&mut app).iter().any(|p| p.name == "alice") {
-        app.update();
-        assert!(Instant::now() < deadline, "alice is still in the arena");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    // Someone else playing under her name while she is away neither gets her score nor
-    // overwrites it when leaving.
-    call(&mut app, "arena", "join", ("alice".to_string(), 0.0f32)).unwrap();
-    let borrowed = players(&mut app)
-        .into_iter()
-        .find(|p| p.name == "alice")
-        .unwrap();
-    assert_eq!((borrowed.owner.as_str(), borrowed.score), ("", 0));
-    call(&mut app, "arena", "leave", ("alice".to_string(),)).unwrap();
-    let records: Vec<arena::Record> =
-        with_api(&mut app, |api| api.rows("arena", "record")).unwrap();
-    assert_eq!(
-        records
-            .iter()
-            .map(|r| (r.name.as_str(), r.owner.as_str()))
-            .collect::<Vec<_>>(),
-        [("alice", alice_id.as_str())]
-    );
+    until_alice_has_left(&mut app);
+    a_borrowed_name_leaves_her_record_alone(&mut app, &alice_id);
 }
 
 fn coins(app: &mut App) -> Vec<arena::Coin> {

@@ -414,7 +414,7 @@ fn interval_durability_holds_outcomes_until_the_fsync() {
     let ids: Vec<_> = (0..3)
         .map(|i| {
             with_api(&mut app, |api| {
-                api.call_reducer("kitchen", "set_setting", (format!("k{i}"), "v".to_string()))
+                api.queue_reducer("kitchen", "set_setting", (format!("k{i}"), "v".to_string()))
             })
             .unwrap()
         })

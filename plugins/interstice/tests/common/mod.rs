@@ -96,7 +96,7 @@ pub fn call<A: interstice::abi::typed::Args>(
     reducer: &str,
     args: A,
 ) -> Result<(), interstice::CallError> {
-    let id = with_api(app, |api| api.call_reducer(module, reducer, args))?;
+    let id = with_api(app, |api| api.queue_reducer(module, reducer, args))?;
     app.update();
     let messages = app.world().resource::<Messages<ReducerOutcome>>();
     let mut cursor = messages.get_cursor();
