@@ -8,9 +8,10 @@
 
 mod common;
 
+use bevy::prelude::App;
 use common::*;
 use interstice::abi::draw::{Color, DrawCommand, Shape2d, Vec2};
-use interstice::abi::{IntersticeType, TableEvent};
+use interstice::abi::{IntersticeType, ModuleSchema, TableEvent};
 use interstice::{Modules, StorageConfig};
 use interstice_net::message::{Message, Published, RemoteError};
 use std::path::{Path, PathBuf};
@@ -42,6 +43,20 @@ const FIXTURES: [&str; 8] = [
 #[ignore = "writes fuzz/corpus; run by hand to refresh the seeds"]
 fn write_fuzz_seeds() {
     let bare = app();
+    let schemas = write_schema_seeds(&bare);
+    let mut loaded = app();
+    write_binding_seeds(&mut loaded);
+    write_message_seeds(&schemas);
+    write_draw_list_seeds();
+    write_value_seeds();
+    let data = tempfile::tempdir().unwrap();
+    write_storage_seeds(data.path());
+    write_host_call_seeds();
+}
+
+/// Writes each fixture's schema and its tables' field types; returns the schemas, which the
+/// message seeds carry.
+fn write_schema_seeds(bare: &App) -> Vec<ModuleSchema> {
     let modules = bare.world().resource::<Modules>();
     let mut schemas = Vec::new();
     for name in FIXTURES {
@@ -60,11 +75,14 @@ fn write_fuzz_seeds() {
         }
         schemas.push(schema);
     }
+    schemas
+}
 
-    // Bindings, as `interstice bindings add` writes them.
-    let mut loaded = app();
+/// Writes the bindings, as `interstice bindings add` writes them, of every fixture loaded into
+/// `loaded`, and a node binding.
+fn write_binding_seeds(loaded: &mut App) {
     for name in FIXTURES {
-        load(&mut loaded, name).unwrap();
+        load(loaded, name).unwrap();
     }
     let modules = loaded.world().resource::<Modules>();
     for name in FIXTURES {
@@ -74,8 +92,10 @@ fn write_fuzz_seeds() {
     }
     let node = modules.export_node_binding("peer", "127.0.0.1:7000", &[]);
     seed("bindings_toml", "node", node.as_bytes());
+}
 
-    // Protocol messages of every kind.
+/// Writes protocol messages of every kind, the schema message carrying the public `schemas`.
+fn write_message_seeds(schemas: &[ModuleSchema]) {
     let args = ("peer".to_string(),).to_bytes();
     let messages = vec![
         Message::Hello {
@@ -138,8 +158,10 @@ fn write_fuzz_seeds() {
     for (i, message) in messages.iter().enumerate() {
         seed("message", &format!("{i:02}"), &message.encode().unwrap());
     }
+}
 
-    // Draw lists.
+/// Writes a draw list with one command of each kind.
+fn write_draw_list_seeds() {
     let white = Color::rgb(1.0, 1.0, 1.0);
     let commands = [
         DrawCommand::Clear(Color::BLACK),
@@ -174,17 +196,20 @@ fn write_fuzz_seeds() {
         list.extend(postcard::to_allocvec(command).unwrap());
     }
     seed("draw_list", "frame", &list);
+}
 
-    // Values: a pick byte (the target's type list) and an encoding of that type.
+/// Writes values: a pick byte (the target's type list) and an encoding of that type.
+fn write_value_seeds() {
     seed("values", "u64", &[0, 0x2a]);
     seed("values", "string", &[3, 3, b'a', b'b', b'c']);
     seed("values", "shape-dot", &[8, 1, 0, 0, 0, 0, 0]);
     seed("values", "tree", &[9, 2, 1, 4, 0, 6, 0]);
     seed("values", "vec-vec-unit", &[6, 2, 1, 2]);
+}
 
-    // A persisting node's log segment and snapshot.
-    let data = tempfile::tempdir().unwrap();
-    let mut node = persisting_node(StorageConfig::new(data.path()), &["kitchen", "hello"]);
+/// Writes a persisting node's log segment and snapshot, from a node run on `data`.
+fn write_storage_seeds(data: &Path) {
+    let mut node = persisting_node(StorageConfig::new(data), &["kitchen", "hello"]);
     call(&mut node, "kitchen", "add_many", (20u32,)).unwrap();
     call(&mut node, "hello", "hello", ("seed".to_string(),)).unwrap();
     node.world_mut().resource_scope(
@@ -195,14 +220,16 @@ fn write_fuzz_seeds() {
     );
     drop(node);
     for (dir, target) in [("log", "log_record"), ("snapshots", "snapshot")] {
-        for entry in std::fs::read_dir(data.path().join(dir)).unwrap() {
+        for entry in std::fs::read_dir(data.join(dir)).unwrap() {
             let path = entry.unwrap().path();
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             seed(target, &name, &std::fs::read(&path).unwrap());
         }
     }
+}
 
-    // Host-call scripts for the `hostile` guest's `replay`: selector, a, b, length, payload.
+/// Writes host-call scripts for the `hostile` guest's `replay`: selector, a, b, length, payload.
+fn write_host_call_seeds() {
     seed("host_calls", "count", &[0, 5, 0, 0]);
     seed(
         "host_calls",

@@ -3,12 +3,16 @@
 #![allow(dead_code)]
 
 use bevy::prelude::*;
+use interstice::network::NetworkStatus;
 use interstice::prelude::*;
 use interstice::{Database, EngineConfig, Modules};
 use interstice_build::build_workspace_modules;
+use interstice_net::transport::{NodeIdentity, PeerEndpoint, TransportError};
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// Every module the tests use, built once per test binary.
 pub fn wasm(package: &str) -> Vec<u8> {
@@ -187,4 +191,43 @@ pub fn client_runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("a tokio runtime")
+}
+
+/// Runs `app` until its node listens, and returns where.
+pub fn listening(app: &mut App) -> SocketAddr {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        app.update();
+        let status = app.world().resource::<NetworkStatus>();
+        if let Some(addr) = status.local_addr {
+            return addr;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node never listened ({:?})",
+            status.error
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Dials the node at `addr` as `identity`, a key it has never seen, taking whatever key the
+/// node presents.
+pub async fn dial_as_stranger(
+    identity: NodeIdentity,
+    addr: SocketAddr,
+) -> (
+    PeerEndpoint,
+    Result<interstice_net::transport::Peer, TransportError>,
+) {
+    let endpoint = PeerEndpoint::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        &identity,
+        Default::default(),
+    )
+    .unwrap();
+    let peer = endpoint
+        .connect_with(addr, interstice_net::transport::Dial::AnyKey)
+        .await;
+    (endpoint, peer)
 }
