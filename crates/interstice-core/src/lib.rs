@@ -35,8 +35,8 @@ pub use host_tables::schedule::LogicalClock;
 pub use plugin::{IntersticeCorePlugin, IntersticeSystems, StorageUnavailable};
 pub use publish::{PublicationLog, PublishedEvent, ReadOutcome};
 pub use queue::{
-    EventCursor, Invocation, InvocationId, InvocationLog, Origin, RecordedFrame, ReducerOutcome,
-    ReducerQueue, Trigger,
+    CallContext, EventCursor, Invocation, InvocationId, InvocationLog, Origin, RecordedFrame,
+    ReducerOutcome, ReducerQueue, Trigger,
 };
 pub use runtime::{Modules, QueryHandle, ReducerHandle};
 pub use storage::health::StorageHealth;

@@ -280,14 +280,11 @@ impl Frame<'_> {
         };
         let checked = invocation.args_checked
             || matches!(invocation.trigger, Trigger::Event { args_checked: true });
-        modules.set_invocation(invocation.id.0);
-        modules.set_origin(invocation.origin.clone());
-        modules.set_cursor(invocation.cursor.clone());
         let mut result = handle.and_then(|handle| {
             if !checked {
                 modules.check_reducer_args(handle, &invocation.args)?;
             }
-            modules.call_reducer(self.db, handle, &invocation.args)
+            modules.call_reducer_in(self.db, handle, &invocation.args, invocation.context())
         });
         if every_commit
             && result.is_ok()

@@ -30,6 +30,33 @@ pub struct Invocation {
     pub args_checked: bool,
 }
 
+impl Invocation {
+    /// What the call runs for ([`Modules::call_reducer_in`](crate::Modules::call_reducer_in)).
+    pub fn context(&self) -> CallContext {
+        CallContext {
+            invocation: self.id.0,
+            origin: self.origin.clone(),
+            cursor: self.cursor.clone(),
+        }
+    }
+}
+
+/// What a reducer call runs for, beyond its arguments: its place in the node's sequence of
+/// invocations (with the logical time, what seeds its random numbers), the peer request it
+/// answers and the remote event it applies. The frame's queue makes one per invocation
+/// ([`Invocation::context`]); a direct call runs with the default (invocation 0, neither).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallContext {
+    /// The invocation's position ([`InvocationId`]'s number).
+    pub invocation: u64,
+    /// The peer request it answers: its transaction also records that the request ran
+    /// ([`answered`](crate::host_tables::answered)).
+    pub origin: Option<Origin>,
+    /// The remote event it applies: it runs only if that event was not applied yet, and its
+    /// transaction records it ([`cursors`](crate::host_tables::cursors)).
+    pub cursor: Option<EventCursor>,
+}
+
 /// A reducer call from a peer, recorded with the transaction so the call never runs twice
 /// ([`answered`](crate::host_tables::answered)).
 #[derive(Debug, Clone, PartialEq, Eq)]

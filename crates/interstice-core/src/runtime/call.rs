@@ -7,7 +7,7 @@ use crate::commit::Followers;
 use crate::db::Database;
 use crate::db::tx::rollback;
 use crate::error::CallError;
-use crate::queue::{EventCursor, Origin};
+use crate::queue::{CallContext, EventCursor, Origin};
 use interstice_abi::codec::{Reader, decode_value};
 use interstice_abi::{EventSpec, TypeSet};
 use std::sync::Arc;
@@ -32,29 +32,9 @@ impl Modules {
         self.now_ms = now_ms;
     }
 
-    /// Sets the position of the next call in the node's sequence of invocations; with the
-    /// logical time it seeds the call's random numbers, so replaying the same invocations in
-    /// the same order draws the same numbers.
-    pub fn set_invocation(&mut self, invocation: u64) {
-        self.invocation = invocation;
-    }
-
     /// The logical time calls run at.
     pub fn now_ms(&self) -> u64 {
         self.now_ms
-    }
-
-    /// Marks the next reducer call as request `request` of `peer`: the call's transaction also
-    /// records that the request ran ([`answered`](crate::host_tables::answered)).
-    pub fn set_origin(&mut self, origin: Option<Origin>) {
-        self.origin = origin;
-    }
-
-    /// Marks the next reducer call as applying event `seq` under cursor `key`: it runs only if
-    /// that event was not applied yet, and its transaction records it
-    /// ([`cursors`](crate::host_tables::cursors)).
-    pub fn set_cursor(&mut self, cursor: Option<EventCursor>) {
-        self.cursor = cursor;
     }
 
     /// Finds a reducer that subscribes to a table event, to deliver an event to it.
@@ -202,7 +182,25 @@ impl Modules {
         handle: ReducerHandle,
         args: &[u8],
     ) -> Result<(), CallError> {
-        self.invoke_reducer(db, handle, args)
+        self.invoke_reducer(db, handle, args, CallContext::default())
+    }
+
+    /// [`call_reducer`](Modules::call_reducer) for an invocation of the frame's queue: with its
+    /// place in the node's sequence of invocations (so replaying the same invocations in the
+    /// same order draws the same random numbers), the peer request it answers and the remote
+    /// event it applies ([`Invocation::context`](crate::Invocation::context)).
+    ///
+    /// # Errors
+    ///
+    /// As [`call_reducer`](Modules::call_reducer).
+    pub fn call_reducer_in(
+        &mut self,
+        db: &mut Database,
+        handle: ReducerHandle,
+        args: &[u8],
+        context: CallContext,
+    ) -> Result<(), CallError> {
+        self.invoke_reducer(db, handle, args, context)
     }
 
     pub(super) fn invoke_reducer(
@@ -210,9 +208,16 @@ impl Modules {
         db: &mut Database,
         handle: ReducerHandle,
         args: &[u8],
+        context: CallContext,
     ) -> Result<(), CallError> {
-        self.invoke(db, handle.module, Entry::Reducer(handle.reducer), args)
-            .map(drop)
+        self.invoke(
+            db,
+            handle.module,
+            Entry::Reducer(handle.reducer),
+            args,
+            context,
+        )
+        .map(drop)
     }
 
     /// Runs a query (read-only) and returns its encoded result.
@@ -226,7 +231,13 @@ impl Modules {
         handle: QueryHandle,
         args: &[u8],
     ) -> Result<Vec<u8>, CallError> {
-        self.invoke(db, handle.module, Entry::Query(handle.query), args)
+        self.invoke(
+            db,
+            handle.module,
+            Entry::Query(handle.query),
+            args,
+            CallContext::default(),
+        )
     }
 
     /// Runs a query for a peer (`peer`: its certificate fingerprint), whose node id
@@ -242,12 +253,14 @@ impl Modules {
         args: &[u8],
         peer: &str,
     ) -> Result<Vec<u8>, CallError> {
-        // Taken by `invoke` whatever happens, so it reaches no other call.
-        self.origin = Some(Origin {
-            peer: peer.to_string(),
-            request: 0,
-        });
-        self.invoke(db, handle.module, Entry::Query(handle.query), args)
+        let context = CallContext {
+            origin: Some(Origin {
+                peer: peer.to_string(),
+                request: 0,
+            }),
+            ..CallContext::default()
+        };
+        self.invoke(db, handle.module, Entry::Query(handle.query), args, context)
     }
 
     /// The type a query returns, with the module's types.
@@ -284,10 +297,14 @@ impl Modules {
         slot: usize,
         entry: Entry,
         args: &[u8],
+        context: CallContext,
     ) -> Result<Vec<u8>, CallError> {
-        // Meant for this call only, whatever happens to it.
-        let origin = self.origin.take();
-        let cursor = self.cursor.take();
+        let CallContext {
+            invocation,
+            origin,
+            cursor,
+        } = context;
+        self.invocation = invocation;
         if let (Entry::Reducer(_), Some(event)) = (entry, &cursor)
             && let Some(module) = self.slots.get(slot).and_then(Option::as_ref)
             && crate::host_tables::cursors::position(db, &module.name, &event.key)

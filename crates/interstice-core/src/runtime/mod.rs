@@ -69,11 +69,6 @@ pub struct Modules {
         std::path::PathBuf,
         Vec<crate::wasm::files::PendingFile>,
     )>,
-    /// The peer and request id of the next reducer call, when it comes from a peer.
-    origin: Option<crate::queue::Origin>,
-    /// The cursor key and event number of the next reducer call, when it applies an event of
-    /// another node's table.
-    cursor: Option<crate::queue::EventCursor>,
     /// Where modules holding the File authority keep their files (`<data>/files`).
     files_dir: Option<std::path::PathBuf>,
     /// Paths committed calls asked to watch, not yet taken by the plugin that watches them.
@@ -116,8 +111,6 @@ impl Modules {
             outbox_durable: Vec::new(),
             next_request: crate::host_tables::outbox::first_free_id(&Database::default()),
             orphan_files: Vec::new(),
-            origin: None,
-            cursor: None,
             files_dir: None,
             watches: Vec::new(),
             presented: Default::default(),

@@ -7,6 +7,7 @@ use super::loaded::LoadedModule;
 use crate::db::{Database, ModuleTables};
 use crate::error::LoadError;
 use crate::events::Subscriptions;
+use crate::queue::CallContext;
 use crate::wasm::cache;
 use crate::wasm::instance::Instance;
 use crate::wasm::state::HostState;
@@ -302,7 +303,7 @@ impl Modules {
                     module: slot,
                     reducer,
                 };
-                if let Err(error) = self.invoke_reducer(db, handle, &[]) {
+                if let Err(error) = self.invoke_reducer(db, handle, &[], CallContext::default()) {
                     // Undo the whole load, including what earlier hooks committed and the
                     // calls to other nodes they made.
                     if let (Some(mark), Some(journal)) = (mark, db.journal_mut()) {
