@@ -7,7 +7,7 @@ use interstice::{Database, EngineConfig, Modules, Storage, StorageConfig};
 use interstice_build::build_workspace_modules;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -178,6 +178,30 @@ impl Seen {
     }
 }
 
+/// Totals over the trials of one run.
+#[derive(Default)]
+struct Tally {
+    /// Steps the data directory holds after the last trial.
+    durable: u64,
+    /// Transactions made durable, over all trials.
+    total_acked: u64,
+    /// Trials that saw a fault reach the callers.
+    faulted: u32,
+    /// Of those, the trials whose node resumed by itself.
+    resumed: u32,
+    /// Trials whose node stopped at start (a fault while opening storage).
+    refused_start: u32,
+}
+
+/// One trial: its number, whether the run injects faults, the fault this trial injects (empty
+/// if none) and the node's snapshot interval.
+struct Trial {
+    number: u32,
+    faults: bool,
+    fault: String,
+    snapshot_every: u64,
+}
+
 /// Runs `trials` kills; with `faults`, each trial first injects one storage fault (repeated a
 /// random 1–4 times, so retries fail too) at a random moment.
 fn run_trials(trials: u32, seed: u64, faults: bool) {
@@ -187,122 +211,202 @@ fn run_trials(trials: u32, seed: u64, faults: bool) {
     let mut rng = Rng(seed | 1);
     let mut reference = Reference::new(&wasm);
     let snapshot_every = if faults { 64 } else { 500 };
-    let mut durable = 0u64;
-    let mut total_acked = 0u64;
-    let (mut faulted, mut resumed, mut refused_start) = (0u32, 0u32, 0u32);
+    let mut tally = Tally::default();
     eprintln!("crash test: {trials} trials, seed {seed}, faults: {faults}");
-    for trial in 0..trials {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_interstice-crash-node"));
-        command
-            .arg(dir.path())
-            .arg(&wasm_path)
-            .arg(durable.to_string())
-            .arg("16")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        let mut fault = String::new();
-        let mut snapshot_every = snapshot_every;
+    for number in 0..trials {
         // The first trial installs the module: a fault there only stops it from loading.
-        if faults && trial > 0 {
-            let (point, error) = FAULTS[(rng.next() % FAULTS.len() as u64) as usize];
-            // A snapshot taken after a log fault would cover what the fault did to the log:
-            // none in those trials, so the log alone must hold everything.
-            if point.starts_with("log") {
-                snapshot_every = 0;
-            }
-            // The log is written and fsynced once a frame; the other points are hit at
-            // snapshots (every few frames here).
-            let skip = if point.starts_with("log") {
-                rng.next() % 40
-            } else {
-                rng.next() % 4
-            };
-            let times = 1 + rng.next() % 4;
-            fault = format!("{point}={skip}*off->{times}*return({error})->off");
-            command.env("FAILPOINTS", &fault);
-        }
-        command.arg(snapshot_every.to_string());
-        let mut child = Node(command.spawn().expect("starting the node"));
+        let (fault, snapshot_every) = if faults && number > 0 {
+            pick_fault(&mut rng, snapshot_every)
+        } else {
+            (String::new(), snapshot_every)
+        };
+        let trial = Trial {
+            number,
+            faults,
+            fault,
+            snapshot_every,
+        };
+        let mut child = start_node(dir.path(), &wasm_path, tally.durable, &trial);
         let (rx, reader) = lines_of(&mut child);
-        // Wait until it is committing, then let it run a random while before the kill
-        // (with faults, long enough that the node sometimes resumes first).
-        let started = Instant::now();
-        let mut seen = Seen::default();
-        let mut exited = None;
-        while seen.acks + seen.refused + seen.doubted == 0
-            && started.elapsed() < Duration::from_secs(60)
-        {
+        let mut seen = watch_until_kill(&trial, &mut child, &rx, &mut rng, &mut tally);
+        kill_and_drain(&mut child, &rx, reader, &mut seen);
+        check_trial(&trial, dir.path(), &seen, &mut reference, &mut tally);
+    }
+    check_totals(trials, faults, &tally);
+}
+
+/// Picks a random storage fault for one trial: returns its `FAILPOINTS` spec, and the snapshot
+/// interval the trial may use with it.
+fn pick_fault(rng: &mut Rng, mut snapshot_every: u64) -> (String, u64) {
+    let (point, error) = FAULTS[(rng.next() % FAULTS.len() as u64) as usize];
+    // A snapshot taken after a log fault would cover what the fault did to the log:
+    // none in those trials, so the log alone must hold everything.
+    if point.starts_with("log") {
+        snapshot_every = 0;
+    }
+    // The log is written and fsynced once a frame; the other points are hit at
+    // snapshots (every few frames here).
+    let skip = if point.starts_with("log") {
+        rng.next() % 40
+    } else {
+        rng.next() % 4
+    };
+    let times = 1 + rng.next() % 4;
+    let fault = format!("{point}={skip}*off->{times}*return({error})->off");
+    (fault, snapshot_every)
+}
+
+/// Starts the node of one trial on `dir`, resuming from `durable` steps, with the trial's fault
+/// (if any) injected.
+fn start_node(dir: &Path, wasm_path: &Path, durable: u64, trial: &Trial) -> Node {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_interstice-crash-node"));
+    command
+        .arg(dir)
+        .arg(wasm_path)
+        .arg(durable.to_string())
+        .arg("16")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if !trial.fault.is_empty() {
+        command.env("FAILPOINTS", &trial.fault);
+    }
+    command.arg(trial.snapshot_every.to_string());
+    Node(command.spawn().expect("starting the node"))
+}
+
+/// Reads the node's output until it answers a first call, exits, or 60 s pass; returns how it
+/// exited, if it did.
+fn wait_until_committing(
+    child: &mut Node,
+    rx: &mpsc::Receiver<String>,
+    seen: &mut Seen,
+) -> Option<ExitStatus> {
+    let started = Instant::now();
+    let mut exited = None;
+    while seen.acks + seen.refused + seen.doubted == 0
+        && started.elapsed() < Duration::from_secs(60)
+    {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(50)) {
+            seen.take(line);
+        }
+        exited = child.try_wait().expect("polling the node");
+        if exited.is_some() {
+            break;
+        }
+    }
+    exited
+}
+
+/// Watches one trial's node up to the moment of its kill: until it commits, then a random
+/// while, and (with faults) possibly until it resumes; returns what it printed.
+fn watch_until_kill(
+    trial: &Trial,
+    child: &mut Node,
+    rx: &mpsc::Receiver<String>,
+    rng: &mut Rng,
+    tally: &mut Tally,
+) -> Seen {
+    let (trial, faults, fault) = (trial.number, trial.faults, &trial.fault);
+    // Wait until it is committing, then let it run a random while before the kill
+    // (with faults, long enough that the node sometimes resumes first).
+    let mut seen = Seen::default();
+    let exited = wait_until_committing(child, rx, &mut seen);
+    // A fault while opening storage stops the node before it runs anything: fail-stop.
+    let stopped_at_start = faults && exited.is_some_and(|status| !status.success());
+    assert!(
+        seen.acks + seen.refused + seen.doubted > 0 || stopped_at_start,
+        "trial {trial} ({fault}): the node answered nothing in 60 s (exit: {exited:?})"
+    );
+    if stopped_at_start {
+        tally.refused_start += 1;
+    }
+    let run_for = Duration::from_millis(rng.next() % if faults { 1500 } else { 150 });
+    let until = Instant::now() + run_for;
+    while Instant::now() < until {
+        if let Ok(line) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            seen.take(line);
+        }
+    }
+    // Until one trial has seen the node resume by itself, a trial that saw a fault waits
+    // for that (up to 10 s) before the kill: whether resuming works must not depend on
+    // the dice (every kill could otherwise come before the node's next try).
+    if faults && tally.resumed == 0 && seen.refused + seen.doubted > 0 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while seen.resumed_acks == 0 && Instant::now() < deadline {
             if let Ok(line) = rx.recv_timeout(Duration::from_millis(50)) {
                 seen.take(line);
             }
-            exited = child.try_wait().expect("polling the node");
-            if exited.is_some() {
-                break;
-            }
         }
-        // A fault while opening storage stops the node before it runs anything: fail-stop.
-        let stopped_at_start = faults && exited.is_some_and(|status| !status.success());
-        assert!(
-            seen.acks + seen.refused + seen.doubted > 0 || stopped_at_start,
-            "trial {trial} ({fault}): the node answered nothing in 60 s (exit: {exited:?})"
-        );
-        if stopped_at_start {
-            refused_start += 1;
-        }
-        let run_for = Duration::from_millis(rng.next() % if faults { 1500 } else { 150 });
-        let until = Instant::now() + run_for;
-        while Instant::now() < until {
-            if let Ok(line) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
-                seen.take(line);
-            }
-        }
-        // Until one trial has seen the node resume by itself, a trial that saw a fault waits
-        // for that (up to 10 s) before the kill: whether resuming works must not depend on
-        // the dice (every kill could otherwise come before the node's next try).
-        if faults && resumed == 0 && seen.refused + seen.doubted > 0 {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while seen.resumed_acks == 0 && Instant::now() < deadline {
-                if let Ok(line) = rx.recv_timeout(Duration::from_millis(50)) {
-                    seen.take(line);
-                }
-            }
-        }
-        child.kill().expect("SIGKILL");
-        child.wait().expect("reaping the node");
-        reader.join().expect("reader thread");
-        // Lines printed before the kill still count: they were acknowledgements.
-        while let Ok(line) = rx.try_recv() {
-            seen.take(line);
-        }
-        assert!(
-            seen.failures.is_empty(),
-            "trial {trial} ({fault}): the node reported {:?}",
-            seen.failures
-        );
-        if seen.refused + seen.doubted > 0 {
-            faulted += 1;
-            if seen.resumed_acks > 0 {
-                resumed += 1;
-            }
-        }
-
-        // Recovery without repair: a fault must never leave a log that needs it.
-        let (steps, hash) = recover(dir.path(), snapshot_every)
-            .unwrap_or_else(|e| panic!("trial {trial} ({fault}): recovery failed: {e}"));
-        if let Some(last) = seen.acked {
-            assert!(
-                steps > last,
-                "trial {trial} ({fault}): step {last} was acknowledged but only {steps} steps survived"
-            );
-        }
-        assert_eq!(
-            hash,
-            reference.hash_after(steps),
-            "trial {trial} ({fault}): the recovered state is not the state after exactly {steps} steps"
-        );
-        total_acked += steps - durable;
-        durable = steps;
     }
+    seen
+}
+
+/// Kills the node with SIGKILL, reaps it, and takes in the lines it printed before the kill.
+fn kill_and_drain(
+    child: &mut Node,
+    rx: &mpsc::Receiver<String>,
+    reader: std::thread::JoinHandle<()>,
+    seen: &mut Seen,
+) {
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaping the node");
+    reader.join().expect("reader thread");
+    // Lines printed before the kill still count: they were acknowledgements.
+    while let Ok(line) = rx.try_recv() {
+        seen.take(line);
+    }
+}
+
+/// Checks one killed trial: the node reported no failure, and `dir` opens without repair
+/// holding every acknowledged step and exactly the reference state; counts it in `tally`.
+fn check_trial(
+    trial: &Trial,
+    dir: &Path,
+    seen: &Seen,
+    reference: &mut Reference,
+    tally: &mut Tally,
+) {
+    let (trial, fault, snapshot_every) = (trial.number, &trial.fault, trial.snapshot_every);
+    assert!(
+        seen.failures.is_empty(),
+        "trial {trial} ({fault}): the node reported {:?}",
+        seen.failures
+    );
+    if seen.refused + seen.doubted > 0 {
+        tally.faulted += 1;
+        if seen.resumed_acks > 0 {
+            tally.resumed += 1;
+        }
+    }
+
+    // Recovery without repair: a fault must never leave a log that needs it.
+    let (steps, hash) = recover(dir, snapshot_every)
+        .unwrap_or_else(|e| panic!("trial {trial} ({fault}): recovery failed: {e}"));
+    if let Some(last) = seen.acked {
+        assert!(
+            steps > last,
+            "trial {trial} ({fault}): step {last} was acknowledged but only {steps} steps survived"
+        );
+    }
+    assert_eq!(
+        hash,
+        reference.hash_after(steps),
+        "trial {trial} ({fault}): the recovered state is not the state after exactly {steps} steps"
+    );
+    tally.total_acked += steps - tally.durable;
+    tally.durable = steps;
+}
+
+/// Prints the run's totals and checks it did enough work to mean anything, and (with faults)
+/// that faults showed and a node resumed.
+fn check_totals(trials: u32, faults: bool, tally: &Tally) {
+    let Tally {
+        total_acked,
+        faulted,
+        resumed,
+        refused_start,
+        ..
+    } = *tally;
     eprintln!(
         "crash test: {trials} kills survived, {total_acked} transactions durable; \
          {faulted} trials saw a fault reach the callers, {resumed} of them resumed by themselves, \
