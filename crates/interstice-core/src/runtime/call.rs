@@ -8,6 +8,7 @@ use crate::db::Database;
 use crate::db::tx::rollback;
 use crate::error::CallError;
 use crate::queue::{CallContext, EventCursor, Origin};
+use crate::wasm::state::HostState;
 use interstice_abi::codec::{Reader, decode_value};
 use interstice_abi::{EventSpec, TypeSet};
 use std::sync::Arc;
@@ -412,6 +413,21 @@ impl Modules {
         }
     }
 
+    /// Hands what a committed call left outside its tables to where each kind goes: remote
+    /// calls to the outbox, drawing and sound to the presenting authorities, watches to the
+    /// plugin, file writes to wait for the commit's fsync.
+    fn keep_effects(&mut self, module: &Arc<str>, state: &mut HostState) {
+        let effects = &mut state.effects;
+        self.outbox.append(&mut effects.remote_calls);
+        self.presented.commit(module, &mut effects.output);
+        if !effects.watches.is_empty() {
+            self.watches
+                .extend(effects.watches.drain(..).map(|p| (module.clone(), p)));
+        }
+        // Written once the commit is durable (`release_effects`).
+        state.committed_files.append(&mut effects.files);
+    }
+
     /// Ends a call: takes back what was lent, commits (journal record, effects, captured
     /// changes) or rolls back, moves the tables home and keeps the undo log's allocation.
     fn leave(
@@ -432,7 +448,7 @@ impl Modules {
         let mut nested = std::mem::take(&mut state.nested);
         // Remote calls get their ids and a place in the durable outbox, in the transaction.
         if result.is_ok() && matches!(entry, Entry::Reducer(_)) {
-            for call in &mut state.remote_calls {
+            for call in &mut state.effects.remote_calls {
                 call.request = self.next_request;
                 self.next_request += 1;
                 crate::host_tables::outbox::record(
@@ -465,20 +481,9 @@ impl Modules {
         if result.is_err() {
             rollback(&mut state.tx.tables.tables, &mut state.tx.undo);
             rollback_nested(db, nested.drain(..));
-            state.remote_calls.clear();
-            state.pending_files.clear();
-            state.pending_watches.clear();
-            state.output = Default::default();
+            state.effects.discard();
         } else {
-            self.outbox.append(&mut state.remote_calls);
-            self.presented.commit(&loaded.name, &mut state.output);
-            if !state.pending_watches.is_empty() {
-                let name = loaded.name.clone();
-                self.watches
-                    .extend(state.pending_watches.drain(..).map(|p| (name.clone(), p)));
-            }
-            // Written once the commit is durable (`release_effects`).
-            state.committed_files.append(&mut state.pending_files);
+            self.keep_effects(&loaded.name, state);
         }
         if let Some(home) = db.module_mut(&loaded.name) {
             *home = std::mem::take(&mut state.tx.tables);

@@ -73,7 +73,7 @@ fn io(path: &str, e: std::io::Error) -> HostError {
 }
 
 fn read(state: &HostState, root: &Path, path: &str) -> Result<Vec<u8>, HostError> {
-    let waiting = state.committed_files.iter().chain(&state.pending_files);
+    let waiting = state.committed_files.iter().chain(&state.effects.files);
     if let Some((_, pending)) = waiting.rev().find(|(p, _)| p == path) {
         return pending.clone().ok_or_else(|| HostError::NotFound {
             table: "files".into(),
@@ -110,7 +110,7 @@ fn list(state: &HostState, root: &Path, dir: &str) -> Result<Vec<String>, HostEr
     } else {
         format!("{}/", dir.trim_end_matches('/'))
     };
-    for (path, pending) in state.committed_files.iter().chain(&state.pending_files) {
+    for (path, pending) in state.committed_files.iter().chain(&state.effects.files) {
         let Some(rest) = path.strip_prefix(&prefix) else {
             continue;
         };
@@ -160,7 +160,7 @@ fn run(state: &mut HostState, op: u32, payload: &[u8]) -> Result<Vec<u8>, HostEr
             "files are written by the module a transaction started in, not by modules it calls",
         ));
     }
-    if writes && state.pending_files.len() >= MAX_PENDING {
+    if writes && state.effects.files.len() >= MAX_PENDING {
         return Err(refused(format!(
             "a transaction may write or delete at most {MAX_PENDING} files"
         )));
@@ -193,7 +193,8 @@ fn run(state: &mut HostState, op: u32, payload: &[u8]) -> Result<Vec<u8>, HostEr
             }
             let quota = state.quotas.file_bytes_per_call;
             let queued: usize = state
-                .pending_files
+                .effects
+                .files
                 .iter()
                 .filter_map(|(_, contents)| contents.as_ref().map(Vec::len))
                 .sum();
@@ -207,23 +208,23 @@ fn run(state: &mut HostState, op: u32, payload: &[u8]) -> Result<Vec<u8>, HostEr
                 .bytes(n)
                 .map_err(|e| HostError::InvalidPayload(e.to_string()))?
                 .to_vec();
-            state.pending_files.push((path, Some(bytes)));
+            state.effects.files.push((path, Some(bytes)));
             Ok(Vec::new())
         }
         FileOp::Watch => {
             let target = resolve(&root, &path, true)?;
-            if state.pending_watches.len() >= MAX_PENDING {
+            if state.effects.watches.len() >= MAX_PENDING {
                 return Err(refused(format!(
                     "a transaction may add at most {MAX_PENDING} watches"
                 )));
             }
-            state.pending_watches.push(target);
+            state.effects.watches.push(target);
             Ok(Vec::new())
         }
         FileOp::Delete => {
             // It must exist (on disk or written by this transaction).
             read(state, &root, &path)?;
-            state.pending_files.push((path, None));
+            state.effects.files.push((path, None));
             Ok(Vec::new())
         }
     }

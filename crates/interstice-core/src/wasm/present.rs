@@ -74,7 +74,7 @@ fn check_caller(state: &HostState, authority: Authority, what: &str) -> Result<(
 
 fn submit(state: &mut HostState, mut bytes: &[u8]) -> Result<(), HostError> {
     check_caller(state, Authority::Gpu, "drawing")?;
-    let list = state.output.draw.get_or_insert_with(Vec::new);
+    let list = state.effects.output.draw.get_or_insert_with(Vec::new);
     while !bytes.is_empty() {
         if list.len() >= MAX_COMMANDS_PER_FRAME {
             return Err(HostError::InvalidPayload(format!(
@@ -99,12 +99,12 @@ fn write_samples(state: &mut HostState, bytes: &[u8]) -> Result<(), HostError> {
             "samples are 4-byte little-endian f32".into(),
         ));
     }
-    if state.output.samples.len() + bytes.len() / 4 > MAX_PENDING_SAMPLES {
+    if state.effects.output.samples.len() + bytes.len() / 4 > MAX_PENDING_SAMPLES {
         return Err(HostError::InvalidPayload(format!(
             "a transaction may queue at most {MAX_PENDING_SAMPLES} samples"
         )));
     }
-    state.output.samples.extend(
+    state.effects.output.samples.extend(
         bytes
             .as_chunks::<4>()
             .0

@@ -23,7 +23,7 @@ pub fn queue_remote_call(state: &mut HostState, payload: &[u8]) -> Result<(), Ho
         ));
     }
     let quotas = state.quotas;
-    if state.remote_calls.len() >= quotas.remote_calls_per_call {
+    if state.effects.remote_calls.len() >= quotas.remote_calls_per_call {
         return Err(crate::config::Quotas::exceeded(
             "remote calls per transaction",
             quotas.remote_calls_per_call,
@@ -48,7 +48,12 @@ pub fn queue_remote_call(state: &mut HostState, payload: &[u8]) -> Result<(), Ho
             args.len()
         )));
     }
-    let queued: usize = state.remote_calls.iter().map(|c| c.args.len()).sum();
+    let queued: usize = state
+        .effects
+        .remote_calls
+        .iter()
+        .map(|c| c.args.len())
+        .sum();
     if queued + args.len() > quotas.remote_call_bytes_per_call {
         return Err(crate::config::Quotas::exceeded(
             "bytes of remote call arguments per transaction",
@@ -65,7 +70,7 @@ pub fn queue_remote_call(state: &mut HostState, payload: &[u8]) -> Result<(), Ho
                 "unknown node `{node}`: declare it with src/bindings/node_{node}.toml"
             ))
         })?;
-    state.remote_calls.push(RemoteCall {
+    state.effects.remote_calls.push(RemoteCall {
         // Numbered when the transaction commits (`Modules::invoke`).
         request: 0,
         from: state.module.to_string(),

@@ -119,21 +119,42 @@ pub struct HostState {
     /// The node id of the peer whose remote call this transaction runs, for
     /// `ctx.caller_node()` (`None` for calls made on this node).
     pub caller_node: Option<Arc<str>>,
-    /// Reducer calls to other nodes made by the current call, sent only if it commits.
-    pub remote_calls: Vec<crate::host_tables::outbox::RemoteCall>,
+    /// What the current call leaves outside its tables, kept only if it commits.
+    pub effects: Effects,
     /// The module's file directory (File authority), when the node keeps a data directory.
     pub files_root: Option<std::path::PathBuf>,
-    /// File writes and deletes of the current call, applied only if it commits.
-    pub pending_files: Vec<super::files::PendingFile>,
     /// File writes and deletes of committed calls, applied once their commit is durable
     /// ([`Modules::release_effects`](crate::Modules::release_effects)).
     pub committed_files: Vec<super::files::PendingFile>,
-    /// Paths the current call asked to watch, registered only if it commits.
-    pub pending_watches: Vec<std::path::PathBuf>,
-    /// What the current call drew or played, presented only if it commits.
-    pub output: super::present::PendingOutput,
     /// The input state the Input holder polls (postcard `InputState`), set before each call.
     pub input: Arc<[u8]>,
+}
+
+/// What one call leaves outside its tables: nothing of it leaves the transaction unless the
+/// transaction commits, and all of it is dropped if it does not. The runtime hands each kind to
+/// where it goes after a commit (`runtime::call`, `keep_effects`), so a new kind of effect (a
+/// new authority's) is a field here, its line in [`discard`](Effects::discard), and its line
+/// there.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// Reducer calls to other nodes, sent once the commit is durable.
+    pub remote_calls: Vec<crate::host_tables::outbox::RemoteCall>,
+    /// File writes and deletes, applied once the commit is durable.
+    pub files: Vec<super::files::PendingFile>,
+    /// Paths to watch, registered at commit.
+    pub watches: Vec<std::path::PathBuf>,
+    /// What the call drew or played, presented at commit.
+    pub output: super::present::PendingOutput,
+}
+
+impl Effects {
+    /// Drops everything the call queued (it did not commit), keeping the vectors' memory.
+    pub fn discard(&mut self) {
+        self.remote_calls.clear();
+        self.files.clear();
+        self.watches.clear();
+        self.output = Default::default();
+    }
 }
 
 /// Largest encoded arguments of a remote call.
@@ -168,12 +189,9 @@ impl HostState {
             nested: Vec::new(),
             caller: None,
             caller_node: None,
-            remote_calls: Vec::new(),
+            effects: Effects::default(),
             files_root: None,
-            pending_files: Vec::new(),
             committed_files: Vec::new(),
-            pending_watches: Vec::new(),
-            output: Default::default(),
             input: Arc::from(&[][..]),
         }
     }
