@@ -7,6 +7,7 @@
 pub use crate::db::journal::MAX_RECORD_LEN;
 pub use crate::publish::{RETAINED_BYTES, RETAINED_EVENTS};
 pub use crate::runtime::MAX_CALL_DEPTH;
+pub use crate::storage::history::MAX_VERSIONS_PER_READ;
 pub use crate::wasm::files::{MAX_FILE_BYTES, MAX_PATH_LEN, MAX_PENDING as MAX_PENDING_FILES};
 pub use crate::wasm::host_calls::MAX_PAYLOAD;
 pub use crate::wasm::instance::MAX_GUEST_RESULT;

@@ -163,9 +163,12 @@ fn snapshots_compact_the_log_and_recover_the_same_state() {
     );
     let (_, report, db) = open(config.clone()).unwrap();
     assert!(report.snapshot.is_some());
+    // A snapshot that falls due while the previous one is still being written (with its
+    // history archive) waits for the next frame: at most two intervals of records remain.
     assert!(
-        report.replayed < 5,
-        "only the records after the snapshot are replayed"
+        report.replayed < 2 * 5,
+        "only the records after the snapshot are replayed: {}",
+        report.replayed
     );
     assert_eq!(db.durable_state_hash(), before);
     let app = node(config);

@@ -7,9 +7,12 @@
 //!   | groups: varint count, then per group (one per module the transaction changed)
 //!     module: str | changes: varint count, then per change
 //!       table: str | op: u8 (1 = put row, 2 = delete by primary key) | data: bytes
+//!   | caller: u8 (0 = a call made on this node, 1 = a peer's call) then, for 1,
+//!       the peer's node id: str
 //! ```
 //!
-//! (`str`/`bytes` are a varint length then the bytes.) Changes are physical: replaying them
+//! (`str`/`bytes` are a varint length then the bytes.) The caller is absent from records
+//! written before it was added; they read as made on this node. Changes are physical: replaying them
 //! rebuilds the state without running any module code. Each row the transaction touched
 //! appears once, with its state after the transaction (its net change). Only changes to
 //! non-ephemeral tables are journaled; a transaction that touched nothing durable writes no
@@ -28,6 +31,22 @@ pub const OP_DELETE: u8 = 2;
 pub const HEADER_LEN: usize = 8;
 /// Largest record payload accepted when reading a log.
 pub const MAX_RECORD_LEN: usize = 256 * 1024 * 1024;
+
+/// What caused a transaction: when it ran, the reducer call and who made it. Every record
+/// keeps it, so each change in the log and in history knows its cause.
+#[derive(Debug, Clone, Copy)]
+pub struct Cause<'a> {
+    /// The logical time it ran at, in milliseconds.
+    pub time: u64,
+    /// The module whose reducer ran.
+    pub module: &'a str,
+    /// The reducer (or, for host bookkeeping, what it was).
+    pub reducer: &'a str,
+    /// Its encoded arguments.
+    pub args: &'a [u8],
+    /// The node id of the peer whose call it ran; `None` for a call made on this node.
+    pub caller: Option<&'a str>,
+}
 
 /// The changes one module made in a transaction.
 #[derive(Clone, Copy)]
@@ -72,6 +91,17 @@ pub struct Journal {
     next_seq: u64,
     scratch: Vec<u8>,
     changes: Vec<u8>,
+}
+
+/// Appends a record's caller field (see the module docs).
+pub fn write_caller(out: &mut Vec<u8>, caller: Option<&str>) {
+    match caller {
+        None => out.push(0),
+        Some(node) => {
+            out.push(1);
+            write_str(out, node);
+        }
+    }
 }
 
 fn write_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -160,20 +190,17 @@ impl Journal {
     /// over the limit is not framed: the caller rolls the transaction back.
     pub fn record(
         &mut self,
-        time: u64,
-        module: &str,
-        reducer: &str,
-        args: &[u8],
+        cause: &Cause<'_>,
         groups: &[Group<'_>],
     ) -> Result<(), RecordTooLarge> {
         let start = self.buffer.len();
         self.buffer.extend_from_slice(&[0; HEADER_LEN]);
         let out = &mut self.buffer;
         write_varint(out, self.next_seq);
-        write_varint(out, time);
-        write_str(out, module);
-        write_str(out, reducer);
-        write_bytes(out, args);
+        write_varint(out, cause.time);
+        write_str(out, cause.module);
+        write_str(out, cause.reducer);
+        write_bytes(out, cause.args);
         let mut group_count = 0u64;
         let mut total = 0u64;
         // Counts come first on disk but are known last: collect the groups aside.
@@ -196,7 +223,9 @@ impl Journal {
         }
         let out = &mut self.buffer;
         write_varint(out, group_count);
-        let payload_len = out.len() - start - HEADER_LEN + self.changes.len();
+        let mut caller = Vec::new();
+        write_caller(&mut caller, cause.caller);
+        let payload_len = out.len() - start - HEADER_LEN + self.changes.len() + caller.len();
         if payload_len > self.limit {
             self.buffer.truncate(start);
             return Err(RecordTooLarge {
@@ -205,6 +234,7 @@ impl Journal {
             });
         }
         out.extend_from_slice(&self.changes);
+        out.extend_from_slice(&caller);
         let crc = crc32c::crc32c(&out[start + HEADER_LEN..]);
         out[start..start + 4].copy_from_slice(&(payload_len as u32).to_le_bytes());
         out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());

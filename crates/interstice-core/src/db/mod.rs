@@ -148,6 +148,11 @@ impl ModuleTables {
         &mut self.tables[id.0 as usize]
     }
 
+    /// The module's own tables (the host-managed ones follow them).
+    pub fn guest_tables(&self) -> &[Table] {
+        &self.tables[..self.guest]
+    }
+
     /// The table of that name.
     pub fn by_name(&self, name: &str) -> Option<&Table> {
         self.tables.iter().find(|t| t.schema().name == name)
@@ -212,10 +217,7 @@ impl Database {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn record_commit(
         &mut self,
-        time: u64,
-        module: &str,
-        reducer: &str,
-        args: &[u8],
+        cause: &journal::Cause<'_>,
         own: Option<&[Table]>,
         undo: &[tx::Undo],
         nested: &[tx::NestedCommit],
@@ -224,6 +226,7 @@ impl Database {
             return Ok(());
         };
         let mut groups = Vec::with_capacity(1 + nested.len());
+        let module = cause.module;
         if let Some(tables) = own.or_else(|| self.modules.get(module).map(|m| &m.tables[..])) {
             groups.push(journal::Group {
                 module,
@@ -240,7 +243,7 @@ impl Database {
                 });
             }
         }
-        journal.record(time, module, reducer, args, &groups)
+        journal.record(cause, &groups)
     }
 
     /// Journals a host bookkeeping change of `module` (a schedule entry retired, an answered
@@ -257,7 +260,14 @@ impl Database {
         };
         let limit = journal.limit();
         journal.set_limit(journal::MAX_RECORD_LEN);
-        let recorded = self.record_commit(time, module, what, &[], None, undo, &[]);
+        let cause = journal::Cause {
+            time,
+            module,
+            reducer: what,
+            args: &[],
+            caller: None,
+        };
+        let recorded = self.record_commit(&cause, None, undo, &[]);
         if let Some(journal) = self.journal.as_mut() {
             journal.set_limit(limit);
         }

@@ -464,11 +464,15 @@ impl Modules {
         if let (Ok(_), Entry::Reducer(i)) = (&result, entry)
             && (!state.tx.undo.is_empty() || !nested.is_empty())
         {
-            let framed = db.record_commit(
-                self.now_ms,
-                &loaded.name,
-                &loaded.schema.reducers[i].name,
+            let cause = crate::db::journal::Cause {
+                time: self.now_ms,
+                module: &loaded.name,
+                reducer: &loaded.schema.reducers[i].name,
                 args,
+                caller: state.caller_node.as_deref(),
+            };
+            let framed = db.record_commit(
+                &cause,
                 Some(&state.tx.tables.tables),
                 &state.tx.undo,
                 &nested,

@@ -38,6 +38,9 @@ pub struct Record<'a> {
     pub args: &'a [u8],
     /// What it changed, per module.
     pub groups: Vec<ChangeGroup<'a>>,
+    /// The node id of the peer whose call it ran; `None` for a call made on this node (and
+    /// in records written before callers were kept).
+    pub caller: Option<&'a str>,
 }
 
 /// The changes of one module in a record.
@@ -81,6 +84,15 @@ pub fn parse_record(payload: &[u8]) -> Option<Record<'_>> {
         }
         groups.push(ChangeGroup { module, changes });
     }
+    // Absent from records written before callers were kept.
+    let caller = match r.remaining() {
+        0 => None,
+        _ => match r.byte().ok()? {
+            0 => None,
+            1 => Some(str_field(&mut r)?),
+            _ => return None,
+        },
+    };
     r.finish().ok()?;
     Some(Record {
         seq,
@@ -89,6 +101,7 @@ pub fn parse_record(payload: &[u8]) -> Option<Record<'_>> {
         reducer,
         args,
         groups,
+        caller,
     })
 }
 

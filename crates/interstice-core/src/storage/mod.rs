@@ -14,6 +14,7 @@
 //! after it and runs the modules' `load` hooks (not `init`). See `docs/storage.md`.
 
 pub mod health;
+pub mod history;
 pub mod log;
 mod recovery;
 pub mod snapshot;
@@ -48,10 +49,11 @@ pub enum Durability {
 /// What happens to log segments a snapshot covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Retention {
-    /// Delete them: only the latest state is kept (the default).
+    /// Delete them once logged tables' changes are copied into [`history`] (the default):
+    /// stateful tables keep their latest state only.
     #[default]
     Prune,
-    /// Keep them: the full transaction history stays on disk.
+    /// Keep them whole: every record, stateful tables' changes included, stays in the log.
     KeepHistory,
 }
 
@@ -74,6 +76,9 @@ pub struct StorageConfig {
     pub snapshot_scales_with_rows: bool,
     /// What to do with segments a snapshot covers.
     pub retention: Retention,
+    /// How much history of logged tables to keep once their segments are pruned (by default
+    /// all of it; see [`history`]).
+    pub history: history::HistoryRetention,
     /// Accept a damaged log by dropping everything from the first damaged record on.
     pub repair: bool,
     /// Largest log record, in bytes: a transaction that would write more is rolled back
@@ -97,6 +102,7 @@ impl StorageConfig {
             snapshot_every_records: 100_000,
             snapshot_scales_with_rows: true,
             retention: Retention::Prune,
+            history: history::HistoryRetention::default(),
             repair: false,
             max_record_bytes: crate::db::journal::MAX_RECORD_LEN,
         }
@@ -245,7 +251,7 @@ pub struct Storage {
     pub(crate) held: Vec<crate::queue::ReducerOutcome>,
 }
 
-fn dirs(root: &Path) -> (PathBuf, PathBuf, PathBuf) {
+pub(crate) fn dirs(root: &Path) -> (PathBuf, PathBuf, PathBuf) {
     (
         root.join("modules"),
         root.join("log"),
@@ -273,8 +279,11 @@ impl Storage {
         }
         // A node killed while writing a file leaves its temporary copy (a snapshot's is as
         // large as the tables): nothing reads those, so they go.
-        for dir in [&modules_dir, &snap_dir] {
-            fsutil::remove_temporaries(dir).map_err(|e| StorageError::io(dir, e))?;
+        let history_dir = history::dir(&config.dir);
+        for dir in [&modules_dir, &snap_dir, &history_dir] {
+            if dir.is_dir() {
+                fsutil::remove_temporaries(dir).map_err(|e| StorageError::io(dir, e))?;
+            }
         }
         let mut report = RecoveryReport::default();
         modules.set_cache_dir(Some(config.dir.join("cache")));
@@ -458,6 +467,23 @@ impl Storage {
                 && std::fs::read(path).is_ok_and(|stored| stored == wasm);
             same.then(|| name.clone())
         })
+    }
+
+    /// The versions of a logged table's rows (one row's, with `query.key`) between two log
+    /// positions, oldest first, each with the transaction that made it: read from history
+    /// and from the log segments not pruned yet (every record appended to them).
+    ///
+    /// # Errors
+    ///
+    /// [`history::HistoryError::NoSuchTable`], [`history::HistoryError::NotLogged`] for a
+    /// stateful or ephemeral table (they keep no history), or a storage error when a file
+    /// cannot be read.
+    pub fn history(
+        &self,
+        db: &Database,
+        query: &history::HistoryQuery<'_>,
+    ) -> Result<Vec<history::Version>, history::HistoryError> {
+        history::read(&self.config.dir, db, query)
     }
 
     /// Appends what the database journaled and makes it durable. Call it before telling

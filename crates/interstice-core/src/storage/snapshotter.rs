@@ -2,7 +2,7 @@
 //! thread of its own, and pruning the log segments and older snapshots it covers.
 
 use super::health::{self, Fault};
-use super::{Retention, Storage, StorageError, dirs, log::list_segments, snapshot};
+use super::{Retention, Storage, StorageError, dirs, history, log::list_segments, snapshot};
 use crate::db::Database;
 use crate::disk::fsutil;
 use interstice_abi::Persistence;
@@ -47,10 +47,17 @@ impl Storage {
         if let Err(e) = self.writer.rotate(seq + 1) {
             return Err(self.log_failed("log rotation", e));
         }
-        let (_, _, snap_dir) = dirs(&self.config.dir);
+        let (_, log_dir, snap_dir) = dirs(&self.config.dir);
+        let archive = self.archive_job(db, seq, log_dir);
         let thread = std::thread::Builder::new()
             .name("interstice-snapshot".into())
-            .spawn(move || snapshot::write(&snap_dir, &data))
+            .spawn(move || {
+                let written = snapshot::write(&snap_dir, &data)?;
+                if let Some(archive) = archive {
+                    archive.run()?;
+                }
+                Ok(written)
+            })
             .map_err(|e| StorageError::io(&self.config.dir, e))?;
         self.writing = Some(Writing {
             seq,
@@ -145,7 +152,7 @@ impl Storage {
         let Some(seq) = self.snapshot_position(db, again)? else {
             return Ok(());
         };
-        let (_, _, snap_dir) = dirs(&self.config.dir);
+        let (_, log_dir, snap_dir) = dirs(&self.config.dir);
         snapshot::write(&snap_dir, &snapshot::capture(db, seq, self.last_time))?;
         self.snapshot_rows = durable_rows(db);
         self.last_snapshot = Some(seq);
@@ -153,8 +160,24 @@ impl Storage {
         if let Err(e) = self.writer.rotate(seq + 1) {
             return Err(self.log_failed("log rotation", e));
         }
+        if let Some(archive) = self.archive_job(db, seq, log_dir) {
+            archive.run()?;
+        }
         self.prune_covered(seq);
         Ok(())
+    }
+
+    /// What copies logged changes into history before the segments snapshot `seq` covers are
+    /// pruned (after the log rotated past them); `None` when segments are kept whole.
+    fn archive_job(&self, db: &Database, seq: u64, log_dir: PathBuf) -> Option<Archive> {
+        (self.config.retention == Retention::Prune).then(|| Archive {
+            log_dir,
+            history_dir: history::dir(&self.config.dir),
+            seq,
+            writing: self.writer.path().to_path_buf(),
+            logged: history::logged_tables(db),
+            retention: self.config.history,
+        })
     }
 
     /// The last record a snapshot taken now would cover; `None` when there is nothing new to
@@ -187,6 +210,33 @@ impl Storage {
             // What is left is covered by the snapshot and removed by the next prune.
             tracing::warn!(target: "interstice::storage", "pruning after snapshot {seq}: {e}");
         }
+    }
+}
+
+/// Copying the logged changes of covered segments into history (see
+/// [`history::archive_covered`]); on the snapshot's thread for an automatic snapshot. A
+/// failure fails the snapshot: the segments stay, and the next snapshot archives them.
+#[derive(Debug)]
+struct Archive {
+    log_dir: PathBuf,
+    history_dir: PathBuf,
+    seq: u64,
+    writing: PathBuf,
+    logged: history::LoggedTables,
+    retention: history::HistoryRetention,
+}
+
+impl Archive {
+    fn run(&self) -> Result<(), StorageError> {
+        history::archive_covered(
+            &self.log_dir,
+            &self.history_dir,
+            self.seq,
+            &self.writing,
+            &self.logged,
+            self.retention,
+        )
+        .map(drop)
     }
 }
 
