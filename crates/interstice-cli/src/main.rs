@@ -5,6 +5,7 @@ mod calls;
 mod client;
 mod dev;
 mod example;
+mod history;
 mod home;
 mod init;
 mod logs;
@@ -122,6 +123,30 @@ enum Command {
         #[arg(long, value_name = "KEY")]
         after: Option<String>,
         /// Print the rows as a JSON array of objects.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the versions of a logged table's rows, oldest first, each with the transaction
+    /// that made it: its log position, logical time, reducer, arguments and caller (the
+    /// node's owner only; read-only).
+    History {
+        /// The node's name or id.
+        node: String,
+        /// The module.
+        module_name: String,
+        /// The table (a logged one: stateful and ephemeral tables keep no history).
+        table_name: String,
+        /// Only this row's versions: its primary key, typed like an argument.
+        #[arg(long, value_name = "KEY")]
+        key: Option<String>,
+        /// The first transaction (log position) to show.
+        #[arg(long, value_name = "TX", default_value_t = 0)]
+        from: u64,
+        /// The last transaction to show.
+        #[arg(long, value_name = "TX", default_value_t = u64::MAX)]
+        to: u64,
+        /// Print the versions as a JSON array of objects (tx, time_ms, module, reducer, args,
+        /// caller, key, row).
         #[arg(long)]
         json: bool,
     },
@@ -246,6 +271,26 @@ fn run(cli: Cli) -> Result<(), CliError> {
             follow,
             json,
         } => logs::logs(&home, &node, module_name.as_deref(), follow, json),
+        Command::History {
+            node,
+            module_name,
+            table_name,
+            key,
+            from,
+            to,
+            json,
+        } => history::history(
+            &home,
+            history::HistoryArgs {
+                node: &node,
+                module: &module_name,
+                table: &table_name,
+                key: key.as_deref(),
+                from,
+                to,
+                json,
+            },
+        ),
         Command::Rows {
             node,
             module_name,

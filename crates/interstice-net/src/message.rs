@@ -68,6 +68,45 @@ pub struct RowsPage {
     pub scanned: u64,
 }
 
+/// A page of a logged table's history (`interstice history`), with what it takes to read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryPage {
+    /// The table's columns, in row order (the primary key's is `primary_key`).
+    pub columns: Vec<interstice_abi::FieldDef>,
+    /// The index of the primary key among `columns`.
+    pub primary_key: u32,
+    /// The module's named types, to decode rows and keys.
+    pub types: interstice_abi::TypeSet,
+    /// The versions, oldest first.
+    pub versions: Vec<HistoryVersion>,
+    /// Where the next page starts (pass it as `from_seq` and `skip`): a log position and how
+    /// many of that transaction's versions this page already held; `None` after the last
+    /// version up to `to_seq`.
+    pub next: Option<(u64, u32)>,
+}
+
+/// One version of a row: its state after a transaction, and what caused the transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryVersion {
+    /// The transaction's position in the node's log.
+    pub seq: u64,
+    /// Its logical time, in milliseconds.
+    pub time: u64,
+    /// The module whose reducer ran.
+    pub module: String,
+    /// The reducer.
+    pub reducer: String,
+    /// Its encoded arguments.
+    pub args: Vec<u8>,
+    /// The node id of the peer whose call it was (another node, or a CLI's key); `None` for a
+    /// call made on the node.
+    pub caller: Option<String>,
+    /// The encoded primary key.
+    pub key: Vec<u8>,
+    /// The row after the transaction, encoded like a row event; `None`: deleted.
+    pub row: Option<Vec<u8>>,
+}
+
 /// A guest log line (`interstice logs`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogLine {
@@ -284,6 +323,34 @@ pub enum Message {
         /// The lines, and the number to ask after next time.
         outcome: Result<(Vec<LogLine>, u64), RemoteError>,
     },
+    /// Read the versions of a logged table's rows (`interstice history`; the node's owner
+    /// only). Read-only.
+    HistoryRequest {
+        /// Request id.
+        request: u64,
+        /// The module.
+        module: String,
+        /// The table (a logged one).
+        table: String,
+        /// One row's versions: its primary key as typed on a command line (`None`: every
+        /// row's).
+        key: Option<String>,
+        /// The first log position to read (inclusive).
+        from_seq: u64,
+        /// Versions of the `from_seq` transaction to leave out (a previous page held them).
+        skip: u32,
+        /// The last one (inclusive).
+        to_seq: u64,
+        /// The most versions wanted (the node sends at most its own page size).
+        limit: u32,
+    },
+    /// A page of history, or why not.
+    History {
+        /// The request answered.
+        request: u64,
+        /// The page.
+        outcome: Result<HistoryPage, RemoteError>,
+    },
 }
 
 /// Why bytes are not a message.
@@ -376,6 +443,7 @@ impl Message {
                 module: Some(module),
                 ..
             } => check_names(&[module]),
+            Message::HistoryRequest { module, table, .. } => check_names(&[module, table]),
             Message::RowsRequest {
                 module,
                 table,

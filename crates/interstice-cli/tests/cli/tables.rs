@@ -126,3 +126,93 @@ fn logs_show_what_modules_logged_and_follow_new_lines() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn history_lists_each_version_of_a_logged_row_with_its_cause() {
+    let (data, logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let d = data.path();
+    let port = free_port();
+    ok(d, &["node", "create", "alpha", &port.to_string()]);
+    let _node = start(d, "alpha", &logs.path().join("alpha.log"));
+    let notebook = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../modules/fixtures/notebook"
+    );
+    ok(d, &["publish", "alpha", notebook]);
+    for args in [
+        &["add", "a"][..],
+        &["add", "b"],
+        &["rename", "1", "a2"],
+        &["remove", "2"],
+        &["scribble", "1", "5"],
+    ] {
+        let mut call = vec!["call_reducer", "alpha", "notebook"];
+        call.extend(args);
+        ok(d, &call);
+    }
+
+    let all: serde_json::Value =
+        serde_json::from_str(&ok(d, &["history", "alpha", "notebook", "note", "--json"])).unwrap();
+    let all = all.as_array().unwrap();
+    let seen: Vec<(&str, serde_json::Value, serde_json::Value)> = all
+        .iter()
+        .map(|v| {
+            (
+                v["reducer"].as_str().unwrap(),
+                v["key"].clone(),
+                v["row"]["title"].clone(),
+            )
+        })
+        .collect();
+    use serde_json::json;
+    assert_eq!(
+        seen,
+        [
+            ("add", json!(1), json!("a")),
+            ("add", json!(2), json!("b")),
+            ("rename", json!(1), json!("a2")),
+            ("remove", json!(2), json!(null)),
+        ]
+    );
+    let txs: Vec<u64> = all.iter().map(|v| v["tx"].as_u64().unwrap()).collect();
+    assert!(txs.windows(2).all(|w| w[0] < w[1]), "{txs:?}");
+    // The cause: the reducer's arguments, by name, and the CLI's key as the caller.
+    assert_eq!(all[2]["args"], json!({"id": 1, "title": "a2"}));
+    let cli_node = interstice_net::transport::node_id_of(&fingerprint_of_cli(d));
+    assert!(
+        all.iter().all(|v| v["caller"] == json!(cli_node)),
+        "{all:?}"
+    );
+
+    // One row's versions, from a transaction on.
+    let one: serde_json::Value = serde_json::from_str(&ok(
+        d,
+        &[
+            "history",
+            "alpha",
+            "notebook",
+            "note",
+            "--key",
+            "1",
+            "--from",
+            &txs[1].to_string(),
+            "--json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(one.as_array().unwrap().len(), 1, "{one}");
+    assert_eq!(one[0]["reducer"], "rename");
+    // As text: one line per version.
+    let text = ok(d, &["history", "alpha", "notebook", "note", "--key", "2"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].contains("notebook.add") && lines[0].contains("by node "),
+        "{text}"
+    );
+    assert!(lines[1].contains("deleted 2"), "{text}");
+
+    // A stateful table keeps no history, and says so.
+    let stateful = fails(d, &["history", "alpha", "notebook", "scratch"]);
+    assert!(stateful.contains("keeps no history"), "{stateful}");
+}

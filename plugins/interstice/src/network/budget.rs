@@ -105,6 +105,10 @@ pub(super) fn busy(request: &Message, why: String) -> Message {
             request: *request,
             outcome: Err(error),
         },
+        Message::HistoryRequest { request, .. } => Message::History {
+            request: *request,
+            outcome: Err(error),
+        },
         Message::PublishChunk { upload, .. } => Message::PublishResult {
             upload: *upload,
             outcome: Err(error),

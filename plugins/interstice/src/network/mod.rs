@@ -16,6 +16,7 @@
 
 mod admin;
 mod budget;
+pub mod history;
 mod links;
 mod peer;
 mod publish;

@@ -354,6 +354,38 @@ impl Server<'_> {
                     },
                 ),
             },
+            Message::HistoryRequest {
+                request,
+                module,
+                table,
+                key,
+                from_seq,
+                skip,
+                to_seq,
+                limit,
+            } => Message::History {
+                request,
+                outcome: if self.admins.0.contains(&peer) {
+                    super::history::page(
+                        &self.modules,
+                        &self.db,
+                        self.storage.as_deref(),
+                        &super::history::HistoryRequest {
+                            module: &module,
+                            table: &table,
+                            key: key.as_deref(),
+                            from_seq,
+                            skip,
+                            to_seq,
+                            limit,
+                        },
+                    )
+                } else {
+                    Err(RemoteError::NotPermitted(
+                        "only the node's owner reads its history".into(),
+                    ))
+                },
+            },
             Message::LogsRequest {
                 request,
                 module,
