@@ -11,6 +11,7 @@ mod init;
 mod logs;
 mod node;
 mod registry;
+mod restore;
 mod rows;
 mod text;
 pub(crate) use interstice::values;

@@ -34,6 +34,22 @@ pub enum NodeCommand {
         /// The UDP port it listens on (127.0.0.1).
         port: u16,
     },
+    /// Makes a new local node holding another local node's logged tables as they were after
+    /// transaction TX (from its history; the node must be stopped). The original is left as
+    /// it is; stateful tables start empty (they keep no history).
+    Restore {
+        /// The node to read (its name or id).
+        node: String,
+        /// The last transaction (log position, as `interstice history` shows) to include.
+        #[arg(long, value_name = "TX")]
+        to: u64,
+        /// The new node's name.
+        #[arg(long, value_name = "NEW_NAME")]
+        into: String,
+        /// The UDP port it will listen on (127.0.0.1; a free one when not given).
+        #[arg(long)]
+        port: Option<u16>,
+    },
     /// Lists the known nodes.
     List,
     /// Forgets a node (a local node's data directory is kept).
@@ -97,6 +113,12 @@ pub fn run(home: &Home, command: NodeCommand) -> Result<(), CliError> {
             fingerprint,
         } => add(home, name, address, fingerprint),
         NodeCommand::Create { name, port } => create(home, name, port),
+        NodeCommand::Restore {
+            node,
+            to,
+            into,
+            port,
+        } => crate::restore::restore(home, &node, to, &into, port),
         NodeCommand::List => {
             let registry = home.root.load_registry()?;
             if registry.nodes.is_empty() {
@@ -257,9 +279,21 @@ fn add(
 fn create(home: &Home, name: String, port: u16) -> Result<(), CliError> {
     let identity =
         NodeIdentity::generate().map_err(|e| CliError::Other(format!("generating a key: {e}")))?;
+    register_local(home, &name, port, &identity)
+}
+
+/// Registers a local node of this key, listening on `port` of 127.0.0.1: its key and trust
+/// files in its data directory (which may hold data already), this CLI as its owner, its
+/// registry entry.
+pub(crate) fn register_local(
+    home: &Home,
+    name: &str,
+    port: u16,
+    identity: &NodeIdentity,
+) -> Result<(), CliError> {
     let id = identity.node_id();
     let entry = NodeEntry {
-        name: name.clone(),
+        name: name.to_string(),
         address: format!("127.0.0.1:{port}"),
         id: id.clone(),
         local: true,

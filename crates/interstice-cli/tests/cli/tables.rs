@@ -216,3 +216,73 @@ fn history_lists_each_version_of_a_logged_row_with_its_cause() {
     let stateful = fails(d, &["history", "alpha", "notebook", "scratch"]);
     assert!(stateful.contains("keeps no history"), "{stateful}");
 }
+
+#[test]
+fn a_node_restored_to_a_past_transaction_holds_its_logged_tables_as_they_were() {
+    let (data, logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let d = data.path();
+    let port = free_port();
+    ok(d, &["node", "create", "alpha", &port.to_string()]);
+    let node = start(d, "alpha", &logs.path().join("alpha.log"));
+    let notebook = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../modules/fixtures/notebook"
+    );
+    ok(d, &["publish", "alpha", notebook]);
+    for args in [&["add", "a"][..], &["add", "b"], &["rename", "1", "a2"]] {
+        let mut call = vec!["call_reducer", "alpha", "notebook"];
+        call.extend(args);
+        ok(d, &call);
+    }
+    let history: serde_json::Value =
+        serde_json::from_str(&ok(d, &["history", "alpha", "notebook", "note", "--json"])).unwrap();
+    let before_rename = history[1]["tx"].as_u64().unwrap().to_string();
+    let running = fails(
+        d,
+        &[
+            "node",
+            "restore",
+            "alpha",
+            "--to",
+            &before_rename,
+            "--into",
+            "beta",
+        ],
+    );
+    assert!(running.contains("stop it first"), "{running}");
+    drop(node);
+
+    let restored = ok(
+        d,
+        &[
+            "node",
+            "restore",
+            "alpha",
+            "--to",
+            &before_rename,
+            "--into",
+            "beta",
+        ],
+    );
+    assert!(restored.contains("as of transaction"), "{restored}");
+    let _beta = start(d, "beta", &logs.path().join("beta.log"));
+    let titles = |node: &str| -> Vec<String> {
+        let rows: serde_json::Value =
+            serde_json::from_str(&ok(d, &["rows", node, "notebook", "note", "--json"])).unwrap();
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["title"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(titles("beta"), ["a", "b"], "before the rename");
+    // The original is untouched.
+    let _alpha = start(d, "alpha", &logs.path().join("alpha2.log"));
+    assert_eq!(titles("alpha"), ["a2", "b"]);
+    // A name in use is refused.
+    let taken = fails(
+        d,
+        &["node", "restore", "alpha", "--to", "0", "--into", "beta"],
+    );
+    assert!(taken.contains("exists already"), "{taken}");
+}

@@ -61,6 +61,25 @@ pub fn logged_tables(db: &Database) -> LoggedTables {
         .collect()
 }
 
+/// The tables whose changes history keeps, as these schemas describe them (a node's
+/// installed modules, read without running them).
+pub fn logged_tables_of<'a>(
+    schemas: impl IntoIterator<Item = &'a interstice_abi::ModuleSchema>,
+) -> LoggedTables {
+    schemas
+        .into_iter()
+        .map(|schema| {
+            let logged = schema
+                .tables
+                .iter()
+                .filter(|t| t.persistence == Persistence::Logged)
+                .map(|t| t.name.clone())
+                .collect();
+            (schema.name.clone(), logged)
+        })
+        .collect()
+}
+
 /// The history directory of a data directory.
 pub fn dir(root: &Path) -> PathBuf {
     root.join("history")
@@ -426,6 +445,121 @@ fn collect(
     Ok(())
 }
 
+/// What [`restore`] wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// Transactions written to the new node's log (those up to the point that changed a
+    /// logged table), renumbered from 0.
+    pub transactions: u64,
+    /// The logical time of the last of them, in milliseconds.
+    pub time: u64,
+    /// The module files copied.
+    pub modules: usize,
+}
+
+/// Why [`restore`] cannot rebuild a past state.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The target directory holds something already.
+    #[error("{0}: not empty; restore into a new directory")]
+    TargetNotEmpty(PathBuf),
+    /// The history before the point is gone (retention removed it, or it was pruned before
+    /// history was kept).
+    #[error(
+        "history before transaction {first} is gone (removed by retention or pruned before \
+         history was kept): transaction {to} cannot be rebuilt"
+    )]
+    Incomplete {
+        /// The first transaction still kept.
+        first: u64,
+        /// The point asked for.
+        to: u64,
+    },
+    /// A file could not be read or written.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Rebuilds, in the empty directory `target`, a data directory holding the state of the
+/// *logged* tables of `source` as of transaction `to_seq`: the modules installed now (their
+/// code copied) and one log segment with every kept transaction up to `to_seq`, renumbered
+/// from 0, with only their changes to logged tables (`logged`). A node started on it replays
+/// that log; its stateful tables and host tables (schedule, answered calls, cursors, outbox)
+/// start empty: they keep no history. `source` is only read.
+///
+/// The code is today's: a table whose layout changed since `to_seq` (an upgrade) is refused
+/// by the new node when it replays the older rows.
+pub fn restore(
+    source: &Path,
+    logged: &LoggedTables,
+    to_seq: u64,
+    target: &Path,
+) -> Result<Restored, RestoreError> {
+    if std::fs::read_dir(target).is_ok_and(|mut entries| entries.next().is_some()) {
+        return Err(RestoreError::TargetNotEmpty(target.to_path_buf()));
+    }
+    let (modules_dir, log_dir, _) = super::dirs(source);
+    let mut files = list(&dir(source))?;
+    files.extend(log::list_segments(&log_dir)?);
+    files.sort_by_key(|(first, path)| (*first, path.extension().is_some_and(|e| e == "log")));
+    let first = files.first().map_or(0, |(first, _)| *first);
+    if first > 0 {
+        return Err(RestoreError::Incomplete { first, to: to_seq });
+    }
+    let mut out = Vec::new();
+    let mut restored = Restored::default();
+    let mut next = 0u64;
+    'files: for (_, path) in &files {
+        let bytes = log::read(path)?;
+        let (records, _) = frame_records(&bytes);
+        for (offset, payload) in records {
+            let mut record = parse_record(payload).ok_or_else(|| StorageError::BadRecord {
+                path: path.clone(),
+                seq: next,
+                offset,
+                reason: "undecodable payload".into(),
+            })?;
+            if record.seq < next {
+                continue; // read from the history file already
+            }
+            if record.seq > to_seq {
+                break 'files;
+            }
+            next = record.seq + 1;
+            record.seq = restored.transactions;
+            let before = out.len();
+            append_logged(&mut out, &record, logged);
+            if out.len() > before {
+                restored.transactions += 1;
+                restored.time = record.time;
+            }
+        }
+    }
+    let (target_modules, target_log, _) = super::dirs(target);
+    for dir in [&target_modules, &target_log] {
+        std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+    }
+    if modules_dir.is_dir() {
+        for entry in
+            std::fs::read_dir(&modules_dir).map_err(|e| StorageError::io(&modules_dir, e))?
+        {
+            let entry = entry.map_err(|e| StorageError::io(&modules_dir, e))?;
+            let name = entry.file_name();
+            if !name.to_string_lossy().ends_with(".wasm") {
+                continue;
+            }
+            let bytes =
+                std::fs::read(entry.path()).map_err(|e| StorageError::io(&entry.path(), e))?;
+            let copy = target_modules.join(&name);
+            write_atomic(&copy, &bytes).map_err(|e| StorageError::io(&copy, e))?;
+            restored.modules += 1;
+        }
+    }
+    let segment = target_log.join(log::segment_name(0));
+    write_atomic(&segment, &out).map_err(|e| StorageError::io(&segment, e))?;
+    Ok(restored)
+}
+
 #[cfg(test)]
 mod tests {
     //! A randomized workload on a persisting engine (the notebook compiled in natively), with
@@ -766,5 +900,73 @@ mod tests {
         );
         // Both came from the archive: the snapshot pruned their segment.
         assert!(!list(&super::dir(dir.path())).unwrap().is_empty());
+    }
+
+    /// A table's rows, in key order.
+    fn rows_of(db: &Database, table: &str) -> Vec<Vec<Value>> {
+        db.table("notebook", table)
+            .map(|t| t.rows().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_restore_rebuilds_the_logged_tables_of_any_past_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut full = node(dir.path(), HistoryRetention::default());
+        workload(&mut full, 300);
+        let logged = logged_tables(&full.db);
+        for steps in [0, 1, 57, 180, 300] {
+            // A reference engine that ran only the first `steps` calls of the same workload.
+            let reference_dir = tempfile::tempdir().unwrap();
+            let mut reference = node(reference_dir.path(), HistoryRetention::default());
+            workload(&mut reference, steps);
+            let to_seq = reference.db.journal_mut().unwrap().next_seq() - 1;
+
+            let target = tempfile::tempdir().unwrap();
+            let restored = restore(dir.path(), &logged, to_seq, target.path()).unwrap();
+            assert!(restored.transactions <= to_seq + 1);
+            // A fresh engine replays the restored log.
+            let mut modules = Modules::new(EngineConfig::default()).unwrap();
+            let mut db = Database::default();
+            modules.load_native(&mut db, "notebook").unwrap();
+            let (log_dir, mut report) = (target.path().join("log"), Default::default());
+            super::super::recovery::replay_log(&log_dir, false, 0, &mut db, &mut report).unwrap();
+            assert_eq!(report.replayed, restored.transactions);
+            for table in ["note", "tally"] {
+                assert_eq!(
+                    rows_of(&db, table),
+                    rows_of(&reference.db, table),
+                    "{table} after {steps} calls (transaction {to_seq})"
+                );
+            }
+            // Stateful tables are not restored: they keep no history.
+            assert!(rows_of(&db, "scratch").is_empty());
+        }
+        // Into a directory that holds something: refused, nothing touched.
+        let busy = tempfile::tempdir().unwrap();
+        std::fs::write(busy.path().join("x"), b"x").unwrap();
+        assert!(matches!(
+            restore(dir.path(), &logged, 10, busy.path()),
+            Err(RestoreError::TargetNotEmpty(_))
+        ));
+    }
+
+    #[test]
+    fn a_restore_before_what_retention_kept_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut node = node(dir.path(), HistoryRetention::default());
+        workload(&mut node, 300);
+        let history = super::dir(dir.path());
+        let retention = HistoryRetention {
+            max_bytes: Some(0),
+            max_age_ms: None,
+        };
+        apply_retention(&history, retention).unwrap();
+        let target = tempfile::tempdir().unwrap();
+        let refused = restore(dir.path(), &logged_tables(&node.db), 5, target.path());
+        assert!(
+            matches!(refused, Err(RestoreError::Incomplete { to: 5, .. })),
+            "{refused:?}"
+        );
     }
 }
