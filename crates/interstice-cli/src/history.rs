@@ -190,7 +190,13 @@ pub fn history(home: &Home, args: HistoryArgs<'_>) -> Result<(), CliError> {
                 }
             }
             match current.next.take() {
-                Some(next) => at = next,
+                // Each page moves on; a node that says otherwise would loop forever.
+                Some(next) if next > at => at = next,
+                Some(next) => {
+                    return Err(CliError::Other(format!(
+                        "the node sent a page that does not move on ({next:?} after {at:?})"
+                    )));
+                }
                 None => break,
             }
         }

@@ -1,6 +1,7 @@
 //! Errors of loading modules and calling into them.
 
 use interstice_abi::{Authority, SchemaError};
+use std::path::PathBuf;
 use thiserror::Error;
 
 /// Why a module could not be loaded. A failed load leaves nothing behind: no tables, no
@@ -79,7 +80,7 @@ pub enum LoadError {
     Instantiate(#[source] wasmtime::Error),
     /// The module could not be stored in the node's data directory.
     #[error("cannot store the module: {0}")]
-    Storage(#[source] Box<crate::storage::StorageError>),
+    Storage(#[source] Box<StorageError>),
     /// The node's storage refuses writes for now (after a disk fault), so no module is
     /// installed: its `init` hook would commit.
     #[error("cannot store the module: {0}")]
@@ -94,8 +95,8 @@ pub enum LoadError {
     },
 }
 
-impl From<crate::storage::StorageError> for LoadError {
-    fn from(e: crate::storage::StorageError) -> LoadError {
+impl From<StorageError> for LoadError {
+    fn from(e: StorageError) -> LoadError {
         // Boxed: a storage error can itself hold the load error of a module it reinstalled.
         LoadError::Storage(Box::new(e))
     }
@@ -165,4 +166,81 @@ pub enum CallError {
     /// The guest returned something the host cannot read.
     #[error("invalid result: {0}")]
     InvalidResult(String),
+}
+
+/// Why storage could not be opened or written (defined beside [`LoadError`], which it can hold
+/// and be held by: reinstalling a module can fail, and so can storing one).
+#[derive(Debug, Error)]
+pub enum StorageError {
+    /// A file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// An earlier write or fsync of the log failed: nothing more is written until storage has
+    /// recovered ([`Storage::try_resume`]).
+    #[error("{path}: the log is halted after a failed write or fsync")]
+    Halted {
+        /// The segment.
+        path: PathBuf,
+    },
+    /// A log record in the middle of the log is damaged.
+    #[error(
+        "{path}: damaged log record at byte offset {offset} ({reason}); {after} more byte(s) of log follow it. \
+         Start with repair enabled to drop the damaged record and everything after it"
+    )]
+    CorruptLog {
+        /// The segment.
+        path: PathBuf,
+        /// Offset of the damaged record.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+        /// Bytes from the damaged record to the end of the log.
+        after: u64,
+    },
+    /// A record decodes but cannot be applied (unknown module or table, bad row).
+    #[error("{path}: record {seq} at byte offset {offset} cannot be applied: {reason}")]
+    BadRecord {
+        /// The segment.
+        path: PathBuf,
+        /// Its sequence number.
+        seq: u64,
+        /// Its offset.
+        offset: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A snapshot file is damaged.
+    #[error("{path}: damaged snapshot: {reason}")]
+    CorruptSnapshot {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Records between the snapshot and the log are missing.
+    #[error(
+        "the log starts at record {first} but record {expected} is needed (snapshot or segments missing)"
+    )]
+    Gap {
+        /// The first record found.
+        first: u64,
+        /// The record needed.
+        expected: u64,
+    },
+    /// An installed module could not be reloaded.
+    #[error("installed module {path}: {error}")]
+    Module {
+        /// Its file.
+        path: PathBuf,
+        /// Why it failed.
+        error: LoadError,
+    },
+    /// Something could not be encoded.
+    #[error("cannot encode: {0}")]
+    Encode(String),
 }

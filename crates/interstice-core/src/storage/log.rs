@@ -419,6 +419,11 @@ impl LogWriter {
         Ok(())
     }
 
+    /// Bytes of the current segment known durable (the last fsync covered them).
+    pub fn synced_len(&self) -> u64 {
+        self.synced_len
+    }
+
     /// The segment being appended to.
     pub fn path(&self) -> &Path {
         &self.path

@@ -23,6 +23,7 @@ mod snapshotter;
 use crate::db::Database;
 use crate::disk::fsutil;
 use crate::error::LoadError;
+pub use crate::error::StorageError;
 use crate::runtime::Modules;
 use bevy_ecs::resource::Resource;
 use health::{Fault, FaultKind, StorageHealth};
@@ -31,7 +32,6 @@ use log::{LogWriter, segment_name};
 use snapshotter::{Writing, durable_rows};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use thiserror::Error;
 
 /// When committed transactions are fsynced. Reducer outcomes are only reported after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -113,82 +113,6 @@ impl StorageConfig {
 /// which the CLI keeps its nodes and games their data; `None` when the user has no home.
 pub fn os_data_root() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "interstice").map(|dirs| dirs.data_dir().to_path_buf())
-}
-
-/// Why storage could not be opened or written.
-#[derive(Debug, Error)]
-pub enum StorageError {
-    /// A file operation failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// An earlier write or fsync of the log failed: nothing more is written until storage has
-    /// recovered ([`Storage::try_resume`]).
-    #[error("{path}: the log is halted after a failed write or fsync")]
-    Halted {
-        /// The segment.
-        path: PathBuf,
-    },
-    /// A log record in the middle of the log is damaged.
-    #[error(
-        "{path}: damaged log record at byte offset {offset} ({reason}); {after} more byte(s) of log follow it. \
-         Start with repair enabled to drop the damaged record and everything after it"
-    )]
-    CorruptLog {
-        /// The segment.
-        path: PathBuf,
-        /// Offset of the damaged record.
-        offset: u64,
-        /// What is wrong.
-        reason: String,
-        /// Bytes from the damaged record to the end of the log.
-        after: u64,
-    },
-    /// A record decodes but cannot be applied (unknown module or table, bad row).
-    #[error("{path}: record {seq} at byte offset {offset} cannot be applied: {reason}")]
-    BadRecord {
-        /// The segment.
-        path: PathBuf,
-        /// Its sequence number.
-        seq: u64,
-        /// Its offset.
-        offset: u64,
-        /// Why.
-        reason: String,
-    },
-    /// A snapshot file is damaged.
-    #[error("{path}: damaged snapshot: {reason}")]
-    CorruptSnapshot {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
-    /// Records between the snapshot and the log are missing.
-    #[error(
-        "the log starts at record {first} but record {expected} is needed (snapshot or segments missing)"
-    )]
-    Gap {
-        /// The first record found.
-        first: u64,
-        /// The record needed.
-        expected: u64,
-    },
-    /// An installed module could not be reloaded.
-    #[error("installed module {path}: {error}")]
-    Module {
-        /// Its file.
-        path: PathBuf,
-        /// Why it failed.
-        error: LoadError,
-    },
-    /// Something could not be encoded.
-    #[error("cannot encode: {0}")]
-    Encode(String),
 }
 
 impl StorageError {
@@ -415,6 +339,9 @@ impl Storage {
             std::fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
             fsutil::sync_dir(&modules_dir).map_err(|e| StorageError::io(&modules_dir, e))?;
         }
+        // Its history is the removed module's, not a later namesake's.
+        let next_seq = db.journal_mut().map_or(0, |j| j.next_seq());
+        history::record_removal(&self.config.dir, name, next_seq)?;
         modules.unload(db, name);
         self.write_snapshot(db, true)
     }
@@ -483,7 +410,12 @@ impl Storage {
         db: &Database,
         query: &history::HistoryQuery<'_>,
     ) -> Result<Vec<history::Version>, history::HistoryError> {
-        history::read(&self.config.dir, db, query)
+        history::read(
+            &self.config.dir,
+            db,
+            query,
+            (self.writer.path(), self.writer.synced_len()),
+        )
     }
 
     /// Appends what the database journaled and makes it durable. Call it before telling

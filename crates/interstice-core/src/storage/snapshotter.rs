@@ -21,7 +21,9 @@ pub(super) struct Writing {
     records: u64,
     /// Rows it holds: the next snapshot waits for as many records, once this one is durable.
     rows: u64,
-    thread: std::thread::JoinHandle<Result<PathBuf, StorageError>>,
+    /// The snapshot file, and how copying the covered segments into history went (`None`:
+    /// segments are kept whole).
+    thread: std::thread::JoinHandle<Result<(PathBuf, Option<Archived>), StorageError>>,
 }
 
 impl Storage {
@@ -53,10 +55,7 @@ impl Storage {
             .name("interstice-snapshot".into())
             .spawn(move || {
                 let written = snapshot::write(&snap_dir, &data)?;
-                if let Some(archive) = archive {
-                    archive.run()?;
-                }
-                Ok(written)
+                Ok((written, archive.map(|archive| archive.run())))
             })
             .map_err(|e| StorageError::io(&self.config.dir, e))?;
         self.writing = Some(Writing {
@@ -84,9 +83,13 @@ impl Storage {
             ))
         });
         match written {
-            Ok(_) => {
+            Ok((_, archived)) => {
                 self.last_snapshot = Some(writing.seq);
                 self.snapshot_rows = writing.rows;
+                if let Some(Err(e)) = archived {
+                    self.archive_failed(e);
+                    return;
+                }
                 self.prune_covered(writing.seq);
                 if let Some(fault) = self.health.snapshot.take() {
                     tracing::info!(
@@ -160,11 +163,25 @@ impl Storage {
         if let Err(e) = self.writer.rotate(seq + 1) {
             return Err(self.log_failed("log rotation", e));
         }
-        if let Some(archive) = self.archive_job(db, seq, log_dir) {
-            archive.run()?;
+        if let Some(archive) = self.archive_job(db, seq, log_dir)
+            && let Err(e) = archive.run()
+        {
+            self.archive_failed(e);
+            return Ok(());
         }
         self.prune_covered(seq);
         Ok(())
+    }
+
+    /// A durable snapshot whose covered segments could not be copied into history: they are
+    /// kept (nothing is pruned, so no history is lost) and the next snapshot tries again; the
+    /// failure is reported as a snapshot fault, which `node ping` and the inspector show.
+    fn archive_failed(&mut self, e: StorageError) {
+        tracing::warn!(
+            target: "interstice::storage",
+            "copying pruned segments into history failed; they are kept: {e}"
+        );
+        self.report_snapshot_failure(e);
     }
 
     /// What copies logged changes into history before the segments snapshot `seq` covers are
@@ -212,6 +229,9 @@ impl Storage {
         }
     }
 }
+
+/// How copying covered segments into history went.
+type Archived = Result<(), StorageError>;
 
 /// Copying the logged changes of covered segments into history (see
 /// [`history::archive_covered`]); on the snapshot's thread for an automatic snapshot. A

@@ -94,11 +94,10 @@ pub(super) fn page(
             position.1 += 1;
             continue;
         }
-        if page.len() >= limit || bytes >= MAX_PAGE_BYTES {
+        if page.len() >= limit {
             next = Some(position);
             break;
         }
-        position.1 += 1;
         let mut key = Vec::new();
         table.encode_pk(&version.key, &mut key);
         let row = version.row.as_ref().map(|row| {
@@ -106,7 +105,21 @@ pub(super) fn page(
             table.encode_row(row, &mut encoded);
             encoded
         });
-        bytes += key.len() + row.as_ref().map_or(0, Vec::len) + version.args.len();
+        let size = key.len() + row.as_ref().map_or(0, Vec::len) + version.args.len();
+        if bytes + size > MAX_PAGE_BYTES {
+            if page.is_empty() {
+                // No page can hold it: say so rather than send what cannot be sent.
+                return Err(RemoteError::Failed(format!(
+                    "the version of transaction {} takes {size} bytes, more than a page holds \
+                     ({MAX_PAGE_BYTES})",
+                    version.seq
+                )));
+            }
+            next = Some(position);
+            break;
+        }
+        position.1 += 1;
+        bytes += size;
         page.push(HistoryVersion {
             seq: version.seq,
             time: version.time,

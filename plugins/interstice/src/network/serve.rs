@@ -279,6 +279,43 @@ impl Server<'_> {
         );
     }
 
+    /// Answers a `HistoryRequest` with a page of a logged table's history, for the node's
+    /// owner only.
+    fn history(&self, peer: &str, asked: Message) -> Message {
+        let Message::HistoryRequest {
+            request,
+            module,
+            table,
+            key,
+            from_seq,
+            skip,
+            to_seq,
+            limit,
+        } = asked
+        else {
+            return Message::Refuse {
+                reason: "not a history request".into(),
+            };
+        };
+        let outcome = if self.admins.0.contains(peer) {
+            let asked = super::history::HistoryRequest {
+                module: &module,
+                table: &table,
+                key: key.as_deref(),
+                from_seq,
+                skip,
+                to_seq,
+                limit,
+            };
+            super::history::page(&self.modules, &self.db, self.storage.as_deref(), &asked)
+        } else {
+            Err(RemoteError::NotPermitted(
+                "only the node's owner reads its history".into(),
+            ))
+        };
+        Message::History { request, outcome }
+    }
+
     /// Answers a peer's request (a reducer call is answered once its outcome is durable).
     fn answer(&mut self, inbound: Inbound) {
         let Inbound {
@@ -354,38 +391,7 @@ impl Server<'_> {
                     },
                 ),
             },
-            Message::HistoryRequest {
-                request,
-                module,
-                table,
-                key,
-                from_seq,
-                skip,
-                to_seq,
-                limit,
-            } => Message::History {
-                request,
-                outcome: if self.admins.0.contains(&peer) {
-                    super::history::page(
-                        &self.modules,
-                        &self.db,
-                        self.storage.as_deref(),
-                        &super::history::HistoryRequest {
-                            module: &module,
-                            table: &table,
-                            key: key.as_deref(),
-                            from_seq,
-                            skip,
-                            to_seq,
-                            limit,
-                        },
-                    )
-                } else {
-                    Err(RemoteError::NotPermitted(
-                        "only the node's owner reads its history".into(),
-                    ))
-                },
-            },
+            asked @ Message::HistoryRequest { .. } => self.history(&peer, asked),
             Message::LogsRequest {
                 request,
                 module,

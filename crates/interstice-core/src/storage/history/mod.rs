@@ -1,0 +1,543 @@
+//! History: every committed change of *logged* tables, kept after the log segments that held
+//! it are pruned; *stateful* tables keep their latest state only.
+//!
+//! ```text
+//! <data dir>/history/<first seq, 20 digits>.hist   one per pruned log segment
+//! ```
+//!
+//! A history file holds the records of one pruned segment, framed exactly as in the log
+//! (`len | crc32c | payload`, see [`journal`](crate::db::journal)), each with only its changes
+//! to logged tables of the modules' own (records that changed none are left out). It is
+//! written atomically from the segment before the segment is deleted, by the thread that
+//! writes the snapshot covering it, so a crash in between leaves both (the next prune writes
+//! the same file again). Reading a row's history reads these files, then the log segments
+//! not pruned yet, in sequence order.
+//!
+//! What is kept is bounded by [`HistoryRetention`], set by the node's owner: by default
+//! everything. Retention removes whole files, oldest first, after each archive.
+
+use super::StorageError;
+use super::log::{self, Change, ChangeGroup, Record, SegmentEnd, frame_records, parse_record};
+use crate::db::Database;
+use crate::db::journal::HEADER_LEN;
+use crate::disk::fsutil::write_atomic;
+use interstice_abi::codec::{write_str, write_varint};
+use interstice_abi::{Persistence, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+mod restore;
+
+pub use restore::{RestoreError, Restored, restore};
+
+/// Most versions one [`Storage::history`](super::Storage::history) read returns; a longer
+/// history is read in pages (from the sequence number after the last one returned).
+pub const MAX_VERSIONS_PER_READ: usize = 100_000;
+
+/// How much history a node keeps. Whole files go, oldest first, once one of the bounds is
+/// passed; the newest file is never removed by `max_bytes` alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HistoryRetention {
+    /// Remove files whose newest change is older than this, in logical milliseconds before
+    /// the newest archived change (`None`: no age limit).
+    pub max_age_ms: Option<u64>,
+    /// Remove the oldest files while all of them take more bytes than this (`None`: no size
+    /// limit).
+    pub max_bytes: Option<u64>,
+}
+
+/// The logged tables of the modules' own, by module: what history keeps.
+pub type LoggedTables = BTreeMap<String, BTreeSet<String>>;
+
+/// The tables whose changes history keeps, as the database has them now.
+pub fn logged_tables(db: &Database) -> LoggedTables {
+    db.module_names()
+        .filter_map(|name| db.module(name).map(|m| (name, m)))
+        .map(|(name, tables)| {
+            let logged = tables
+                .guest_tables()
+                .iter()
+                .filter(|t| t.schema().persistence == Persistence::Logged)
+                .map(|t| t.schema().name.clone())
+                .collect();
+            (name.to_string(), logged)
+        })
+        .collect()
+}
+
+/// The tables whose changes history keeps, as these schemas describe them (a node's
+/// installed modules, read without running them).
+pub fn logged_tables_of<'a>(
+    schemas: impl IntoIterator<Item = &'a interstice_abi::ModuleSchema>,
+) -> LoggedTables {
+    schemas
+        .into_iter()
+        .map(|schema| {
+            let logged = schema
+                .tables
+                .iter()
+                .filter(|t| t.persistence == Persistence::Logged)
+                .map(|t| t.name.clone())
+                .collect();
+            (schema.name.clone(), logged)
+        })
+        .collect()
+}
+
+/// The file in the history directory that lists removed modules (see [`record_removal`]).
+const REMOVALS: &str = "removed";
+
+/// Notes that `module` was removed when the log's next transaction was `seq`: its history
+/// before that belongs to the removed module, not to a later module of the same name, so
+/// reads and restores leave it out.
+pub(crate) fn record_removal(root: &Path, module: &str, seq: u64) -> Result<(), StorageError> {
+    let history_dir = dir(root);
+    std::fs::create_dir_all(&history_dir).map_err(|e| StorageError::io(&history_dir, e))?;
+    let mut removed = removals(root)?;
+    removed.insert(module.to_string(), seq);
+    let text: String = removed
+        .iter()
+        .map(|(module, seq)| format!("{seq} {module}\n"))
+        .collect();
+    let path = history_dir.join(REMOVALS);
+    write_atomic(&path, text.as_bytes()).map_err(|e| StorageError::io(&path, e))
+}
+
+/// The removed modules, with the log position of their last removal.
+pub(crate) fn removals(root: &Path) -> Result<BTreeMap<String, u64>, StorageError> {
+    let path = dir(root).join(REMOVALS);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(StorageError::io(&path, e)),
+    };
+    text.lines()
+        .map(|line| {
+            line.split_once(' ')
+                .and_then(|(seq, module)| Some((module.to_string(), seq.parse().ok()?)))
+                .ok_or_else(|| StorageError::CorruptSnapshot {
+                    path: path.clone(),
+                    reason: format!("not `<seq> <module>`: {line:?}"),
+                })
+        })
+        .collect()
+}
+
+/// The records of a history file or log segment, refusing damage: a history file and every
+/// segment but the one being written (`durable`: its path, and how many of its bytes are
+/// durable) end cleanly.
+fn records_of<'a>(path: &Path, bytes: &'a [u8]) -> Result<Vec<(u64, &'a [u8])>, StorageError> {
+    let (records, end) = frame_records(bytes);
+    match end {
+        SegmentEnd::Clean => Ok(records),
+        SegmentEnd::TornTail { offset } | SegmentEnd::Corrupt { offset, .. } => {
+            Err(StorageError::CorruptLog {
+                path: path.to_path_buf(),
+                offset,
+                reason: "damaged record in history".into(),
+                after: bytes.len() as u64 - offset,
+            })
+        }
+    }
+}
+
+/// Reads a history file or a log segment for history: the segment being written only up to
+/// what is durable.
+fn read_for_history(path: &Path, durable: Option<(&Path, u64)>) -> Result<Vec<u8>, StorageError> {
+    let mut bytes = log::read(path)?;
+    if let Some((writing, len)) = durable
+        && writing == path
+    {
+        bytes.truncate(usize::try_from(len).unwrap_or(usize::MAX));
+    }
+    Ok(bytes)
+}
+
+/// The history directory of a data directory.
+pub fn dir(root: &Path) -> PathBuf {
+    root.join("history")
+}
+
+fn file_name(first: u64) -> String {
+    format!("{first:020}.hist")
+}
+
+/// History files, by the first sequence number of the segment each was made from.
+pub fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
+    let mut found = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+        Err(e) => return Err(StorageError::io(dir, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| StorageError::io(dir, e))?;
+        let name = entry.file_name();
+        if let Some(first) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".hist"))
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            found.push((first, entry.path()));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Appends one framed record holding `record`'s changes to logged tables; nothing when it
+/// changed none.
+fn append_logged(out: &mut Vec<u8>, record: &Record<'_>, logged: &LoggedTables) {
+    let groups: Vec<(&str, Vec<&Change<'_>>)> = record
+        .groups
+        .iter()
+        .filter_map(|group| {
+            let tables = logged.get(group.module)?;
+            let kept: Vec<&Change<'_>> = group
+                .changes
+                .iter()
+                .filter(|c| tables.contains(c.table))
+                .collect();
+            (!kept.is_empty()).then_some((group.module, kept))
+        })
+        .collect();
+    if groups.is_empty() {
+        return;
+    }
+    let start = out.len();
+    out.extend_from_slice(&[0; HEADER_LEN]);
+    write_varint(out, record.seq);
+    write_varint(out, record.time);
+    write_str(out, record.module);
+    write_str(out, record.reducer);
+    write_varint(out, record.args.len() as u64);
+    out.extend_from_slice(record.args);
+    write_varint(out, groups.len() as u64);
+    for (module, changes) in &groups {
+        write_str(out, module);
+        write_varint(out, changes.len() as u64);
+        for change in changes {
+            write_str(out, change.table);
+            out.push(change.op);
+            write_varint(out, change.data.len() as u64);
+            out.extend_from_slice(change.data);
+        }
+    }
+    crate::db::journal::write_caller(out, record.caller);
+    let payload_len = (out.len() - start - HEADER_LEN) as u32;
+    let crc = crc32c::crc32c(&out[start + HEADER_LEN..]);
+    out[start..start + 4].copy_from_slice(&payload_len.to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Copies the logged changes of every complete log segment that snapshot `seq` covers
+/// (`writing` is the segment being written, never covered) into history files, then applies
+/// `retention`. Returns how many files were written.
+pub fn archive_covered(
+    log_dir: &Path,
+    history_dir: &Path,
+    seq: u64,
+    writing: &Path,
+    logged: &LoggedTables,
+    retention: HistoryRetention,
+) -> Result<usize, StorageError> {
+    let mut written = 0;
+    for (first, path) in log::list_segments(log_dir)? {
+        if first > seq || path == writing {
+            continue;
+        }
+        let bytes = log::read(&path)?;
+        let records = records_of(&path, &bytes)?;
+        let mut out = Vec::new();
+        for (offset, payload) in records {
+            let record = parse_record(payload).ok_or_else(|| StorageError::BadRecord {
+                path: path.clone(),
+                seq: first,
+                offset,
+                reason: "undecodable payload".into(),
+            })?;
+            append_logged(&mut out, &record, logged);
+        }
+        if !history_dir.is_dir() {
+            std::fs::create_dir_all(history_dir).map_err(|e| StorageError::io(history_dir, e))?;
+            if let Some(root) = history_dir.parent() {
+                crate::disk::fsutil::sync_dir(root).map_err(|e| StorageError::io(root, e))?;
+            }
+        }
+        let target = history_dir.join(file_name(first));
+        write_atomic(&target, &out).map_err(|e| StorageError::io(&target, e))?;
+        written += 1;
+    }
+    apply_retention(history_dir, retention)?;
+    Ok(written)
+}
+
+/// The newest change time in a history file (0 when it holds none).
+fn newest_time(path: &Path) -> Result<u64, StorageError> {
+    let bytes = log::read(path)?;
+    let (records, _) = frame_records(&bytes);
+    Ok(records
+        .last()
+        .and_then(|(_, payload)| parse_record(payload))
+        .map_or(0, |r| r.time))
+}
+
+/// Removes the history files `retention` no longer keeps; returns their paths.
+pub fn apply_retention(
+    history_dir: &Path,
+    retention: HistoryRetention,
+) -> Result<Vec<PathBuf>, StorageError> {
+    let mut removed = Vec::new();
+    if retention == HistoryRetention::default() {
+        return Ok(removed);
+    }
+    let files = list(history_dir)?;
+    let mut sizes = Vec::with_capacity(files.len());
+    for (_, path) in &files {
+        let len = std::fs::metadata(path)
+            .map_err(|e| StorageError::io(path, e))?
+            .len();
+        sizes.push(len);
+    }
+    let mut total: u64 = sizes.iter().sum();
+    // Files of segments that changed no logged table hold nothing: the newest change is the
+    // latest over all files.
+    let mut times = Vec::with_capacity(files.len());
+    for (_, path) in &files {
+        times.push(newest_time(path)?);
+    }
+    let newest = times.iter().copied().max().unwrap_or(0);
+    for (i, (_, path)) in files.iter().enumerate() {
+        let last = i + 1 == files.len();
+        let too_old = match retention.max_age_ms {
+            Some(age) => times[i] < newest.saturating_sub(age),
+            None => false,
+        };
+        let too_big = retention.max_bytes.is_some_and(|max| total > max) && !last;
+        if !too_old && !too_big {
+            break;
+        }
+        std::fs::remove_file(path).map_err(|e| StorageError::io(path, e))?;
+        total -= sizes[i];
+        removed.push(path.clone());
+    }
+    if !removed.is_empty() {
+        crate::disk::fsutil::sync_dir(history_dir).map_err(|e| StorageError::io(history_dir, e))?;
+    }
+    Ok(removed)
+}
+
+/// One version of a row: its state after a committed transaction, and that transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Version {
+    /// The transaction's sequence number in the log.
+    pub seq: u64,
+    /// Its logical time, in milliseconds.
+    pub time: u64,
+    /// The module whose reducer ran (the row's own module, or one that called it).
+    pub module: String,
+    /// The reducer.
+    pub reducer: String,
+    /// Its encoded arguments.
+    pub args: Vec<u8>,
+    /// The node id of the peer whose call it ran (another node, or a CLI's key); `None` for a
+    /// call made on this node (the game, a schedule, a subscription).
+    pub caller: Option<String>,
+    /// The row's primary key.
+    pub key: Value,
+    /// The row after the transaction; `None`: it was deleted.
+    pub row: Option<Vec<Value>>,
+}
+
+/// What to read: one table's versions, of one row or all, between two sequence numbers.
+#[derive(Debug, Clone)]
+pub struct HistoryQuery<'a> {
+    /// The module.
+    pub module: &'a str,
+    /// Its table (a logged one).
+    pub table: &'a str,
+    /// Only this row's versions (`None`: every row's).
+    pub key: Option<&'a Value>,
+    /// The first sequence number to read (inclusive).
+    pub from_seq: u64,
+    /// The last one (inclusive).
+    pub to_seq: u64,
+    /// Most versions returned (at most [`MAX_VERSIONS_PER_READ`]).
+    pub limit: usize,
+}
+
+/// Why a history read cannot be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// No such module, or no such table in it.
+    #[error("no table `{module}.{table}` on this node")]
+    NoSuchTable {
+        /// The module.
+        module: String,
+        /// The table.
+        table: String,
+    },
+    /// The table is not logged: it keeps its latest state only.
+    #[error("`{module}.{table}` is {persistence:?}, not logged: it keeps no history")]
+    NotLogged {
+        /// The module.
+        module: String,
+        /// The table.
+        table: String,
+        /// Its persistence.
+        persistence: Persistence,
+    },
+    /// A file could not be read.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Reads versions from history files and then log segments of `root`, in sequence order,
+/// decoding rows with `table` (the table as the database has it now).
+pub(super) fn read(
+    root: &Path,
+    db: &Database,
+    query: &HistoryQuery<'_>,
+    durable: (&Path, u64),
+) -> Result<Vec<Version>, HistoryError> {
+    let no_table = || HistoryError::NoSuchTable {
+        module: query.module.into(),
+        table: query.table.into(),
+    };
+    let table = db
+        .module(query.module)
+        .and_then(|m| {
+            m.guest_tables()
+                .iter()
+                .find(|t| t.schema().name == query.table)
+        })
+        .ok_or_else(no_table)?;
+    if table.schema().persistence != Persistence::Logged {
+        return Err(HistoryError::NotLogged {
+            module: query.module.into(),
+            table: query.table.into(),
+            persistence: table.schema().persistence,
+        });
+    }
+    let limit = query.limit.min(MAX_VERSIONS_PER_READ);
+    let (_, log_dir, _) = super::dirs(root);
+    let mut files = list(&dir(root))?;
+    files.extend(log::list_segments(&log_dir)?);
+    // By first sequence number; a segment archived but not pruned yet comes after its
+    // history file, and its records are skipped as already read.
+    files.sort_by_key(|(first, path)| (*first, path.extension().is_some_and(|e| e == "log")));
+    // A namesake removed before: its changes are not this module's.
+    let from_seq = removals(root)?
+        .get(query.module)
+        .map_or(query.from_seq, |&removed| query.from_seq.max(removed));
+    let mut next = from_seq;
+    let mut versions = Vec::new();
+    let mut key_bytes = Vec::new();
+    if let Some(key) = query.key {
+        table.encode_pk(key, &mut key_bytes);
+    }
+    for (i, (first, path)) in files.iter().enumerate() {
+        if *first > query.to_seq {
+            break;
+        }
+        // A file's records come before the next file's first one.
+        let later = files.get(i + 1).map(|(f, _)| *f);
+        if later.is_some_and(|l| l <= from_seq && l != *first) {
+            continue;
+        }
+        let bytes = match read_for_history(path, Some(durable)) {
+            Ok(bytes) => bytes,
+            // Removed by retention since it was listed: what it held is gone.
+            Err(StorageError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for (offset, payload) in records_of(path, &bytes)? {
+            let record = parse_record(payload).ok_or_else(|| StorageError::BadRecord {
+                path: path.clone(),
+                seq: next,
+                offset,
+                reason: "undecodable payload".into(),
+            })?;
+            if record.seq < next || record.seq > query.to_seq {
+                continue;
+            }
+            next = record.seq.saturating_add(1);
+            collect(&record, table, query, &key_bytes, &mut versions).map_err(|reason| {
+                StorageError::BadRecord {
+                    path: path.clone(),
+                    seq: record.seq,
+                    offset: 0,
+                    reason,
+                }
+            })?;
+            if versions.len() >= limit {
+                versions.truncate(limit);
+                return Ok(versions);
+            }
+        }
+    }
+    Ok(versions)
+}
+
+/// Appends the versions `record` made of the queried rows.
+fn collect(
+    record: &Record<'_>,
+    table: &crate::db::Table,
+    query: &HistoryQuery<'_>,
+    key_bytes: &[u8],
+    out: &mut Vec<Version>,
+) -> Result<(), String> {
+    let changes = record
+        .groups
+        .iter()
+        .filter(|g: &&ChangeGroup<'_>| g.module == query.module)
+        .flat_map(|g| g.changes.iter())
+        .filter(|c| c.table == query.table);
+    for change in changes {
+        let (key, row) = match change.op {
+            crate::db::journal::OP_PUT => {
+                let row = table.decode_row(change.data).map_err(|e| {
+                    format!(
+                        "a row that does not decode with the table's layout now ({e}); an upgrade \
+                         changed it since? read from a later transaction on"
+                    )
+                })?;
+                let key = row
+                    .get(usize::from(table.schema().primary_key))
+                    .cloned()
+                    .ok_or("row without a primary key")?;
+                (key, Some(row))
+            }
+            crate::db::journal::OP_DELETE => (
+                table.decode_pk(change.data).map_err(|e| e.to_string())?,
+                None,
+            ),
+            op => return Err(format!("unknown change op {op}")),
+        };
+        if query.key.is_some() {
+            let mut encoded = Vec::with_capacity(key_bytes.len());
+            table.encode_pk(&key, &mut encoded);
+            if encoded != key_bytes {
+                continue;
+            }
+        }
+        out.push(Version {
+            seq: record.seq,
+            time: record.time,
+            module: record.module.to_string(),
+            reducer: record.reducer.to_string(),
+            args: record.args.to_vec(),
+            caller: record.caller.map(str::to_string),
+            key,
+            row,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,143 @@
+//! Rebuilding a past state from history into a new data directory.
+
+use super::{LoggedTables, append_logged, dir, list, removals};
+use crate::disk::fsutil::write_atomic;
+use crate::storage::StorageError;
+use crate::storage::log::{self, SegmentEnd, frame_records, parse_record};
+use std::path::{Path, PathBuf};
+
+/// What [`restore`] wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// Transactions written to the new node's log (those up to the point that changed a
+    /// logged table), renumbered from 0.
+    pub transactions: u64,
+    /// The logical time of the last of them, in milliseconds.
+    pub time: u64,
+    /// The module files copied.
+    pub modules: usize,
+}
+
+/// Why [`restore`] cannot rebuild a past state.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The target directory holds something already.
+    #[error("{0}: not empty; restore into a new directory")]
+    TargetNotEmpty(PathBuf),
+    /// The history before the point is gone (retention removed it, or it was pruned before
+    /// history was kept).
+    #[error(
+        "history before transaction {first} is gone (removed by retention or pruned before \
+         history was kept): transaction {to} cannot be rebuilt"
+    )]
+    Incomplete {
+        /// The first transaction still kept.
+        first: u64,
+        /// The point asked for.
+        to: u64,
+    },
+    /// A file could not be read or written.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Rebuilds, in the empty directory `target`, a data directory holding the state of the
+/// *logged* tables of `source` as of transaction `to_seq`: the modules installed now (their
+/// code copied) and one log segment with every kept transaction up to `to_seq`, renumbered
+/// from 0, with only their changes to logged tables (`logged`). A node started on it replays
+/// that log; its stateful tables and host tables (schedule, answered calls, cursors, outbox)
+/// start empty: they keep no history. `source` is only read.
+///
+/// The code is today's: a table whose layout changed since `to_seq` (an upgrade) is refused
+/// by the new node when it replays the older rows.
+pub fn restore(
+    source: &Path,
+    logged: &LoggedTables,
+    to_seq: u64,
+    target: &Path,
+) -> Result<Restored, RestoreError> {
+    if std::fs::read_dir(target).is_ok_and(|mut entries| entries.next().is_some()) {
+        return Err(RestoreError::TargetNotEmpty(target.to_path_buf()));
+    }
+    let (modules_dir, log_dir, _) = crate::storage::dirs(source);
+    let mut files = list(&dir(source))?;
+    files.extend(log::list_segments(&log_dir)?);
+    files.sort_by_key(|(first, path)| (*first, path.extension().is_some_and(|e| e == "log")));
+    let first = files.first().map_or(0, |(first, _)| *first);
+    if first > 0 {
+        return Err(RestoreError::Incomplete { first, to: to_seq });
+    }
+    let removed = removals(source)?;
+    let last = files.len().saturating_sub(1);
+    let mut out = Vec::new();
+    let mut restored = Restored::default();
+    let mut next = 0u64;
+    'files: for (i, (_, path)) in files.iter().enumerate() {
+        let bytes = log::read(path)?;
+        let (records, end) = frame_records(&bytes);
+        match end {
+            SegmentEnd::Clean => {}
+            // A stopped node's last segment may end in a record its crash cut short.
+            SegmentEnd::TornTail { .. } if i == last => {}
+            SegmentEnd::TornTail { offset } | SegmentEnd::Corrupt { offset, .. } => {
+                return Err(StorageError::CorruptLog {
+                    path: path.clone(),
+                    offset,
+                    reason: "damaged record in history".into(),
+                    after: bytes.len() as u64 - offset,
+                }
+                .into());
+            }
+        }
+        for (offset, payload) in records {
+            let mut record = parse_record(payload).ok_or_else(|| StorageError::BadRecord {
+                path: path.clone(),
+                seq: next,
+                offset,
+                reason: "undecodable payload".into(),
+            })?;
+            if record.seq < next {
+                continue; // read from the history file already
+            }
+            if record.seq > to_seq {
+                break 'files;
+            }
+            next = record.seq.saturating_add(1);
+            // Changes of a module removed later belong to it, not to today's namesake.
+            let seq = record.seq;
+            record
+                .groups
+                .retain(|g| removed.get(g.module).is_none_or(|&at| seq >= at));
+            record.seq = restored.transactions;
+            let before = out.len();
+            append_logged(&mut out, &record, logged);
+            if out.len() > before {
+                restored.transactions += 1;
+                restored.time = record.time;
+            }
+        }
+    }
+    let (target_modules, target_log, _) = crate::storage::dirs(target);
+    for dir in [&target_modules, &target_log] {
+        std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+    }
+    if modules_dir.is_dir() {
+        for entry in
+            std::fs::read_dir(&modules_dir).map_err(|e| StorageError::io(&modules_dir, e))?
+        {
+            let entry = entry.map_err(|e| StorageError::io(&modules_dir, e))?;
+            let name = entry.file_name();
+            if !name.to_string_lossy().ends_with(".wasm") {
+                continue;
+            }
+            let bytes =
+                std::fs::read(entry.path()).map_err(|e| StorageError::io(&entry.path(), e))?;
+            let copy = target_modules.join(&name);
+            write_atomic(&copy, &bytes).map_err(|e| StorageError::io(&copy, e))?;
+            restored.modules += 1;
+        }
+    }
+    let segment = target_log.join(log::segment_name(0));
+    write_atomic(&segment, &out).map_err(|e| StorageError::io(&segment, e))?;
+    Ok(restored)
+}
