@@ -1,6 +1,7 @@
 //! Reading a node: table rows page by page, and what modules logged.
 
 use crate::support::*;
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -127,29 +128,40 @@ fn logs_show_what_modules_logged_and_follow_new_lines() {
     }
 }
 
-#[test]
-fn history_lists_each_version_of_a_logged_row_with_its_cause() {
-    let (data, logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let d = data.path();
+/// A running node `alpha` with the notebook fixture published, after these reducer calls
+/// (each `[reducer, args...]`).
+fn notebook_node(d: &Path, logs: &Path, calls: &[&[&str]]) -> Running {
     let port = free_port();
     ok(d, &["node", "create", "alpha", &port.to_string()]);
-    let _node = start(d, "alpha", &logs.path().join("alpha.log"));
+    let node = start(d, "alpha", &logs.join("alpha.log"));
     let notebook = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../modules/fixtures/notebook"
     );
     ok(d, &["publish", "alpha", notebook]);
-    for args in [
-        &["add", "a"][..],
-        &["add", "b"],
-        &["rename", "1", "a2"],
-        &["remove", "2"],
-        &["scribble", "1", "5"],
-    ] {
+    for args in calls {
         let mut call = vec!["call_reducer", "alpha", "notebook"];
-        call.extend(args);
+        call.extend(*args);
         ok(d, &call);
     }
+    node
+}
+
+#[test]
+fn history_lists_each_version_of_a_logged_row_with_its_cause() {
+    let (data, logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let d = data.path();
+    let _node = notebook_node(
+        d,
+        logs.path(),
+        &[
+            &["add", "a"],
+            &["add", "b"],
+            &["rename", "1", "a2"],
+            &["remove", "2"],
+            &["scribble", "1", "5"],
+        ],
+    );
 
     let all: serde_json::Value =
         serde_json::from_str(&ok(d, &["history", "alpha", "notebook", "note", "--json"])).unwrap();
@@ -221,19 +233,11 @@ fn history_lists_each_version_of_a_logged_row_with_its_cause() {
 fn a_node_restored_to_a_past_transaction_holds_its_logged_tables_as_they_were() {
     let (data, logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let d = data.path();
-    let port = free_port();
-    ok(d, &["node", "create", "alpha", &port.to_string()]);
-    let node = start(d, "alpha", &logs.path().join("alpha.log"));
-    let notebook = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../modules/fixtures/notebook"
+    let node = notebook_node(
+        d,
+        logs.path(),
+        &[&["add", "a"], &["add", "b"], &["rename", "1", "a2"]],
     );
-    ok(d, &["publish", "alpha", notebook]);
-    for args in [&["add", "a"][..], &["add", "b"], &["rename", "1", "a2"]] {
-        let mut call = vec!["call_reducer", "alpha", "notebook"];
-        call.extend(args);
-        ok(d, &call);
-    }
     let history: serde_json::Value =
         serde_json::from_str(&ok(d, &["history", "alpha", "notebook", "note", "--json"])).unwrap();
     let before_rename = history[1]["tx"].as_u64().unwrap().to_string();
