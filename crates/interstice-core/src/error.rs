@@ -181,7 +181,7 @@ pub enum StorageError {
         source: std::io::Error,
     },
     /// An earlier write or fsync of the log failed: nothing more is written until storage has
-    /// recovered ([`Storage::try_resume`]).
+    /// recovered ([`Storage::try_resume`](crate::Storage::try_resume)).
     #[error("{path}: the log is halted after a failed write or fsync")]
     Halted {
         /// The segment.
