@@ -153,6 +153,16 @@ fn read_for_history(path: &Path, durable: Option<(&Path, u64)>) -> Result<Vec<u8
     Ok(bytes)
 }
 
+/// History files, then log segments, by first sequence number: a segment archived but not
+/// pruned yet comes after its history file, whose records the reader has then seen.
+fn ordered_files(root: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
+    let (_, log_dir, _) = super::dirs(root);
+    let mut files = list(&dir(root))?;
+    files.extend(log::list_segments(&log_dir)?);
+    files.sort_by_key(|(first, path)| (*first, path.extension().is_some_and(|e| e == "log")));
+    Ok(files)
+}
+
 /// The history directory of a data directory.
 pub fn dir(root: &Path) -> PathBuf {
     root.join("history")
@@ -420,12 +430,7 @@ pub(super) fn read(
         });
     }
     let limit = query.limit.min(MAX_VERSIONS_PER_READ);
-    let (_, log_dir, _) = super::dirs(root);
-    let mut files = list(&dir(root))?;
-    files.extend(log::list_segments(&log_dir)?);
-    // By first sequence number; a segment archived but not pruned yet comes after its
-    // history file, and its records are skipped as already read.
-    files.sort_by_key(|(first, path)| (*first, path.extension().is_some_and(|e| e == "log")));
+    let files = ordered_files(root)?;
     // A namesake removed before: its changes are not this module's.
     let from_seq = removals(root)?
         .get(query.module)

@@ -1,6 +1,6 @@
 //! Rebuilding a past state from history into a new data directory.
 
-use super::{LoggedTables, append_logged, dir, list, removals};
+use super::{LoggedTables, append_logged, ordered_files, removals};
 use crate::disk::fsutil::write_atomic;
 use crate::storage::StorageError;
 use crate::storage::log::{self, SegmentEnd, frame_records, parse_record};
@@ -59,10 +59,8 @@ pub fn restore(
     if std::fs::read_dir(target).is_ok_and(|mut entries| entries.next().is_some()) {
         return Err(RestoreError::TargetNotEmpty(target.to_path_buf()));
     }
-    let (modules_dir, log_dir, _) = crate::storage::dirs(source);
-    let mut files = list(&dir(source))?;
-    files.extend(log::list_segments(&log_dir)?);
-    files.sort_by_key(|(first, path)| (*first, path.extension().is_some_and(|e| e == "log")));
+    let (modules_dir, _, _) = crate::storage::dirs(source);
+    let files = ordered_files(source)?;
     let first = files.first().map_or(0, |(first, _)| *first);
     if first > 0 {
         return Err(RestoreError::Incomplete { first, to: to_seq });
