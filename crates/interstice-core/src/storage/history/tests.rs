@@ -445,3 +445,38 @@ fn a_removed_modules_history_is_not_its_later_namesakes() {
     let restored: Vec<_> = rows_of(&db, "note").iter().map(|r| r[1].clone()).collect();
     assert_eq!(restored, [Value::String("new".into())]);
 }
+
+#[test]
+fn a_damaged_history_file_is_an_error_naming_it_not_a_shorter_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = node(dir.path(), HistoryRetention::default());
+    workload(&mut node, 200);
+    let (_, path) = list(&super::dir(dir.path())).unwrap().remove(0);
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 40, "the first history file holds records");
+    // A flipped byte inside the first record's payload: its checksum fails.
+    bytes[crate::db::journal::HEADER_LEN + 2] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let query = HistoryQuery {
+        module: "notebook",
+        table: "note",
+        key: None,
+        from_seq: 0,
+        to_seq: u64::MAX,
+        limit: MAX_VERSIONS_PER_READ,
+    };
+    let read = node.storage.history(&node.db, &query);
+    assert!(
+        matches!(&read, Err(HistoryError::Storage(StorageError::CorruptLog { path: p, .. })) if *p == path),
+        "{read:?}"
+    );
+    let target = tempfile::tempdir().unwrap();
+    let restored = restore(dir.path(), &logged_tables(&node.db), 10, target.path());
+    assert!(
+        matches!(
+            restored,
+            Err(RestoreError::Storage(StorageError::CorruptLog { .. }))
+        ),
+        "{restored:?}"
+    );
+}
