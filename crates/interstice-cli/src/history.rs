@@ -4,6 +4,7 @@
 
 use crate::client::{ask, with_node};
 use crate::home::{CliError, Home};
+use crate::point::Point;
 use interstice::abi::{ModuleSchema, Value, ValueType};
 use interstice_net::message::{HistoryPage, HistoryVersion, Message};
 use serde_json::{Map, Value as Json};
@@ -15,10 +16,10 @@ pub struct HistoryArgs<'a> {
     pub table: &'a str,
     /// One row's primary key, as typed.
     pub key: Option<&'a str>,
-    /// The first log position (transaction) to show.
-    pub from: u64,
+    /// The first transaction or logical time to show.
+    pub from: Option<Point>,
     /// The last one.
-    pub to: u64,
+    pub to: Option<Point>,
     pub json: bool,
 }
 
@@ -35,7 +36,7 @@ async fn page(
         key: args.key.map(str::to_string),
         from_seq,
         skip,
-        to_seq: args.to,
+        to_seq: args.to.and_then(Point::tx).unwrap_or(u64::MAX),
         limit: 1_000,
     };
     match ask(peer, &request).await? {
@@ -168,20 +169,34 @@ fn line(version: &Json) -> String {
 
 /// `interstice history <node> <module> <table>`.
 pub fn history(home: &Home, args: HistoryArgs<'_>) -> Result<(), CliError> {
-    if args.from > args.to {
+    let from_seq = args.from.and_then(Point::tx).unwrap_or(0);
+    let to_seq = args.to.and_then(Point::tx).unwrap_or(u64::MAX);
+    let from_time = args.from.and_then(Point::time).unwrap_or(0);
+    let to_time = args.to.and_then(Point::time).unwrap_or(u64::MAX);
+    if from_seq > to_seq || from_time > to_time {
+        let shown = |p: Option<Point>| p.map(|p| p.to_string()).unwrap_or_default();
         return Err(CliError::Usage(format!(
-            "--from {} is after --to {}",
-            args.from, args.to
+            "--from ({}) is after --to ({})",
+            shown(args.from),
+            shown(args.to)
         )));
     }
     let entry = home.node(args.node)?;
     with_node(home, &entry, |peer| async move {
         let schemas = crate::calls::schemas(&peer).await.unwrap_or_default();
-        let mut at = (args.from, 0);
+        let mut at = (from_seq, 0);
         let mut all = Vec::new();
-        loop {
+        'pages: loop {
             let mut current = page(&peer, &args, at).await?;
             for version in &current.versions {
+                // Logical time never goes back from one transaction to the next: the versions
+                // before `--from TIME` are skipped, and the first after `--to TIME` ends it.
+                if version.time < from_time {
+                    continue;
+                }
+                if version.time > to_time {
+                    break 'pages;
+                }
                 let json = version_json(&current, &schemas, version)?;
                 if args.json {
                     all.push(json);

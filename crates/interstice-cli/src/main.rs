@@ -10,6 +10,7 @@ mod home;
 mod init;
 mod logs;
 mod node;
+mod point;
 mod registry;
 mod restore;
 mod rows;
@@ -140,12 +141,13 @@ enum Command {
         /// Only this row's versions: its primary key, typed like an argument.
         #[arg(long, value_name = "KEY")]
         key: Option<String>,
-        /// The first transaction (log position) to show.
-        #[arg(long, value_name = "TX", default_value_t = 0)]
-        from: u64,
-        /// The last transaction to show.
-        #[arg(long, value_name = "TX", default_value_t = u64::MAX)]
-        to: u64,
+        /// The first transaction (log position, a number) or logical time (a number with
+        /// ms, s, m or h) to show.
+        #[arg(long, value_name = "TX|TIME")]
+        from: Option<point::Point>,
+        /// The last transaction or logical time to show.
+        #[arg(long, value_name = "TX|TIME")]
+        to: Option<point::Point>,
         /// Print the versions as a JSON array of objects (tx, time_ms, module, reducer, args,
         /// caller, key, row).
         #[arg(long)]

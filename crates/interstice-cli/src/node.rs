@@ -35,14 +35,16 @@ pub enum NodeCommand {
         port: u16,
     },
     /// Makes a new local node holding another local node's logged tables as they were after
-    /// transaction TX (from its history; the node must be stopped). The original is left as
-    /// it is; stateful tables start empty (they keep no history).
+    /// transaction TX, or the last one by logical time TIME (from its history; the node must
+    /// be stopped). The original is left as it is; stateful tables start empty (they keep no
+    /// history).
     Restore {
         /// The node to read (its name or id).
         node: String,
-        /// The last transaction (log position, as `interstice history` shows) to include.
-        #[arg(long, value_name = "TX")]
-        to: u64,
+        /// The last transaction (log position, as `interstice history` shows it) to include,
+        /// or a logical time (a number with ms, s, m or h): the last transaction at or before it.
+        #[arg(long, value_name = "TX|TIME")]
+        to: crate::point::Point,
         /// The new node's name.
         #[arg(long, value_name = "NEW_NAME")]
         into: String,

@@ -2,6 +2,7 @@
 //! transaction, rebuilt from its history (`interstice_core::storage::history::restore`).
 
 use crate::home::{CliError, Home};
+use crate::point::Point;
 use interstice::NodeIdentity;
 use interstice::core::storage::history;
 use interstice::core::{EngineConfig, Modules};
@@ -43,11 +44,11 @@ fn free_port() -> Result<u16, CliError> {
         .map_err(|e| CliError::Other(format!("finding a free port: {e}")))
 }
 
-/// `interstice node restore <node> --to TX --into NEW_NAME [--port P]`.
+/// `interstice node restore <node> --to TX|TIME --into NEW_NAME [--port P]`.
 pub fn restore(
     home: &Home,
     node: &str,
-    to: u64,
+    to: Point,
     into: &str,
     port: Option<u16>,
 ) -> Result<(), CliError> {
@@ -82,6 +83,17 @@ pub fn restore(
         None => free_port()?,
     };
     let target = home.root.node_dir(&identity.node_id());
+    let to = match to {
+        Point::Tx(tx) => tx,
+        Point::Time(ms) => history::last_seq_at(&source, ms)
+            .map_err(|e| CliError::Refused(format!("cannot restore `{node}`: {e}")))?
+            .ok_or_else(|| {
+                CliError::Refused(format!(
+                    "cannot restore `{node}`: nothing it kept was committed by logical time \
+                     {ms} ms"
+                ))
+            })?,
+    };
     let restored = history::restore(&source, &logged, to, &target)
         .map_err(|e| CliError::Refused(format!("cannot restore `{node}`: {e}")))?;
     crate::node::register_local(home, into, port, &identity)?;

@@ -4,7 +4,8 @@
 //! - inserts per second with history kept (`Retention::Prune`: pruned segments' changes copied
 //!   into `history/` on the snapshot's thread) against keeping the whole log instead
 //!   (`Retention::KeepHistory`: nothing copied, nothing deleted), run alternately;
-//! - one row's history looked up in a log of that many changes (`Storage::history` with a key);
+//! - one row's history looked up in a log of that many changes (`Storage::history` with a key):
+//!   a row in a history file, first and again, the newest row, 100 rows spread over the log;
 //! - a restore of the state after the first million changes (`history::restore`) and the
 //!   recovery of the restored directory (what `node start` then does).
 //!
@@ -86,34 +87,58 @@ fn main() {
             let dir = tempfile::tempdir().expect("temp dir");
             let (mut modules, mut db, mut storage) = node(dir.path(), retention, &wasm);
             let took = insert(&mut modules, &mut db, &mut storage, changes);
-            let bytes: u64 = walk_bytes(&dir.path().join("history"));
+            let history_dir = dir.path().join("history");
+            let (files, indexes) = (
+                walk_bytes(&history_dir, "hist"),
+                walk_bytes(&history_dir, "hidx"),
+            );
+            let mib = |bytes: u64| bytes as f64 / 1048576.0;
+            let per_million = |bytes: u64| mib(bytes) / (changes as f64 / 1e6);
             println!(
                 "history/inserts/{retention:?} (round {round}): {changes} changes in {took:.2?}, \
-                 {:.0} per second; history/ holds {:.1} MiB ({:.1} MiB per million changes)",
+                 {:.0} per second; history/ holds {:.1} MiB of changes ({:.1} MiB per million) \
+                 and {:.1} MiB of indexes ({:.1} MiB per million)",
                 rate(took),
-                bytes as f64 / 1048576.0,
-                bytes as f64 / 1048576.0 / (changes as f64 / 1e6),
+                mib(files),
+                per_million(files),
+                mib(indexes),
+                per_million(indexes),
             );
             if retention != Retention::Prune || round != rounds {
                 continue;
             }
-            // One row's history in a log of `changes` changes: the middle one's.
-            let key = Value::U64(changes / 2 + 1);
-            let query = HistoryQuery {
-                module: "bench",
-                table: "logged",
-                key: Some(&key),
-                from_seq: 0,
-                to_seq: u64::MAX,
-                limit: MAX_VERSIONS_PER_READ,
-            };
-            let started = Instant::now();
-            let versions = storage.history(&db, &query).expect("history");
-            println!(
-                "history/lookup: one row's history ({} version) in a log of {changes} changes: \
-                 {:.1?} (budget 50 ms)",
-                versions.len(),
+            // One row's history in a log of `changes` changes: the middle one's (in a history
+            // file), twice (the first read also indexes the log segments not archived yet),
+            // then the newest row's (in the segment being written), then 100 rows spread over
+            // the whole log.
+            let lookup = |key: u64| {
+                let key = Value::U64(key);
+                let query = HistoryQuery {
+                    module: "bench",
+                    table: "logged",
+                    key: Some(&key),
+                    from_seq: 0,
+                    to_seq: u64::MAX,
+                    limit: MAX_VERSIONS_PER_READ,
+                };
+                let started = Instant::now();
+                let versions = storage.history(&db, &query).expect("history");
+                assert_eq!(versions.len(), 1, "row {key:?} has one version");
                 started.elapsed()
+            };
+            let first = lookup(changes / 2 + 1);
+            let again = lookup(changes / 2 + 1);
+            let newest = lookup(changes);
+            let mut spread: Vec<Duration> = (0..100u64)
+                .map(|i| lookup(1 + i * (changes / 100)))
+                .collect();
+            spread.sort();
+            println!(
+                "history/lookup: one row's history (1 version) in a log of {changes} changes \
+                 (budget 50 ms): the middle row {first:.2?} (first read), {again:.2?} (again); \
+                 the newest row {newest:.2?}; 100 rows spread over the log: median {:.2?}, \
+                 max {:.2?}",
+                spread[50], spread[99],
             );
             // A restore of the state after the first million changes, then its recovery.
             let logged = history::logged_tables(&db);
@@ -142,12 +167,13 @@ fn main() {
     }
 }
 
-/// Bytes of the files in `dir` (0 when it does not exist).
-fn walk_bytes(dir: &Path) -> u64 {
+/// Bytes of the files in `dir` with this extension (0 when it does not exist).
+fn walk_bytes(dir: &Path, extension: &str) -> u64 {
     std::fs::read_dir(dir)
         .map(|entries| {
             entries
                 .filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == extension))
                 .filter_map(|e| e.metadata().ok())
                 .map(|m| m.len())
                 .sum()

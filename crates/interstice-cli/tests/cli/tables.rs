@@ -224,6 +224,46 @@ fn history_lists_each_version_of_a_logged_row_with_its_cause() {
     );
     assert!(lines[1].contains("deleted 2"), "{text}");
 
+    // Between logical times: the versions at or after `--from`, at or before `--to`.
+    let time_of = |v: &serde_json::Value| v["time_ms"].as_u64().unwrap();
+    let (from, to) = (time_of(&all[1]), time_of(&all[2]));
+    let between: serde_json::Value = serde_json::from_str(&ok(
+        d,
+        &[
+            "history",
+            "alpha",
+            "notebook",
+            "note",
+            "--from",
+            &format!("{from}ms"),
+            "--to",
+            &format!("{to}ms"),
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let expected: Vec<&serde_json::Value> = all
+        .iter()
+        .filter(|v| (from..=to).contains(&time_of(v)))
+        .collect();
+    assert_eq!(
+        between.as_array().unwrap().iter().collect::<Vec<_>>(),
+        expected
+    );
+    assert!(expected.len() >= 2);
+    let backwards = fails(
+        d,
+        &[
+            "history", "alpha", "notebook", "note", "--from", "2s", "--to", "1s",
+        ],
+    );
+    assert!(backwards.contains("is after"), "{backwards}");
+    let neither = fails(
+        d,
+        &["history", "alpha", "notebook", "note", "--from", "3 days"],
+    );
+    assert!(neither.contains("neither a transaction"), "{neither}");
+
     // A stateful table keeps no history, and says so.
     let stateful = fails(d, &["history", "alpha", "notebook", "scratch"]);
     assert!(stateful.contains("keeps no history"), "{stateful}");
@@ -280,6 +320,24 @@ fn a_node_restored_to_a_past_transaction_holds_its_logged_tables_as_they_were() 
             .collect()
     };
     assert_eq!(titles("beta"), ["a", "b"], "before the rename");
+    // As of a logical time: the last transaction at or before it.
+    let time_of = |i: usize| history[i]["time_ms"].as_u64().unwrap();
+    assert!(time_of(0) < time_of(1), "{history}");
+    let by_time = ok(
+        d,
+        &[
+            "node",
+            "restore",
+            "alpha",
+            "--to",
+            &format!("{}ms", time_of(1) - 1),
+            "--into",
+            "gamma",
+        ],
+    );
+    assert!(by_time.contains("as of transaction"), "{by_time}");
+    let _gamma = start(d, "gamma", &logs.path().join("gamma.log"));
+    assert_eq!(titles("gamma"), ["a"], "before the second add");
     // The original is untouched.
     let _alpha = start(d, "alpha", &logs.path().join("alpha2.log"));
     assert_eq!(titles("alpha"), ["a2", "b"]);

@@ -377,13 +377,20 @@ mod tests {
         let released = ran.clone();
         send(
             Kind::Release,
-            Box::new(move || drop(released.send("release"))),
+            Box::new(move || {
+                let _ = released.send("release");
+            }),
         )
         .ok()
         .expect("helper");
-        send(Kind::Prepare, Box::new(move || drop(ran.send("prepare"))))
-            .ok()
-            .expect("helper");
+        send(
+            Kind::Prepare,
+            Box::new(move || {
+                let _ = ran.send("prepare");
+            }),
+        )
+        .ok()
+        .expect("helper");
         open.send(()).expect("the gate job waits");
         let first = order.recv_timeout(Duration::from_secs(10)).expect("runs");
         let second = order.recv_timeout(Duration::from_secs(10)).expect("runs");

@@ -27,7 +27,7 @@ pub use crate::error::StorageError;
 use crate::runtime::Modules;
 use bevy_ecs::resource::Resource;
 use health::{Fault, FaultKind, StorageHealth};
-use interstice_abi::ModuleSchema;
+use interstice_abi::{ModuleSchema, Value};
 use log::{LogWriter, segment_name};
 use snapshotter::{Writing, durable_rows};
 use std::path::{Path, PathBuf};
@@ -173,6 +173,8 @@ pub struct Storage {
     writing: Option<Writing>,
     /// Outcomes of committed transactions waiting for an interval fsync.
     pub(crate) held: Vec<crate::queue::ReducerOutcome>,
+    /// Indexes of the log segments not archived yet, built by history reads.
+    live_history: std::sync::Mutex<history::LiveIndexes>,
 }
 
 pub(crate) fn dirs(root: &Path) -> (PathBuf, PathBuf, PathBuf) {
@@ -239,6 +241,7 @@ impl Storage {
             health: StorageHealth::default(),
             writing: None,
             held: Vec::new(),
+            live_history: std::sync::Mutex::default(),
             config,
             writer,
             next_install,
@@ -410,12 +413,72 @@ impl Storage {
         db: &Database,
         query: &history::HistoryQuery<'_>,
     ) -> Result<Vec<history::Version>, history::HistoryError> {
+        let mut live = self.live_history();
         history::read(
             &self.config.dir,
             db,
             query,
             (self.writer.path(), self.writer.synced_len()),
+            &mut live,
         )
+    }
+
+    /// The rows of the logged table `module.table` as they were after transaction `seq` (a
+    /// log position, as [`history`](Self::history) gives them), in primary key order: copies,
+    /// read from history, that no write reaches. A point past the newest durable transaction
+    /// reads the newest state.
+    ///
+    /// # Errors
+    ///
+    /// What [`history`](Self::history) refuses, and [`history::HistoryError::Incomplete`] when
+    /// history before `seq` is not all kept (retention removed some).
+    pub fn table_as_of(
+        &self,
+        db: &Database,
+        module: &str,
+        table: &str,
+        seq: u64,
+    ) -> Result<Vec<Vec<Value>>, history::HistoryError> {
+        let mut live = self.live_history();
+        history::table_as_of(self.history_source(&mut live), db, (module, table), seq)
+    }
+
+    /// The row under `key` of the logged table `module.table` as it was after transaction
+    /// `seq` (`None`: there was none); through the history files' indexes, so it costs about
+    /// as much as the row's history.
+    ///
+    /// # Errors
+    ///
+    /// As [`table_as_of`](Self::table_as_of).
+    pub fn row_as_of(
+        &self,
+        db: &Database,
+        (module, table): (&str, &str),
+        key: &Value,
+        seq: u64,
+    ) -> Result<Option<Vec<Value>>, history::HistoryError> {
+        let mut live = self.live_history();
+        history::row_as_of(
+            self.history_source(&mut live),
+            db,
+            (module, table),
+            key,
+            seq,
+        )
+    }
+
+    fn live_history(&self) -> std::sync::MutexGuard<'_, history::LiveIndexes> {
+        self.live_history
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn history_source<'a>(&'a self, live: &'a mut history::LiveIndexes) -> history::Source<'a> {
+        history::Source {
+            root: &self.config.dir,
+            durable: (self.writer.path(), self.writer.synced_len()),
+            live,
+        }
     }
 
     /// Appends what the database journaled and makes it durable. Call it before telling

@@ -193,6 +193,7 @@ impl Storage {
             seq,
             writing: self.writer.path().to_path_buf(),
             logged: history::logged_tables(db),
+            layouts: history::key_layouts(db),
             retention: self.config.history,
         })
     }
@@ -243,6 +244,7 @@ struct Archive {
     seq: u64,
     writing: PathBuf,
     logged: history::LoggedTables,
+    layouts: history::KeyLayouts,
     retention: history::HistoryRetention,
 }
 
@@ -253,7 +255,7 @@ impl Archive {
             &self.history_dir,
             self.seq,
             &self.writing,
-            &self.logged,
+            (&self.logged, &self.layouts),
             self.retention,
         )
         .map(drop)

@@ -17,18 +17,25 @@
 //! everything. Retention removes whole files, oldest first, after each archive.
 
 use super::StorageError;
-use super::log::{self, Change, ChangeGroup, Record, SegmentEnd, frame_records, parse_record};
+use super::log::{self, Change, Record, SegmentEnd, frame_records, parse_record};
 use crate::db::Database;
 use crate::db::journal::HEADER_LEN;
 use crate::disk::fsutil::write_atomic;
+use interstice_abi::Persistence;
 use interstice_abi::codec::{write_str, write_varint};
-use interstice_abi::{Persistence, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+mod as_of;
+mod index;
+mod read;
 mod restore;
 
-pub use restore::{RestoreError, Restored, restore};
+pub(super) use as_of::{Source, row_as_of, table_as_of};
+pub use index::{KeyLayouts, LiveIndexes, key_layouts};
+pub(super) use read::read;
+pub use read::{HistoryError, HistoryQuery, Version};
+pub use restore::{RestoreError, Restored, last_seq_at, restore};
 
 /// Most versions one [`Storage::history`](super::Storage::history) read returns; a longer
 /// history is read in pages (from the sequence number after the last one returned).
@@ -195,9 +202,9 @@ pub fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
     Ok(found)
 }
 
-/// Appends one framed record holding `record`'s changes to logged tables; nothing when it
-/// changed none.
-fn append_logged(out: &mut Vec<u8>, record: &Record<'_>, logged: &LoggedTables) {
+/// Appends one framed record holding `record`'s changes to logged tables and returns its
+/// offset; nothing (`None`) when it changed none.
+fn append_logged(out: &mut Vec<u8>, record: &Record<'_>, logged: &LoggedTables) -> Option<usize> {
     let groups: Vec<(&str, Vec<&Change<'_>>)> = record
         .groups
         .iter()
@@ -212,7 +219,7 @@ fn append_logged(out: &mut Vec<u8>, record: &Record<'_>, logged: &LoggedTables) 
         })
         .collect();
     if groups.is_empty() {
-        return;
+        return None;
     }
     let start = out.len();
     out.extend_from_slice(&[0; HEADER_LEN]);
@@ -238,17 +245,18 @@ fn append_logged(out: &mut Vec<u8>, record: &Record<'_>, logged: &LoggedTables) 
     let crc = crc32c::crc32c(&out[start + HEADER_LEN..]);
     out[start..start + 4].copy_from_slice(&payload_len.to_le_bytes());
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    Some(start)
 }
 
 /// Copies the logged changes of every complete log segment that snapshot `seq` covers
-/// (`writing` is the segment being written, never covered) into history files, then applies
-/// `retention`. Returns how many files were written.
+/// (`writing` is the segment being written, never covered) into history files, each with its
+/// index (see [`index`]), then applies `retention`. Returns how many files were written.
 pub fn archive_covered(
     log_dir: &Path,
     history_dir: &Path,
     seq: u64,
     writing: &Path,
-    logged: &LoggedTables,
+    (logged, layouts): (&LoggedTables, &KeyLayouts),
     retention: HistoryRetention,
 ) -> Result<usize, StorageError> {
     let mut written = 0;
@@ -259,6 +267,8 @@ pub fn archive_covered(
         let bytes = log::read(&path)?;
         let records = records_of(&path, &bytes)?;
         let mut out = Vec::new();
+        let mut index = index::Builder::new();
+        let mut last_seq = None;
         for (offset, payload) in records {
             let record = parse_record(payload).ok_or_else(|| StorageError::BadRecord {
                 path: path.clone(),
@@ -266,7 +276,10 @@ pub fn archive_covered(
                 offset,
                 reason: "undecodable payload".into(),
             })?;
-            append_logged(&mut out, &record, logged);
+            last_seq = Some(record.seq);
+            if let Some(at) = append_logged(&mut out, &record, logged) {
+                index::index_record(&mut index, &record, logged, layouts, at);
+            }
         }
         if !history_dir.is_dir() {
             std::fs::create_dir_all(history_dir).map_err(|e| StorageError::io(history_dir, e))?;
@@ -275,11 +288,34 @@ pub fn archive_covered(
             }
         }
         let target = history_dir.join(file_name(first));
+        // An index never describes other contents than its file's: the old one goes first.
+        let index_path = index::path_of(&target);
+        remove_if_there(&index_path)?;
         write_atomic(&target, &out).map_err(|e| StorageError::io(&target, e))?;
+        let index = last_seq.and_then(|last| index.finish(out.len() as u64, first, last));
+        if let Some(index) = index
+            && let Err(e) = write_atomic(&index_path, &index)
+        {
+            // Only a shortcut: reads of this file read it whole.
+            tracing::warn!(
+                target: "interstice::storage",
+                "{}: history index not written ({e}); reads of its file read it whole",
+                index_path.display()
+            );
+        }
         written += 1;
     }
     apply_retention(history_dir, retention)?;
     Ok(written)
+}
+
+/// Removes a file, which may not be there.
+fn remove_if_there(path: &Path) -> Result<(), StorageError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StorageError::io(path, e)),
+    }
 }
 
 /// The newest change time in a history file (0 when it holds none).
@@ -328,6 +364,7 @@ pub fn apply_retention(
             break;
         }
         std::fs::remove_file(path).map_err(|e| StorageError::io(path, e))?;
+        remove_if_there(&index::path_of(path))?;
         total -= sizes[i];
         removed.push(path.clone());
     }
@@ -335,213 +372,6 @@ pub fn apply_retention(
         crate::disk::fsutil::sync_dir(history_dir).map_err(|e| StorageError::io(history_dir, e))?;
     }
     Ok(removed)
-}
-
-/// One version of a row: its state after a committed transaction, and that transaction.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Version {
-    /// The transaction's sequence number in the log.
-    pub seq: u64,
-    /// Its logical time, in milliseconds.
-    pub time: u64,
-    /// The module whose reducer ran (the row's own module, or one that called it).
-    pub module: String,
-    /// The reducer.
-    pub reducer: String,
-    /// Its encoded arguments.
-    pub args: Vec<u8>,
-    /// The node id of the peer whose call it ran (another node, or a CLI's key); `None` for a
-    /// call made on this node (the game, a schedule, a subscription).
-    pub caller: Option<String>,
-    /// The row's primary key.
-    pub key: Value,
-    /// The row after the transaction; `None`: it was deleted.
-    pub row: Option<Vec<Value>>,
-}
-
-/// What to read: one table's versions, of one row or all, between two sequence numbers.
-#[derive(Debug, Clone)]
-pub struct HistoryQuery<'a> {
-    /// The module.
-    pub module: &'a str,
-    /// Its table (a logged one).
-    pub table: &'a str,
-    /// Only this row's versions (`None`: every row's).
-    pub key: Option<&'a Value>,
-    /// The first sequence number to read (inclusive).
-    pub from_seq: u64,
-    /// The last one (inclusive).
-    pub to_seq: u64,
-    /// Most versions returned (at most [`MAX_VERSIONS_PER_READ`]).
-    pub limit: usize,
-}
-
-/// Why a history read cannot be answered.
-#[derive(Debug, thiserror::Error)]
-pub enum HistoryError {
-    /// No such module, or no such table in it.
-    #[error("no table `{module}.{table}` on this node")]
-    NoSuchTable {
-        /// The module.
-        module: String,
-        /// The table.
-        table: String,
-    },
-    /// The table is not logged: it keeps its latest state only.
-    #[error("`{module}.{table}` is {persistence:?}, not logged: it keeps no history")]
-    NotLogged {
-        /// The module.
-        module: String,
-        /// The table.
-        table: String,
-        /// Its persistence.
-        persistence: Persistence,
-    },
-    /// A file could not be read.
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-}
-
-/// Reads versions from history files and then log segments of `root`, in sequence order,
-/// decoding rows with `table` (the table as the database has it now).
-pub(super) fn read(
-    root: &Path,
-    db: &Database,
-    query: &HistoryQuery<'_>,
-    durable: (&Path, u64),
-) -> Result<Vec<Version>, HistoryError> {
-    let no_table = || HistoryError::NoSuchTable {
-        module: query.module.into(),
-        table: query.table.into(),
-    };
-    let table = db
-        .module(query.module)
-        .and_then(|m| {
-            m.guest_tables()
-                .iter()
-                .find(|t| t.schema().name == query.table)
-        })
-        .ok_or_else(no_table)?;
-    if table.schema().persistence != Persistence::Logged {
-        return Err(HistoryError::NotLogged {
-            module: query.module.into(),
-            table: query.table.into(),
-            persistence: table.schema().persistence,
-        });
-    }
-    let limit = query.limit.min(MAX_VERSIONS_PER_READ);
-    let files = ordered_files(root)?;
-    // A namesake removed before: its changes are not this module's.
-    let from_seq = removals(root)?
-        .get(query.module)
-        .map_or(query.from_seq, |&removed| query.from_seq.max(removed));
-    let mut next = from_seq;
-    let mut versions = Vec::new();
-    let mut key_bytes = Vec::new();
-    if let Some(key) = query.key {
-        table.encode_pk(key, &mut key_bytes);
-    }
-    for (i, (first, path)) in files.iter().enumerate() {
-        if *first > query.to_seq {
-            break;
-        }
-        // A file's records come before the next file's first one.
-        let later = files.get(i + 1).map(|(f, _)| *f);
-        if later.is_some_and(|l| l <= from_seq && l != *first) {
-            continue;
-        }
-        let bytes = match read_for_history(path, Some(durable)) {
-            Ok(bytes) => bytes,
-            // Removed by retention since it was listed: what it held is gone.
-            Err(StorageError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        for (offset, payload) in records_of(path, &bytes)? {
-            let record = parse_record(payload).ok_or_else(|| StorageError::BadRecord {
-                path: path.clone(),
-                seq: next,
-                offset,
-                reason: "undecodable payload".into(),
-            })?;
-            if record.seq < next || record.seq > query.to_seq {
-                continue;
-            }
-            next = record.seq.saturating_add(1);
-            collect(&record, table, query, &key_bytes, &mut versions).map_err(|reason| {
-                StorageError::BadRecord {
-                    path: path.clone(),
-                    seq: record.seq,
-                    offset: 0,
-                    reason,
-                }
-            })?;
-            if versions.len() >= limit {
-                versions.truncate(limit);
-                return Ok(versions);
-            }
-        }
-    }
-    Ok(versions)
-}
-
-/// Appends the versions `record` made of the queried rows.
-fn collect(
-    record: &Record<'_>,
-    table: &crate::db::Table,
-    query: &HistoryQuery<'_>,
-    key_bytes: &[u8],
-    out: &mut Vec<Version>,
-) -> Result<(), String> {
-    let changes = record
-        .groups
-        .iter()
-        .filter(|g: &&ChangeGroup<'_>| g.module == query.module)
-        .flat_map(|g| g.changes.iter())
-        .filter(|c| c.table == query.table);
-    for change in changes {
-        let (key, row) = match change.op {
-            crate::db::journal::OP_PUT => {
-                let row = table.decode_row(change.data).map_err(|e| {
-                    format!(
-                        "a row that does not decode with the table's layout now ({e}); an upgrade \
-                         changed it since? read from a later transaction on"
-                    )
-                })?;
-                let key = row
-                    .get(usize::from(table.schema().primary_key))
-                    .cloned()
-                    .ok_or("row without a primary key")?;
-                (key, Some(row))
-            }
-            crate::db::journal::OP_DELETE => (
-                table.decode_pk(change.data).map_err(|e| e.to_string())?,
-                None,
-            ),
-            op => return Err(format!("unknown change op {op}")),
-        };
-        if query.key.is_some() {
-            let mut encoded = Vec::with_capacity(key_bytes.len());
-            table.encode_pk(&key, &mut encoded);
-            if encoded != key_bytes {
-                continue;
-            }
-        }
-        out.push(Version {
-            seq: record.seq,
-            time: record.time,
-            module: record.module.to_string(),
-            reducer: record.reducer.to_string(),
-            args: record.args.to_vec(),
-            caller: record.caller.map(str::to_string),
-            key,
-            row,
-        });
-    }
-    Ok(())
 }
 
 #[cfg(test)]

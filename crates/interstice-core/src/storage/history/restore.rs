@@ -107,9 +107,7 @@ pub fn restore(
                 .groups
                 .retain(|g| removed.get(g.module).is_none_or(|&at| seq >= at));
             record.seq = restored.transactions;
-            let before = out.len();
-            append_logged(&mut out, &record, logged);
-            if out.len() > before {
+            if append_logged(&mut out, &record, logged).is_some() {
                 restored.transactions += 1;
                 restored.time = record.time;
             }
@@ -138,4 +136,46 @@ pub fn restore(
     let segment = target_log.join(log::segment_name(0));
     write_atomic(&segment, &out).map_err(|e| StorageError::io(&segment, e))?;
     Ok(restored)
+}
+
+/// The last transaction of `source` committed at or before logical time `time_ms` that history
+/// or the log still holds (`None`: none was). Logical time never goes back from one
+/// transaction to the next, so this is the point a restore "as of" that time rebuilds.
+///
+/// # Errors
+///
+/// [`StorageError`] when a file cannot be read, or holds damage before the point is found.
+pub fn last_seq_at(source: &Path, time_ms: u64) -> Result<Option<u64>, StorageError> {
+    let files = ordered_files(source)?;
+    let last = files.len().saturating_sub(1);
+    let mut found = None;
+    for (i, (_, path)) in files.iter().enumerate() {
+        let bytes = log::read(path)?;
+        let (records, end) = frame_records(&bytes);
+        for (offset, payload) in records {
+            let record = parse_record(payload).ok_or_else(|| StorageError::BadRecord {
+                path: path.clone(),
+                seq: found.map_or(0, |seq: u64| seq + 1),
+                offset,
+                reason: "undecodable payload".into(),
+            })?;
+            if record.time > time_ms {
+                return Ok(found);
+            }
+            found = Some(found.map_or(record.seq, |seq: u64| seq.max(record.seq)));
+        }
+        match end {
+            SegmentEnd::Clean => {}
+            SegmentEnd::TornTail { .. } if i == last => {}
+            SegmentEnd::TornTail { offset } | SegmentEnd::Corrupt { offset, .. } => {
+                return Err(StorageError::CorruptLog {
+                    path: path.clone(),
+                    offset,
+                    reason: "damaged record in history".into(),
+                    after: bytes.len() as u64 - offset,
+                });
+            }
+        }
+    }
+    Ok(found)
 }

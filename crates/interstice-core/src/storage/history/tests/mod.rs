@@ -6,6 +6,7 @@ use super::*;
 use crate::config::EngineConfig;
 use crate::runtime::Modules;
 use crate::storage::{Storage, StorageConfig};
+use interstice_abi::Value;
 use interstice_abi::codec::{write_str, write_varint};
 use interstice_abi::mix::splitmix64;
 use notebook as _;
@@ -245,6 +246,8 @@ fn retention_by_size_removes_whole_files_oldest_first_and_keeps_the_newest() {
     let dir = tempfile::tempdir().unwrap();
     let mut node = node(dir.path(), HistoryRetention::default());
     workload(&mut node, 300);
+    // No archive running beside the test's retention.
+    node.storage.snapshot(&mut node.db).unwrap();
     let history = super::dir(dir.path());
     let files = list(&history).unwrap();
     let sizes: Vec<u64> = files
@@ -480,3 +483,35 @@ fn a_damaged_history_file_is_an_error_naming_it_not_a_shorter_history() {
         "{restored:?}"
     );
 }
+
+#[test]
+fn the_point_at_a_logical_time_splits_the_versions_before_and_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = node(dir.path(), HistoryRetention::default());
+    workload(&mut node, 300);
+    let versions = node.history("note", None);
+    // The workload's calls are 10 ms apart from 1,000 ms on.
+    for time in [1_000, 1_555, 2_000, 3_990, 4_000] {
+        let point = last_seq_at(dir.path(), time)
+            .unwrap()
+            .expect("something by then");
+        for version in &versions {
+            assert_eq!(
+                version.seq <= point,
+                version.time <= time,
+                "at {time} ms the point is {point}: {version:?}"
+            );
+        }
+    }
+    // Before the first call: the notebook's `init`, run when it loaded at time 0.
+    let loaded = last_seq_at(dir.path(), 999).unwrap().expect("the load");
+    assert!(loaded < versions[0].seq);
+    let empty = tempfile::tempdir().unwrap();
+    std::fs::create_dir(empty.path().join("log")).unwrap();
+    assert_eq!(last_seq_at(empty.path(), 999).unwrap(), None);
+    let newest = node.db.journal_mut().unwrap().next_seq() - 1;
+    assert_eq!(last_seq_at(dir.path(), u64::MAX).unwrap(), Some(newest));
+}
+
+mod as_of;
+mod indexes;

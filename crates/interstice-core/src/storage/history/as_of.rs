@@ -1,0 +1,104 @@
+//! Reading a logged table as it was after a past transaction: its kept versions up to that
+//! point, the last of each row. Read-only by construction: what it returns are copies, and
+//! nothing of it reaches the live tables.
+
+use super::read::read;
+use super::{HistoryError, HistoryQuery, LiveIndexes, MAX_VERSIONS_PER_READ, ordered_files};
+use crate::db::Database;
+use interstice_abi::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Where a past read looks: the data directory, the durable end of the segment being written
+/// and the in-memory indexes of the segments not archived yet.
+pub(in crate::storage) struct Source<'a> {
+    pub root: &'a Path,
+    pub durable: (&'a Path, u64),
+    pub live: &'a mut LiveIndexes,
+}
+
+/// Refuses a point whose history is not all kept: without the versions before it, a row
+/// unchanged since could not be told from one that never was.
+fn check_complete(root: &Path, seq: u64) -> Result<(), HistoryError> {
+    let first = ordered_files(root)?.first().map_or(0, |(first, _)| *first);
+    if first > 0 {
+        return Err(HistoryError::Incomplete { first, seq });
+    }
+    Ok(())
+}
+
+/// The rows of `module.table` as they were after transaction `seq`, in primary key order.
+pub(in crate::storage) fn table_as_of(
+    source: Source<'_>,
+    db: &Database,
+    (module, table): (&str, &str),
+    seq: u64,
+) -> Result<Vec<Vec<Value>>, HistoryError> {
+    check_complete(source.root, seq)?;
+    let mut rows: BTreeMap<Value, Option<Vec<Value>>> = BTreeMap::new();
+    let mut from_seq = 0;
+    loop {
+        let query = HistoryQuery {
+            module,
+            table,
+            key: None,
+            from_seq,
+            to_seq: seq,
+            limit: MAX_VERSIONS_PER_READ,
+        };
+        let versions = read(source.root, db, &query, source.durable, source.live)?;
+        let full = versions.len() >= MAX_VERSIONS_PER_READ;
+        let (first, last) = match (versions.first(), versions.last()) {
+            (Some(first), Some(last)) => (first.seq, last.seq),
+            _ => break,
+        };
+        for version in versions {
+            rows.insert(version.key, version.row);
+        }
+        if !full {
+            break;
+        }
+        if first == last {
+            return Err(HistoryError::TooManyVersions { seq: first });
+        }
+        // The last transaction may be cut off: read it again, whole (a version read twice
+        // is the same row).
+        from_seq = last;
+    }
+    Ok(rows.into_values().flatten().collect())
+}
+
+/// The row of `module.table` under `key` as it was after transaction `seq` (`None`: there
+/// was none).
+pub(in crate::storage) fn row_as_of(
+    source: Source<'_>,
+    db: &Database,
+    (module, table): (&str, &str),
+    key: &Value,
+    seq: u64,
+) -> Result<Option<Vec<Value>>, HistoryError> {
+    check_complete(source.root, seq)?;
+    let mut row = None;
+    let mut from_seq = 0;
+    loop {
+        let query = HistoryQuery {
+            module,
+            table,
+            key: Some(key),
+            from_seq,
+            to_seq: seq,
+            limit: MAX_VERSIONS_PER_READ,
+        };
+        let versions = read(source.root, db, &query, source.durable, source.live)?;
+        let full = versions.len() >= MAX_VERSIONS_PER_READ;
+        let Some(last) = versions.last().map(|v| v.seq) else {
+            break;
+        };
+        row = versions.into_iter().next_back().and_then(|v| v.row);
+        if !full {
+            break;
+        }
+        from_seq = last.saturating_add(1);
+    }
+    Ok(row)
+}

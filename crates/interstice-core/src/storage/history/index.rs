@@ -1,0 +1,501 @@
+//! A sidecar index per history file, so that one row's history is found without reading every
+//! change ever kept.
+//!
+//! ```text
+//! <data dir>/history/<first seq>.hidx      beside <first seq>.hist
+//!
+//! "IHX1" | hist_len u64 | first_seq u64 | last_seq u64 | count u64
+//!        | ends [u32; 256] | crcs [u32; 256] | header crc32c u32
+//! entries: count × (hash u32, offset u32), sorted; little-endian throughout
+//! ```
+//!
+//! An entry names a record of the history file (by its offset) that changed the row whose
+//! [`key_hash`] it holds. Entries are grouped by the hash's top byte: bucket `b` is entries
+//! `ends[b - 1]..ends[b]`, checked by `crcs[b]`. A lookup reads the header and one bucket (on
+//! average 1/256 of the index), then the records it names; each record is still checked by its
+//! own framing and its row compared in full, so a hash that collides costs one extra read.
+//!
+//! The index is only ever a shortcut. It is written after its history file (and removed before
+//! that file is written again), so a crash leaves a history file without an index, never an
+//! index of other contents; an index that is missing, of another length of file, or damaged is
+//! not used, and the file is read whole as before. A history file over 4 GiB (offsets past
+//! `u32`) or with a row whose key cannot be read with the table's layout now (an upgrade
+//! changed it) gets no index.
+
+use super::LoggedTables;
+use crate::db::Database;
+use crate::storage::StorageError;
+use crate::storage::log::{Change, Record, parse_record};
+use interstice_abi::codec::{decode_fields_into, encode_value};
+use interstice_abi::mix::Fnv1a;
+use interstice_abi::{Persistence, TableSchema, TypeSet, Value};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::hash::Hasher;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The index file's extension.
+pub(super) const EXTENSION: &str = "hidx";
+const MAGIC: &[u8; 4] = b"IHX1";
+/// Buckets, by the hash's top byte.
+const BUCKETS: usize = 256;
+/// Bytes before the entries.
+const HEADER_LEN: usize = 4 + 8 * 4 + BUCKETS * 4 * 2 + 4;
+/// Bytes per entry.
+const ENTRY_LEN: usize = 8;
+
+/// The hash an index files a row under: its module, table and encoded primary key. FNV-1a
+/// (stable across processes and machines, unlike the in-memory tables' seeded hasher), folded
+/// to 32 bits.
+pub(super) fn key_hash(module: &str, table: &str, key: &[u8]) -> u32 {
+    let mut hasher = Fnv1a::default();
+    hasher.write(module.as_bytes());
+    hasher.write(&[0xff]);
+    hasher.write(table.as_bytes());
+    hasher.write(&[0xff]);
+    hasher.write(key);
+    let hash = hasher.finish();
+    ((hash >> 32) ^ hash) as u32
+}
+
+/// The index of a history file.
+pub(super) fn path_of(hist: &Path) -> PathBuf {
+    hist.with_extension(EXTENSION)
+}
+
+/// The entries of one history file's index, gathered while the file is written.
+#[derive(Debug)]
+pub(super) struct Builder {
+    entries: Vec<(u32, u32)>,
+    /// Whether every change was filed (see the module documentation for when one is not).
+    complete: bool,
+}
+
+impl Builder {
+    pub(super) fn new() -> Self {
+        Builder {
+            entries: Vec::new(),
+            complete: true,
+        }
+    }
+
+    /// Files the record at `offset` under `hash`.
+    pub(super) fn add(&mut self, hash: u32, offset: usize) {
+        match u32::try_from(offset) {
+            Ok(offset) => self.entries.push((hash, offset)),
+            Err(_) => self.complete = false,
+        }
+    }
+
+    /// Notes a change that could not be filed: the file gets no index.
+    pub(super) fn give_up(&mut self) {
+        self.complete = false;
+    }
+
+    /// The index file's bytes, for a history file of `hist_len` bytes made from the records
+    /// `first_seq..=last_seq`; `None` when a change could not be filed.
+    pub(super) fn finish(
+        mut self,
+        hist_len: u64,
+        first_seq: u64,
+        last_seq: u64,
+    ) -> Option<Vec<u8>> {
+        if !self.complete {
+            return None;
+        }
+        self.entries.sort_unstable();
+        self.entries.dedup();
+        let mut ends = [0u32; BUCKETS];
+        let mut crcs = [0u32; BUCKETS];
+        let mut body = Vec::with_capacity(self.entries.len() * ENTRY_LEN);
+        let mut start = 0;
+        for (bucket, (end, crc)) in ends.iter_mut().zip(crcs.iter_mut()).enumerate() {
+            let stop = start
+                + self.entries[start..]
+                    .iter()
+                    .take_while(|(hash, _)| (hash >> 24) as usize == bucket)
+                    .count();
+            let from = body.len();
+            for (hash, offset) in &self.entries[start..stop] {
+                body.extend_from_slice(&hash.to_le_bytes());
+                body.extend_from_slice(&offset.to_le_bytes());
+            }
+            *crc = crc32c::crc32c(&body[from..]);
+            *end = u32::try_from(stop).ok()?;
+            start = stop;
+        }
+        let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+        out.extend_from_slice(MAGIC);
+        for word in [hist_len, first_seq, last_seq, self.entries.len() as u64] {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        for word in ends.iter().chain(crcs.iter()) {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        let crc = crc32c::crc32c(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(&body);
+        Some(out)
+    }
+}
+
+/// What an index says of one row in its history file.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Found {
+    /// Offsets of the records that may have changed the row, ascending.
+    pub offsets: Vec<u64>,
+    /// The last sequence number of the segment the file was made from: the reader has seen
+    /// every record up to it.
+    pub last_seq: u64,
+}
+
+/// Looks `hash` up in the index of the history file `hist`; `None` when there is no usable
+/// index (then the file is to be read whole).
+pub(super) fn lookup(hist: &Path, hash: u32) -> Option<Found> {
+    let path = path_of(hist);
+    let mut file = File::open(&path).ok()?;
+    let hist_len = std::fs::metadata(hist).ok()?.len();
+    let mut header = [0u8; HEADER_LEN];
+    file.read_exact(&mut header).ok()?;
+    let (fields, crc) = header.split_at(HEADER_LEN - 4);
+    if &fields[..4] != MAGIC || crc32c::crc32c(fields) != u32_at(crc, 0) {
+        return unusable(&path, "damaged header");
+    }
+    let word =
+        |i: usize| u64::from_le_bytes(fields[4 + i * 8..12 + i * 8].try_into().unwrap_or([0; 8]));
+    let (indexed_len, last_seq) = (word(0), word(2));
+    if indexed_len != hist_len {
+        return unusable(&path, "made for another version of its history file");
+    }
+    let tables = &fields[36..];
+    let bucket = (hash >> 24) as usize;
+    let end = u32_at(tables, bucket * 4) as usize;
+    let start = bucket
+        .checked_sub(1)
+        .map_or(0, |b| u32_at(tables, b * 4) as usize);
+    let expected_crc = u32_at(tables, (BUCKETS + bucket) * 4);
+    let count = end.checked_sub(start)?;
+    // Bounded by the file's length before anything is allocated: the header is read from disk.
+    let at = (HEADER_LEN as u64).checked_add((start as u64).checked_mul(ENTRY_LEN as u64)?)?;
+    let len = (count as u64).checked_mul(ENTRY_LEN as u64)?;
+    let index_len = file.metadata().ok()?.len();
+    if at.checked_add(len).is_none_or(|end| end > index_len) {
+        return unusable(&path, "shorter than its header says");
+    }
+    let mut entries = vec![0u8; usize::try_from(len).ok()?];
+    if file.seek(SeekFrom::Start(at)).is_err() || file.read_exact(&mut entries).is_err() {
+        return unusable(&path, "shorter than its header says");
+    }
+    if crc32c::crc32c(&entries) != expected_crc {
+        return unusable(&path, "damaged entries");
+    }
+    let offsets = entries
+        .as_chunks::<ENTRY_LEN>()
+        .0
+        .iter()
+        .filter(|entry| u32_at(*entry, 0) == hash)
+        .map(|entry| u64::from(u32_at(entry, 4)))
+        .collect();
+    Some(Found { offsets, last_seq })
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap_or([0; 4]))
+}
+
+/// Says why an index is not used, once per lookup; the file is read whole instead.
+fn unusable<T>(path: &Path, why: &str) -> Option<T> {
+    tracing::warn!(
+        target: "interstice::storage",
+        "{}: {why}; reading its history file whole",
+        path.display()
+    );
+    None
+}
+
+/// Reads the records at `offsets` of the history file `path` (offsets an index gave), each
+/// checked by its framing.
+pub(super) fn read_records(
+    path: &Path,
+    offsets: &[u64],
+) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
+    let mut file = File::open(path).map_err(|e| StorageError::io(path, e))?;
+    let mut records = Vec::with_capacity(offsets.len());
+    for &offset in offsets {
+        let damaged = |reason: &str| StorageError::CorruptLog {
+            path: path.to_path_buf(),
+            offset,
+            reason: format!("{reason} where its index puts a record"),
+            after: 0,
+        };
+        let mut header = [0u8; crate::db::journal::HEADER_LEN];
+        file.seek(SeekFrom::Start(offset))
+            .and_then(|_| file.read_exact(&mut header))
+            .map_err(|_| damaged("no record"))?;
+        let len = u32_at(&header, 0) as usize;
+        if len == 0 || len > crate::db::journal::MAX_RECORD_LEN {
+            return Err(damaged("no record length"));
+        }
+        let mut payload = vec![0u8; len];
+        file.read_exact(&mut payload)
+            .map_err(|_| damaged("a record cut short"))?;
+        if crc32c::crc32c(&payload) != u32_at(&header, 4) || parse_record(&payload).is_none() {
+            return Err(damaged("a damaged record"));
+        }
+        records.push((offset, payload));
+    }
+    Ok(records)
+}
+
+/// How to read the primary key of every logged table's rows, as the database has them now:
+/// what the history files' indexes file each change under.
+#[derive(Debug, Clone, Default)]
+pub struct KeyLayouts(BTreeMap<(String, String), (Arc<TableSchema>, Arc<TypeSet>)>);
+
+/// The key layouts of the tables whose changes history keeps.
+pub fn key_layouts(db: &Database) -> KeyLayouts {
+    let mut layouts = BTreeMap::new();
+    for name in db.module_names() {
+        let Some(module) = db.module(name) else {
+            continue;
+        };
+        for table in module.guest_tables() {
+            if table.schema().persistence == Persistence::Logged {
+                layouts.insert(
+                    (name.to_string(), table.schema().name.clone()),
+                    (Arc::clone(table.schema()), Arc::clone(table.types())),
+                );
+            }
+        }
+    }
+    KeyLayouts(layouts)
+}
+
+impl KeyLayouts {
+    /// Writes the encoded primary key of the row `change` is about into `out`; `false` when
+    /// it cannot be read with the table's layout now.
+    fn key(
+        &self,
+        module: &str,
+        change: &Change<'_>,
+        row: &mut Vec<Value>,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        out.clear();
+        if change.op == crate::db::journal::OP_DELETE {
+            out.extend_from_slice(change.data);
+            return true;
+        }
+        let Some((schema, types)) = self.0.get(&(module.to_string(), change.table.to_string()))
+        else {
+            return false;
+        };
+        change.op == crate::db::journal::OP_PUT
+            && decode_fields_into(&schema.fields, types, change.data, row).is_ok()
+            && row
+                .get(usize::from(schema.primary_key))
+                .is_some_and(|key| encode_value(key, schema.primary_key_type(), types, out).is_ok())
+    }
+}
+
+/// Files the rows `record` changed in logged tables under the record's offset `at`.
+pub(super) fn index_record(
+    index: &mut Builder,
+    record: &Record<'_>,
+    logged: &LoggedTables,
+    layouts: &KeyLayouts,
+    at: usize,
+) {
+    let (mut row, mut key) = (Vec::new(), Vec::new());
+    for group in &record.groups {
+        let Some(tables) = logged.get(group.module) else {
+            continue;
+        };
+        for change in group.changes.iter().filter(|c| tables.contains(c.table)) {
+            if layouts.key(group.module, change, &mut row, &mut key) {
+                index.add(key_hash(group.module, change.table, &key), at);
+            } else {
+                index.give_up();
+            }
+        }
+    }
+}
+
+/// In-memory indexes of the log segments not archived yet, so that a row's history does not
+/// read them whole either: each is built the first time a row is looked up in it, then
+/// extended by what was appended since, read from where it left off.
+///
+/// Holds 8 bytes per changed row of a logged table in those segments: the log keeps at most
+/// the segments since the last snapshot, so at most about `snapshot_every_records` changes'
+/// worth (with the default 64 MiB segments and 100,000 records, a few MB).
+#[derive(Debug, Default)]
+pub struct LiveIndexes {
+    segments: std::collections::BTreeMap<PathBuf, Live>,
+}
+
+#[derive(Debug, Default)]
+struct Live {
+    /// Bytes of the segment indexed.
+    indexed: u64,
+    entries: Vec<(u32, u32)>,
+    /// The last record indexed.
+    last_seq: Option<u64>,
+    /// Whether a change could not be filed: then the segment is read whole.
+    incomplete: bool,
+}
+
+impl LiveIndexes {
+    /// Forgets the segments not in `segments` (pruned since).
+    pub(super) fn retain(&mut self, segments: &[&Path]) {
+        self.segments
+            .retain(|path, _| segments.contains(&path.as_path()));
+    }
+
+    /// Indexes `path` up to `len` bytes (the part not indexed yet), then looks `hash` up;
+    /// `None` when the segment is to be read whole (a change that could not be filed, damage,
+    /// a segment past 4 GiB).
+    pub(super) fn lookup(
+        &mut self,
+        path: &Path,
+        len: u64,
+        hash: u32,
+        (logged, layouts): (&LoggedTables, &KeyLayouts),
+    ) -> Option<Found> {
+        let live = self.segments.entry(path.to_path_buf()).or_default();
+        if live.indexed > len {
+            // Shorter than when it was indexed: cut by a repair. Start again.
+            *live = Live::default();
+        }
+        if live.indexed < len && !live.incomplete {
+            live.extend(path, len, logged, layouts);
+        }
+        if live.incomplete {
+            return None;
+        }
+        let offsets = live
+            .entries
+            .iter()
+            .filter(|(h, _)| *h == hash)
+            .map(|(_, offset)| u64::from(*offset))
+            .collect();
+        Some(Found {
+            offsets,
+            last_seq: live.last_seq?,
+        })
+    }
+}
+
+impl Live {
+    /// Indexes the records from `self.indexed` to `len`.
+    fn extend(&mut self, path: &Path, len: u64, logged: &LoggedTables, layouts: &KeyLayouts) {
+        let Some(bytes) = read_range(path, self.indexed, len) else {
+            self.incomplete = true;
+            return;
+        };
+        let (records, end) = crate::storage::log::frame_records(&bytes);
+        let mut builder = Builder::new();
+        for (offset, payload) in records {
+            let Some(record) = parse_record(payload) else {
+                self.incomplete = true;
+                return;
+            };
+            match usize::try_from(self.indexed + offset) {
+                Ok(at) => index_record(&mut builder, &record, logged, layouts, at),
+                Err(_) => builder.give_up(),
+            }
+            self.last_seq = Some(record.seq);
+        }
+        if !matches!(end, crate::storage::log::SegmentEnd::Clean) || !builder.complete {
+            self.incomplete = true;
+            return;
+        }
+        self.entries.extend(builder.entries);
+        self.indexed = len;
+    }
+}
+
+/// Bytes `from..to` of a file.
+fn read_range(path: &Path, from: u64, to: u64) -> Option<Vec<u8>> {
+    let mut file = File::open(path).ok()?;
+    file.seek(SeekFrom::Start(from)).ok()?;
+    let mut bytes = vec![0u8; usize::try_from(to.checked_sub(from)?).ok()?];
+    file.read_exact(&mut bytes).ok()?;
+    Some(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lookup_returns_the_offsets_filed_under_its_hash_and_no_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let hist = dir.path().join("00000000000000000001.hist");
+        std::fs::write(&hist, vec![0u8; 5_000]).unwrap();
+        let mut builder = Builder::new();
+        // Many hashes in one bucket (top byte 0x12), some equal, one filed twice at an offset.
+        for i in 0..2_000u32 {
+            builder.add(0x1200_0000 | (i % 300), i as usize);
+        }
+        builder.add(0x1200_0005, 5);
+        builder.add(0xff00_0000, 4_999);
+        let bytes = builder.finish(5_000, 1, 90).unwrap();
+        std::fs::write(path_of(&hist), bytes).unwrap();
+
+        let found = lookup(&hist, 0x1200_0005).unwrap();
+        let expected: Vec<u64> = (0..2_000u64).filter(|i| i % 300 == 5).collect();
+        assert_eq!(found.offsets, expected);
+        assert_eq!(found.last_seq, 90);
+        assert_eq!(lookup(&hist, 0xff00_0000).unwrap().offsets, [4_999]);
+        assert!(lookup(&hist, 0x0000_0001).unwrap().offsets.is_empty());
+        // Made for a file of another length: not used.
+        std::fs::write(&hist, vec![0u8; 5_001]).unwrap();
+        assert_eq!(lookup(&hist, 0x1200_0005), None);
+    }
+
+    #[test]
+    fn a_header_that_claims_more_entries_than_the_file_holds_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let hist = dir.path().join("00000000000000000001.hist");
+        std::fs::write(&hist, vec![0u8; 100]).unwrap();
+        let mut builder = Builder::new();
+        builder.add(0xab00_0001, 10);
+        let mut bytes = builder.finish(100, 1, 2).unwrap();
+        // Every bucket from 0xab on ends at 4 billion entries (32 GB), with a header checksum
+        // that matches: the lookup must refuse it, not allocate it.
+        let ends = 4 + 8 * 4;
+        for bucket in 0xab..BUCKETS {
+            let at = ends + bucket * 4;
+            bytes[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        }
+        let crc = crc32c::crc32c(&bytes[..HEADER_LEN - 4]);
+        bytes[HEADER_LEN - 4..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
+        std::fs::write(path_of(&hist), bytes).unwrap();
+        assert_eq!(lookup(&hist, 0xab00_0001), None);
+    }
+
+    #[test]
+    fn a_file_past_four_gigabytes_or_a_change_not_filed_gets_no_index() {
+        let mut big = Builder::new();
+        big.add(
+            1,
+            usize::try_from(u64::from(u32::MAX) + 1).unwrap_or(usize::MAX),
+        );
+        assert_eq!(big.finish(1, 0, 0), None);
+        let mut unfiled = Builder::new();
+        unfiled.add(1, 0);
+        unfiled.give_up();
+        assert_eq!(unfiled.finish(1, 0, 0), None);
+    }
+
+    #[test]
+    fn the_key_hash_is_the_same_in_every_process_and_tells_tables_apart() {
+        // FNV-1a of `m 0xff t 0xff 1 2 3`, folded (worked out by hand): a change here would
+        // orphan every index on disk.
+        assert_eq!(key_hash("m", "t", &[1, 2, 3]), 0x2a73_c0c2);
+        assert_ne!(key_hash("m", "t", &[1]), key_hash("m", "u", &[1]));
+        assert_ne!(key_hash("mt", "", &[1]), key_hash("m", "t", &[1]));
+    }
+}

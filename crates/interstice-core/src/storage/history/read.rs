@@ -1,0 +1,291 @@
+//! Reading history: the versions of a logged table's rows, from the history files (through
+//! their indexes for one row) and the log segments not pruned yet.
+
+use super::log::{ChangeGroup, Record, parse_record};
+use super::{
+    LiveIndexes, MAX_VERSIONS_PER_READ, StorageError, index, key_layouts, logged_tables,
+    ordered_files, read_for_history, records_of, removals,
+};
+use crate::db::Database;
+use interstice_abi::{Persistence, Value};
+use std::path::Path;
+
+/// One version of a row: its state after a committed transaction, and that transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Version {
+    /// The transaction's sequence number in the log.
+    pub seq: u64,
+    /// Its logical time, in milliseconds.
+    pub time: u64,
+    /// The module whose reducer ran (the row's own module, or one that called it).
+    pub module: String,
+    /// The reducer.
+    pub reducer: String,
+    /// Its encoded arguments.
+    pub args: Vec<u8>,
+    /// The node id of the peer whose call it ran (another node, or a CLI's key); `None` for a
+    /// call made on this node (the game, a schedule, a subscription).
+    pub caller: Option<String>,
+    /// The row's primary key.
+    pub key: Value,
+    /// The row after the transaction; `None`: it was deleted.
+    pub row: Option<Vec<Value>>,
+}
+
+/// What to read: one table's versions, of one row or all, between two sequence numbers.
+#[derive(Debug, Clone)]
+pub struct HistoryQuery<'a> {
+    /// The module.
+    pub module: &'a str,
+    /// Its table (a logged one).
+    pub table: &'a str,
+    /// Only this row's versions (`None`: every row's).
+    pub key: Option<&'a Value>,
+    /// The first sequence number to read (inclusive).
+    pub from_seq: u64,
+    /// The last one (inclusive).
+    pub to_seq: u64,
+    /// Most versions returned (at most [`MAX_VERSIONS_PER_READ`]).
+    pub limit: usize,
+}
+
+/// Why a history read cannot be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// No such module, or no such table in it.
+    #[error("no table `{module}.{table}` on this node")]
+    NoSuchTable {
+        /// The module.
+        module: String,
+        /// The table.
+        table: String,
+    },
+    /// The table is not logged: it keeps its latest state only.
+    #[error("`{module}.{table}` is {persistence:?}, not logged: it keeps no history")]
+    NotLogged {
+        /// The module.
+        module: String,
+        /// The table.
+        table: String,
+        /// Its persistence.
+        persistence: Persistence,
+    },
+    /// A past state asked for whose history is not all kept (retention removed the oldest,
+    /// or the log was pruned before history was kept).
+    #[error(
+        "history before transaction {first} is gone (removed by retention or pruned before \
+         history was kept): the table as of transaction {seq} cannot be read"
+    )]
+    Incomplete {
+        /// The first transaction still kept.
+        first: u64,
+        /// The point asked for.
+        seq: u64,
+    },
+    /// One transaction changed more rows of the table than one read returns.
+    #[error(
+        "transaction {seq} changed more than {MAX_VERSIONS_PER_READ} rows of the table: read \
+         one row's history"
+    )]
+    TooManyVersions {
+        /// The transaction.
+        seq: u64,
+    },
+    /// A file could not be read.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Reads versions from history files and then log segments of `root`, in sequence order,
+/// decoding rows with `table` (the table as the database has it now).
+pub(in crate::storage) fn read(
+    root: &Path,
+    db: &Database,
+    query: &HistoryQuery<'_>,
+    durable: (&Path, u64),
+    live: &mut LiveIndexes,
+) -> Result<Vec<Version>, HistoryError> {
+    let no_table = || HistoryError::NoSuchTable {
+        module: query.module.into(),
+        table: query.table.into(),
+    };
+    let table = db
+        .module(query.module)
+        .and_then(|m| {
+            m.guest_tables()
+                .iter()
+                .find(|t| t.schema().name == query.table)
+        })
+        .ok_or_else(no_table)?;
+    if table.schema().persistence != Persistence::Logged {
+        return Err(HistoryError::NotLogged {
+            module: query.module.into(),
+            table: query.table.into(),
+            persistence: table.schema().persistence,
+        });
+    }
+    let limit = query.limit.min(MAX_VERSIONS_PER_READ);
+    let files = ordered_files(root)?;
+    // A namesake removed before: its changes are not this module's.
+    let from_seq = removals(root)?
+        .get(query.module)
+        .map_or(query.from_seq, |&removed| query.from_seq.max(removed));
+    let mut next = from_seq;
+    let mut versions = Vec::new();
+    let mut key_bytes = Vec::new();
+    if let Some(key) = query.key {
+        table.encode_pk(key, &mut key_bytes);
+    }
+    // The hash a file's index files the queried row under.
+    let hash = query
+        .key
+        .map(|_| index::key_hash(query.module, query.table, &key_bytes));
+    let tables = hash.map(|_| (logged_tables(db), key_layouts(db)));
+    let segments: Vec<&Path> = files
+        .iter()
+        .filter(|(_, p)| p.extension().is_some_and(|e| e == "log"))
+        .map(|(_, p)| p.as_path())
+        .collect();
+    live.retain(&segments);
+    for (i, (first, path)) in files.iter().enumerate() {
+        if *first > query.to_seq {
+            break;
+        }
+        // A file's records come before the next file's first one.
+        let later = files.get(i + 1).map(|(f, _)| *f);
+        if later.is_some_and(|l| l <= from_seq && l != *first) {
+            continue;
+        }
+        let mut take = |offset: u64, payload: &[u8]| -> Result<bool, HistoryError> {
+            let record = parse_record(payload).ok_or_else(|| StorageError::BadRecord {
+                path: path.clone(),
+                seq: next,
+                offset,
+                reason: "undecodable payload".into(),
+            })?;
+            if record.seq < next || record.seq > query.to_seq {
+                return Ok(false);
+            }
+            next = record.seq.saturating_add(1);
+            collect(&record, table, query, &key_bytes, &mut versions).map_err(|reason| {
+                StorageError::BadRecord {
+                    path: path.clone(),
+                    seq: record.seq,
+                    offset,
+                    reason,
+                }
+            })?;
+            Ok(versions.len() >= limit)
+        };
+        // One row: only the records the file's index names (a history file's on disk, a log
+        // segment's in memory).
+        let found = match (hash, &tables) {
+            (Some(hash), _) if path.extension().is_some_and(|e| e == "hist") => {
+                index::lookup(path, hash)
+            }
+            (Some(hash), Some((logged, layouts))) => {
+                let len = if path == durable.0 {
+                    Some(durable.1)
+                } else {
+                    std::fs::metadata(path).ok().map(|m| m.len())
+                };
+                len.and_then(|len| live.lookup(path, len, hash, (logged, layouts)))
+            }
+            _ => None,
+        };
+        if let Some(found) = found {
+            let records = match index::read_records(path, &found.offsets) {
+                Ok(records) => records,
+                Err(StorageError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            for (offset, payload) in &records {
+                if take(*offset, payload)? {
+                    versions.truncate(limit);
+                    return Ok(versions);
+                }
+            }
+            // Every record of the file is seen: the segment it was made from, if not pruned
+            // yet, repeats them.
+            next = next.max(found.last_seq.saturating_add(1));
+            continue;
+        }
+        let bytes = match read_for_history(path, Some(durable)) {
+            Ok(bytes) => bytes,
+            // Removed by retention since it was listed: what it held is gone.
+            Err(StorageError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for (offset, payload) in records_of(path, &bytes)? {
+            if take(offset, payload)? {
+                versions.truncate(limit);
+                return Ok(versions);
+            }
+        }
+    }
+    Ok(versions)
+}
+
+/// Appends the versions `record` made of the queried rows.
+fn collect(
+    record: &Record<'_>,
+    table: &crate::db::Table,
+    query: &HistoryQuery<'_>,
+    key_bytes: &[u8],
+    out: &mut Vec<Version>,
+) -> Result<(), String> {
+    let changes = record
+        .groups
+        .iter()
+        .filter(|g: &&ChangeGroup<'_>| g.module == query.module)
+        .flat_map(|g| g.changes.iter())
+        .filter(|c| c.table == query.table);
+    for change in changes {
+        let (key, row) = match change.op {
+            crate::db::journal::OP_PUT => {
+                let row = table.decode_row(change.data).map_err(|e| {
+                    format!(
+                        "a row that does not decode with the table's layout now ({e}); an upgrade \
+                         changed it since? read from a later transaction on"
+                    )
+                })?;
+                let key = row
+                    .get(usize::from(table.schema().primary_key))
+                    .cloned()
+                    .ok_or("row without a primary key")?;
+                (key, Some(row))
+            }
+            crate::db::journal::OP_DELETE => (
+                table.decode_pk(change.data).map_err(|e| e.to_string())?,
+                None,
+            ),
+            op => return Err(format!("unknown change op {op}")),
+        };
+        if query.key.is_some() {
+            let mut encoded = Vec::with_capacity(key_bytes.len());
+            table.encode_pk(&key, &mut encoded);
+            if encoded != key_bytes {
+                continue;
+            }
+        }
+        out.push(Version {
+            seq: record.seq,
+            time: record.time,
+            module: record.module.to_string(),
+            reducer: record.reducer.to_string(),
+            args: record.args.to_vec(),
+            caller: record.caller.map(str::to_string),
+            key,
+            row,
+        });
+    }
+    Ok(())
+}
