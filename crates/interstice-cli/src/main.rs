@@ -124,6 +124,10 @@ enum Command {
         /// Start after this primary key (what the previous run said to pass).
         #[arg(long, value_name = "KEY")]
         after: Option<String>,
+        /// The rows as they were after this transaction, or at this logical time (a number
+        /// with ms, s, m or h): a logged table, read from its history (the node's owner only).
+        #[arg(long, value_name = "TX|TIME")]
+        as_of: Option<point::Point>,
         /// Print the rows as a JSON array of objects.
         #[arg(long)]
         json: bool,
@@ -301,6 +305,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             filter,
             limit,
             after,
+            as_of,
             json,
         } => rows::rows(
             &home,
@@ -311,6 +316,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 filter: filter.as_deref(),
                 limit,
                 after: after.as_deref(),
+                as_of,
                 json,
             },
         ),

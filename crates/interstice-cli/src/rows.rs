@@ -3,7 +3,7 @@
 use crate::client::{ask, with_node};
 use crate::home::{CliError, Home};
 use interstice::abi::{Value, ValueType};
-use interstice_net::message::{Message, RowsPage};
+use interstice_net::message::{Message, PastPoint, RowsPage};
 
 /// What `interstice rows` was asked for.
 pub struct RowsArgs<'a> {
@@ -16,6 +16,8 @@ pub struct RowsArgs<'a> {
     pub limit: u64,
     /// The primary key to start after, as typed.
     pub after: Option<&'a str>,
+    /// The table as it was at this point of its history.
+    pub as_of: Option<crate::point::Point>,
     pub json: bool,
 }
 
@@ -43,6 +45,10 @@ async fn page(
         after,
         filter,
         limit: u32::try_from(limit).unwrap_or(u32::MAX),
+        as_of: args.as_of.map(|point| match point {
+            crate::point::Point::Tx(tx) => PastPoint::Tx(tx),
+            crate::point::Point::Time(ms) => PastPoint::Time(ms),
+        }),
     };
     match ask(peer, &request).await? {
         Message::Rows {

@@ -51,6 +51,16 @@ pub struct Published {
     pub dropped: Vec<String>,
 }
 
+/// A point in a node's history: after a transaction, or the last transaction at or before a
+/// logical time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PastPoint {
+    /// After this transaction (its log position).
+    Tx(u64),
+    /// After the last transaction committed at or before this logical time, in milliseconds.
+    Time(u64),
+}
+
 /// A page of a table's rows (`interstice rows`), with what it takes to read them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RowsPage {
@@ -299,6 +309,9 @@ pub enum Message {
         filter: Option<(String, String)>,
         /// The most rows wanted (the node sends at most its own page size).
         limit: u32,
+        /// The table as it was at this point of its history instead of now (a logged table;
+        /// the node's owner only).
+        as_of: Option<PastPoint>,
     },
     /// A page of rows, or why not.
     Rows {

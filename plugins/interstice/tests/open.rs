@@ -65,6 +65,7 @@ fn rows_of(module: &str, table: &str) -> Message {
         after: None,
         filter: None,
         limit: 10,
+        as_of: None,
     }
 }
 

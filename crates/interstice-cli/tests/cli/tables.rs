@@ -267,6 +267,34 @@ fn history_lists_each_version_of_a_logged_row_with_its_cause() {
     // A stateful table keeps no history, and says so.
     let stateful = fails(d, &["history", "alpha", "notebook", "scratch"]);
     assert!(stateful.contains("keeps no history"), "{stateful}");
+
+    // The table as it was after a past transaction, or at a past logical time.
+    let titles_as_of = |point: &str| -> Vec<serde_json::Value> {
+        let rows: serde_json::Value = serde_json::from_str(&ok(
+            d,
+            &[
+                "rows", "alpha", "notebook", "note", "--as-of", point, "--json",
+            ],
+        ))
+        .unwrap();
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["title"].clone())
+            .collect()
+    };
+    assert_eq!(titles_as_of(&txs[1].to_string()), [json!("a"), json!("b")]);
+    assert_eq!(titles_as_of(&txs[2].to_string()), [json!("a2"), json!("b")]);
+    assert_eq!(titles_as_of(&txs[3].to_string()), [json!("a2")]);
+    assert_eq!(
+        titles_as_of(&format!("{}ms", time_of(&all[2]))),
+        titles_as_of(&txs[2].to_string())
+    );
+    let past_stateful = fails(d, &["rows", "alpha", "notebook", "scratch", "--as-of", "1"]);
+    assert!(
+        past_stateful.contains("keeps no history"),
+        "{past_stateful}"
+    );
 }
 
 #[test]

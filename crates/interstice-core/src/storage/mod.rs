@@ -467,6 +467,16 @@ impl Storage {
         )
     }
 
+    /// The last transaction committed at or before logical time `time_ms` that history or
+    /// the log holds (`None`: none was); see [`history::last_seq_at`].
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError`] when a file cannot be read or holds damage before the point.
+    pub fn last_seq_at(&self, time_ms: u64) -> Result<Option<u64>, StorageError> {
+        history::last_seq_at(&self.config.dir, time_ms)
+    }
+
     fn live_history(&self) -> std::sync::MutexGuard<'_, history::LiveIndexes> {
         self.live_history
             .lock()

@@ -2,8 +2,9 @@
 //! oldest first, bounded in versions and bytes per page.
 //!
 //! The page is read from the node's history files and log on the world's thread, as the frame
-//! runs: a read goes through every file from `from_seq` on (rows' histories are not indexed
-//! yet), so a long history makes that frame longer. Only the owner may ask.
+//! runs. One row's history goes through the files' indexes (milliseconds in a log of ten
+//! million changes); a whole table's goes through every file from `from_seq` on, so a long
+//! history makes that frame longer. Only the owner may ask.
 
 use interstice_core::storage::history::{HistoryError, HistoryQuery, MAX_VERSIONS_PER_READ};
 use interstice_core::{Database, Modules, Storage};

@@ -1,9 +1,11 @@
 //! Pages of a table's rows for a peer (`interstice rows`): read-only, in primary-key order,
-//! bounded in rows, bytes and (with a filter) rows examined per page.
+//! bounded in rows, bytes and (with a filter) rows examined per page; now, or (the node's owner
+//! only) as they were at a past point of a logged table's history.
 
-use interstice_abi::Visibility;
-use interstice_core::{Database, Modules};
-use interstice_net::message::{RemoteError, RowsPage};
+use interstice_abi::{Value, Visibility};
+use interstice_core::storage::history::HistoryError;
+use interstice_core::{Database, Modules, Storage};
+use interstice_net::message::{PastPoint, RemoteError, RowsPage};
 
 /// Most rows in one page.
 pub const MAX_PAGE_ROWS: usize = 1_000;
@@ -19,14 +21,15 @@ pub(super) struct PageRequest<'a> {
     pub after: Option<&'a [u8]>,
     pub filter: Option<(&'a str, &'a str)>,
     pub limit: u32,
-    /// Whether the asker owns the node (may read private modules).
+    /// Whether the asker owns the node (may read private modules, and the past).
     pub owner: bool,
+    /// The table at this point of its history instead of now.
+    pub as_of: Option<PastPoint>,
 }
 
 /// One page of `request.module.request.table`.
 pub(super) fn page(
-    modules: &Modules,
-    db: &Database,
+    (modules, db, storage): (&Modules, &Database, Option<&Storage>),
     request: &PageRequest<'_>,
 ) -> Result<RowsPage, RemoteError> {
     let missing = || RemoteError::NotFound(format!("table `{}.{}`", request.module, request.table));
@@ -84,7 +87,19 @@ pub(super) fn page(
     let (mut rows, mut bytes, mut scanned) = (Vec::new(), 0usize, 0u64);
     let mut next = None;
     let mut last_key = None;
-    for row in table.rows_after(after.as_ref()) {
+    let past = match request.as_of {
+        Some(point) => Some(past_rows(db, storage, request, point)?),
+        None => None,
+    };
+    let source: Box<dyn Iterator<Item = &Vec<Value>>> = match &past {
+        // The past table in key order, after `after` (the same order as the live one's).
+        Some(past) => Box::new(
+            past.iter()
+                .filter(|row| after.as_ref().is_none_or(|a| row.get(pk) > Some(a))),
+        ),
+        None => Box::new(table.rows_after(after.as_ref())),
+    };
+    for row in source {
         if rows.len() >= limit || bytes >= MAX_PAGE_BYTES || scanned >= FILTER_SCAN_ROWS {
             // More may follow: the next page starts after the last row looked at.
             next = last_key.take();
@@ -119,4 +134,42 @@ pub(super) fn page(
         next,
         scanned,
     })
+}
+
+/// The rows of a logged table at a past point, for the node's owner. Each page reads them
+/// again from history (through the indexes only for one row): a past read costs time in
+/// proportion to the table's history up to the point.
+fn past_rows(
+    db: &Database,
+    storage: Option<&Storage>,
+    request: &PageRequest<'_>,
+    point: PastPoint,
+) -> Result<Vec<Vec<Value>>, RemoteError> {
+    if !request.owner {
+        return Err(RemoteError::NotPermitted(
+            "only the node's owner reads a table's past".into(),
+        ));
+    }
+    let storage = storage.ok_or_else(|| {
+        RemoteError::Failed("this node keeps no data directory, so no history".into())
+    })?;
+    let seq = match point {
+        PastPoint::Tx(seq) => seq,
+        PastPoint::Time(ms) => storage
+            .last_seq_at(ms)
+            .map_err(|e| RemoteError::Failed(e.to_string()))?
+            .ok_or_else(|| {
+                RemoteError::Failed(format!(
+                    "nothing this node kept was committed by logical time {ms} ms"
+                ))
+            })?,
+    };
+    storage
+        .table_as_of(db, request.module, request.table, seq)
+        .map_err(|e| match e {
+            HistoryError::NoSuchTable { .. } => {
+                RemoteError::NotFound(format!("table `{}.{}`", request.module, request.table))
+            }
+            other => RemoteError::Failed(other.to_string()),
+        })
 }

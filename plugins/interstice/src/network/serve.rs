@@ -376,11 +376,11 @@ impl Server<'_> {
                 after,
                 filter,
                 limit,
+                as_of,
             } => Message::Rows {
                 request,
                 outcome: super::rows::page(
-                    &self.modules,
-                    &self.db,
+                    (&self.modules, &self.db, self.storage.as_deref()),
                     &super::rows::PageRequest {
                         module: &module,
                         table: &table,
@@ -388,6 +388,7 @@ impl Server<'_> {
                         filter: filter.as_ref().map(|(c, v)| (c.as_str(), v.as_str())),
                         limit,
                         owner: self.admins.0.contains(&peer),
+                        as_of,
                     },
                 ),
             },
