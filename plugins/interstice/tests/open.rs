@@ -82,6 +82,7 @@ struct Answers {
     rows: Message,
     rows_private: Message,
     rows_host_table: Message,
+    rows_past: Message,
 }
 
 /// Dials the open node at `addr` as a stranger and asks it for everything, public or not.
@@ -143,6 +144,27 @@ async fn stranger_asks_everything(addr: SocketAddr, hello: Vec<u8>) -> Answers {
         rows: ask(rows_of("hello", "greetings")).await,
         rows_private: ask(rows_of("kitchen", "item")).await,
         rows_host_table: ask(rows_of("hello", "__answered")).await,
+        rows_past: ask(match rows_of("hello", "greetings") {
+            Message::RowsRequest {
+                request,
+                module,
+                table,
+                after,
+                filter,
+                limit,
+                ..
+            } => Message::RowsRequest {
+                request,
+                module,
+                table,
+                after,
+                filter,
+                limit,
+                as_of: Some(interstice_net::message::PastPoint::Tx(0)),
+            },
+            other => other,
+        })
+        .await,
     };
     endpoint.close();
     answers
@@ -189,6 +211,17 @@ fn assert_public_things_answered(answers: &Answers) {
         } => assert_eq!(page.rows.len(), 1, "the greeting the call stored"),
         other => panic!("{other:?}"),
     }
+    // A public table's past is its owner's to read.
+    assert!(
+        matches!(
+            &answers.rows_past,
+            Message::Rows {
+                outcome: Err(RemoteError::NotPermitted(_)),
+                ..
+            }
+        ),
+        "{answers:?}"
+    );
     for missing in [&answers.rows_private, &answers.rows_host_table] {
         assert!(
             matches!(

@@ -250,7 +250,7 @@ fn append_logged(out: &mut Vec<u8>, record: &Record<'_>, logged: &LoggedTables) 
 
 /// Copies the logged changes of every complete log segment that snapshot `seq` covers
 /// (`writing` is the segment being written, never covered) into history files, each with its
-/// index (see [`index`]), then applies `retention`. Returns how many files were written.
+/// index (see docs/storage.md, History), then applies `retention`. Returns how many files were written.
 pub fn archive_covered(
     log_dir: &Path,
     history_dir: &Path,
