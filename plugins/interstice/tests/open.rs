@@ -58,6 +58,23 @@ fn open_node(
 
 /// A request for the first page of `module.table`.
 fn rows_of(module: &str, table: &str) -> Message {
+    rows_request(module, table, None)
+}
+
+/// A request for the first page of `module.table` as it was after its first transaction.
+fn past_rows_of(module: &str, table: &str) -> Message {
+    rows_request(
+        module,
+        table,
+        Some(interstice_net::message::PastPoint::Tx(0)),
+    )
+}
+
+fn rows_request(
+    module: &str,
+    table: &str,
+    as_of: Option<interstice_net::message::PastPoint>,
+) -> Message {
     Message::RowsRequest {
         request: 7,
         module: module.into(),
@@ -65,7 +82,7 @@ fn rows_of(module: &str, table: &str) -> Message {
         after: None,
         filter: None,
         limit: 10,
-        as_of: None,
+        as_of,
     }
 }
 
@@ -144,27 +161,7 @@ async fn stranger_asks_everything(addr: SocketAddr, hello: Vec<u8>) -> Answers {
         rows: ask(rows_of("hello", "greetings")).await,
         rows_private: ask(rows_of("kitchen", "item")).await,
         rows_host_table: ask(rows_of("hello", "__answered")).await,
-        rows_past: ask(match rows_of("hello", "greetings") {
-            Message::RowsRequest {
-                request,
-                module,
-                table,
-                after,
-                filter,
-                limit,
-                ..
-            } => Message::RowsRequest {
-                request,
-                module,
-                table,
-                after,
-                filter,
-                limit,
-                as_of: Some(interstice_net::message::PastPoint::Tx(0)),
-            },
-            other => other,
-        })
-        .await,
+        rows_past: ask(past_rows_of("hello", "greetings")).await,
     };
     endpoint.close();
     answers

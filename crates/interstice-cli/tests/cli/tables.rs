@@ -224,6 +224,31 @@ fn history_lists_each_version_of_a_logged_row_with_its_cause() {
     );
     assert!(lines[1].contains("deleted 2"), "{text}");
 
+    // A stateful table keeps no history, and says so.
+    let stateful = fails(d, &["history", "alpha", "notebook", "scratch"]);
+    assert!(stateful.contains("keeps no history"), "{stateful}");
+}
+
+#[test]
+fn history_between_logical_times_and_rows_as_of_a_past_point() {
+    let (data, logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let d = data.path();
+    let _node = notebook_node(
+        d,
+        logs.path(),
+        &[
+            &["add", "a"],
+            &["add", "b"],
+            &["rename", "1", "a2"],
+            &["remove", "2"],
+        ],
+    );
+    use serde_json::json;
+    let all: serde_json::Value =
+        serde_json::from_str(&ok(d, &["history", "alpha", "notebook", "note", "--json"])).unwrap();
+    let all = all.as_array().unwrap();
+    let txs: Vec<u64> = all.iter().map(|v| v["tx"].as_u64().unwrap()).collect();
+
     // Between logical times: the versions at or after `--from`, at or before `--to`.
     let time_of = |v: &serde_json::Value| v["time_ms"].as_u64().unwrap();
     let (from, to) = (time_of(&all[1]), time_of(&all[2]));
@@ -263,10 +288,6 @@ fn history_lists_each_version_of_a_logged_row_with_its_cause() {
         &["history", "alpha", "notebook", "note", "--from", "3 days"],
     );
     assert!(neither.contains("neither a transaction"), "{neither}");
-
-    // A stateful table keeps no history, and says so.
-    let stateful = fails(d, &["history", "alpha", "notebook", "scratch"]);
-    assert!(stateful.contains("keeps no history"), "{stateful}");
 
     // The table as it was after a past transaction, or at a past logical time.
     let titles_as_of = |point: &str| -> Vec<serde_json::Value> {

@@ -3,8 +3,8 @@
 
 use super::log::{ChangeGroup, Record, parse_record};
 use super::{
-    LiveIndexes, MAX_VERSIONS_PER_READ, StorageError, index, key_layouts, logged_tables,
-    ordered_files, read_for_history, records_of, removals,
+    KeyLayouts, LiveIndexes, LoggedTables, MAX_VERSIONS_PER_READ, StorageError, index, key_layouts,
+    logged_tables, ordered_files, read_for_history, records_of, removals,
 };
 use crate::db::Database;
 use interstice_abi::{Persistence, Value};
@@ -105,25 +105,7 @@ pub(in crate::storage) fn read(
     durable: (&Path, u64),
     live: &mut LiveIndexes,
 ) -> Result<Vec<Version>, HistoryError> {
-    let no_table = || HistoryError::NoSuchTable {
-        module: query.module.into(),
-        table: query.table.into(),
-    };
-    let table = db
-        .module(query.module)
-        .and_then(|m| {
-            m.guest_tables()
-                .iter()
-                .find(|t| t.schema().name == query.table)
-        })
-        .ok_or_else(no_table)?;
-    if table.schema().persistence != Persistence::Logged {
-        return Err(HistoryError::NotLogged {
-            module: query.module.into(),
-            table: query.table.into(),
-            persistence: table.schema().persistence,
-        });
-    }
+    let table = logged_table(db, query)?;
     let limit = query.limit.min(MAX_VERSIONS_PER_READ);
     let files = ordered_files(root)?;
     // A namesake removed before: its changes are not this module's.
@@ -179,20 +161,11 @@ pub(in crate::storage) fn read(
         };
         // One row: only the records the file's index names (a history file's on disk, a log
         // segment's in memory).
-        let found = match (hash, &tables) {
-            (Some(hash), _) if path.extension().is_some_and(|e| e == "hist") => {
-                index::lookup(path, hash)
-            }
-            (Some(hash), Some((logged, layouts))) => {
-                let len = if path == durable.0 {
-                    Some(durable.1)
-                } else {
-                    std::fs::metadata(path).ok().map(|m| m.len())
-                };
-                len.and_then(|len| live.lookup(path, len, hash, (logged, layouts)))
-            }
-            _ => None,
-        };
+        let found = hash
+            .zip(tables.as_ref())
+            .and_then(|(hash, (logged, layouts))| {
+                indexed(path, hash, durable, live, (logged, layouts))
+            });
         if let Some(found) = found {
             let records = match index::read_records(path, &found.offsets) {
                 Ok(records) => records,
@@ -232,6 +205,52 @@ pub(in crate::storage) fn read(
         }
     }
     Ok(versions)
+}
+
+/// The queried table, refused unless it is logged.
+fn logged_table<'a>(
+    db: &'a Database,
+    query: &HistoryQuery<'_>,
+) -> Result<&'a crate::db::Table, HistoryError> {
+    let table = db
+        .module(query.module)
+        .and_then(|m| {
+            m.guest_tables()
+                .iter()
+                .find(|t| t.schema().name == query.table)
+        })
+        .ok_or_else(|| HistoryError::NoSuchTable {
+            module: query.module.into(),
+            table: query.table.into(),
+        })?;
+    if table.schema().persistence != Persistence::Logged {
+        return Err(HistoryError::NotLogged {
+            module: query.module.into(),
+            table: query.table.into(),
+            persistence: table.schema().persistence,
+        });
+    }
+    Ok(table)
+}
+
+/// What the index of `path` says of the row filed under `hash`: a history file's on disk, a
+/// log segment's in memory (up to what is durable); `None`: read the file whole.
+fn indexed(
+    path: &Path,
+    hash: u32,
+    durable: (&Path, u64),
+    live: &mut LiveIndexes,
+    tables: (&LoggedTables, &KeyLayouts),
+) -> Option<index::Found> {
+    if path.extension().is_some_and(|e| e == "hist") {
+        return index::lookup(path, hash);
+    }
+    let len = if path == durable.0 {
+        durable.1
+    } else {
+        std::fs::metadata(path).ok()?.len()
+    };
+    live.lookup(path, len, hash, tables)
 }
 
 /// Appends the versions `record` made of the queried rows.

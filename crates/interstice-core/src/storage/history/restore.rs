@@ -73,20 +73,7 @@ pub fn restore(
     'files: for (i, (_, path)) in files.iter().enumerate() {
         let bytes = log::read(path)?;
         let (records, end) = frame_records(&bytes);
-        match end {
-            SegmentEnd::Clean => {}
-            // A stopped node's last segment may end in a record its crash cut short.
-            SegmentEnd::TornTail { .. } if i == last => {}
-            SegmentEnd::TornTail { offset } | SegmentEnd::Corrupt { offset, .. } => {
-                return Err(StorageError::CorruptLog {
-                    path: path.clone(),
-                    offset,
-                    reason: "damaged record in history".into(),
-                    after: bytes.len() as u64 - offset,
-                }
-                .into());
-            }
-        }
+        refuse_damage(path, &end, i == last, bytes.len())?;
         for (offset, payload) in records {
             let mut record = parse_record(payload).ok_or_else(|| StorageError::BadRecord {
                 path: path.clone(),
@@ -164,18 +151,29 @@ pub fn last_seq_at(source: &Path, time_ms: u64) -> Result<Option<u64>, StorageEr
             }
             found = Some(found.map_or(record.seq, |seq: u64| seq.max(record.seq)));
         }
-        match end {
-            SegmentEnd::Clean => {}
-            SegmentEnd::TornTail { .. } if i == last => {}
-            SegmentEnd::TornTail { offset } | SegmentEnd::Corrupt { offset, .. } => {
-                return Err(StorageError::CorruptLog {
-                    path: path.clone(),
-                    offset,
-                    reason: "damaged record in history".into(),
-                    after: bytes.len() as u64 - offset,
-                });
-            }
-        }
+        refuse_damage(path, &end, i == last, bytes.len())?;
     }
     Ok(found)
+}
+
+/// Refuses a history file or log segment that does not end cleanly, but for an incomplete
+/// last record of the last file: a stopped node's crash may have cut it short.
+fn refuse_damage(
+    path: &Path,
+    end: &SegmentEnd,
+    last_file: bool,
+    len: usize,
+) -> Result<(), StorageError> {
+    match *end {
+        SegmentEnd::Clean => Ok(()),
+        SegmentEnd::TornTail { .. } if last_file => Ok(()),
+        SegmentEnd::TornTail { offset } | SegmentEnd::Corrupt { offset, .. } => {
+            Err(StorageError::CorruptLog {
+                path: path.to_path_buf(),
+                offset,
+                reason: "damaged record in history".into(),
+                after: len as u64 - offset,
+            })
+        }
+    }
 }
