@@ -297,6 +297,11 @@ impl Storage {
         db: &mut Database,
         wasm: &[u8],
     ) -> Result<Arc<ModuleSchema>, LoadError> {
+        // The log segments' indexes were built for the logged tables as they were.
+        self.live_history
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
         // Its `init` hook commits: not while commits cannot be made durable.
         if let Some(why) = self.refusal() {
             return Err(LoadError::StorageRefused(why));
@@ -335,6 +340,11 @@ impl Storage {
         db: &mut Database,
         name: &str,
     ) -> Result<(), StorageError> {
+        // The log segments' indexes were built for the logged tables as they were.
+        self.live_history
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
         self.commit(db)?;
         let (modules_dir, _, _) = dirs(&self.config.dir);
         if let Some(position) = self.installed.iter().position(|(n, _)| n == name) {
@@ -367,6 +377,11 @@ impl Storage {
         wasm: &[u8],
         drop_data: bool,
     ) -> Result<(Arc<ModuleSchema>, Vec<String>), LoadError> {
+        // The log segments' indexes were built for the logged tables as they were.
+        self.live_history
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
         self.commit(db)?;
         self.write_snapshot(db, true)?;
         let (schema, dropped) = modules.upgrade(db, wasm, drop_data)?;

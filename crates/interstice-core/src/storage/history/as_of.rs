@@ -65,6 +65,9 @@ pub(in crate::storage) fn table_as_of(
         // is the same row).
         from_seq = last;
     }
+    // Retention runs on the snapshot thread: if it removed the oldest file meanwhile, what
+    // was read is not the whole past.
+    check_complete(source.root, seq)?;
     Ok(rows.into_values().flatten().collect())
 }
 
@@ -100,5 +103,6 @@ pub(in crate::storage) fn row_as_of(
         }
         from_seq = last.saturating_add(1);
     }
+    check_complete(source.root, seq)?;
     Ok(row)
 }

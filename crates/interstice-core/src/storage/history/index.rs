@@ -149,11 +149,17 @@ pub(super) struct Found {
     /// The last sequence number of the segment the file was made from: the reader has seen
     /// every record up to it.
     pub last_seq: u64,
+    /// The length of the file the index was made for (a history file's, exactly; a log
+    /// segment's, at least: it grows).
+    pub hist_len: u64,
+    /// Whether the file only grows (a log segment) rather than being written once.
+    pub grows: bool,
 }
 
-/// Looks `hash` up in the index of the history file `hist`; `None` when there is no usable
-/// index (then the file is to be read whole).
-pub(super) fn lookup(hist: &Path, hash: u32) -> Option<Found> {
+/// Looks `hash` up in the index of the history file `hist`, whose first record is `first`
+/// and whose records all come before `next_first` (the next file's first, if any); `None`
+/// when there is no usable index (then the file is to be read whole).
+pub(super) fn lookup(hist: &Path, hash: u32, first: u64, next_first: Option<u64>) -> Option<Found> {
     let path = path_of(hist);
     let mut file = File::open(&path).ok()?;
     let hist_len = std::fs::metadata(hist).ok()?.len();
@@ -165,11 +171,18 @@ pub(super) fn lookup(hist: &Path, hash: u32) -> Option<Found> {
     }
     let word =
         |i: usize| u64::from_le_bytes(fields[4 + i * 8..12 + i * 8].try_into().unwrap_or([0; 8]));
-    let (indexed_len, last_seq) = (word(0), word(2));
-    if indexed_len != hist_len {
+    let (indexed_len, first_seq, last_seq, total) = (word(0), word(1), word(2), word(3));
+    if indexed_len != hist_len || first_seq != first {
         return unusable(&path, "made for another version of its history file");
     }
     let tables = &fields[36..];
+    // What the reader skips on the index's word must lie inside this file's segment.
+    if last_seq < first_seq
+        || next_first.is_some_and(|next| last_seq >= next)
+        || u64::from(u32_at(tables, (BUCKETS - 1) * 4)) != total
+    {
+        return unusable(&path, "its header does not fit its history file");
+    }
     let bucket = (hash >> 24) as usize;
     let end = u32_at(tables, bucket * 4) as usize;
     let start = bucket
@@ -197,8 +210,17 @@ pub(super) fn lookup(hist: &Path, hash: u32) -> Option<Found> {
         .iter()
         .filter(|entry| u32_at(*entry, 0) == hash)
         .map(|entry| u64::from(u32_at(entry, 4)))
-        .collect();
-    Some(Found { offsets, last_seq })
+        .collect::<Vec<u64>>();
+    let mut offsets = offsets;
+    // Written sorted; read in file order whatever the index says.
+    offsets.sort_unstable();
+    offsets.dedup();
+    Some(Found {
+        offsets,
+        last_seq,
+        hist_len,
+        grows: false,
+    })
 }
 
 fn u32_at(bytes: &[u8], at: usize) -> u32 {
@@ -215,38 +237,47 @@ fn unusable<T>(path: &Path, why: &str) -> Option<T> {
     None
 }
 
-/// Reads the records at `offsets` of the history file `path` (offsets an index gave), each
-/// checked by its framing.
+/// A record read from a file: its offset and its payload.
+pub(super) type Framed = (u64, Vec<u8>);
+
+/// Reads the records an index named in the history file `path`, each checked by its framing;
+/// `Ok(None)` when the file is no longer the one the index was made for, or holds no record
+/// where the index says (then the file is to be read whole, which reports any damage).
 pub(super) fn read_records(
     path: &Path,
-    offsets: &[u64],
-) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
+    found: &Found,
+) -> Result<Option<Vec<Framed>>, StorageError> {
     let mut file = File::open(path).map_err(|e| StorageError::io(path, e))?;
-    let mut records = Vec::with_capacity(offsets.len());
-    for &offset in offsets {
-        let damaged = |reason: &str| StorageError::CorruptLog {
-            path: path.to_path_buf(),
-            offset,
-            reason: format!("{reason} where its index puts a record"),
-            after: 0,
-        };
+    // The same open file is measured and read: a rewrite meanwhile is another file.
+    let len = file
+        .metadata()
+        .map_err(|e| StorageError::io(path, e))?
+        .len();
+    if len < found.hist_len || (len != found.hist_len && !found.grows) {
+        return Ok(unusable(path, "changed since its index was read"));
+    }
+    let mut records = Vec::with_capacity(found.offsets.len());
+    for &offset in &found.offsets {
         let mut header = [0u8; crate::db::journal::HEADER_LEN];
-        file.seek(SeekFrom::Start(offset))
-            .and_then(|_| file.read_exact(&mut header))
-            .map_err(|_| damaged("no record"))?;
-        let len = u32_at(&header, 0) as usize;
-        if len == 0 || len > crate::db::journal::MAX_RECORD_LEN {
-            return Err(damaged("no record length"));
+        if file.seek(SeekFrom::Start(offset)).is_err() || file.read_exact(&mut header).is_err() {
+            return Ok(unusable(path, "no record where its index puts one"));
         }
-        let mut payload = vec![0u8; len];
-        file.read_exact(&mut payload)
-            .map_err(|_| damaged("a record cut short"))?;
-        if crc32c::crc32c(&payload) != u32_at(&header, 4) || parse_record(&payload).is_none() {
-            return Err(damaged("a damaged record"));
+        let payload_len = u64::from(u32_at(&header, 0));
+        let end = offset + header.len() as u64 + payload_len;
+        if payload_len == 0 || payload_len > crate::db::journal::MAX_RECORD_LEN as u64 || end > len
+        {
+            return Ok(unusable(path, "no record length where its index puts one"));
+        }
+        let mut payload = vec![0u8; payload_len as usize];
+        if file.read_exact(&mut payload).is_err()
+            || crc32c::crc32c(&payload) != u32_at(&header, 4)
+            || parse_record(&payload).is_none()
+        {
+            return Ok(unusable(path, "a damaged record where its index puts one"));
         }
         records.push((offset, payload));
     }
-    Ok(records)
+    Ok(Some(records))
 }
 
 /// How to read the primary key of every logged table's rows, as the database has them now:
@@ -327,9 +358,12 @@ pub(super) fn index_record(
 /// read them whole either: each is built the first time a row is looked up in it, then
 /// extended by what was appended since, read from where it left off.
 ///
-/// Holds 8 bytes per changed row of a logged table in those segments: the log keeps at most
-/// the segments since the last snapshot, so at most about `snapshot_every_records` changes'
-/// worth (with the default 64 MiB segments and 100,000 records, a few MB).
+/// Holds 8 bytes per changed row of a logged table in those segments. With
+/// `Retention::Prune` (the default) the log keeps the segments since the last snapshot, about
+/// `snapshot_every_records` changes' worth (a few MB); with `Retention::KeepHistory` no
+/// segment is archived and the whole log is indexed here, 8 bytes per change. The tables a
+/// segment was indexed for are the ones logged when it was: installing, upgrading or removing a
+/// module clears these indexes ([`LiveIndexes::clear`]).
 #[derive(Debug, Default)]
 pub struct LiveIndexes {
     segments: std::collections::BTreeMap<PathBuf, Live>,
@@ -347,6 +381,11 @@ struct Live {
 }
 
 impl LiveIndexes {
+    /// Forgets every segment's index: the logged tables or their layouts changed.
+    pub fn clear(&mut self) {
+        self.segments.clear();
+    }
+
     /// Forgets the segments not in `segments` (pruned since).
     pub(super) fn retain(&mut self, segments: &[&Path]) {
         self.segments
@@ -383,6 +422,8 @@ impl LiveIndexes {
         Some(Found {
             offsets,
             last_seq: live.last_seq?,
+            hist_len: len,
+            grows: true,
         })
     }
 }
@@ -444,15 +485,23 @@ mod tests {
         let bytes = builder.finish(5_000, 1, 90).unwrap();
         std::fs::write(path_of(&hist), bytes).unwrap();
 
-        let found = lookup(&hist, 0x1200_0005).unwrap();
+        let found = lookup(&hist, 0x1200_0005, 1, None).unwrap();
         let expected: Vec<u64> = (0..2_000u64).filter(|i| i % 300 == 5).collect();
         assert_eq!(found.offsets, expected);
         assert_eq!(found.last_seq, 90);
-        assert_eq!(lookup(&hist, 0xff00_0000).unwrap().offsets, [4_999]);
-        assert!(lookup(&hist, 0x0000_0001).unwrap().offsets.is_empty());
+        assert_eq!(
+            lookup(&hist, 0xff00_0000, 1, None).unwrap().offsets,
+            [4_999]
+        );
+        assert!(
+            lookup(&hist, 0x0000_0001, 1, None)
+                .unwrap()
+                .offsets
+                .is_empty()
+        );
         // Made for a file of another length: not used.
         std::fs::write(&hist, vec![0u8; 5_001]).unwrap();
-        assert_eq!(lookup(&hist, 0x1200_0005), None);
+        assert_eq!(lookup(&hist, 0x1200_0005, 1, None), None);
     }
 
     #[test]
@@ -473,7 +522,60 @@ mod tests {
         let crc = crc32c::crc32c(&bytes[..HEADER_LEN - 4]);
         bytes[HEADER_LEN - 4..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
         std::fs::write(path_of(&hist), bytes).unwrap();
-        assert_eq!(lookup(&hist, 0xab00_0001), None);
+        assert_eq!(lookup(&hist, 0xab00_0001, 1, None), None);
+    }
+
+    /// An index for `hist` (100 bytes, records 1..=90) with one entry, its header then
+    /// changed by `edit` and its checksum made to match again.
+    fn forged(hist: &Path, edit: impl FnOnce(&mut [u8])) {
+        std::fs::write(hist, vec![0u8; 100]).unwrap();
+        let mut builder = Builder::new();
+        builder.add(0xab00_0001, 10);
+        let mut bytes = builder.finish(100, 1, 90).unwrap();
+        edit(&mut bytes);
+        let crc = crc32c::crc32c(&bytes[..HEADER_LEN - 4]);
+        bytes[HEADER_LEN - 4..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
+        std::fs::write(path_of(hist), bytes).unwrap();
+    }
+
+    #[test]
+    fn a_header_that_does_not_fit_its_file_is_not_used_even_with_a_matching_checksum() {
+        let dir = tempfile::tempdir().unwrap();
+        let hist = dir.path().join("00000000000000000001.hist");
+        forged(&hist, |_| {});
+        assert!(lookup(&hist, 0xab00_0001, 1, Some(91)).is_some());
+        // Made for a file that starts elsewhere (copied from a file of the same length).
+        assert_eq!(lookup(&hist, 0xab00_0001, 2, Some(91)), None);
+        // Its last record past the next file's first: a reader would skip that file.
+        assert_eq!(lookup(&hist, 0xab00_0001, 1, Some(50)), None);
+        forged(&hist, |b| {
+            b[20..28].copy_from_slice(&u64::MAX.to_le_bytes())
+        });
+        assert_eq!(lookup(&hist, 0xab00_0001, 1, Some(91)), None);
+        // Or before its first.
+        forged(&hist, |b| b[20..28].copy_from_slice(&0u64.to_le_bytes()));
+        assert_eq!(lookup(&hist, 0xab00_0001, 1, None), None);
+        // A count that is not its buckets' total.
+        forged(&hist, |b| b[28..36].copy_from_slice(&7u64.to_le_bytes()));
+        assert_eq!(lookup(&hist, 0xab00_0001, 1, None), None);
+    }
+
+    #[test]
+    fn records_an_index_names_that_are_not_there_send_the_reader_to_the_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let hist = dir.path().join("00000000000000000001.hist");
+        forged(&hist, |_| {});
+        let found = lookup(&hist, 0xab00_0001, 1, None).unwrap();
+        // Zeros where a record should be.
+        assert_eq!(read_records(&hist, &found).unwrap(), None);
+        // A length that runs past the file, before anything is allocated for it.
+        let mut bytes = vec![0u8; 100];
+        bytes[10..14].copy_from_slice(&(200u32 << 20).to_le_bytes());
+        std::fs::write(&hist, &bytes).unwrap();
+        assert_eq!(read_records(&hist, &found).unwrap(), None);
+        // The file changed length since the index was read.
+        std::fs::write(&hist, vec![0u8; 101]).unwrap();
+        assert_eq!(read_records(&hist, &found).unwrap(), None);
     }
 
     #[test]

@@ -290,7 +290,11 @@ pub fn archive_covered(
         let target = history_dir.join(file_name(first));
         // An index never describes other contents than its file's: the old one goes first.
         let index_path = index::path_of(&target);
-        remove_if_there(&index_path)?;
+        if remove_if_there(&index_path)? {
+            // Gone for good before the file it described is replaced.
+            crate::disk::fsutil::sync_dir(history_dir)
+                .map_err(|e| StorageError::io(history_dir, e))?;
+        }
         write_atomic(&target, &out).map_err(|e| StorageError::io(&target, e))?;
         let index = last_seq.and_then(|last| index.finish(out.len() as u64, first, last));
         if let Some(index) = index
@@ -309,11 +313,11 @@ pub fn archive_covered(
     Ok(written)
 }
 
-/// Removes a file, which may not be there.
-fn remove_if_there(path: &Path) -> Result<(), StorageError> {
+/// Removes a file, which may not be there; whether it was.
+fn remove_if_there(path: &Path) -> Result<bool, StorageError> {
     match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(StorageError::io(path, e)),
     }
 }

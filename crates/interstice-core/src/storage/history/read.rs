@@ -161,13 +161,20 @@ pub(in crate::storage) fn read(
         };
         // One row: only the records the file's index names (a history file's on disk, a log
         // segment's in memory).
+        // The first record of the next file that is not this one's segment or history.
+        let next_first = files[i + 1..].iter().map(|(f, _)| *f).find(|f| f > first);
         let found = hash
             .zip(tables.as_ref())
             .and_then(|(hash, (logged, layouts))| {
-                indexed(path, hash, durable, live, (logged, layouts))
+                indexed(
+                    (path, *first, next_first),
+                    hash,
+                    (durable, &mut *live),
+                    (logged, layouts),
+                )
             });
-        if let Some(found) = found {
-            let records = match index::read_records(path, &found.offsets) {
+        let records = match &found {
+            Some(found) => match index::read_records(path, found) {
                 Ok(records) => records,
                 Err(StorageError::Io { source, .. })
                     if source.kind() == std::io::ErrorKind::NotFound =>
@@ -175,7 +182,11 @@ pub(in crate::storage) fn read(
                     continue;
                 }
                 Err(e) => return Err(e.into()),
-            };
+            },
+            None => None,
+        };
+        // Without a usable index, or with one the file no longer matches: read it whole.
+        if let (Some(found), Some(records)) = (found, records) {
             for (offset, payload) in &records {
                 if take(*offset, payload)? {
                     versions.truncate(limit);
@@ -236,14 +247,13 @@ fn logged_table<'a>(
 /// What the index of `path` says of the row filed under `hash`: a history file's on disk, a
 /// log segment's in memory (up to what is durable); `None`: read the file whole.
 fn indexed(
-    path: &Path,
+    (path, first, next_first): (&Path, u64, Option<u64>),
     hash: u32,
-    durable: (&Path, u64),
-    live: &mut LiveIndexes,
+    (durable, live): ((&Path, u64), &mut LiveIndexes),
     tables: (&LoggedTables, &KeyLayouts),
 ) -> Option<index::Found> {
     if path.extension().is_some_and(|e| e == "hist") {
-        return index::lookup(path, hash);
+        return index::lookup(path, hash, first, next_first);
     }
     let len = if path == durable.0 {
         durable.1
