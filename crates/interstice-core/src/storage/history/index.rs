@@ -22,7 +22,6 @@
 //! `u32`) or with a row whose key cannot be read with the table's layout now (an upgrade
 //! changed it) gets no index.
 
-use super::LoggedTables;
 use crate::db::Database;
 use crate::storage::StorageError;
 use crate::storage::log::{Change, Record, parse_record};
@@ -281,21 +280,25 @@ pub(super) fn read_records(
 }
 
 /// How to read the primary key of every logged table's rows, as the database has them now:
-/// what the history files' indexes file each change under.
+/// what the history files' indexes file each change under. Its tables are the logged ones,
+/// by module then table (looked up with the names a log record borrows).
 #[derive(Debug, Clone, Default)]
-pub struct KeyLayouts(BTreeMap<(String, String), (Arc<TableSchema>, Arc<TypeSet>)>);
+pub struct KeyLayouts(BTreeMap<String, BTreeMap<String, Layout>>);
+
+/// A table's row layout: its schema and its module's types.
+type Layout = (Arc<TableSchema>, Arc<TypeSet>);
 
 /// The key layouts of the tables whose changes history keeps.
 pub fn key_layouts(db: &Database) -> KeyLayouts {
-    let mut layouts = BTreeMap::new();
+    let mut layouts: BTreeMap<String, BTreeMap<String, Layout>> = BTreeMap::new();
     for name in db.module_names() {
         let Some(module) = db.module(name) else {
             continue;
         };
         for table in module.guest_tables() {
             if table.schema().persistence == Persistence::Logged {
-                layouts.insert(
-                    (name.to_string(), table.schema().name.clone()),
+                layouts.entry(name.to_string()).or_default().insert(
+                    table.schema().name.clone(),
                     (Arc::clone(table.schema()), Arc::clone(table.types())),
                 );
             }
@@ -304,30 +307,27 @@ pub fn key_layouts(db: &Database) -> KeyLayouts {
     KeyLayouts(layouts)
 }
 
-impl KeyLayouts {
-    /// Writes the encoded primary key of the row `change` is about into `out`; `false` when
-    /// it cannot be read with the table's layout now.
-    fn key(
-        &self,
-        module: &str,
-        change: &Change<'_>,
-        row: &mut Vec<Value>,
-        out: &mut Vec<u8>,
-    ) -> bool {
-        out.clear();
-        if change.op == crate::db::journal::OP_DELETE {
+/// Writes the encoded primary key of the row `change` is about into `out`; `false` when it
+/// cannot be read with the table's layout now.
+fn key_of(
+    (schema, types): &Layout,
+    change: &Change<'_>,
+    row: &mut Vec<Value>,
+    out: &mut Vec<u8>,
+) -> bool {
+    out.clear();
+    match change.op {
+        crate::db::journal::OP_DELETE => {
             out.extend_from_slice(change.data);
-            return true;
+            true
         }
-        let Some((schema, types)) = self.0.get(&(module.to_string(), change.table.to_string()))
-        else {
-            return false;
-        };
-        change.op == crate::db::journal::OP_PUT
-            && decode_fields_into(&schema.fields, types, change.data, row).is_ok()
-            && row
-                .get(usize::from(schema.primary_key))
-                .is_some_and(|key| encode_value(key, schema.primary_key_type(), types, out).is_ok())
+        crate::db::journal::OP_PUT => {
+            decode_fields_into(&schema.fields, types, change.data, row).is_ok()
+                && row.get(usize::from(schema.primary_key)).is_some_and(|key| {
+                    encode_value(key, schema.primary_key_type(), types, out).is_ok()
+                })
+        }
+        _ => false,
     }
 }
 
@@ -335,17 +335,19 @@ impl KeyLayouts {
 pub(super) fn index_record(
     index: &mut Builder,
     record: &Record<'_>,
-    logged: &LoggedTables,
     layouts: &KeyLayouts,
     at: usize,
 ) {
     let (mut row, mut key) = (Vec::new(), Vec::new());
     for group in &record.groups {
-        let Some(tables) = logged.get(group.module) else {
+        let Some(tables) = layouts.0.get(group.module) else {
             continue;
         };
-        for change in group.changes.iter().filter(|c| tables.contains(c.table)) {
-            if layouts.key(group.module, change, &mut row, &mut key) {
+        for change in &group.changes {
+            let Some(layout) = tables.get(change.table) else {
+                continue; // not a logged table
+            };
+            if key_of(layout, change, &mut row, &mut key) {
                 index.add(key_hash(group.module, change.table, &key), at);
             } else {
                 index.give_up();
@@ -400,7 +402,7 @@ impl LiveIndexes {
         path: &Path,
         len: u64,
         hash: u32,
-        (logged, layouts): (&LoggedTables, &KeyLayouts),
+        layouts: &KeyLayouts,
     ) -> Option<Found> {
         let live = self.segments.entry(path.to_path_buf()).or_default();
         if live.indexed > len {
@@ -408,7 +410,7 @@ impl LiveIndexes {
             *live = Live::default();
         }
         if live.indexed < len && !live.incomplete {
-            live.extend(path, len, logged, layouts);
+            live.extend(path, len, layouts);
         }
         if live.incomplete {
             return None;
@@ -430,7 +432,7 @@ impl LiveIndexes {
 
 impl Live {
     /// Indexes the records from `self.indexed` to `len`.
-    fn extend(&mut self, path: &Path, len: u64, logged: &LoggedTables, layouts: &KeyLayouts) {
+    fn extend(&mut self, path: &Path, len: u64, layouts: &KeyLayouts) {
         let Some(bytes) = read_range(path, self.indexed, len) else {
             self.incomplete = true;
             return;
@@ -443,7 +445,7 @@ impl Live {
                 return;
             };
             match usize::try_from(self.indexed + offset) {
-                Ok(at) => index_record(&mut builder, &record, logged, layouts, at),
+                Ok(at) => index_record(&mut builder, &record, layouts, at),
                 Err(_) => builder.give_up(),
             }
             self.last_seq = Some(record.seq);

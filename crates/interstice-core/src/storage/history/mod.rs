@@ -278,7 +278,7 @@ pub fn archive_covered(
             })?;
             last_seq = Some(record.seq);
             if let Some(at) = append_logged(&mut out, &record, logged) {
-                index::index_record(&mut index, &record, logged, layouts, at);
+                index::index_record(&mut index, &record, layouts, at);
             }
         }
         if !history_dir.is_dir() {

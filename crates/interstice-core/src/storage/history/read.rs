@@ -3,8 +3,8 @@
 
 use super::log::{ChangeGroup, Record, parse_record};
 use super::{
-    KeyLayouts, LiveIndexes, LoggedTables, MAX_VERSIONS_PER_READ, StorageError, index, key_layouts,
-    logged_tables, ordered_files, read_for_history, records_of, removals,
+    KeyLayouts, LiveIndexes, MAX_VERSIONS_PER_READ, StorageError, index, key_layouts,
+    ordered_files, read_for_history, records_of, removals,
 };
 use crate::db::Database;
 use interstice_abi::{Persistence, Value};
@@ -122,7 +122,7 @@ pub(in crate::storage) fn read(
     let hash = query
         .key
         .map(|_| index::key_hash(query.module, query.table, &key_bytes));
-    let tables = hash.map(|_| (logged_tables(db), key_layouts(db)));
+    let layouts = hash.map(|_| key_layouts(db));
     let segments: Vec<&Path> = files
         .iter()
         .filter(|(_, p)| p.extension().is_some_and(|e| e == "log"))
@@ -160,19 +160,17 @@ pub(in crate::storage) fn read(
             Ok(versions.len() >= limit)
         };
         // One row: only the records the file's index names (a history file's on disk, a log
-        // segment's in memory).
-        // The first record of the next file that is not this one's segment or history.
+        // segment's in memory). The next file's first record that is not this one's segment or
+        // history bounds what the index may say this file holds.
         let next_first = files[i + 1..].iter().map(|(f, _)| *f).find(|f| f > first);
-        let found = hash
-            .zip(tables.as_ref())
-            .and_then(|(hash, (logged, layouts))| {
-                indexed(
-                    (path, *first, next_first),
-                    hash,
-                    (durable, &mut *live),
-                    (logged, layouts),
-                )
-            });
+        let found = hash.zip(layouts.as_ref()).and_then(|(hash, layouts)| {
+            indexed(
+                (path, *first, next_first),
+                hash,
+                (durable, &mut *live),
+                layouts,
+            )
+        });
         let records = match &found {
             Some(found) => match index::read_records(path, found) {
                 Ok(records) => records,
@@ -250,7 +248,7 @@ fn indexed(
     (path, first, next_first): (&Path, u64, Option<u64>),
     hash: u32,
     (durable, live): ((&Path, u64), &mut LiveIndexes),
-    tables: (&LoggedTables, &KeyLayouts),
+    layouts: &KeyLayouts,
 ) -> Option<index::Found> {
     if path.extension().is_some_and(|e| e == "hist") {
         return index::lookup(path, hash, first, next_first);
@@ -260,7 +258,7 @@ fn indexed(
     } else {
         std::fs::metadata(path).ok()?.len()
     };
-    live.lookup(path, len, hash, tables)
+    live.lookup(path, len, hash, layouts)
 }
 
 /// Appends the versions `record` made of the queried rows.
