@@ -149,13 +149,17 @@ impl<M: Motion> Interpolated<M> {
             // has been seen to move. After a pause one step is near, and it moves on from where
             // it stands now (not a pause late); after lost versions it is far, and the playhead
             // goes back (invisibly: the row looks the same) to give it the time it needs, then
-            // catches up. Without a distance, a version already in the past is played from the
-            // newest one, and a fresh one from the playhead.
+            // catches up. Before any speed has been seen (the row's first move, after a busy
+            // authority's quiet spell), it is taken to have moved evenly from its newest
+            // version to this one. Without a distance, a version already in the past is played
+            // from the newest one, and a fresh one from the playhead.
             let (newest, held) = (*newest, held.clone());
-            let travel = match (M::distance(&held, &row), self.speed) {
+            let distance = M::distance(&held, &row);
+            let travel = match (distance, self.speed) {
                 (Some(distance), Some(speed)) if speed > 0.0 => {
                     (f64::from(distance) / speed).min(LATE_GLIDE_MS)
                 }
+                (Some(distance), _) if distance > 0.0 => (at - newest).min(LATE_GLIDE_MS),
                 _ if at <= playhead => at - newest,
                 _ => 0.0,
             };
@@ -421,6 +425,43 @@ mod tests {
             worst_lag <= 34.0,
             "{worst_lag} units behind after the pause"
         );
+    }
+
+    #[test]
+    fn a_row_whose_first_move_comes_after_a_quiet_spell_glides_there() {
+        // A host busy starting up: its player's first version (x = 0, at 0 ms), then nothing
+        // for 400 ms — longer than REST_AFTER, so the row is taken to be at rest — then the
+        // player turns up 60 units away and moves on at 0.15 units per ms, a version every
+        // 16 ms, each arriving 50 ms after it was written. No speed has been seen yet: the
+        // first move must still glide (no faster than CATCH_UP × its speed), not jump.
+        let mut row = Interpolated::<Line>::new(Dot { x: 0.0, at: 0 });
+        let versions: Vec<u64> = std::iter::once(0)
+            .chain((400..=2_000).step_by(16))
+            .collect();
+        let (mut next, mut shown, mut largest) = (0, 0.0f32, 0.0f32);
+        for frame in 1..160u64 {
+            let local = frame as f64 * 16.0;
+            while next < versions.len() && (versions[next] + 50) as f64 <= local {
+                let at = versions[next];
+                row.receive(
+                    local,
+                    Dot {
+                        x: at as f32 * 0.15,
+                        at,
+                    },
+                );
+                next += 1;
+            }
+            let now = row.advance(local, 16.0, 100.0).x;
+            largest = largest.max((now - shown).abs());
+            shown = now;
+        }
+        let allowed = 0.15 * 16.0 * CATCH_UP as f32 + 0.1;
+        assert!(
+            largest <= allowed,
+            "a frame moved {largest} units (allowed {allowed})"
+        );
+        assert_eq!(row.snaps(), 0);
     }
 
     #[test]
