@@ -12,6 +12,7 @@ mod logs;
 mod node;
 mod point;
 mod registry;
+mod replay;
 mod restore;
 mod rows;
 mod text;
@@ -157,6 +158,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a stopped local node's recorded calls again, from a transaction on, against a new
+    /// version of one module, in a scratch copy (the node is only read), and print the first
+    /// transaction whose changes to logged tables differ from what was recorded.
+    Replay {
+        /// The node's name or id (a local node, stopped).
+        node: String,
+        /// The module whose new version runs.
+        module_name: String,
+        /// The first transaction to run again (log position, as `interstice history` shows
+        /// it), or a logical time (a number with ms, s, m or h): the first transaction after it.
+        #[arg(long, value_name = "TX|TIME")]
+        from: point::Point,
+        /// The last transaction to run again (default: the last recorded).
+        #[arg(long, value_name = "TX|TIME")]
+        to: Option<point::Point>,
+        /// The new version: a module crate (built for wasm) or a built `.wasm` file.
+        #[arg(long, value_name = "PATH")]
+        with: PathBuf,
+    },
     /// Print the guest log lines a node kept (the node's owner only), and with `--follow`
     /// those that come after, until Ctrl-C.
     Logs {
@@ -296,6 +316,22 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 from,
                 to,
                 json,
+            },
+        ),
+        Command::Replay {
+            node,
+            module_name,
+            from,
+            to,
+            with,
+        } => replay::replay(
+            &home,
+            &replay::ReplayArgs {
+                node: &node,
+                module: &module_name,
+                from,
+                to,
+                with: &with,
             },
         ),
         Command::Rows {

@@ -7,7 +7,7 @@ use interstice::NodeIdentity;
 use interstice::core::storage::history;
 use interstice::core::{EngineConfig, Modules};
 use std::net::{SocketAddr, UdpSocket};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The schemas of the modules installed in a data directory, read without running them.
 fn installed_schemas(dir: &Path) -> Result<Vec<interstice::abi::ModuleSchema>, CliError> {
@@ -44,23 +44,13 @@ fn free_port() -> Result<u16, CliError> {
         .map_err(|e| CliError::Other(format!("finding a free port: {e}")))
 }
 
-/// `interstice node restore <node> --to TX|TIME --into NEW_NAME [--port P]`.
-pub fn restore(
-    home: &Home,
-    node: &str,
-    to: Point,
-    into: &str,
-    port: Option<u16>,
-) -> Result<(), CliError> {
+/// The data directory of the local node `node`, which must be stopped: `what` (a command)
+/// reads it, and a running node owns it.
+pub fn stopped_node_dir(home: &Home, node: &str, what: &str) -> Result<PathBuf, CliError> {
     let entry = home.node(node)?;
     if !entry.local {
         return Err(CliError::Usage(format!(
-            "`{node}` runs elsewhere: restore reads a local node's data directory"
-        )));
-    }
-    if home.root.load_registry()?.find(into).is_some() {
-        return Err(CliError::Usage(format!(
-            "a node named `{into}` exists already: pick another name"
+            "`{node}` runs elsewhere: {what} reads a local node's data directory"
         )));
     }
     // A running node owns its data directory: its port is taken while it runs.
@@ -70,11 +60,27 @@ pub fn restore(
         .map_err(|e| CliError::Other(format!("the address of `{node}`: {e}")))?;
     if UdpSocket::bind(address).is_err() {
         return Err(CliError::Refused(format!(
-            "node `{node}` is running ({address} is taken): stop it first, restore reads its \
+            "node `{node}` is running ({address} is taken): stop it first, {what} reads its \
              data directory"
         )));
     }
-    let source = home.root.node_dir(&entry.id);
+    Ok(home.root.node_dir(&entry.id))
+}
+
+/// `interstice node restore <node> --to TX|TIME --into NEW_NAME [--port P]`.
+pub fn restore(
+    home: &Home,
+    node: &str,
+    to: Point,
+    into: &str,
+    port: Option<u16>,
+) -> Result<(), CliError> {
+    if home.root.load_registry()?.find(into).is_some() {
+        return Err(CliError::Usage(format!(
+            "a node named `{into}` exists already: pick another name"
+        )));
+    }
+    let source = stopped_node_dir(home, node, "restore")?;
     let logged = history::logged_tables_of(&installed_schemas(&source)?);
     let identity =
         NodeIdentity::generate().map_err(|e| CliError::Other(format!("generating a key: {e}")))?;

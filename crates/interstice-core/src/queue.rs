@@ -37,6 +37,7 @@ impl Invocation {
             invocation: self.id.0,
             origin: self.origin.clone(),
             cursor: self.cursor.clone(),
+            caller_node: None,
         }
     }
 }
@@ -55,6 +56,9 @@ pub struct CallContext {
     /// The remote event it applies: it runs only if that event was not applied yet, and its
     /// transaction records it ([`cursors`](crate::host_tables::cursors)).
     pub cursor: Option<EventCursor>,
+    /// The node id `ctx.caller_node()` answers when there is no `origin` to take it from: a
+    /// recorded transaction replayed ([`history::replay`](crate::storage::history::replay)).
+    pub caller_node: Option<String>,
 }
 
 /// A reducer call from a peer, recorded with the transaction so the call never runs twice

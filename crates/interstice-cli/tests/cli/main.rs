@@ -4,5 +4,6 @@
 mod authoring;
 mod bench;
 mod nodes;
+mod replay;
 mod support;
 mod tables;

@@ -130,7 +130,7 @@ fn logs_show_what_modules_logged_and_follow_new_lines() {
 
 /// A running node `alpha` with the notebook fixture published, after these reducer calls
 /// (each `[reducer, args...]`).
-fn notebook_node(d: &Path, logs: &Path, calls: &[&[&str]]) -> Running {
+pub(crate) fn notebook_node(d: &Path, logs: &Path, calls: &[&[&str]]) -> Running {
     let port = free_port();
     ok(d, &["node", "create", "alpha", &port.to_string()]);
     let node = start(d, "alpha", &logs.join("alpha.log"));

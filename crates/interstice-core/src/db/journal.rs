@@ -9,10 +9,14 @@
 //!       table: str | op: u8 (1 = put row, 2 = delete by primary key) | data: bytes
 //!   | caller: u8 (0 = a call made on this node, 1 = a peer's call) then, for 1,
 //!       the peer's node id: str
+//!   | invocation: u8 (0 = none: host bookkeeping, 1 = a reducer call) then, for 1,
+//!       the call's place in the node's sequence of invocations: varint
 //! ```
 //!
 //! (`str`/`bytes` are a varint length then the bytes.) The caller is absent from records
-//! written before it was added; they read as made on this node. Changes are physical: replaying them
+//! written before it was added; they read as made on this node. The invocation (which, with
+//! the time, seeds the call's random numbers, so a replay draws the same ones) is absent from
+//! records written before it was added. Changes are physical: replaying them
 //! rebuilds the state without running any module code. Each row the transaction touched
 //! appears once, with its state after the transaction (its net change). Only changes to
 //! non-ephemeral tables are journaled; a transaction that touched nothing durable writes no
@@ -46,6 +50,8 @@ pub struct Cause<'a> {
     pub args: &'a [u8],
     /// The node id of the peer whose call it ran; `None` for a call made on this node.
     pub caller: Option<&'a str>,
+    /// The call's place in the node's sequence of invocations; `None` for host bookkeeping.
+    pub invocation: Option<u64>,
 }
 
 /// The changes one module made in a transaction.
@@ -93,13 +99,20 @@ pub struct Journal {
     changes: Vec<u8>,
 }
 
-/// Appends a record's caller field (see the module docs).
-pub fn write_caller(out: &mut Vec<u8>, caller: Option<&str>) {
+/// Appends a record's closing fields, its caller and its invocation (see the module docs).
+pub fn write_caller(out: &mut Vec<u8>, caller: Option<&str>, invocation: Option<u64>) {
     match caller {
         None => out.push(0),
         Some(node) => {
             out.push(1);
             write_str(out, node);
+        }
+    }
+    match invocation {
+        None => out.push(0),
+        Some(n) => {
+            out.push(1);
+            write_varint(out, n);
         }
     }
 }
@@ -224,7 +237,7 @@ impl Journal {
         let out = &mut self.buffer;
         write_varint(out, group_count);
         let mut caller = Vec::new();
-        write_caller(&mut caller, cause.caller);
+        write_caller(&mut caller, cause.caller, cause.invocation);
         let payload_len = out.len() - start - HEADER_LEN + self.changes.len() + caller.len();
         if payload_len > self.limit {
             self.buffer.truncate(start);

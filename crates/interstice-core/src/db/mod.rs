@@ -266,6 +266,7 @@ impl Database {
             reducer: what,
             args: &[],
             caller: None,
+            invocation: None,
         };
         let recorded = self.record_commit(&cause, None, undo, &[]);
         if let Some(journal) = self.journal.as_mut() {

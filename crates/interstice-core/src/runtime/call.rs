@@ -304,6 +304,7 @@ impl Modules {
             invocation,
             origin,
             cursor,
+            caller_node,
         } = context;
         self.invocation = invocation;
         if let (Entry::Reducer(_), Some(event)) = (entry, &cursor)
@@ -336,7 +337,14 @@ impl Modules {
             Entry::Reducer(i) => loaded.reducers[i].clone(),
             Entry::Query(i) => loaded.queries[i].clone(),
         };
-        self.enter(db, &mut loaded, tables, entry, origin, cursor);
+        self.enter(
+            db,
+            &mut loaded,
+            tables,
+            entry,
+            (origin, caller_node),
+            cursor,
+        );
         let result = loaded.instance.run(&func, args, fuel);
         let result = self.leave(db, &mut loaded, entry, args, result);
         self.slots[slot] = Some(loaded);
@@ -352,12 +360,13 @@ impl Modules {
         loaded: &mut LoadedModule,
         tables: crate::db::ModuleTables,
         entry: Entry,
-        origin: Option<Origin>,
+        (origin, caller_node): (Option<Origin>, Option<String>),
         cursor: Option<EventCursor>,
     ) {
         let caller_node: Option<Arc<str>> = origin
             .as_ref()
-            .map(|origin| interstice_abi::node_id_of(&origin.peer).into());
+            .map(|origin| interstice_abi::node_id_of(&origin.peer).into())
+            .or_else(|| caller_node.map(Arc::from));
         let reducer = matches!(entry, Entry::Reducer(_));
         let state = loaded.instance.store.data_mut();
         state.tx.tables = tables;
@@ -470,6 +479,7 @@ impl Modules {
                 reducer: &loaded.schema.reducers[i].name,
                 args,
                 caller: state.caller_node.as_deref(),
+                invocation: Some(self.invocation),
             };
             let framed = db.record_commit(
                 &cause,

@@ -41,6 +41,9 @@ pub struct Record<'a> {
     /// The node id of the peer whose call it ran; `None` for a call made on this node (and
     /// in records written before callers were kept).
     pub caller: Option<&'a str>,
+    /// The call's place in the node's sequence of invocations; `None` for host bookkeeping
+    /// and in records written before invocations were kept.
+    pub invocation: Option<u64>,
 }
 
 /// The changes of one module in a record.
@@ -93,6 +96,15 @@ pub fn parse_record(payload: &[u8]) -> Option<Record<'_>> {
             _ => return None,
         },
     };
+    // Absent from records written before invocations were kept.
+    let invocation = match r.remaining() {
+        0 => None,
+        _ => match r.byte().ok()? {
+            0 => None,
+            1 => Some(r.varint(64).ok()?),
+            _ => return None,
+        },
+    };
     r.finish().ok()?;
     Some(Record {
         seq,
@@ -102,6 +114,7 @@ pub fn parse_record(payload: &[u8]) -> Option<Record<'_>> {
         args,
         groups,
         caller,
+        invocation,
     })
 }
 
@@ -519,5 +532,48 @@ mod tests {
         let (records, end) = frame_records(&damaged);
         assert_eq!(records.len(), 1);
         assert_eq!(end, SegmentEnd::TornTail { offset: second_at });
+    }
+
+    #[test]
+    fn records_read_with_and_without_their_closing_fields() {
+        use interstice_abi::codec::{write_str, write_varint};
+        // seq 7, time 9, `m.r(args)`, one group with one change.
+        let mut head = Vec::new();
+        write_varint(&mut head, 7);
+        write_varint(&mut head, 9);
+        write_str(&mut head, "m");
+        write_str(&mut head, "r");
+        write_varint(&mut head, 1);
+        head.push(0xAA);
+        write_varint(&mut head, 1);
+        write_str(&mut head, "m");
+        write_varint(&mut head, 1);
+        write_str(&mut head, "t");
+        head.push(crate::db::journal::OP_DELETE);
+        write_varint(&mut head, 1);
+        head.push(0x01);
+
+        // Written before callers and invocations were kept.
+        let old = parse_record(&head).expect("an old record");
+        assert_eq!((old.seq, old.caller, old.invocation), (7, None, None));
+        // Written before invocations were kept.
+        let mut with_caller = head.clone();
+        crate::db::journal::write_caller(&mut with_caller, Some("peer"), None);
+        with_caller.pop();
+        let record = parse_record(&with_caller).expect("a record with a caller");
+        assert_eq!((record.caller, record.invocation), (Some("peer"), None));
+        // Today's: both, and host bookkeeping's (neither).
+        for (caller, invocation) in [(Some("peer"), Some(300)), (None, None), (None, Some(0))] {
+            let mut payload = head.clone();
+            crate::db::journal::write_caller(&mut payload, caller, invocation);
+            let record = parse_record(&payload).expect("a record");
+            assert_eq!((record.caller, record.invocation), (caller, invocation));
+            assert_eq!(record.groups.len(), 1);
+        }
+        // An unknown tag is damage, not a guess.
+        let mut bad = head;
+        crate::db::journal::write_caller(&mut bad, None, None);
+        *bad.last_mut().unwrap() = 7;
+        assert!(parse_record(&bad).is_none());
     }
 }

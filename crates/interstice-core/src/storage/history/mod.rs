@@ -29,12 +29,14 @@ use std::path::{Path, PathBuf};
 mod as_of;
 mod index;
 mod read;
+mod replay;
 mod restore;
 
 pub(super) use as_of::{Source, row_as_of, table_as_of};
 pub use index::{KeyLayouts, LiveIndexes, key_layouts};
 pub(super) use read::read;
 pub use read::{HistoryError, HistoryQuery, Version};
+pub use replay::{Difference, DifferenceDetail, ReplayError, ReplayReport, ReplayRequest, replay};
 pub use restore::{RestoreError, Restored, last_seq_at, restore};
 
 /// Most versions one [`Storage::history`](super::Storage::history) read returns; a longer
@@ -240,7 +242,7 @@ fn append_logged(out: &mut Vec<u8>, record: &Record<'_>, logged: &LoggedTables) 
             out.extend_from_slice(change.data);
         }
     }
-    crate::db::journal::write_caller(out, record.caller);
+    crate::db::journal::write_caller(out, record.caller, record.invocation);
     let payload_len = (out.len() - start - HEADER_LEN) as u32;
     let crc = crc32c::crc32c(&out[start + HEADER_LEN..]);
     out[start..start + 4].copy_from_slice(&payload_len.to_le_bytes());

@@ -56,13 +56,25 @@ pub fn restore(
     to_seq: u64,
     target: &Path,
 ) -> Result<Restored, RestoreError> {
+    rebuild(source, logged, to_seq.saturating_add(1), target)
+}
+
+/// [`restore`] of the state before transaction `before` (nothing of it, nor after it; for
+/// 0, the modules alone).
+pub(super) fn rebuild(
+    source: &Path,
+    logged: &LoggedTables,
+    before: u64,
+    target: &Path,
+) -> Result<Restored, RestoreError> {
+    let to_seq = before.saturating_sub(1);
     if std::fs::read_dir(target).is_ok_and(|mut entries| entries.next().is_some()) {
         return Err(RestoreError::TargetNotEmpty(target.to_path_buf()));
     }
     let (modules_dir, _, _) = crate::storage::dirs(source);
     let files = ordered_files(source)?;
     let first = files.first().map_or(0, |(first, _)| *first);
-    if first > 0 {
+    if first > 0 && before > 0 {
         return Err(RestoreError::Incomplete { first, to: to_seq });
     }
     let removed = removals(source)?;
@@ -84,7 +96,7 @@ pub fn restore(
             if record.seq < next {
                 continue; // read from the history file already
             }
-            if record.seq > to_seq {
+            if record.seq >= before {
                 break 'files;
             }
             next = record.seq.saturating_add(1);
@@ -158,7 +170,7 @@ pub fn last_seq_at(source: &Path, time_ms: u64) -> Result<Option<u64>, StorageEr
 
 /// Refuses a history file or log segment that does not end cleanly, but for an incomplete
 /// last record of the last file: a stopped node's crash may have cut it short.
-fn refuse_damage(
+pub(super) fn refuse_damage(
     path: &Path,
     end: &SegmentEnd,
     last_file: bool,

@@ -323,7 +323,7 @@ fn a_peers_call_is_kept_with_the_peers_node_id() {
             peer: peer.clone(),
             request: 9,
         }),
-        cursor: None,
+        ..Default::default()
     };
     node.modules
         .call_reducer_in(&mut node.db, handle, &title_args("from afar"), context)
