@@ -101,6 +101,8 @@ pub trait NativeHost {
     fn audio_write(&mut self, payload: &[u8]) -> i64;
     /// `input_state`.
     fn input_state(&mut self) -> i64;
+    /// `table_as_of`.
+    fn table_as_of(&mut self, seq: u64, op: u32, table: u32, payload: &[u8]) -> i64;
 }
 
 std::thread_local! {

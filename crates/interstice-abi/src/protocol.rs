@@ -168,6 +168,16 @@ pub mod imports {
     /// postcard [`InputState`](crate::input::InputState) response. Only for the holder of the
     /// Input authority; answers like `table_op`.
     pub const INPUT_STATE: &str = "input_state";
+    /// `table_as_of(seq, op, table, ptr, len) -> outcome`: a read of one of the module's
+    /// logged tables as it was after transaction `seq` (an `i64` holding the `u64`), from the
+    /// node's history: `op` is [`TableOp::Get`](super::TableOp::Get) (payload: a primary key;
+    /// answers like `table_op`) or [`TableOp::Scan`](super::TableOp::Scan) (payload: a cursor;
+    /// answers a page). Only in a query called from outside any transaction (a game, a tool, a
+    /// peer), never in a reducer or a call nested in one: what it answers depends on what
+    /// the node keeps, which a replay of the reducer could not reproduce. Refusals
+    /// (`NotPermitted`) say why: not logged, no history kept, retention cut it, inside a
+    /// transaction.
+    pub const TABLE_AS_OF: &str = "table_as_of";
 }
 
 /// What `file_op` does.

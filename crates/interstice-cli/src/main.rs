@@ -161,22 +161,7 @@ enum Command {
     /// Run a stopped local node's recorded calls again, from a transaction on, against a new
     /// version of one module, in a scratch copy (the node is only read), and print the first
     /// transaction whose changes to logged tables differ from what was recorded.
-    Replay {
-        /// The node's name or id (a local node, stopped).
-        node: String,
-        /// The module whose new version runs.
-        module_name: String,
-        /// The first transaction to run again (log position, as `interstice history` shows
-        /// it), or a logical time (a number with ms, s, m or h): the first transaction after it.
-        #[arg(long, value_name = "TX|TIME")]
-        from: point::Point,
-        /// The last transaction to run again (default: the last recorded).
-        #[arg(long, value_name = "TX|TIME")]
-        to: Option<point::Point>,
-        /// The new version: a module crate (built for wasm) or a built `.wasm` file.
-        #[arg(long, value_name = "PATH")]
-        with: PathBuf,
-    },
+    Replay(replay::ReplayArgs),
     /// Print the guest log lines a node kept (the node's owner only), and with `--follow`
     /// those that come after, until Ctrl-C.
     Logs {
@@ -318,22 +303,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 json,
             },
         ),
-        Command::Replay {
-            node,
-            module_name,
-            from,
-            to,
-            with,
-        } => replay::replay(
-            &home,
-            &replay::ReplayArgs {
-                node: &node,
-                module: &module_name,
-                from,
-                to,
-                with: &with,
-            },
-        ),
+        Command::Replay(args) => replay::replay(&home, &args),
         Command::Rows {
             node,
             module_name,

@@ -9,18 +9,22 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// What `interstice replay` was asked.
-#[derive(Debug, Clone)]
-pub struct ReplayArgs<'a> {
-    /// The node (a local, stopped one).
-    pub node: &'a str,
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReplayArgs {
+    /// The node's name or id (a local node, stopped).
+    pub node: String,
     /// The module whose new version runs.
-    pub module: &'a str,
-    /// The first transaction replayed.
+    pub module_name: String,
+    /// The first transaction to run again (log position, as `interstice history` shows it),
+    /// or a logical time (a number with ms, s, m or h): the first transaction after it.
+    #[arg(long, value_name = "TX|TIME")]
     pub from: Point,
-    /// The last one (default: the end of the log).
+    /// The last transaction to run again (default: the last recorded).
+    #[arg(long, value_name = "TX|TIME")]
     pub to: Option<Point>,
-    /// The new version: a module crate (built for wasm) or a `.wasm` file.
-    pub with: &'a Path,
+    /// The new version: a module crate (built for wasm) or a built `.wasm` file.
+    #[arg(long, value_name = "PATH")]
+    pub with: PathBuf,
 }
 
 /// How often progress is printed while a replay runs.
@@ -29,23 +33,23 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// `interstice replay <node> <module> --from TX|TIME [--to TX|TIME] --with PATH`: prints
 /// what was replayed and the first difference; a difference is an error (exit status 1), so
 /// scripts can tell.
-pub fn replay(home: &Home, args: &ReplayArgs<'_>) -> Result<(), CliError> {
-    let source = crate::restore::stopped_node_dir(home, args.node, "replay")?;
-    let wasm = new_code(args.with)?;
+pub fn replay(home: &Home, args: &ReplayArgs) -> Result<(), CliError> {
+    let (node, module) = (args.node.as_str(), args.module_name.as_str());
+    let source = crate::restore::stopped_node_dir(home, node, "replay")?;
+    let wasm = new_code(&args.with)?;
     let from = match args.from {
         Point::Tx(tx) => tx,
         // The first transaction after everything committed before that time.
         Point::Time(ms) => {
-            last_seq_at(&source, ms.saturating_sub(1), args.node)?.map_or(0, |seq| seq + 1)
+            last_seq_at(&source, ms.saturating_sub(1), node)?.map_or(0, |seq| seq + 1)
         }
     };
     let to = match args.to {
         None => u64::MAX,
         Some(Point::Tx(tx)) => tx,
-        Some(Point::Time(ms)) => last_seq_at(&source, ms, args.node)?.ok_or_else(|| {
+        Some(Point::Time(ms)) => last_seq_at(&source, ms, node)?.ok_or_else(|| {
             CliError::Refused(format!(
-                "nothing `{}` kept was committed by logical time {ms} ms",
-                args.node
+                "nothing `{node}` kept was committed by logical time {ms} ms"
             ))
         })?,
     };
@@ -60,7 +64,7 @@ pub fn replay(home: &Home, args: &ReplayArgs<'_>) -> Result<(), CliError> {
         .map_err(|e| CliError::Other(format!("a scratch directory: {e}")))?;
     let request = ReplayRequest {
         source: &source,
-        module: args.module,
+        module,
         wasm: &wasm,
         from_seq: from,
         to_seq: to,
@@ -75,7 +79,7 @@ pub fn replay(home: &Home, args: &ReplayArgs<'_>) -> Result<(), CliError> {
             last_print = Instant::now();
         }
     })
-    .map_err(|e| CliError::Refused(format!("cannot replay `{}`: {e}", args.node)))?;
+    .map_err(|e| CliError::Refused(format!("cannot replay `{node}`: {e}")))?;
     print_report(&report, args, from)
 }
 
@@ -95,7 +99,7 @@ fn new_code(with: &Path) -> Result<Vec<u8>, CliError> {
     crate::calls::build_module(with).map(|(_, wasm)| wasm)
 }
 
-fn print_report(report: &ReplayReport, args: &ReplayArgs<'_>, from: u64) -> Result<(), CliError> {
+fn print_report(report: &ReplayReport, args: &ReplayArgs, from: u64) -> Result<(), CliError> {
     let range = match report.last_seq {
         Some(last) => format!("transactions {from} to {last}"),
         None => format!("no transaction from {from} on"),
@@ -163,7 +167,7 @@ fn print_report(report: &ReplayReport, args: &ReplayArgs<'_>, from: u64) -> Resu
     Err(CliError::Refused(format!(
         "the new `{}` differs from the recorded run at transaction {} ({} transactions \
          replayed before it matched){notes}",
-        args.module,
+        args.module_name,
         difference.seq,
         report.replayed.saturating_sub(1)
     )))

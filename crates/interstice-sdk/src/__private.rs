@@ -599,6 +599,9 @@ mod native_tests {
         fn input_state(&mut self) -> i64 {
             0
         }
+        fn table_as_of(&mut self, _: u64, _: u32, _: u32, _: &[u8]) -> i64 {
+            0
+        }
     }
 
     #[test]

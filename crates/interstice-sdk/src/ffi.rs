@@ -20,6 +20,7 @@ mod imp {
         pub fn gpu_submit(ptr: *const u8, len: usize) -> i64;
         pub fn audio_write(ptr: *const u8, len: usize) -> i64;
         pub fn input_state() -> i64;
+        pub fn table_as_of(seq: i64, op: u32, table: u32, ptr: *const u8, len: usize) -> i64;
     }
 }
 
@@ -109,6 +110,11 @@ mod imp {
     }
     pub unsafe fn input_state() -> i64 {
         with_host(|h| h.input_state())
+    }
+    pub unsafe fn table_as_of(seq: i64, op: u32, table: u32, ptr: *const u8, len: usize) -> i64 {
+        // SAFETY: forwarded from the caller.
+        let payload = unsafe { bytes(ptr, len) };
+        with_host(|h| h.table_as_of(seq as u64, op, table, payload))
     }
 }
 

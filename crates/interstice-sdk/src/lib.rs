@@ -47,6 +47,7 @@ pub mod files;
 pub mod gpu;
 pub mod host_calls;
 pub mod input;
+pub mod past;
 pub mod table;
 
 #[doc(hidden)]
@@ -56,6 +57,7 @@ pub use context::{Current, QueryCaller, QueryContext, ReducerContext, ScheduleId
 pub use gpu::{Color, Vec2};
 pub use interstice_abi::{self as abi, HostError, IntersticeType, Value};
 pub use interstice_sdk_macros::{interstice_module, interstice_type, query, reducer, table};
+pub use past::{Past, PastTable};
 pub use table::{
     BTreeIndex, HashIndex, IndexHandle, ScanIter, TableHandle, TableRow, UniqueBTreeIndex,
     UniqueHashIndex,

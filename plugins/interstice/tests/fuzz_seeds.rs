@@ -254,4 +254,6 @@ fn write_host_call_seeds() {
     );
     seed("host_calls", "call-module", &[5, 0, 0, 3, 1, b'x', 0]);
     seed("host_calls", "host-table", &[0, 6, 2, 0]);
+    // A past read (refused inside a reducer), a table's Get of key 7 as of transaction 0.
+    seed("host_calls", "as-of", &[11, 1, 1, 2, 1, 7]);
 }

@@ -2,20 +2,16 @@
 //! module, and the first transaction whose changes differ is reported.
 
 use crate::support::*;
+use std::path::{Path, PathBuf};
 
-#[test]
-fn a_replay_finds_no_difference_with_the_same_module_and_the_first_one_with_a_changed_module() {
-    let (data, logs, projects) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let d = data.path();
-    let project = projects.path().join("notes");
+/// A stopped node `alpha` with the `interstice init` module published as `notes` and three
+/// notes added ("a", "b", "c"); the project's path and the transactions of "b" and "c".
+fn stopped_notes_node(d: &Path, logs: &Path, projects: &Path) -> (PathBuf, u64, u64) {
+    let project = projects.join("notes");
     let project_path = project.to_str().unwrap();
     ok(d, &["init", project_path]);
     ok(d, &["node", "create", "alpha", &free_port().to_string()]);
-    let node = start(d, "alpha", &logs.path().join("alpha.log"));
+    let node = start(d, "alpha", &logs.join("alpha.log"));
     ok(d, &["publish", "alpha", project_path]);
     for text in ["a", "b", "c"] {
         ok(d, &["call_reducer", "alpha", "notes", "add_note", text]);
@@ -31,7 +27,6 @@ fn a_replay_finds_no_difference_with_the_same_module_and_the_first_one_with_a_ch
             .and_then(|v| v["tx"].as_u64())
             .unwrap_or_else(|| panic!("no version with text {text}: {history}"))
     };
-    let (b, c) = (tx_of("b"), tx_of("c"));
     let running = fails(
         d,
         &[
@@ -46,6 +41,31 @@ fn a_replay_finds_no_difference_with_the_same_module_and_the_first_one_with_a_ch
     );
     assert!(running.contains("stop it first"), "{running}");
     drop(node);
+    (project, tx_of("b"), tx_of("c"))
+}
+
+/// Makes the project's `add_note` store "B" where it stored "b".
+fn change_add_note(project: &Path) {
+    let lib = project.join("src/lib.rs");
+    let original = std::fs::read_to_string(&lib).unwrap();
+    let changed = original.replace(
+        "Note { id: 0, text }",
+        "Note { id: 0, text: if text == \"b\" { \"B\".to_string() } else { text } }",
+    );
+    assert_ne!(changed, original);
+    std::fs::write(&lib, &changed).unwrap();
+}
+
+#[test]
+fn a_replay_finds_no_difference_with_the_same_module_and_the_first_one_with_a_changed_module() {
+    let (data, logs, projects) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let d = data.path();
+    let (project, b, _) = stopped_notes_node(d, logs.path(), projects.path());
+    let project_path = project.to_str().unwrap();
 
     // The same code makes the same changes.
     let same = ok(
@@ -66,14 +86,7 @@ fn a_replay_finds_no_difference_with_the_same_module_and_the_first_one_with_a_ch
     );
 
     // A changed reducer: only the note "b" comes out differently.
-    let lib = project.join("src/lib.rs");
-    let original = std::fs::read_to_string(&lib).unwrap();
-    let changed = original.replace(
-        "Note { id: 0, text }",
-        "Note { id: 0, text: if text == \"b\" { \"B\".to_string() } else { text } }",
-    );
-    assert_ne!(changed, original);
-    std::fs::write(&lib, &changed).unwrap();
+    change_add_note(&project);
     let (success, out, err) = cli(
         d,
         &[
@@ -100,8 +113,20 @@ fn a_replay_finds_no_difference_with_the_same_module_and_the_first_one_with_a_ch
         "{out}"
     );
     assert!(err.contains("differs from the recorded run"), "{err}");
+}
 
-    // From the transaction after it, the new code agrees with the record again.
+#[test]
+fn a_replay_from_after_the_change_agrees_and_mistakes_say_what_is_wrong() {
+    let (data, logs, projects) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let d = data.path();
+    let (project, _, c) = stopped_notes_node(d, logs.path(), projects.path());
+    let project_path = project.to_str().unwrap();
+    change_add_note(&project);
+    // From the transaction after the one it changes, the new code agrees with the record.
     let after = ok(
         d,
         &[
@@ -118,8 +143,6 @@ fn a_replay_finds_no_difference_with_the_same_module_and_the_first_one_with_a_ch
         after.contains("no difference: 1 replayed transactions"),
         "{after}"
     );
-
-    // Mistakes say what is wrong.
     let other = fails(
         d,
         &[

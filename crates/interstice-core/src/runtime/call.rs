@@ -372,6 +372,8 @@ impl Modules {
         state.tx.tables = tables;
         std::mem::swap(&mut state.tx.undo, &mut self.undo);
         state.tx.read_only = !reducer;
+        // Past reads only for a query called from outside any transaction.
+        state.past = if reducer { None } else { self.past.clone() };
         if let (true, Some(event)) = (reducer, cursor) {
             let tables = &mut state.tx.tables.tables;
             crate::host_tables::cursors::advance(tables, &mut state.tx.undo, &event.key, event.seq);

@@ -79,6 +79,8 @@ pub struct Modules {
     input_state: Arc<[u8]>,
     /// Changes of the tables the host watches.
     feed: crate::feed::TableFeed,
+    /// Where queries' past reads are answered (the node's history), when it keeps one.
+    past: Option<Arc<dyn crate::wasm::past::PastReads>>,
     now_ms: u64,
     invocation: u64,
 }
@@ -116,6 +118,7 @@ impl Modules {
             presented: Default::default(),
             input_state: encode_input_state(&InputState::default()),
             feed: Default::default(),
+            past: Some(Arc::new(crate::wasm::past::NoHistory)),
             now_ms: 0,
             invocation: 0,
         })
@@ -125,6 +128,12 @@ impl Modules {
     /// (`dir/<module>/`); without one, their file calls are refused.
     pub fn set_files_dir(&mut self, dir: Option<std::path::PathBuf>) {
         self.files_dir = dir;
+    }
+
+    /// Answers queries' past reads (`ctx.as_of`) from `past`, the node's history (storage
+    /// sets this when it opens); until then, or with `None`, they are refused.
+    pub fn set_past_reads(&mut self, past: Option<Arc<dyn crate::wasm::past::PastReads>>) {
+        self.past = Some(past.unwrap_or_else(|| Arc::new(crate::wasm::past::NoHistory)));
     }
 
     /// Keeps compiled modules in `dir` so loading the same wasm again skips compilation.

@@ -283,6 +283,8 @@ fn run_nested(
     state.tx.tables = tables;
     state.tx.undo.clear();
     state.tx.read_only = read_only || is_query;
+    // A call nested in another runs inside its transaction: no past reads.
+    state.past = None;
     state.in_call = true;
     state.quotas = env.quotas;
     state.now_ms = env.now_ms;

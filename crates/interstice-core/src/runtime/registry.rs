@@ -16,7 +16,7 @@ use interstice_abi::{EventSpec, ModuleSchema};
 use std::sync::Arc;
 
 /// Every function a module may import.
-const HOST_FUNCTIONS: [&str; 16] = [
+const HOST_FUNCTIONS: [&str; 17] = [
     imports::LOG,
     imports::PANIC,
     imports::RESOLVE_TABLE,
@@ -33,6 +33,7 @@ const HOST_FUNCTIONS: [&str; 16] = [
     imports::GPU_SUBMIT,
     imports::AUDIO_WRITE,
     imports::INPUT_STATE,
+    imports::TABLE_AS_OF,
 ];
 
 impl Modules {

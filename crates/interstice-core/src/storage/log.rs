@@ -249,7 +249,13 @@ pub struct LogWriter {
     rotate_to: Option<u64>,
     /// A write or fsync failed and [`LogWriter::recover`] has not succeeded since.
     halted: bool,
+    /// The segment and its durable length, for readers on other threads.
+    durable: DurableEnd,
 }
+
+/// The end of what is durable in the log: the segment being written and its bytes that the
+/// last fsync covered (earlier segments are durable whole). Shared with history readers.
+pub type DurableEnd = std::sync::Arc<std::sync::Mutex<(PathBuf, u64)>>;
 
 impl LogWriter {
     /// Opens (or creates) the segment at `path` for appending; it must already hold exactly
@@ -261,6 +267,7 @@ impl LogWriter {
         segment_bytes: u64,
     ) -> Result<LogWriter, StorageError> {
         let file = open_append(dir, &path)?;
+        let durable = std::sync::Arc::new(std::sync::Mutex::new((path.clone(), len)));
         Ok(LogWriter {
             dir: dir.to_path_buf(),
             file,
@@ -272,6 +279,7 @@ impl LogWriter {
             segment_bytes,
             rotate_to: None,
             halted: false,
+            durable,
         })
     }
 
@@ -329,11 +337,29 @@ impl LogWriter {
     /// (one allocation is kept for the journal, the others are freed).
     fn synced(&mut self, len: u64) {
         self.synced_len = len;
+        self.publish_durable();
         if let Some(mut buffer) = self.unsynced.pop() {
             buffer.clear();
             self.spare = Some(buffer);
         }
         self.unsynced.clear();
+    }
+
+    /// Tells readers on other threads where the durable log ends now.
+    fn publish_durable(&self) {
+        let mut durable = self
+            .durable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if durable.0 != self.path {
+            durable.0 = self.path.clone();
+        }
+        durable.1 = self.synced_len;
+    }
+
+    /// Where the durable log ends, shared: it follows every fsync and rotation.
+    pub fn durable_end(&self) -> DurableEnd {
+        self.durable.clone()
     }
 
     /// An emptied buffer to reuse, if a synced one is left.
@@ -378,6 +404,7 @@ impl LogWriter {
                 self.len = 0;
                 self.synced_len = 0;
                 self.rotate_to = None;
+                self.publish_durable();
                 Ok(())
             }
             Err(e) => {

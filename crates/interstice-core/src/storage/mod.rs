@@ -16,6 +16,7 @@
 pub mod health;
 pub mod history;
 pub mod log;
+mod reads;
 mod recovery;
 pub mod snapshot;
 mod snapshotter;
@@ -27,7 +28,7 @@ pub use crate::error::StorageError;
 use crate::runtime::Modules;
 use bevy_ecs::resource::Resource;
 use health::{Fault, FaultKind, StorageHealth};
-use interstice_abi::{ModuleSchema, Value};
+use interstice_abi::ModuleSchema;
 use log::{LogWriter, segment_name};
 use snapshotter::{Writing, durable_rows};
 use std::path::{Path, PathBuf};
@@ -173,8 +174,8 @@ pub struct Storage {
     writing: Option<Writing>,
     /// Outcomes of committed transactions waiting for an interval fsync.
     pub(crate) held: Vec<crate::queue::ReducerOutcome>,
-    /// Indexes of the log segments not archived yet, built by history reads.
-    live_history: std::sync::Mutex<history::LiveIndexes>,
+    /// What history reads share, the queries' (`ctx.as_of`) included (see [`reads`]).
+    reader: Arc<reads::HistoryReader>,
 }
 
 pub(crate) fn dirs(root: &Path) -> (PathBuf, PathBuf, PathBuf) {
@@ -241,12 +242,18 @@ impl Storage {
             health: StorageHealth::default(),
             writing: None,
             held: Vec::new(),
-            live_history: std::sync::Mutex::default(),
+            reader: Arc::new(reads::HistoryReader::new(
+                config.dir.clone(),
+                writer.durable_end(),
+            )),
             config,
             writer,
             next_install,
             installed,
         };
+        storage.renew_history_layouts(Some(db));
+        // Queries read the past (`ctx.as_of`) from this node's history.
+        modules.set_past_reads(Some(storage.past_reads()));
 
         // Changes of removed modules were skipped: a snapshot without them makes sure they are
         // never replayed into a later module of the same name.
@@ -298,10 +305,18 @@ impl Storage {
         wasm: &[u8],
     ) -> Result<Arc<ModuleSchema>, LoadError> {
         // The log segments' indexes were built for the logged tables as they were.
-        self.live_history
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
+        self.renew_history_layouts(None);
+        let loaded = self.install_durably(modules, db, wasm);
+        self.renew_history_layouts(Some(db));
+        loaded
+    }
+
+    fn install_durably(
+        &mut self,
+        modules: &mut Modules,
+        db: &mut Database,
+        wasm: &[u8],
+    ) -> Result<Arc<ModuleSchema>, LoadError> {
         // Its `init` hook commits: not while commits cannot be made durable.
         if let Some(why) = self.refusal() {
             return Err(LoadError::StorageRefused(why));
@@ -340,11 +355,18 @@ impl Storage {
         db: &mut Database,
         name: &str,
     ) -> Result<(), StorageError> {
-        // The log segments' indexes were built for the logged tables as they were.
-        self.live_history
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
+        self.renew_history_layouts(None);
+        let removed = self.remove_durably(modules, db, name);
+        self.renew_history_layouts(Some(db));
+        removed
+    }
+
+    fn remove_durably(
+        &mut self,
+        modules: &mut Modules,
+        db: &mut Database,
+        name: &str,
+    ) -> Result<(), StorageError> {
         self.commit(db)?;
         let (modules_dir, _, _) = dirs(&self.config.dir);
         if let Some(position) = self.installed.iter().position(|(n, _)| n == name) {
@@ -377,11 +399,19 @@ impl Storage {
         wasm: &[u8],
         drop_data: bool,
     ) -> Result<(Arc<ModuleSchema>, Vec<String>), LoadError> {
-        // The log segments' indexes were built for the logged tables as they were.
-        self.live_history
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
+        self.renew_history_layouts(None);
+        let upgraded = self.upgrade_durably(modules, db, wasm, drop_data);
+        self.renew_history_layouts(Some(db));
+        upgraded
+    }
+
+    fn upgrade_durably(
+        &mut self,
+        modules: &mut Modules,
+        db: &mut Database,
+        wasm: &[u8],
+        drop_data: bool,
+    ) -> Result<(Arc<ModuleSchema>, Vec<String>), LoadError> {
         self.commit(db)?;
         self.write_snapshot(db, true)?;
         let (schema, dropped) = modules.upgrade(db, wasm, drop_data)?;
@@ -412,98 +442,6 @@ impl Storage {
                 && std::fs::read(path).is_ok_and(|stored| stored == wasm);
             same.then(|| name.clone())
         })
-    }
-
-    /// The versions of a logged table's rows (one row's, with `query.key`) between two log
-    /// positions, oldest first, each with the transaction that made it: read from history
-    /// and from the log segments not pruned yet (every record appended to them).
-    ///
-    /// # Errors
-    ///
-    /// [`history::HistoryError::NoSuchTable`], [`history::HistoryError::NotLogged`] for a
-    /// stateful or ephemeral table (they keep no history), or a storage error when a file
-    /// cannot be read.
-    pub fn history(
-        &self,
-        db: &Database,
-        query: &history::HistoryQuery<'_>,
-    ) -> Result<Vec<history::Version>, history::HistoryError> {
-        let mut live = self.live_history();
-        history::read(
-            &self.config.dir,
-            db,
-            query,
-            (self.writer.path(), self.writer.synced_len()),
-            &mut live,
-        )
-    }
-
-    /// The rows of the logged table `module.table` as they were after transaction `seq` (a
-    /// log position, as [`history`](Self::history) gives them), in primary key order: copies,
-    /// read from history, that no write reaches. A point past the newest durable transaction
-    /// reads the newest state.
-    ///
-    /// # Errors
-    ///
-    /// What [`history`](Self::history) refuses, and [`history::HistoryError::Incomplete`] when
-    /// history before `seq` is not all kept (retention removed some).
-    pub fn table_as_of(
-        &self,
-        db: &Database,
-        module: &str,
-        table: &str,
-        seq: u64,
-    ) -> Result<Vec<Vec<Value>>, history::HistoryError> {
-        let mut live = self.live_history();
-        history::table_as_of(self.history_source(&mut live), db, (module, table), seq)
-    }
-
-    /// The row under `key` of the logged table `module.table` as it was after transaction
-    /// `seq` (`None`: there was none); through the history files' indexes, so it costs about
-    /// as much as the row's history.
-    ///
-    /// # Errors
-    ///
-    /// As [`table_as_of`](Self::table_as_of).
-    pub fn row_as_of(
-        &self,
-        db: &Database,
-        (module, table): (&str, &str),
-        key: &Value,
-        seq: u64,
-    ) -> Result<Option<Vec<Value>>, history::HistoryError> {
-        let mut live = self.live_history();
-        history::row_as_of(
-            self.history_source(&mut live),
-            db,
-            (module, table),
-            key,
-            seq,
-        )
-    }
-
-    /// The last transaction committed at or before logical time `time_ms` that history or
-    /// the log holds (`None`: none was); see [`history::last_seq_at`].
-    ///
-    /// # Errors
-    ///
-    /// [`StorageError`] when a file cannot be read or holds damage before the point.
-    pub fn last_seq_at(&self, time_ms: u64) -> Result<Option<u64>, StorageError> {
-        history::last_seq_at(&self.config.dir, time_ms)
-    }
-
-    fn live_history(&self) -> std::sync::MutexGuard<'_, history::LiveIndexes> {
-        self.live_history
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn history_source<'a>(&'a self, live: &'a mut history::LiveIndexes) -> history::Source<'a> {
-        history::Source {
-            root: &self.config.dir,
-            durable: (self.writer.path(), self.writer.synced_len()),
-            live,
-        }
     }
 
     /// Appends what the database journaled and makes it durable. Call it before telling

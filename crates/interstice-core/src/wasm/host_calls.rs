@@ -1,6 +1,7 @@
 //! The host functions a module imports, and the table operations behind `table_op`.
 
 use super::meter::{self, OutOfFuel};
+use super::past::host_table_as_of;
 use super::state::{GuestLog, HostState, MAX_MESSAGE_LEN, MAX_PENDING_LOGS};
 use crate::config::Quotas;
 use crate::db::table::Row;
@@ -177,6 +178,7 @@ pub fn link(linker: &mut Linker<HostState>, call_module: CallModule) -> wasmtime
         imports::RANDOM_SEED,
         |caller: Caller<'_, HostState>| -> i64 { caller.data().random_seed as i64 },
     )?;
+    linker.func_wrap(IMPORT_MODULE, imports::TABLE_AS_OF, host_table_as_of)?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@ pub mod host_calls;
 pub mod instance;
 pub mod meter;
 pub mod native;
+pub mod past;
 pub mod present;
 pub mod remote;
 pub mod state;

@@ -121,4 +121,18 @@ impl NativeHost for HostState {
     fn input_state(&mut self) -> i64 {
         wasm_only(self, "the Input authority")
     }
+
+    fn table_as_of(&mut self, seq: u64, op: u32, table: u32, payload: &[u8]) -> i64 {
+        if let Err(answer) = within_bounds(self, payload) {
+            return answer;
+        }
+        // Nothing is metered natively: the read is bounded only by history.
+        match super::past::past_op(self, seq, op, table, payload, u64::MAX) {
+            Ok(answer) => answer,
+            Err(super::meter::OutOfFuel) => answer_error(
+                self,
+                &HostError::NotPermitted("the past read is larger than any budget".into()),
+            ),
+        }
+    }
 }

@@ -128,6 +128,9 @@ pub struct HostState {
     pub committed_files: Vec<super::files::PendingFile>,
     /// The input state the Input holder polls (postcard `InputState`), set before each call.
     pub input: Arc<[u8]>,
+    /// Where this call's past reads are answered: set only for a query called from outside
+    /// any transaction (see [`past`](super::past)).
+    pub past: Option<Arc<dyn super::past::PastReads>>,
 }
 
 /// What one call leaves outside its tables: nothing of it leaves the transaction unless the
@@ -193,6 +196,7 @@ impl HostState {
             files_root: None,
             committed_files: Vec::new(),
             input: Arc::from(&[][..]),
+            past: None,
         }
     }
 }

@@ -36,6 +36,7 @@ pub fn wasm(package: &str) -> Vec<u8> {
             "arena",
             "hostile",
             "deep_describe",
+            "notebook",
         ];
         let paths = build_workspace_modules(
             Path::new(env!("CARGO_MANIFEST_DIR")),

@@ -2,9 +2,11 @@
 //! point, the last of each row. Read-only by construction: what it returns are copies, and
 //! nothing of it reaches the live tables.
 
-use super::read::read;
-use super::{HistoryError, HistoryQuery, LiveIndexes, MAX_VERSIONS_PER_READ, ordered_files};
-use crate::db::Database;
+use super::read::read_in;
+use super::{
+    HistoryError, HistoryQuery, KeyLayouts, LiveIndexes, MAX_VERSIONS_PER_READ, ordered_files,
+};
+use crate::db::Table;
 use interstice_abi::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,6 +19,38 @@ pub(in crate::storage) struct Source<'a> {
     pub live: &'a mut LiveIndexes,
 }
 
+/// What a past read reads: `module`'s logged `table` as the node has it now (its rows are
+/// decoded with it), the layouts that index the log segments (for one row's read), and the
+/// most versions it may read (`u64::MAX`: no bound).
+pub(in crate::storage) struct Target<'a> {
+    pub module: &'a str,
+    pub table: &'a Table,
+    pub layouts: Option<&'a KeyLayouts>,
+    pub budget: u64,
+    /// Versions read so far (what a query is charged for).
+    pub read: std::cell::Cell<u64>,
+}
+
+impl Target<'_> {
+    /// The next read's limit, after `read` versions: one more than what is left of the
+    /// budget (so a read that finds more says so), at most one read's.
+    fn limit(&self, read: u64) -> usize {
+        let left = self.budget.saturating_sub(read);
+        usize::try_from(left.saturating_add(1))
+            .map_or(MAX_VERSIONS_PER_READ, |l| l.min(MAX_VERSIONS_PER_READ))
+    }
+
+    /// Refuses a read past the budget.
+    fn check(&self, read: u64) -> Result<(), HistoryError> {
+        if read > self.budget {
+            return Err(HistoryError::OverBudget {
+                budget: self.budget,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Refuses a point whose history is not all kept: without the versions before it, a row
 /// unchanged since could not be told from one that never was.
 fn check_complete(root: &Path, seq: u64) -> Result<(), HistoryError> {
@@ -27,27 +61,37 @@ fn check_complete(root: &Path, seq: u64) -> Result<(), HistoryError> {
     Ok(())
 }
 
-/// The rows of `module.table` as they were after transaction `seq`, in primary key order.
+/// The rows of the target table as they were after transaction `seq`, in primary key order.
 pub(in crate::storage) fn table_as_of(
     source: Source<'_>,
-    db: &Database,
-    (module, table): (&str, &str),
+    target: &Target<'_>,
     seq: u64,
 ) -> Result<Vec<Vec<Value>>, HistoryError> {
     check_complete(source.root, seq)?;
     let mut rows: BTreeMap<Value, Option<Vec<Value>>> = BTreeMap::new();
     let mut from_seq = 0;
+    let mut read = 0u64;
     loop {
+        let limit = target.limit(read);
         let query = HistoryQuery {
-            module,
-            table,
+            module: target.module,
+            table: &target.table.schema().name,
             key: None,
             from_seq,
             to_seq: seq,
-            limit: MAX_VERSIONS_PER_READ,
+            limit,
         };
-        let versions = read(source.root, db, &query, source.durable, source.live)?;
-        let full = versions.len() >= MAX_VERSIONS_PER_READ;
+        let versions = read_in(
+            source.root,
+            (target.table, target.layouts),
+            &query,
+            source.durable,
+            source.live,
+        )?;
+        read = read.saturating_add(versions.len() as u64);
+        target.read.set(read);
+        target.check(read)?;
+        let full = versions.len() >= limit;
         let (first, last) = match (versions.first(), versions.last()) {
             (Some(first), Some(last)) => (first.seq, last.seq),
             _ => break,
@@ -71,29 +115,39 @@ pub(in crate::storage) fn table_as_of(
     Ok(rows.into_values().flatten().collect())
 }
 
-/// The row of `module.table` under `key` as it was after transaction `seq` (`None`: there
+/// The row of the target table under `key` as it was after transaction `seq` (`None`: there
 /// was none).
 pub(in crate::storage) fn row_as_of(
     source: Source<'_>,
-    db: &Database,
-    (module, table): (&str, &str),
+    target: &Target<'_>,
     key: &Value,
     seq: u64,
 ) -> Result<Option<Vec<Value>>, HistoryError> {
     check_complete(source.root, seq)?;
     let mut row = None;
     let mut from_seq = 0;
+    let mut read = 0u64;
     loop {
+        let limit = target.limit(read);
         let query = HistoryQuery {
-            module,
-            table,
+            module: target.module,
+            table: &target.table.schema().name,
             key: Some(key),
             from_seq,
             to_seq: seq,
-            limit: MAX_VERSIONS_PER_READ,
+            limit,
         };
-        let versions = read(source.root, db, &query, source.durable, source.live)?;
-        let full = versions.len() >= MAX_VERSIONS_PER_READ;
+        let versions = read_in(
+            source.root,
+            (target.table, target.layouts),
+            &query,
+            source.durable,
+            source.live,
+        )?;
+        read = read.saturating_add(versions.len() as u64);
+        target.read.set(read);
+        target.check(read)?;
+        let full = versions.len() >= limit;
         let Some(last) = versions.last().map(|v| v.seq) else {
             break;
         };

@@ -283,7 +283,22 @@ pub(super) fn read_records(
 /// what the history files' indexes file each change under. Its tables are the logged ones,
 /// by module then table (looked up with the names a log record borrows).
 #[derive(Debug, Clone, Default)]
-pub struct KeyLayouts(BTreeMap<String, BTreeMap<String, Layout>>);
+pub struct KeyLayouts {
+    tables: BTreeMap<String, BTreeMap<String, Layout>>,
+    /// Tells these layouts from others ([`LiveIndexes`] built with others are dropped): a
+    /// hash of the tables' names and the identity of their schemas (an upgrade makes new
+    /// ones; these hold the old ones, so their addresses are not reused meanwhile).
+    fingerprint: u64,
+}
+
+impl KeyLayouts {
+    /// Whether `module.table` is among them.
+    pub fn has(&self, module: &str, table: &str) -> bool {
+        self.tables
+            .get(module)
+            .is_some_and(|t| t.contains_key(table))
+    }
+}
 
 /// A table's row layout: its schema and its module's types.
 type Layout = (Arc<TableSchema>, Arc<TypeSet>);
@@ -304,7 +319,24 @@ pub fn key_layouts(db: &Database) -> KeyLayouts {
             }
         }
     }
-    KeyLayouts(layouts)
+    let mut hasher = Fnv1a::default();
+    for (module, tables) in &layouts {
+        for (table, (schema, types)) in tables {
+            hasher.write(module.as_bytes());
+            hasher.write(&[0xff]);
+            hasher.write(table.as_bytes());
+            hasher.write(&[0xff]);
+            let identity = [Arc::as_ptr(schema) as usize, Arc::as_ptr(types) as usize];
+            for address in identity {
+                hasher.write(&address.to_le_bytes());
+            }
+        }
+    }
+    let fingerprint = hasher.finish();
+    KeyLayouts {
+        tables: layouts,
+        fingerprint,
+    }
 }
 
 /// Writes the encoded primary key of the row `change` is about into `out`; `false` when it
@@ -340,7 +372,7 @@ pub(super) fn index_record(
 ) {
     let (mut row, mut key) = (Vec::new(), Vec::new());
     for group in &record.groups {
-        let Some(tables) = layouts.0.get(group.module) else {
+        let Some(tables) = layouts.tables.get(group.module) else {
             continue;
         };
         for change in &group.changes {
@@ -369,6 +401,8 @@ pub(super) fn index_record(
 #[derive(Debug, Default)]
 pub struct LiveIndexes {
     segments: std::collections::BTreeMap<PathBuf, Live>,
+    /// The [`KeyLayouts`] the segments were indexed with (their fingerprint).
+    built_with: u64,
 }
 
 #[derive(Debug, Default)]
@@ -404,6 +438,11 @@ impl LiveIndexes {
         hash: u32,
         layouts: &KeyLayouts,
     ) -> Option<Found> {
+        if layouts.fingerprint != self.built_with {
+            // Indexed for other tables, or other layouts of them: start again.
+            self.segments.clear();
+            self.built_with = layouts.fingerprint;
+        }
         let live = self.segments.entry(path.to_path_buf()).or_default();
         if live.indexed > len {
             // Shorter than when it was indexed: cut by a repair. Start again.

@@ -32,10 +32,10 @@ mod read;
 mod replay;
 mod restore;
 
-pub(super) use as_of::{Source, row_as_of, table_as_of};
+pub(super) use as_of::{Source, Target, row_as_of, table_as_of};
 pub use index::{KeyLayouts, LiveIndexes, key_layouts};
-pub(super) use read::read;
 pub use read::{HistoryError, HistoryQuery, Version};
+pub(super) use read::{logged_table_in, read};
 pub use replay::{Difference, DifferenceDetail, ReplayError, ReplayReport, ReplayRequest, replay};
 pub use restore::{RestoreError, Restored, last_seq_at, restore};
 

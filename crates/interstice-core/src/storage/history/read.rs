@@ -91,13 +91,19 @@ pub enum HistoryError {
         /// The transaction.
         seq: u64,
     },
+    /// A past read would read more versions than its reader pays for (a query's fuel).
+    #[error("the past read would read more than {budget} versions, what the call pays for")]
+    OverBudget {
+        /// The versions it could read.
+        budget: u64,
+    },
     /// A file could not be read.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
 
 /// Reads versions from history files and then log segments of `root`, in sequence order,
-/// decoding rows with `table` (the table as the database has it now).
+/// decoding rows with the queried table as the database has it now.
 pub(in crate::storage) fn read(
     root: &Path,
     db: &Database,
@@ -106,6 +112,20 @@ pub(in crate::storage) fn read(
     live: &mut LiveIndexes,
 ) -> Result<Vec<Version>, HistoryError> {
     let table = logged_table(db, query)?;
+    let layouts = query.key.map(|_| key_layouts(db));
+    read_in(root, (table, layouts.as_ref()), query, durable, live)
+}
+
+/// [`read`] with the queried table (a logged one: checked) and, for one row's read, the
+/// layouts that index the log segments, given.
+pub(in crate::storage) fn read_in(
+    root: &Path,
+    (table, layouts): (&crate::db::Table, Option<&KeyLayouts>),
+    query: &HistoryQuery<'_>,
+    durable: (&Path, u64),
+    live: &mut LiveIndexes,
+) -> Result<Vec<Version>, HistoryError> {
+    check_logged(table, query)?;
     let limit = query.limit.min(MAX_VERSIONS_PER_READ);
     let files = ordered_files(root)?;
     // A namesake removed before: its changes are not this module's.
@@ -122,7 +142,6 @@ pub(in crate::storage) fn read(
     let hash = query
         .key
         .map(|_| index::key_hash(query.module, query.table, &key_bytes));
-    let layouts = hash.map(|_| key_layouts(db));
     let segments: Vec<&Path> = files
         .iter()
         .filter(|(_, p)| p.extension().is_some_and(|e| e == "log"))
@@ -163,7 +182,7 @@ pub(in crate::storage) fn read(
         // segment's in memory). The next file's first record that is not this one's segment or
         // history bounds what the index may say this file holds.
         let next_first = files[i + 1..].iter().map(|(f, _)| *f).find(|f| f > first);
-        let found = hash.zip(layouts.as_ref()).and_then(|(hash, layouts)| {
+        let found = hash.zip(layouts).and_then(|(hash, layouts)| {
             indexed(
                 (path, *first, next_first),
                 hash,
@@ -216,6 +235,23 @@ pub(in crate::storage) fn read(
     Ok(versions)
 }
 
+/// `module.table`, refused unless it is logged.
+pub(in crate::storage) fn logged_table_in<'a>(
+    db: &'a Database,
+    module: &str,
+    table: &str,
+) -> Result<&'a crate::db::Table, HistoryError> {
+    let query = HistoryQuery {
+        module,
+        table,
+        key: None,
+        from_seq: 0,
+        to_seq: 0,
+        limit: 0,
+    };
+    logged_table(db, &query)
+}
+
 /// The queried table, refused unless it is logged.
 fn logged_table<'a>(
     db: &'a Database,
@@ -232,6 +268,12 @@ fn logged_table<'a>(
             module: query.module.into(),
             table: query.table.into(),
         })?;
+    check_logged(table, query)?;
+    Ok(table)
+}
+
+/// Refuses a table that is not logged: it keeps no history.
+fn check_logged(table: &crate::db::Table, query: &HistoryQuery<'_>) -> Result<(), HistoryError> {
     if table.schema().persistence != Persistence::Logged {
         return Err(HistoryError::NotLogged {
             module: query.module.into(),
@@ -239,7 +281,7 @@ fn logged_table<'a>(
             persistence: table.schema().persistence,
         });
     }
-    Ok(table)
+    Ok(())
 }
 
 /// What the index of `path` says of the row filed under `hash`: a history file's on disk, a

@@ -135,7 +135,7 @@ pub enum ReplayError {
     },
 }
 
-/// Replays `request.from_seq..=request.to_seq` (see the [module docs](self)); `progress` is
+/// Replays `request.from_seq..=request.to_seq` (see docs/storage.md, History); `progress` is
 /// told the number of each transaction replayed.
 ///
 /// # Errors

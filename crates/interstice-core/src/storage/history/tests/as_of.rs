@@ -89,3 +89,62 @@ fn a_past_read_is_refused_for_a_stateful_table_or_before_what_retention_kept() {
         "{one:?}"
     );
 }
+
+#[test]
+fn a_querys_past_read_reads_no_more_versions_than_its_budget() {
+    use crate::wasm::past::PastReadError;
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = node(dir.path(), HistoryRetention::default());
+    for i in 0..6 {
+        assert!(node.call(i, "add", &title_args(&format!("t{i}"))));
+    }
+    let seq = node.db.journal_mut().unwrap().next_seq() - 1;
+    let reader = node.storage.past_reads();
+    let table = node.db.table("notebook", "note").expect("note table");
+    // Six versions to read: a budget of five is refused before the read goes on, six is
+    // enough; the rows are the node's own.
+    assert_eq!(
+        reader.table_as_of("notebook", table, seq, 5),
+        Err(PastReadError::OverBudget)
+    );
+    let (rows, read) = reader.table_as_of("notebook", table, seq, 6).unwrap();
+    assert_eq!(read, 6, "versions read, what the query pays for");
+    assert_eq!(rows, rows_of(&node.db, "note"));
+    // One row's read counts that row's versions only.
+    let key = rows[0][0].clone();
+    assert_eq!(
+        reader.row_as_of("notebook", table, &key, seq, 1).unwrap(),
+        (Some(rows[0].clone()), 1)
+    );
+    // A stateful table is refused with the reason.
+    let scratch = node.db.table("notebook", "scratch").expect("scratch table");
+    match reader.table_as_of("notebook", scratch, seq, u64::MAX) {
+        Err(PastReadError::Refused(why)) => assert!(why.contains("keeps no history"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn log_segment_indexes_built_with_other_layouts_are_built_again() {
+    // A query's reader keeps its own copy of the layouts, which a module loaded past
+    // storage leaves behind: indexes built with it must not be used with the node's own.
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = node(dir.path(), HistoryRetention::default());
+    assert!(node.call(1, "add", &title_args("a")));
+    let (path, len) = (
+        node.storage.writer.path().to_path_buf(),
+        node.storage.writer.synced_len(),
+    );
+    let table = node.db.table("notebook", "note").expect("note table");
+    let mut key = Vec::new();
+    table.encode_pk(&Value::U64(1), &mut key);
+    let hash = index::key_hash("notebook", "note", &key);
+    let mut live = LiveIndexes::default();
+    let stale = KeyLayouts::default();
+    let found = live.lookup(&path, len, hash, &stale).expect("indexed");
+    assert!(found.offsets.is_empty(), "nothing filed without the layout");
+    let found = live
+        .lookup(&path, len, hash, &key_layouts(&node.db))
+        .expect("indexed again");
+    assert_eq!(found.offsets.len(), 1, "the add, filed with the layout");
+}
