@@ -19,6 +19,14 @@ fn table_change(
     new_types: &TypeSet,
 ) -> Result<(), String> {
     let t = &old.name;
+    if old.persistence != new.persistence {
+        // A logged table's history would not match it: kept from when it was not logged, or
+        // left behind by one that no longer is.
+        return Err(format!(
+            "table `{t}`: persistence changed from {:?} to {:?}",
+            old.persistence, new.persistence
+        ));
+    }
     if new.fields.len() < old.fields.len() {
         return Err(format!(
             "table `{t}`: {} field(s) removed",
@@ -51,6 +59,20 @@ fn table_change(
         }
     }
     Ok(())
+}
+
+/// The tables of `old` whose rows `new` does not keep (removed, or changed so that they do
+/// not carry over): an upgrade with `drop_data` starts them over.
+pub fn started_over(old: &ModuleSchema, new: &ModuleSchema) -> Vec<String> {
+    old.tables
+        .iter()
+        .filter(|table| {
+            new.table(&table.name).is_none_or(|replacement| {
+                table_change(table, &old.types, replacement, &new.types).is_err()
+            })
+        })
+        .map(|table| table.name.clone())
+        .collect()
 }
 
 /// Checks that `new` keeps every row of `old`; the differences otherwise.
@@ -136,4 +158,68 @@ pub fn restore_rows<'a>(
             .map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use interstice_abi::{FieldDef, Persistence};
+
+    fn table(name: &str, persistence: Persistence, fields: &[(&str, ValueType)]) -> TableSchema {
+        TableSchema {
+            name: name.into(),
+            row_type: name.into(),
+            fields: fields
+                .iter()
+                .map(|(n, ty)| FieldDef {
+                    name: (*n).into(),
+                    ty: ty.clone(),
+                })
+                .collect(),
+            primary_key: 0,
+            primary_key_auto_inc: false,
+            indexes: Vec::new(),
+            persistence,
+        }
+    }
+
+    #[test]
+    fn a_table_whose_persistence_or_rows_change_is_started_over() {
+        let id = ("id", ValueType::U64);
+        let types = TypeSet::default();
+        let logged = table("note", Persistence::Logged, std::slice::from_ref(&id));
+        let stateful = table("note", Persistence::Stateful, std::slice::from_ref(&id));
+        let wider = table(
+            "note",
+            Persistence::Logged,
+            &[
+                id.clone(),
+                ("tag", ValueType::Option(Box::new(ValueType::String))),
+            ],
+        );
+        let retyped = table("note", Persistence::Logged, &[("id", ValueType::String)]);
+        assert!(table_change(&logged, &types, &wider, &types).is_ok());
+        let changed = table_change(&logged, &types, &stateful, &types).unwrap_err();
+        assert!(changed.contains("persistence changed"), "{changed}");
+        assert!(table_change(&logged, &types, &retyped, &types).is_err());
+
+        let module = |tables: Vec<TableSchema>| ModuleSchema {
+            name: "m".into(),
+            tables,
+            ..ModuleSchema::default()
+        };
+        let old = module(vec![
+            logged.clone(),
+            table("gone", Persistence::Logged, &[id]),
+        ]);
+        assert_eq!(
+            started_over(&old, &module(vec![wider])),
+            ["gone"],
+            "removed; the widened table carries over"
+        );
+        assert_eq!(
+            started_over(&old, &module(vec![stateful])),
+            ["note", "gone"]
+        );
+    }
 }

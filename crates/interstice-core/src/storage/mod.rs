@@ -414,12 +414,28 @@ impl Storage {
     ) -> Result<(Arc<ModuleSchema>, Vec<String>), LoadError> {
         self.commit(db)?;
         self.write_snapshot(db, true)?;
+        let before: Vec<Arc<ModuleSchema>> = modules.schemas().cloned().collect();
         let (schema, dropped) = modules.upgrade(db, wasm, drop_data)?;
+        let old = before.into_iter().find(|s| s.name == schema.name);
         let (modules_dir, _, _) = dirs(&self.config.dir);
         let path = modules_dir.join(format!("{:06}-{}.wasm", self.next_install, schema.name));
         fsutil::write_atomic(&path, wasm).map_err(|e| StorageError::io(&path, e))?;
         self.next_install += 1;
         self.write_snapshot(db, true)?;
+        // Logged tables started over: their history before now is the old table's.
+        if let Some(old) = old {
+            let next_seq = db.journal_mut().map_or(0, |j| j.next_seq());
+            for table in crate::upgrade::started_over(&old, &schema) {
+                let logged = old.table(&table).map(|t| t.persistence);
+                if logged == Some(interstice_abi::Persistence::Logged) {
+                    history::record_started_over(
+                        &self.config.dir,
+                        (&schema.name, &table),
+                        next_seq,
+                    )?;
+                }
+            }
+        }
         let old: Vec<PathBuf> = self
             .installed
             .iter()

@@ -232,3 +232,32 @@ pub async fn dial_as_stranger(
         .await;
     (endpoint, peer)
 }
+
+/// Builds a one-table module named `versioned` from `fields` (extra fields of its row) and
+/// returns its wasm: two calls give two versions of one module.
+pub fn versioned_module(dir: &Path, fields: &str, insert: &str) -> Vec<u8> {
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/interstice-sdk");
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"versioned\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\ninterstice-sdk = {{ path = \"{}\" }}\n\n[profile.wasm-module]\ninherits = \"release\"\ndebug = false\nstrip = true\n\n[workspace]\n",
+            sdk.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("src/lib.rs"),
+        format!(
+            "use interstice_sdk::*;\ninterstice_module!();\n#[table]\npub struct Item {{\n    #[primary_key(auto_inc)]\n    pub id: u64,\n    pub name: String,\n{fields}}}\n#[reducer]\nfn add(ctx: ReducerContext, name: String) -> Result<(), HostError> {{\n    ctx.current.tables.item().insert(Item {{ id: 0, name{insert} }})?;\n    Ok(())\n}}\n#[query]\nfn names(ctx: QueryContext) -> Vec<String> {{\n    ctx.current.tables.item().scan().map(|i| i.name).collect()\n}}\n"
+        ),
+    )
+    .unwrap();
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("versioned-target");
+    let built = interstice_build::ModuleBuild::new(dir.join("Cargo.toml"), target)
+        .package("versioned")
+        .quiet(true)
+        .run()
+        .expect("building the versioned module");
+    std::fs::read(&built[0]).unwrap()
+}

@@ -51,6 +51,15 @@ impl Target<'_> {
     }
 }
 
+/// Refuses a point before an upgrade started the table over.
+fn check_not_started_over(root: &Path, target: &Target<'_>, seq: u64) -> Result<(), HistoryError> {
+    let table = super::started_over_key(target.module, &target.table.schema().name);
+    match super::removals(root)?.get(&table) {
+        Some(&at) if seq < at => Err(HistoryError::StartedOver { table, at }),
+        _ => Ok(()),
+    }
+}
+
 /// Refuses a point whose history is not all kept: without the versions before it, a row
 /// unchanged since could not be told from one that never was.
 fn check_complete(root: &Path, seq: u64) -> Result<(), HistoryError> {
@@ -68,6 +77,7 @@ pub(in crate::storage) fn table_as_of(
     seq: u64,
 ) -> Result<Vec<Vec<Value>>, HistoryError> {
     check_complete(source.root, seq)?;
+    check_not_started_over(source.root, target, seq)?;
     let mut rows: BTreeMap<Value, Option<Vec<Value>>> = BTreeMap::new();
     let mut from_seq = 0;
     let mut read = 0u64;
@@ -124,6 +134,7 @@ pub(in crate::storage) fn row_as_of(
     seq: u64,
 ) -> Result<Option<Vec<Value>>, HistoryError> {
     check_complete(source.root, seq)?;
+    check_not_started_over(source.root, target, seq)?;
     let mut row = None;
     let mut from_seq = 0;
     let mut read = 0u64;

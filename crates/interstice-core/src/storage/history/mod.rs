@@ -112,6 +112,22 @@ pub(crate) fn record_removal(root: &Path, module: &str, seq: u64) -> Result<(), 
     write_atomic(&path, text.as_bytes()).map_err(|e| StorageError::io(&path, e))
 }
 
+/// Notes that an upgrade started `module.table` over when the log's next transaction was
+/// `seq` (its rows did not carry over): its history before that is the old table's, in the
+/// old layout, so reads start after it and a past read before it is refused.
+pub(crate) fn record_started_over(
+    root: &Path,
+    (module, table): (&str, &str),
+    seq: u64,
+) -> Result<(), StorageError> {
+    record_removal(root, &started_over_key(module, table), seq)
+}
+
+/// How `history/removed` names a table started over (module names have no dots).
+pub(crate) fn started_over_key(module: &str, table: &str) -> String {
+    format!("{module}.{table}")
+}
+
 /// The removed modules, with the log position of their last removal.
 pub(crate) fn removals(root: &Path) -> Result<BTreeMap<String, u64>, StorageError> {
     let path = dir(root).join(REMOVALS);

@@ -91,6 +91,18 @@ pub enum HistoryError {
         /// The transaction.
         seq: u64,
     },
+    /// A past point before an upgrade started the table over (its rows did not carry over):
+    /// what it held then is in the old layout.
+    #[error(
+        "`{table}` was started over by an upgrade at transaction {at} (its rows were dropped): \
+         its state before that is not readable with today's layout"
+    )]
+    StartedOver {
+        /// `module.table`.
+        table: String,
+        /// The first transaction after the upgrade.
+        at: u64,
+    },
     /// A past read would read more versions than its reader pays for (a query's fuel).
     #[error("the past read would read more than {budget} versions, what the call pays for")]
     OverBudget {
@@ -128,10 +140,14 @@ pub(in crate::storage) fn read_in(
     check_logged(table, query)?;
     let limit = query.limit.min(MAX_VERSIONS_PER_READ);
     let files = ordered_files(root)?;
-    // A namesake removed before: its changes are not this module's.
-    let from_seq = removals(root)?
-        .get(query.module)
-        .map_or(query.from_seq, |&removed| query.from_seq.max(removed));
+    // A namesake removed before, or the table started over by an upgrade: the changes before
+    // are not this table's.
+    let removed = removals(root)?;
+    let started = super::started_over_key(query.module, query.table);
+    let from_seq = [removed.get(query.module), removed.get(&started)]
+        .into_iter()
+        .flatten()
+        .fold(query.from_seq, |from, &at| from.max(at));
     let mut next = from_seq;
     let mut versions = Vec::new();
     let mut key_bytes = Vec::new();

@@ -105,6 +105,14 @@ pub(super) fn rebuild(
             record
                 .groups
                 .retain(|g| removed.get(g.module).is_none_or(|&at| seq >= at));
+            // Changes of a table an upgrade started over since are in its old layout.
+            for group in &mut record.groups {
+                let module = group.module;
+                group.changes.retain(|c| {
+                    let key = super::started_over_key(module, c.table);
+                    removed.get(&key).is_none_or(|&at| seq >= at)
+                });
+            }
             record.seq = restored.transactions;
             if append_logged(&mut out, &record, logged).is_some() {
                 restored.transactions += 1;
