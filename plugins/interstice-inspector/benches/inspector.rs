@@ -46,6 +46,7 @@ fn draw(
         logs: &logs,
         peers: None,
         storage: None,
+        history: None,
         now,
     };
     let input = egui::RawInput {

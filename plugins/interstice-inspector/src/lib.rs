@@ -2,12 +2,16 @@
 //! authorities, schema), tables (row counts, paged rows, a filter, changed rows highlighted),
 //! reducers (a form to call one, its outcome), queries (run with arguments, the result), the
 //! reducer and schedule queues, peers, the guest log and metrics (transactions a second, time
-//! a frame spends running reducers).
+//! a frame spends running reducers), and the history of the shown table's module: a timeline
+//! of the kept transactions, each with its cause and diff, and the table as it was after any
+//! of them (see [`timeline`]).
 //!
 //! Add [`IntersticeInspectorPlugin`] next to `DefaultPlugins` and `IntersticePlugin`; F12
 //! shows and hides it (see [`IntersticeInspectorPlugin::toggle`]).
 
+pub mod history_ui;
 pub mod table_view;
+pub mod timeline;
 pub mod ui;
 
 use bevy::prelude::*;
@@ -160,6 +164,7 @@ fn draw(
         logs: &logs,
         peers: peers.as_deref(),
         storage: storage.as_deref().map(interstice::Storage::health),
+        history: storage.as_deref(),
         now: time.elapsed_secs_f64(),
     };
     ui::show(ctx, &mut state, &mut api, &sources);

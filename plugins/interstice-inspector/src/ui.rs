@@ -2,6 +2,7 @@
 //! benchmark can run it without a window.
 
 use crate::table_view::TableView;
+use crate::timeline::Timeline;
 use bevy::prelude::*;
 use bevy_egui::egui;
 use interstice::abi::codec::{Reader, decode_value, encode_value};
@@ -25,6 +26,17 @@ pub struct InspectorState {
     pub pending: Option<InvocationId>,
     /// The outcome of the last call or query.
     pub outcome: Option<String>,
+    /// The history timeline of the shown table's module, once its area was opened.
+    pub timeline: Option<Timeline>,
+    /// When the timeline last loaded new transactions (seconds since start).
+    pub timeline_refreshed: f64,
+}
+
+impl InspectorState {
+    /// Whether a past state is shown (reducer calls are then disabled).
+    pub fn showing_past(&self) -> bool {
+        self.timeline.as_ref().is_some_and(Timeline::is_past)
+    }
 }
 
 /// Counters the inspector shows.
@@ -79,11 +91,13 @@ pub struct Sources<'a> {
     pub peers: Option<&'a PeerHealth>,
     /// The health of storage, on a node with a data directory.
     pub storage: Option<&'a interstice::StorageHealth>,
+    /// Storage itself, for the history timeline (`None`: the node keeps no history).
+    pub history: Option<&'a interstice::Storage>,
     /// Seconds since start.
     pub now: f64,
 }
 
-const HIGHLIGHT: egui::Color32 = egui::Color32::from_rgb(255, 210, 90);
+pub(crate) const HIGHLIGHT: egui::Color32 = egui::Color32::from_rgb(255, 210, 90);
 
 /// Draws the inspector window.
 pub fn show(ctx: &egui::Context, state: &mut InspectorState, api: &mut Interstice, src: &Sources) {
@@ -102,6 +116,7 @@ pub fn show(ctx: &egui::Context, state: &mut InspectorState, api: &mut Interstic
                 ui.label(outcome);
             }
             ui.separator();
+            crate::history_ui::history(ui, state, api, src);
             table_rows(ui, state, api, src.now);
             ui.separator();
             peers_and_logs(ui, src);
@@ -193,7 +208,9 @@ fn module(
             }
             for reducer in callable {
                 let params: Vec<_> = reducer.args.iter().map(|a| (&a.name, &a.ty)).collect();
-                if let Some(texts) = form(ui, state, &schema.name, &reducer.name, &params, "call") {
+                let live = !state.showing_past();
+                let call = ("call", live);
+                if let Some(texts) = form(ui, state, (&schema.name, &reducer.name), &params, call) {
                     match encode_args(schema, &params, &texts) {
                         Ok(args) => {
                             let id = api.queue_reducer_encoded(&schema.name, &reducer.name, args);
@@ -222,7 +239,8 @@ fn module(
             }
             for query in &schema.queries {
                 let params: Vec<_> = query.args.iter().map(|a| (&a.name, &a.ty)).collect();
-                if let Some(texts) = form(ui, state, &schema.name, &query.name, &params, "run") {
+                let run = ("run", true);
+                if let Some(texts) = form(ui, state, (&schema.name, &query.name), &params, run) {
                     state.outcome = Some(match encode_args(schema, &params, &texts) {
                         Ok(args) => match api.query_encoded(&schema.name, &query.name, &args) {
                             Ok(bytes) => {
@@ -246,15 +264,14 @@ fn module(
         });
 }
 
-/// One line per reducer or query: its name, a text field per parameter and a button. Returns
-/// the texts when the button was pressed.
+/// One line per reducer or query: its name, a text field per parameter and a button (greyed
+/// out when not `enabled`). Returns the texts when the button was pressed.
 fn form(
     ui: &mut egui::Ui,
     state: &mut InspectorState,
-    module: &str,
-    name: &str,
+    (module, name): (&str, &str),
     params: &[(&String, &interstice::abi::ValueType)],
-    button: &str,
+    (button, enabled): (&str, bool),
 ) -> Option<Vec<String>> {
     let texts = state
         .args
@@ -272,7 +289,10 @@ fn form(
             );
         }
         ui.label(")");
-        pressed = ui.button(button).clicked();
+        pressed = ui
+            .add_enabled(enabled, egui::Button::new(button))
+            .on_disabled_hover_text("a past state is shown: back to live to call reducers")
+            .clicked();
     });
     pressed.then(|| texts.clone())
 }
@@ -305,6 +325,12 @@ fn table_rows(ui: &mut egui::Ui, state: &mut InspectorState, api: &Interstice, n
         state.table = None;
         return;
     };
+    // A past point replaces the live page until "Back to live".
+    if let Some(point) = state.timeline.as_ref().and_then(|t| t.point.as_ref()) {
+        ui.label(format!("{}.{}", view.module, view.table));
+        crate::history_ui::past_rows(ui, point, table, &schema);
+        return;
+    }
     ui.horizontal(|ui| {
         ui.label(format!("{}.{}", view.module, view.table));
         let column = table

@@ -206,6 +206,12 @@ impl Database {
         self.journal = Some(Journal::starting_at(next_seq));
     }
 
+    /// The journal, when changes are being journaled (its
+    /// [`next_seq`](Journal::next_seq) is the next transaction's log position).
+    pub fn journal(&self) -> Option<&Journal> {
+        self.journal.as_ref()
+    }
+
     /// The journal, when changes are being journaled.
     pub fn journal_mut(&mut self) -> Option<&mut Journal> {
         self.journal.as_mut()
