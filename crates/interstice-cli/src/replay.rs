@@ -107,7 +107,7 @@ fn print_report(report: &ReplayReport, args: &ReplayArgs, from: u64) -> Result<(
     let mut notes = Vec::new();
     if report.skipped > 0 {
         notes.push(format!(
-            "{} host bookkeeping or removed-module transactions not compared",
+            "{} hook, host bookkeeping or removed-module transactions not run",
             report.skipped
         ));
     }

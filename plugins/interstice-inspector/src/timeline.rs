@@ -411,7 +411,7 @@ fn add_version(found: &mut BTreeMap<u64, Transaction>, table: &str, version: Ver
         time: version.time,
         module: version.module.clone(),
         reducer: version.reducer.clone(),
-        args: version.args.clone(),
+        args: version.args.to_vec(),
         caller: version.caller.clone(),
         changes: Vec::new(),
         truncated: false,

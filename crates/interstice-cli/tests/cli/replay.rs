@@ -171,6 +171,29 @@ fn a_replay_from_after_the_change_agrees_and_mistakes_say_what_is_wrong() {
         ],
     );
     assert!(backwards.contains("before --from"), "{backwards}");
+
+    // A reducer the recorded calls ran and the new code no longer has is a difference.
+    let lib = project.join("src/lib.rs");
+    let renamed = std::fs::read_to_string(&lib)
+        .unwrap()
+        .replace("fn add_note(", "fn add_entry(");
+    std::fs::write(&lib, renamed).unwrap();
+    let (success, out, _) = cli(
+        d,
+        &[
+            "replay",
+            "alpha",
+            "notes",
+            "--from",
+            "0",
+            "--with",
+            project_path,
+        ],
+    );
+    assert!(
+        !success && out.contains("the new code has no reducer `add_note`"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -190,6 +213,14 @@ fn a_replay_draws_the_same_random_numbers_and_sees_the_same_caller() {
             &["scribble", "1", "5"],
         ],
     );
+    // A failed call takes an id the next note skips (counters are never rolled back) and
+    // leaves no record: the replay must still give the next note the id it got.
+    let failed = fails(
+        d,
+        &["call_reducer", "alpha", "notebook", "add_then_fail", "z"],
+    );
+    assert!(!failed.is_empty());
+    ok(d, &["call_reducer", "alpha", "notebook", "add", "d"]);
     drop(node);
     let notebook = concat!(
         env!("CARGO_MANIFEST_DIR"),

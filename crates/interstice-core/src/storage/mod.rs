@@ -422,20 +422,8 @@ impl Storage {
         fsutil::write_atomic(&path, wasm).map_err(|e| StorageError::io(&path, e))?;
         self.next_install += 1;
         self.write_snapshot(db, true)?;
-        // Logged tables started over: their history before now is the old table's.
-        if let Some(old) = old {
-            let next_seq = db.journal_mut().map_or(0, |j| j.next_seq());
-            for table in crate::upgrade::started_over(&old, &schema) {
-                let logged = old.table(&table).map(|t| t.persistence);
-                if logged == Some(interstice_abi::Persistence::Logged) {
-                    history::record_started_over(
-                        &self.config.dir,
-                        (&schema.name, &table),
-                        next_seq,
-                    )?;
-                }
-            }
-        }
+        let started_over =
+            old.map_or_else(Vec::new, |old| crate::upgrade::started_over(&old, &schema));
         let old: Vec<PathBuf> = self
             .installed
             .iter()
@@ -448,6 +436,12 @@ impl Storage {
         }
         fsutil::sync_dir(&modules_dir).map_err(|e| StorageError::io(&modules_dir, e))?;
         self.installed.push((schema.name.clone(), path));
+        // Tables started over (of any persistence: a stateful table's changes are in the log
+        // too): their history before now is the old table's.
+        let next_seq = db.journal().map_or(0, |j| j.next_seq());
+        for table in started_over {
+            history::record_started_over(&self.config.dir, (&schema.name, &table), next_seq)?;
+        }
         Ok((schema, dropped))
     }
 

@@ -10,7 +10,7 @@
 use super::log::DurableEnd;
 use super::{Storage, StorageError, history};
 use crate::db::{Database, Table};
-use crate::wasm::past::{PastReadError, PastReads};
+use crate::wasm::past::{PastCost, PastReadError, PastReads};
 use history::{HistoryError, KeyLayouts, LiveIndexes};
 use interstice_abi::Value;
 use std::path::PathBuf;
@@ -70,6 +70,14 @@ impl HistoryReader {
     }
 }
 
+/// What a read read, for the meter.
+fn cost(spent: &history::Spent) -> PastCost {
+    PastCost {
+        versions: spent.versions.get(),
+        bytes: spent.bytes.get(),
+    }
+}
+
 /// A history error as a query reads it.
 fn refusal(error: HistoryError) -> PastReadError {
     match error {
@@ -86,7 +94,7 @@ impl PastReads for HistoryReader {
         key: &Value,
         seq: u64,
         budget: u64,
-    ) -> Result<(Option<Vec<Value>>, u64), PastReadError> {
+    ) -> Result<(Option<Vec<Value>>, PastCost), PastReadError> {
         self.with_source(|source, layouts| {
             // Layouts that miss the table are out of date (a module loaded past storage): the
             // log segments are then read whole rather than indexed with them.
@@ -96,10 +104,10 @@ impl PastReads for HistoryReader {
                 table,
                 layouts,
                 budget,
-                read: Default::default(),
+                spent: Default::default(),
             };
             let row = history::row_as_of(source, &target, key, seq);
-            row.map(|row| (row, target.read.get()))
+            row.map(|row| (row, cost(&target.spent)))
         })
         .map_err(refusal)
     }
@@ -110,17 +118,17 @@ impl PastReads for HistoryReader {
         table: &Table,
         seq: u64,
         budget: u64,
-    ) -> Result<(Vec<Vec<Value>>, u64), PastReadError> {
+    ) -> Result<(Vec<Vec<Value>>, PastCost), PastReadError> {
         self.with_source(|source, layouts| {
             let target = history::Target {
                 module,
                 table,
                 layouts,
                 budget,
-                read: Default::default(),
+                spent: Default::default(),
             };
             let rows = history::table_as_of(source, &target, seq);
-            rows.map(|rows| (rows, target.read.get()))
+            rows.map(|rows| (rows, cost(&target.spent)))
         })
         .map_err(refusal)
     }
@@ -191,7 +199,7 @@ impl Storage {
             table,
             layouts: None,
             budget: u64::MAX,
-            read: Default::default(),
+            spent: Default::default(),
         };
         history::table_as_of(source, &target, seq)
     }
@@ -219,7 +227,7 @@ impl Storage {
             table,
             layouts: Some(&layouts),
             budget: u64::MAX,
-            read: Default::default(),
+            spent: Default::default(),
         };
         history::row_as_of(source, &target, key, seq)
     }

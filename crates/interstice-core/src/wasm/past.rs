@@ -21,14 +21,24 @@ use wasmtime::Caller;
 pub enum PastReadError {
     /// It cannot be answered; the text says why (answered as [`HostError::NotPermitted`]).
     Refused(String),
-    /// It would read more versions than the call's fuel pays for (the call runs out of fuel).
+    /// It would read more than the call's fuel pays for (the call runs out of fuel).
     OverBudget,
+}
+
+/// What a past read read, which the call pays for: [`FUEL_PER_ROW`](super::meter::FUEL_PER_ROW)
+/// a version, [`FUEL_PER_BYTE`](super::meter::FUEL_PER_BYTE) a byte of history read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PastCost {
+    /// Versions of the table's rows read.
+    pub versions: u64,
+    /// Bytes of history files and log read (whole files, or the records an index named).
+    pub bytes: u64,
 }
 
 /// Where a query's past reads are answered: the node's history.
 pub trait PastReads: Send + Sync {
     /// The row of `module`'s `table` under `key` after transaction `seq` (`None`: there was
-    /// none), reading at most `budget` versions; with the versions it read.
+    /// none), reading no more than `budget` (fuel) pays for; with what it read.
     ///
     /// # Errors
     ///
@@ -40,10 +50,10 @@ pub trait PastReads: Send + Sync {
         key: &Value,
         seq: u64,
         budget: u64,
-    ) -> Result<(Option<Row>, u64), PastReadError>;
+    ) -> Result<(Option<Row>, PastCost), PastReadError>;
 
     /// Every row of `module`'s `table` after transaction `seq`, in primary-key order, reading
-    /// at most `budget` versions; with the versions it read.
+    /// no more than `budget` (fuel) pays for; with what it read.
     ///
     /// # Errors
     ///
@@ -54,7 +64,7 @@ pub trait PastReads: Send + Sync {
         table: &Table,
         seq: u64,
         budget: u64,
-    ) -> Result<(Vec<Row>, u64), PastReadError>;
+    ) -> Result<(Vec<Row>, PastCost), PastReadError>;
 }
 
 /// The past reads of a node that keeps no data directory: refused.
@@ -72,7 +82,7 @@ impl PastReads for NoHistory {
         _: &Value,
         _: u64,
         _: u64,
-    ) -> Result<(Option<Row>, u64), PastReadError> {
+    ) -> Result<(Option<Row>, PastCost), PastReadError> {
         Err(PastReadError::Refused(NO_HISTORY.into()))
     }
 
@@ -82,7 +92,7 @@ impl PastReads for NoHistory {
         _: &Table,
         _: u64,
         _: u64,
-    ) -> Result<(Vec<Row>, u64), PastReadError> {
+    ) -> Result<(Vec<Row>, PastCost), PastReadError> {
         Err(PastReadError::Refused(NO_HISTORY.into()))
     }
 }
@@ -103,7 +113,7 @@ pub(crate) fn host_table_as_of(
 ) -> wasmtime::Result<i64> {
     // What is read is bounded by the fuel left once what is owed is paid.
     meter::settle(&mut caller)?;
-    let budget = caller.data().meter.rows_affordable(caller.get_fuel()?);
+    let budget = caller.get_fuel()?;
     let (memory, state) = memory_and_state(&mut caller)?;
     if !state.in_call {
         return Err(trap(
@@ -123,7 +133,8 @@ pub(crate) fn host_table_as_of(
 }
 
 /// `table_as_of` for a call of any kind (a natively loaded module's too): leaves the response
-/// in `state.response` and answers like `table_op`; reads at most `budget` versions.
+/// in `state.response` and answers like `table_op`; reads no more than `budget` (fuel) pays
+/// for, and owes what it read to the meter.
 pub(crate) fn past_op(
     state: &mut HostState,
     seq: u64,
@@ -137,8 +148,11 @@ pub(crate) fn past_op(
     let result = read_past(state, seq, op, table_id, payload, budget, &mut out);
     state.response = out;
     match result {
-        Ok(versions) => {
-            state.meter.rows(versions.max(1));
+        Ok(cost) => {
+            state.meter.rows(cost.versions.max(1));
+            state
+                .meter
+                .bytes(usize::try_from(cost.bytes).unwrap_or(usize::MAX));
             Ok(state.response.len() as i64)
         }
         Err(PastReadError::OverBudget) => Err(OutOfFuel),
@@ -146,8 +160,7 @@ pub(crate) fn past_op(
     }
 }
 
-/// The read itself; answers how many versions it read, or rows it returned if more (what
-/// the meter charges).
+/// The read itself; answers what it read (at least the rows it returned).
 fn read_past(
     state: &HostState,
     seq: u64,
@@ -156,7 +169,7 @@ fn read_past(
     payload: &[u8],
     budget: u64,
     out: &mut Vec<u8>,
-) -> Result<u64, PastReadError> {
+) -> Result<PastCost, PastReadError> {
     let refused = |e: HostError| PastReadError::Refused(e.to_string());
     let op = TableOp::from_raw(op).ok_or_else(|| refused(HostError::UnknownOp(op)))?;
     let past = state
@@ -173,7 +186,7 @@ fn read_past(
     match op {
         TableOp::Get => {
             let key = table.decode_pk(payload).map_err(refused)?;
-            let (row, read) = past.row_as_of(&state.module, table, &key, seq, budget)?;
+            let (row, cost) = past.row_as_of(&state.module, table, &key, seq, budget)?;
             match row {
                 Some(row) => {
                     out.push(1);
@@ -181,7 +194,7 @@ fn read_past(
                 }
                 None => out.push(0),
             }
-            Ok(read)
+            Ok(cost)
         }
         TableOp::Scan => {
             let after = match payload.split_first() {
@@ -189,7 +202,7 @@ fn read_past(
                 Some((1, key)) => Some(table.decode_pk(key).map_err(refused)?),
                 _ => return Err(refused(HostError::InvalidPayload("scan cursor".into()))),
             };
-            let (rows, read) = past.table_as_of(&state.module, table, seq, budget)?;
+            let (rows, cost) = past.table_as_of(&state.module, table, seq, budget)?;
             let pk = usize::from(table.schema().primary_key);
             let page: Vec<&Row> = rows
                 .iter()
@@ -200,7 +213,10 @@ fn read_past(
             for row in &page {
                 table.encode_row(row, out);
             }
-            Ok(read.max(page.len() as u64))
+            Ok(PastCost {
+                versions: cost.versions.max(page.len() as u64),
+                ..cost
+            })
         }
         other => Err(PastReadError::Refused(format!(
             "`{other:?}` is not a past read: a table's past is read with Get and Scan only"

@@ -126,7 +126,7 @@ pub(super) fn page(
             time: version.time,
             module: version.module,
             reducer: version.reducer,
-            args: version.args,
+            args: version.args.to_vec(),
             caller: version.caller,
             key,
             row,

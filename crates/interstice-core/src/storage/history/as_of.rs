@@ -7,7 +7,9 @@ use super::{
     HistoryError, HistoryQuery, KeyLayouts, LiveIndexes, MAX_VERSIONS_PER_READ, ordered_files,
 };
 use crate::db::Table;
+use crate::wasm::meter::{FUEL_PER_BYTE, FUEL_PER_ROW};
 use interstice_abi::Value;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -20,34 +22,54 @@ pub(in crate::storage) struct Source<'a> {
 }
 
 /// What a past read reads: `module`'s logged `table` as the node has it now (its rows are
-/// decoded with it), the layouts that index the log segments (for one row's read), and the
-/// most versions it may read (`u64::MAX`: no bound).
+/// decoded with it), the layouts that index the log segments (for one row's read), and what
+/// it may cost, in fuel (`u64::MAX`: no bound).
 pub(in crate::storage) struct Target<'a> {
     pub module: &'a str,
     pub table: &'a Table,
     pub layouts: Option<&'a KeyLayouts>,
     pub budget: u64,
-    /// Versions read so far (what a query is charged for).
-    pub read: std::cell::Cell<u64>,
+    /// What it has read so far (what a query is charged for).
+    pub spent: Spent,
+}
+
+/// What a past read has read: versions returned and bytes of history files and log read.
+#[derive(Debug, Default)]
+pub(in crate::storage) struct Spent {
+    pub versions: Cell<u64>,
+    pub bytes: Cell<u64>,
+}
+
+impl Spent {
+    /// In fuel: [`FUEL_PER_ROW`] a version, [`FUEL_PER_BYTE`] a byte read.
+    pub fn fuel(&self) -> u64 {
+        self.versions
+            .get()
+            .saturating_mul(FUEL_PER_ROW)
+            .saturating_add(self.bytes.get().saturating_mul(FUEL_PER_BYTE))
+    }
+
+    /// Refuses once more was read than `budget` (fuel) pays for.
+    pub fn check(&self, budget: u64) -> Result<(), HistoryError> {
+        if self.fuel() > budget {
+            return Err(HistoryError::OverBudget { budget });
+        }
+        Ok(())
+    }
 }
 
 impl Target<'_> {
-    /// The next read's limit, after `read` versions: one more than what is left of the
-    /// budget (so a read that finds more says so), at most one read's.
-    fn limit(&self, read: u64) -> usize {
-        let left = self.budget.saturating_sub(read);
+    /// The next read's limit: one more version than what is left of the budget pays for
+    /// (so a read that finds more says so), at most one read's.
+    fn limit(&self) -> usize {
+        let left = self.budget.saturating_sub(self.spent.fuel()) / FUEL_PER_ROW;
         usize::try_from(left.saturating_add(1))
             .map_or(MAX_VERSIONS_PER_READ, |l| l.min(MAX_VERSIONS_PER_READ))
     }
 
-    /// Refuses a read past the budget.
-    fn check(&self, read: u64) -> Result<(), HistoryError> {
-        if read > self.budget {
-            return Err(HistoryError::OverBudget {
-                budget: self.budget,
-            });
-        }
-        Ok(())
+    /// What the reads of history files and the log count their bytes into, and its bound.
+    fn spend(&self) -> Option<(&Spent, u64)> {
+        Some((&self.spent, self.budget))
     }
 }
 
@@ -80,9 +102,8 @@ pub(in crate::storage) fn table_as_of(
     check_not_started_over(source.root, target, seq)?;
     let mut rows: BTreeMap<Value, Option<Vec<Value>>> = BTreeMap::new();
     let mut from_seq = 0;
-    let mut read = 0u64;
     loop {
-        let limit = target.limit(read);
+        let limit = target.limit();
         let query = HistoryQuery {
             module: target.module,
             table: &target.table.schema().name,
@@ -95,12 +116,12 @@ pub(in crate::storage) fn table_as_of(
             source.root,
             (target.table, target.layouts),
             &query,
-            source.durable,
+            (source.durable, target.spend()),
             source.live,
         )?;
-        read = read.saturating_add(versions.len() as u64);
-        target.read.set(read);
-        target.check(read)?;
+        let versions_read = target.spent.versions.get() + versions.len() as u64;
+        target.spent.versions.set(versions_read);
+        target.spent.check(target.budget)?;
         let full = versions.len() >= limit;
         let (first, last) = match (versions.first(), versions.last()) {
             (Some(first), Some(last)) => (first.seq, last.seq),
@@ -137,9 +158,8 @@ pub(in crate::storage) fn row_as_of(
     check_not_started_over(source.root, target, seq)?;
     let mut row = None;
     let mut from_seq = 0;
-    let mut read = 0u64;
     loop {
-        let limit = target.limit(read);
+        let limit = target.limit();
         let query = HistoryQuery {
             module: target.module,
             table: &target.table.schema().name,
@@ -152,12 +172,12 @@ pub(in crate::storage) fn row_as_of(
             source.root,
             (target.table, target.layouts),
             &query,
-            source.durable,
+            (source.durable, target.spend()),
             source.live,
         )?;
-        read = read.saturating_add(versions.len() as u64);
-        target.read.set(read);
-        target.check(read)?;
+        let versions_read = target.spent.versions.get() + versions.len() as u64;
+        target.spent.versions.set(versions_read);
+        target.spent.check(target.budget)?;
         let full = versions.len() >= limit;
         let Some(last) = versions.last().map(|v| v.seq) else {
             break;

@@ -32,7 +32,7 @@ mod read;
 mod replay;
 mod restore;
 
-pub(super) use as_of::{Source, Target, row_as_of, table_as_of};
+pub(super) use as_of::{Source, Spent, Target, row_as_of, table_as_of};
 pub use index::{KeyLayouts, LiveIndexes, key_layouts};
 pub use read::{HistoryError, HistoryQuery, Version};
 pub(super) use read::{logged_table_in, read};

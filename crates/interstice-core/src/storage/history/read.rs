@@ -21,8 +21,9 @@ pub struct Version {
     pub module: String,
     /// The reducer.
     pub reducer: String,
-    /// Its encoded arguments.
-    pub args: Vec<u8>,
+    /// Its encoded arguments, shared by the versions of one transaction (a transaction that
+    /// changed many rows is not copied for each).
+    pub args: std::sync::Arc<[u8]>,
     /// The node id of the peer whose call it ran (another node, or a CLI's key); `None` for a
     /// call made on this node (the game, a schedule, a subscription).
     pub caller: Option<String>,
@@ -125,29 +126,52 @@ pub(in crate::storage) fn read(
 ) -> Result<Vec<Version>, HistoryError> {
     let table = logged_table(db, query)?;
     let layouts = query.key.map(|_| key_layouts(db));
-    read_in(root, (table, layouts.as_ref()), query, durable, live)
+    read_in(
+        root,
+        (table, layouts.as_ref()),
+        query,
+        (durable, None),
+        live,
+    )
+}
+
+/// Counts `bytes` read into `spend`, refusing them past its budget.
+fn pay(spend: Option<(&super::as_of::Spent, u64)>, bytes: usize) -> Result<(), HistoryError> {
+    if let Some((spent, budget)) = spend {
+        let total = spent.bytes.get().saturating_add(bytes as u64);
+        spent.bytes.set(total);
+        spent.check(budget)?;
+    }
+    Ok(())
+}
+
+/// Where the queried table's history starts: at `query.from_seq`, or after the removal of a
+/// namesake module or an upgrade that started the table over (the changes before are not
+/// this table's).
+fn first_of_this_table(root: &Path, query: &HistoryQuery<'_>) -> Result<u64, HistoryError> {
+    let removed = removals(root)?;
+    let started = super::started_over_key(query.module, query.table);
+    Ok([removed.get(query.module), removed.get(&started)]
+        .into_iter()
+        .flatten()
+        .fold(query.from_seq, |from, &at| from.max(at)))
 }
 
 /// [`read`] with the queried table (a logged one: checked) and, for one row's read, the
-/// layouts that index the log segments, given.
+/// layouts that index the log segments, given. With `spend`, the bytes of every file read
+/// (whole, or the records an index names) are counted, and the read is refused
+/// ([`HistoryError::OverBudget`]) once they cost more than its budget (fuel).
 pub(in crate::storage) fn read_in(
     root: &Path,
     (table, layouts): (&crate::db::Table, Option<&KeyLayouts>),
     query: &HistoryQuery<'_>,
-    durable: (&Path, u64),
+    (durable, spend): ((&Path, u64), Option<(&super::as_of::Spent, u64)>),
     live: &mut LiveIndexes,
 ) -> Result<Vec<Version>, HistoryError> {
     check_logged(table, query)?;
     let limit = query.limit.min(MAX_VERSIONS_PER_READ);
     let files = ordered_files(root)?;
-    // A namesake removed before, or the table started over by an upgrade: the changes before
-    // are not this table's.
-    let removed = removals(root)?;
-    let started = super::started_over_key(query.module, query.table);
-    let from_seq = [removed.get(query.module), removed.get(&started)]
-        .into_iter()
-        .flatten()
-        .fold(query.from_seq, |from, &at| from.max(at));
+    let from_seq = first_of_this_table(root, query)?;
     let mut next = from_seq;
     let mut versions = Vec::new();
     let mut key_bytes = Vec::new();
@@ -208,7 +232,11 @@ pub(in crate::storage) fn read_in(
         });
         let records = match &found {
             Some(found) => match index::read_records(path, found) {
-                Ok(records) => records,
+                Ok(records) => {
+                    let read: usize = records.iter().flatten().map(|(_, r)| r.len()).sum();
+                    pay(spend, read)?;
+                    records
+                }
                 Err(StorageError::Io { source, .. })
                     if source.kind() == std::io::ErrorKind::NotFound =>
                 {
@@ -232,7 +260,10 @@ pub(in crate::storage) fn read_in(
             continue;
         }
         let bytes = match read_for_history(path, Some(durable)) {
-            Ok(bytes) => bytes,
+            Ok(bytes) => {
+                pay(spend, bytes.len())?;
+                bytes
+            }
             // Removed by retention since it was listed: what it held is gone.
             Err(StorageError::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>
@@ -333,6 +364,7 @@ fn collect(
         .filter(|g: &&ChangeGroup<'_>| g.module == query.module)
         .flat_map(|g| g.changes.iter())
         .filter(|c| c.table == query.table);
+    let mut args: Option<std::sync::Arc<[u8]>> = None;
     for change in changes {
         let (key, row) = match change.op {
             crate::db::journal::OP_PUT => {
@@ -366,7 +398,7 @@ fn collect(
             time: record.time,
             module: record.module.to_string(),
             reducer: record.reducer.to_string(),
-            args: record.args.to_vec(),
+            args: args.get_or_insert_with(|| record.args.into()).clone(),
             caller: record.caller.map(str::to_string),
             key,
             row,

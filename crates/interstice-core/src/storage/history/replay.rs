@@ -47,8 +47,9 @@ pub struct ReplayRequest<'a> {
 pub struct ReplayReport {
     /// Transactions run again and compared.
     pub replayed: u64,
-    /// Recorded transactions that are not a module's reducer call (host bookkeeping, or a
-    /// module removed since): their recorded changes are not compared.
+    /// Recorded transactions that are not run again: hooks (`init`, `load`: the scratch copy
+    /// runs the new code's own when it opens), host bookkeeping, and calls of a module removed
+    /// since. Their recorded changes are not compared, nor applied to the scratch copy.
     pub skipped: u64,
     /// Replayed transactions recorded before invocations were kept: their random numbers
     /// cannot be drawn again as they were.
@@ -156,7 +157,7 @@ pub fn replay(
         });
     }
     let (installed, schemas) = installed_modules(&engine, request.source)?;
-    let logged = logged_tables_of(&schemas);
+    let logged = logged_tables_of(schemas.iter());
     let files = ordered_files(request.source)?;
     let first = files.first().map_or(0, |(first, _)| *first);
     if first > request.from_seq {
@@ -183,9 +184,11 @@ pub fn replay(
     if let Some(journal) = db.journal_mut() {
         journal.take();
     }
+    let replaced = schemas.iter().find(|s| s.name == request.module).cloned();
     let mut run = Run {
         modules,
         db,
+        replaced,
         logged,
         removed: removals(request.source)?,
         report: ReplayReport::default(),
@@ -255,6 +258,8 @@ fn installed_modules(
 struct Run {
     modules: Modules,
     db: Database,
+    /// The replaced module's schema as installed (the code the record ran).
+    replaced: Option<interstice_abi::ModuleSchema>,
     logged: LoggedTables,
     removed: BTreeMap<String, u64>,
     report: ReplayReport,
@@ -277,6 +282,16 @@ impl Run {
             .or_else(|_| self.modules.subscriber(record.module, record.reducer));
         let handle = match handle {
             Ok(handle) if !removed_since => handle,
+            _ if !removed_since && self.dropped_by_new_code(record) => {
+                self.report.replayed += 1;
+                self.report.last_seq = Some(record.seq);
+                let detail = DifferenceDetail::Failed(format!(
+                    "the new code has no reducer `{}`, which the recorded call ran",
+                    record.reducer
+                ));
+                self.differ(record, detail);
+                return;
+            }
             _ => {
                 self.report.skipped += 1;
                 return;
@@ -287,6 +302,7 @@ impl Run {
         if record.invocation.is_none() {
             self.report.without_invocation += 1;
         }
+        self.align_counters(record);
         self.modules.set_now(record.time);
         let context = CallContext {
             invocation: record.invocation.unwrap_or(0),
@@ -315,16 +331,74 @@ impl Run {
             }
         };
         if let Some(detail) = detail {
-            self.report.first_difference = Some(Difference {
-                seq: record.seq,
-                time: record.time,
-                module: record.module.into(),
-                reducer: record.reducer.into(),
-                args: self.args_text(record),
-                caller: record.caller.map(str::to_string),
-                detail,
-            });
+            self.differ(record, detail);
         }
+    }
+
+    /// Moves `auto_inc` primary key counters up to where the recorded transaction found them:
+    /// the node's moved past values that failed calls took (counters are never rolled back,
+    /// and a failed call leaves no record), which a copy rebuilt from rows cannot know. The
+    /// smallest key of a row the record inserted is where its table's counter stood.
+    fn align_counters(&mut self, record: &Record<'_>) {
+        let mut lowest: BTreeMap<(&str, &str), i128> = BTreeMap::new();
+        for group in &record.groups {
+            for change in group.changes.iter().filter(|c| c.op == OP_PUT) {
+                let Some(table) = self.db.table(group.module, change.table) else {
+                    continue;
+                };
+                if !table.schema().primary_key_auto_inc {
+                    continue;
+                }
+                let Ok(row) = table.decode_row(change.data) else {
+                    continue;
+                };
+                let key = row.get(usize::from(table.schema().primary_key));
+                if let Some(key) = key
+                    && table.get(key).is_none()
+                    && let Some(value) = key.as_i128()
+                {
+                    let at = lowest.entry((group.module, change.table)).or_insert(value);
+                    *at = (*at).min(value);
+                }
+            }
+        }
+        for ((module, name), next) in lowest {
+            let table = self
+                .db
+                .module_mut(module)
+                .and_then(|m| m.tables.iter_mut().find(|t| t.schema().name == name));
+            if let Some(table) = table {
+                table.restore_counters(next, &[]);
+            }
+        }
+    }
+
+    /// Whether `record` ran a reducer of the replaced module that its new code does not
+    /// have (renamed or removed), rather than a hook (`init`, `load`) or host bookkeeping.
+    fn dropped_by_new_code(&self, record: &Record<'_>) -> bool {
+        let Some(old) = self.replaced.as_ref().filter(|s| s.name == record.module) else {
+            return false;
+        };
+        old.reducers.iter().any(|r| {
+            r.name == record.reducer
+                && !matches!(
+                    r.on,
+                    Some(interstice_abi::EventSpec::Init | interstice_abi::EventSpec::Load)
+                )
+        })
+    }
+
+    /// Notes `record` as the first transaction that differs.
+    fn differ(&mut self, record: &Record<'_>, detail: DifferenceDetail) {
+        self.report.first_difference = Some(Difference {
+            seq: record.seq,
+            time: record.time,
+            module: record.module.into(),
+            reducer: record.reducer.into(),
+            args: self.args_text(record),
+            caller: record.caller.map(str::to_string),
+            detail,
+        });
     }
 
     /// The changes `records` made to logged tables, by row.

@@ -36,6 +36,18 @@ pub enum RestoreError {
         /// The point asked for.
         to: u64,
     },
+    /// A table held rows at the point that an upgrade after it dropped (it started the
+    /// table over in another layout): today's code cannot hold them.
+    #[error(
+        "`{table}` was started over by an upgrade at transaction {at}, after the point: its \
+         rows then do not fit today's code"
+    )]
+    StartedOver {
+        /// `module.table`.
+        table: String,
+        /// The first transaction after the upgrade.
+        at: u64,
+    },
     /// A file could not be read or written.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -105,13 +117,26 @@ pub(super) fn rebuild(
             record
                 .groups
                 .retain(|g| removed.get(g.module).is_none_or(|&at| seq >= at));
-            // Changes of a table an upgrade started over since are in its old layout.
+            // Changes of a table an upgrade started over since are in its old layout: left out
+            // when the upgrade came before the point, refused when after (today's code cannot
+            // hold the rows the table had then).
             for group in &mut record.groups {
                 let module = group.module;
+                let mut refused = None;
                 group.changes.retain(|c| {
                     let key = super::started_over_key(module, c.table);
-                    removed.get(&key).is_none_or(|&at| seq >= at)
+                    match removed.get(&key) {
+                        Some(&at) if seq < at && at >= before => {
+                            refused.get_or_insert((key, at));
+                            true
+                        }
+                        Some(&at) => seq >= at,
+                        None => true,
+                    }
                 });
+                if let Some((table, at)) = refused {
+                    return Err(RestoreError::StartedOver { table, at });
+                }
             }
             record.seq = restored.transactions;
             if append_logged(&mut out, &record, logged).is_some() {

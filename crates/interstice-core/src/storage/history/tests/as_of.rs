@@ -91,7 +91,8 @@ fn a_past_read_is_refused_for_a_stateful_table_or_before_what_retention_kept() {
 }
 
 #[test]
-fn a_querys_past_read_reads_no_more_versions_than_its_budget() {
+fn a_querys_past_read_reads_no_more_than_its_budget_pays_for() {
+    use crate::wasm::meter::{FUEL_PER_BYTE, FUEL_PER_ROW};
     use crate::wasm::past::PastReadError;
     let dir = tempfile::tempdir().unwrap();
     let mut node = node(dir.path(), HistoryRetention::default());
@@ -101,21 +102,30 @@ fn a_querys_past_read_reads_no_more_versions_than_its_budget() {
     let seq = node.db.journal_mut().unwrap().next_seq() - 1;
     let reader = node.storage.past_reads();
     let table = node.db.table("notebook", "note").expect("note table");
-    // Six versions to read: a budget of five is refused before the read goes on, six is
-    // enough; the rows are the node's own.
+    // What the whole table costs: six versions and every byte of history read to find them.
+    let (rows, cost) = reader
+        .table_as_of("notebook", table, seq, u64::MAX)
+        .unwrap();
+    assert_eq!(rows, rows_of(&node.db, "note"));
+    assert_eq!(cost.versions, 6);
+    assert!(cost.bytes > 0, "the log was read: {cost:?}");
+    let fuel = cost.versions * FUEL_PER_ROW + cost.bytes * FUEL_PER_BYTE;
+    // Exactly that is enough; any less is refused, not read past.
     assert_eq!(
-        reader.table_as_of("notebook", table, seq, 5),
+        reader.table_as_of("notebook", table, seq, fuel).unwrap(),
+        (rows.clone(), cost)
+    );
+    assert_eq!(
+        reader.table_as_of("notebook", table, seq, fuel - 1),
         Err(PastReadError::OverBudget)
     );
-    let (rows, read) = reader.table_as_of("notebook", table, seq, 6).unwrap();
-    assert_eq!(read, 6, "versions read, what the query pays for");
-    assert_eq!(rows, rows_of(&node.db, "note"));
-    // One row's read counts that row's versions only.
+    // One row's read costs that row's versions and the records the index names.
     let key = rows[0][0].clone();
-    assert_eq!(
-        reader.row_as_of("notebook", table, &key, seq, 1).unwrap(),
-        (Some(rows[0].clone()), 1)
-    );
+    let (row, one) = reader
+        .row_as_of("notebook", table, &key, seq, u64::MAX)
+        .unwrap();
+    assert_eq!(row, Some(rows[0].clone()));
+    assert_eq!(one.versions, 1);
     // A stateful table is refused with the reason.
     let scratch = node.db.table("notebook", "scratch").expect("scratch table");
     match reader.table_as_of("notebook", scratch, seq, u64::MAX) {
