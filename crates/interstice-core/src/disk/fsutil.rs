@@ -34,6 +34,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     sync_dir(dir)
 }
 
+/// Puts the durable file `src` at `path` as well, as a hard link: no byte is copied, for a
+/// file that is complete and never written again (a log segment whose records history keeps
+/// as they are). What was at `path` is replaced; the directory is fsynced. A crash in between
+/// leaves `path` absent or complete, never partial.
+pub fn link_durable(src: &Path, path: &Path) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent"))?;
+    faults::check(faults::RENAME)?;
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    fs::hard_link(src, path)?;
+    sync_dir(dir)
+}
+
 /// Deletes the temporary files [`write_atomic`] left in `dir` when its process died before
 /// renaming them (`.<name>.<pid>.tmp`). Only for a directory no other process is writing.
 pub fn remove_temporaries(dir: &Path) -> io::Result<()> {

@@ -266,6 +266,24 @@ fn append_logged(out: &mut Vec<u8>, record: &Record<'_>, logged: &LoggedTables) 
     Some(start)
 }
 
+/// Writes `kept` (what history keeps of the segment at `segment`, whose bytes are `whole`) to
+/// `target`. When it keeps every record as it is (a segment of logged changes only, the usual
+/// case) the file is the segment itself, linked: no copy written and fsynced again.
+fn keep(segment: &Path, (whole, kept): (&[u8], &[u8]), target: &Path) -> Result<(), StorageError> {
+    if whole == kept {
+        match crate::disk::fsutil::link_durable(segment, target) {
+            Ok(()) => return Ok(()),
+            // A file system without hard links: write the copy.
+            Err(e) => tracing::debug!(
+                target: "interstice::storage",
+                "{}: not linked ({e}), copied",
+                target.display()
+            ),
+        }
+    }
+    write_atomic(target, kept).map_err(|e| StorageError::io(target, e))
+}
+
 /// Copies the logged changes of every complete log segment that snapshot `seq` covers
 /// (`writing` is the segment being written, never covered) into history files, each with its
 /// index (see docs/storage.md, History), then applies `retention`. Returns how many files were written.
@@ -313,7 +331,7 @@ pub fn archive_covered(
             crate::disk::fsutil::sync_dir(history_dir)
                 .map_err(|e| StorageError::io(history_dir, e))?;
         }
-        write_atomic(&target, &out).map_err(|e| StorageError::io(&target, e))?;
+        keep(&path, (&bytes, &out), &target)?;
         let index = last_seq.and_then(|last| index.finish(out.len() as u64, first, last));
         if let Some(index) = index
             && let Err(e) = write_atomic(&index_path, &index)

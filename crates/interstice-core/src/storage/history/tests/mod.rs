@@ -515,3 +515,33 @@ fn the_point_at_a_logical_time_splits_the_versions_before_and_after_it() {
 
 mod as_of;
 mod indexes;
+
+#[test]
+fn a_segment_kept_whole_is_linked_into_history_and_a_filtered_one_is_copied() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let segment = dir.path().join("segment.log");
+    let whole = b"records kept as they are".to_vec();
+    std::fs::write(&segment, &whole).unwrap();
+    let inode = |p: &Path| std::fs::metadata(p).unwrap().ino();
+
+    let linked = dir.path().join("linked.hist");
+    keep(&segment, (&whole, &whole), &linked).unwrap();
+    assert_eq!(
+        inode(&linked),
+        inode(&segment),
+        "no copy: the segment itself"
+    );
+    // Again over the same name (a crash before the prune): still the one file.
+    keep(&segment, (&whole, &whole), &linked).unwrap();
+    assert_eq!(inode(&linked), inode(&segment));
+
+    let filtered = b"records kept".to_vec();
+    let copied = dir.path().join("copied.hist");
+    keep(&segment, (&whole, &filtered), &copied).unwrap();
+    assert_ne!(inode(&copied), inode(&segment));
+    assert_eq!(std::fs::read(&copied).unwrap(), filtered);
+    // The segment's deletion (the prune) leaves the linked history file whole.
+    std::fs::remove_file(&segment).unwrap();
+    assert_eq!(std::fs::read(&linked).unwrap(), whole);
+}
