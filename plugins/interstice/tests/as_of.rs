@@ -112,3 +112,39 @@ fn without_a_data_directory_a_past_read_is_refused_with_the_reason() {
         "{refused}"
     );
 }
+
+#[test]
+fn a_past_read_pays_for_the_history_it_reads_not_only_the_rows_it_returns() {
+    // A public query reading one row of a table's past could make the node read its whole
+    // history for the fuel of one row. A call with 1 M fuel: reading the notebook's table as
+    // of its first note reads the whole log segment (1,500 notes of 1 kB after it, 1.5 MB),
+    // and pays for it; one row's read goes through the index and stays cheap.
+    use bevy::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = interstice::EngineConfig {
+        fuel_per_call: 1_000_000,
+        ..interstice::EngineConfig::default()
+    };
+    let plugin = interstice::IntersticePlugin::default()
+        .with_engine(engine)
+        .with_storage(StorageConfig::new(dir.path()))
+        .with_module_bytes("notebook", wasm("notebook"));
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, plugin));
+    app.update();
+    call(&mut app, "notebook", "add", ("first".to_string(),)).expect("add");
+    let first = last_tx(&mut app);
+    for i in 0..1500 {
+        let title = format!("{i:>1000}");
+        call(&mut app, "notebook", "add", (title,)).expect("add");
+    }
+    let one: Option<String> =
+        query(&mut app, "notebook", "title_as_of", (first, 1u64)).expect("one row, indexed");
+    assert_eq!(one.as_deref(), Some("first"));
+    let whole = query::<_, Vec<String>>(&mut app, "notebook", "titles_as_of", (first,))
+        .expect_err("the whole log read for one row's fuel");
+    assert!(
+        matches!(whole, interstice::CallError::OutOfFuel(_)),
+        "{whole}"
+    );
+}
