@@ -53,11 +53,14 @@ impl HistoryReader {
             .clone()
     }
 
-    /// Reads with `read`, through the shared indexes, up to the durable end.
-    fn with_source<R>(
+    /// Reads `module`'s `table` with `read`, through the shared indexes, up to the durable
+    /// end, within `budget` (fuel); with what it read.
+    fn read_past<R>(
         &self,
-        read: impl FnOnce(history::Source<'_>, Option<&KeyLayouts>) -> R,
-    ) -> R {
+        (module, table): (&str, &Table),
+        budget: u64,
+        read: impl FnOnce(history::Source<'_>, &history::Target<'_>) -> Result<R, HistoryError>,
+    ) -> Result<(R, PastCost), PastReadError> {
         let (path, len) = self.durable();
         let mut state = self.lock();
         let ReaderState { live, layouts } = &mut *state;
@@ -66,7 +69,18 @@ impl HistoryReader {
             durable: (&path, len),
             live,
         };
-        read(source, Some(layouts))
+        // Layouts that miss the table are out of date (a module loaded past storage): the log
+        // segments are then read whole rather than indexed with them.
+        let layouts = Some(&*layouts).filter(|l| l.has(module, &table.schema().name));
+        let target = history::Target {
+            module,
+            table,
+            layouts,
+            budget,
+            spent: Default::default(),
+        };
+        let value = read(source, &target).map_err(refusal)?;
+        Ok((value, cost(&target.spent)))
     }
 }
 
@@ -95,21 +109,9 @@ impl PastReads for HistoryReader {
         seq: u64,
         budget: u64,
     ) -> Result<(Option<Vec<Value>>, PastCost), PastReadError> {
-        self.with_source(|source, layouts| {
-            // Layouts that miss the table are out of date (a module loaded past storage): the
-            // log segments are then read whole rather than indexed with them.
-            let layouts = layouts.filter(|l| l.has(module, &table.schema().name));
-            let target = history::Target {
-                module,
-                table,
-                layouts,
-                budget,
-                spent: Default::default(),
-            };
-            let row = history::row_as_of(source, &target, key, seq);
-            row.map(|row| (row, cost(&target.spent)))
+        self.read_past((module, table), budget, |source, target| {
+            history::row_as_of(source, target, key, seq)
         })
-        .map_err(refusal)
     }
 
     fn table_as_of(
@@ -119,18 +121,9 @@ impl PastReads for HistoryReader {
         seq: u64,
         budget: u64,
     ) -> Result<(Vec<Vec<Value>>, PastCost), PastReadError> {
-        self.with_source(|source, layouts| {
-            let target = history::Target {
-                module,
-                table,
-                layouts,
-                budget,
-                spent: Default::default(),
-            };
-            let rows = history::table_as_of(source, &target, seq);
-            rows.map(|rows| (rows, cost(&target.spent)))
+        self.read_past((module, table), budget, |source, target| {
+            history::table_as_of(source, target, seq)
         })
-        .map_err(refusal)
     }
 }
 

@@ -2,7 +2,7 @@
 //! point, the last of each row. Read-only by construction: what it returns are copies, and
 //! nothing of it reaches the live tables.
 
-use super::read::read_in;
+use super::read::{Version, read_in};
 use super::{
     HistoryError, HistoryQuery, KeyLayouts, LiveIndexes, MAX_VERSIONS_PER_READ, ordered_files,
 };
@@ -67,9 +67,35 @@ impl Target<'_> {
             .map_or(MAX_VERSIONS_PER_READ, |l| l.min(MAX_VERSIONS_PER_READ))
     }
 
-    /// What the reads of history files and the log count their bytes into, and its bound.
-    fn spend(&self) -> Option<(&Spent, u64)> {
-        Some((&self.spent, self.budget))
+    /// One read of the target's versions (of the row under `key`, or of every row) in
+    /// `from_seq..=to_seq`, paid for; whether it was cut at its limit (more may follow).
+    fn read(
+        &self,
+        source: &mut Source<'_>,
+        key: Option<&Value>,
+        (from_seq, to_seq): (u64, u64),
+    ) -> Result<(Vec<Version>, bool), HistoryError> {
+        let limit = self.limit();
+        let query = HistoryQuery {
+            module: self.module,
+            table: &self.table.schema().name,
+            key,
+            from_seq,
+            to_seq,
+            limit,
+        };
+        let versions = read_in(
+            source.root,
+            (self.table, self.layouts),
+            &query,
+            (source.durable, Some((&self.spent, self.budget))),
+            source.live,
+        )?;
+        let read = self.spent.versions.get() + versions.len() as u64;
+        self.spent.versions.set(read);
+        self.spent.check(self.budget)?;
+        let full = versions.len() >= limit;
+        Ok((versions, full))
     }
 }
 
@@ -94,7 +120,7 @@ fn check_complete(root: &Path, seq: u64) -> Result<(), HistoryError> {
 
 /// The rows of the target table as they were after transaction `seq`, in primary key order.
 pub(in crate::storage) fn table_as_of(
-    source: Source<'_>,
+    mut source: Source<'_>,
     target: &Target<'_>,
     seq: u64,
 ) -> Result<Vec<Vec<Value>>, HistoryError> {
@@ -103,26 +129,7 @@ pub(in crate::storage) fn table_as_of(
     let mut rows: BTreeMap<Value, Option<Vec<Value>>> = BTreeMap::new();
     let mut from_seq = 0;
     loop {
-        let limit = target.limit();
-        let query = HistoryQuery {
-            module: target.module,
-            table: &target.table.schema().name,
-            key: None,
-            from_seq,
-            to_seq: seq,
-            limit,
-        };
-        let versions = read_in(
-            source.root,
-            (target.table, target.layouts),
-            &query,
-            (source.durable, target.spend()),
-            source.live,
-        )?;
-        let versions_read = target.spent.versions.get() + versions.len() as u64;
-        target.spent.versions.set(versions_read);
-        target.spent.check(target.budget)?;
-        let full = versions.len() >= limit;
+        let (versions, full) = target.read(&mut source, None, (from_seq, seq))?;
         let (first, last) = match (versions.first(), versions.last()) {
             (Some(first), Some(last)) => (first.seq, last.seq),
             _ => break,
@@ -149,7 +156,7 @@ pub(in crate::storage) fn table_as_of(
 /// The row of the target table under `key` as it was after transaction `seq` (`None`: there
 /// was none).
 pub(in crate::storage) fn row_as_of(
-    source: Source<'_>,
+    mut source: Source<'_>,
     target: &Target<'_>,
     key: &Value,
     seq: u64,
@@ -159,26 +166,7 @@ pub(in crate::storage) fn row_as_of(
     let mut row = None;
     let mut from_seq = 0;
     loop {
-        let limit = target.limit();
-        let query = HistoryQuery {
-            module: target.module,
-            table: &target.table.schema().name,
-            key: Some(key),
-            from_seq,
-            to_seq: seq,
-            limit,
-        };
-        let versions = read_in(
-            source.root,
-            (target.table, target.layouts),
-            &query,
-            (source.durable, target.spend()),
-            source.live,
-        )?;
-        let versions_read = target.spent.versions.get() + versions.len() as u64;
-        target.spent.versions.set(versions_read);
-        target.spent.check(target.budget)?;
-        let full = versions.len() >= limit;
+        let (versions, full) = target.read(&mut source, Some(key), (from_seq, seq))?;
         let Some(last) = versions.last().map(|v| v.seq) else {
             break;
         };

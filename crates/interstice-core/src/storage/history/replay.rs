@@ -11,7 +11,7 @@
 //! host tables start empty there, so a reducer whose outcome depends on them can differ for
 //! that reason alone (the report names the reducer, its arguments and the row).
 
-use super::restore::{RestoreError, rebuild, refuse_damage};
+use super::restore::{RestoreError, each_record, rebuild};
 use super::{LoggedTables, logged_tables_of, ordered_files, removals};
 use crate::config::EngineConfig;
 use crate::db::Database;
@@ -22,6 +22,7 @@ use crate::runtime::Modules;
 use crate::storage::log::{self, Record, frame_records, parse_record};
 use crate::storage::{Storage, StorageConfig, StorageError};
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 /// What to replay: transactions `from_seq..=to_seq` of the node whose data directory is
@@ -193,33 +194,20 @@ pub fn replay(
         removed: removals(request.source)?,
         report: ReplayReport::default(),
     };
-    let last = files.len().saturating_sub(1);
-    let mut next = 0u64;
-    for (i, (_, path)) in files.iter().enumerate() {
-        let bytes = log::read(path)?;
-        let (records, end) = frame_records(&bytes);
-        for (offset, payload) in records {
-            let record = parse_record(payload).ok_or_else(|| StorageError::BadRecord {
-                path: path.clone(),
-                seq: next,
-                offset,
-                reason: "undecodable payload".into(),
-            })?;
-            if record.seq < next.max(request.from_seq) {
-                continue;
-            }
-            if record.seq > request.to_seq {
-                return Ok(run.report);
-            }
-            next = record.seq.saturating_add(1);
-            run.transaction(&record);
-            progress(record.seq);
-            if run.report.first_difference.is_some() {
-                return Ok(run.report);
-            }
+    each_record(&files, |record| {
+        if record.seq < request.from_seq {
+            return Ok::<_, ReplayError>(ControlFlow::Continue(()));
         }
-        refuse_damage(path, &end, i == last, bytes.len())?;
-    }
+        if record.seq > request.to_seq {
+            return Ok(ControlFlow::Break(()));
+        }
+        run.transaction(&record);
+        progress(record.seq);
+        Ok(match run.report.first_difference {
+            Some(_) => ControlFlow::Break(()),
+            None => ControlFlow::Continue(()),
+        })
+    })?;
     Ok(run.report)
 }
 

@@ -3,7 +3,8 @@
 use super::{LoggedTables, append_logged, ordered_files, removals};
 use crate::disk::fsutil::write_atomic;
 use crate::storage::StorageError;
-use crate::storage::log::{self, SegmentEnd, frame_records, parse_record};
+use crate::storage::log::{self, Record, SegmentEnd, frame_records, parse_record};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 /// What [`restore`] wrote.
@@ -90,61 +91,45 @@ pub(super) fn rebuild(
         return Err(RestoreError::Incomplete { first, to: to_seq });
     }
     let removed = removals(source)?;
-    let last = files.len().saturating_sub(1);
     let mut out = Vec::new();
     let mut restored = Restored::default();
-    let mut next = 0u64;
-    'files: for (i, (_, path)) in files.iter().enumerate() {
-        let bytes = log::read(path)?;
-        let (records, end) = frame_records(&bytes);
-        refuse_damage(path, &end, i == last, bytes.len())?;
-        for (offset, payload) in records {
-            let mut record = parse_record(payload).ok_or_else(|| StorageError::BadRecord {
-                path: path.clone(),
-                seq: next,
-                offset,
-                reason: "undecodable payload".into(),
-            })?;
-            if record.seq < next {
-                continue; // read from the history file already
-            }
-            if record.seq >= before {
-                break 'files;
-            }
-            next = record.seq.saturating_add(1);
-            // Changes of a module removed later belong to it, not to today's namesake.
-            let seq = record.seq;
-            record
-                .groups
-                .retain(|g| removed.get(g.module).is_none_or(|&at| seq >= at));
-            // Changes of a table an upgrade started over since are in its old layout: left out
-            // when the upgrade came before the point, refused when after (today's code cannot
-            // hold the rows the table had then).
-            for group in &mut record.groups {
-                let module = group.module;
-                let mut refused = None;
-                group.changes.retain(|c| {
-                    let key = super::started_over_key(module, c.table);
-                    match removed.get(&key) {
-                        Some(&at) if seq < at && at >= before => {
-                            refused.get_or_insert((key, at));
-                            true
-                        }
-                        Some(&at) => seq >= at,
-                        None => true,
+    each_record(&files, |mut record| {
+        if record.seq >= before {
+            return Ok(ControlFlow::Break(()));
+        }
+        // Changes of a module removed later belong to it, not to today's namesake.
+        let seq = record.seq;
+        record
+            .groups
+            .retain(|g| removed.get(g.module).is_none_or(|&at| seq >= at));
+        // Changes of a table an upgrade started over since are in its old layout: left out
+        // when the upgrade came before the point, refused when after (today's code cannot
+        // hold the rows the table had then).
+        for group in &mut record.groups {
+            let module = group.module;
+            let mut refused = None;
+            group.changes.retain(|c| {
+                let key = super::started_over_key(module, c.table);
+                match removed.get(&key) {
+                    Some(&at) if seq < at && at >= before => {
+                        refused.get_or_insert((key, at));
+                        true
                     }
-                });
-                if let Some((table, at)) = refused {
-                    return Err(RestoreError::StartedOver { table, at });
+                    Some(&at) => seq >= at,
+                    None => true,
                 }
-            }
-            record.seq = restored.transactions;
-            if append_logged(&mut out, &record, logged).is_some() {
-                restored.transactions += 1;
-                restored.time = record.time;
+            });
+            if let Some((table, at)) = refused {
+                return Err(RestoreError::StartedOver { table, at });
             }
         }
-    }
+        record.seq = restored.transactions;
+        if append_logged(&mut out, &record, logged).is_some() {
+            restored.transactions += 1;
+            restored.time = record.time;
+        }
+        Ok(ControlFlow::Continue(()))
+    })?;
     let (target_modules, target_log, _) = crate::storage::dirs(target);
     for dir in [&target_modules, &target_log] {
         std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
@@ -168,6 +153,40 @@ pub(super) fn rebuild(
     let segment = target_log.join(log::segment_name(0));
     write_atomic(&segment, &out).map_err(|e| StorageError::io(&segment, e))?;
     Ok(restored)
+}
+
+/// Hands `visit` every record the history files and log segments `files` (as
+/// [`ordered_files`] lists them) keep, once each (a segment archived but not pruned yet
+/// repeats its history file's), in sequence order, until it breaks. A damaged file is refused
+/// before any of its records is visited, but for an incomplete last record of the last file (a
+/// crash may have cut it short).
+pub(super) fn each_record<E: From<StorageError>>(
+    files: &[(u64, PathBuf)],
+    mut visit: impl FnMut(Record<'_>) -> Result<ControlFlow<()>, E>,
+) -> Result<(), E> {
+    let last = files.len().saturating_sub(1);
+    let mut next = 0u64;
+    for (i, (_, path)) in files.iter().enumerate() {
+        let bytes = log::read(path)?;
+        let (records, end) = frame_records(&bytes);
+        refuse_damage(path, &end, i == last, bytes.len())?;
+        for (offset, payload) in records {
+            let record = parse_record(payload).ok_or_else(|| StorageError::BadRecord {
+                path: path.clone(),
+                seq: next,
+                offset,
+                reason: "undecodable payload".into(),
+            })?;
+            if record.seq < next {
+                continue; // read from the history file already
+            }
+            next = record.seq.saturating_add(1);
+            if visit(record)?.is_break() {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The last transaction of `source` committed at or before logical time `time_ms` that history
@@ -203,7 +222,7 @@ pub fn last_seq_at(source: &Path, time_ms: u64) -> Result<Option<u64>, StorageEr
 
 /// Refuses a history file or log segment that does not end cleanly, but for an incomplete
 /// last record of the last file: a stopped node's crash may have cut it short.
-pub(super) fn refuse_damage(
+fn refuse_damage(
     path: &Path,
     end: &SegmentEnd,
     last_file: bool,
